@@ -1,0 +1,94 @@
+package stores
+
+import (
+	"context"
+	"math"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// EpisodicItem is one thing a user's working session touched (a file opened,
+// a memory recalled, a note), kept for a limited time.
+type EpisodicItem struct {
+	ID        string // 1..128 characters of [A-Za-z0-9._:-]; generated when not given
+	SessionID string
+	Content   string         // up to MaxMemoryContent bytes
+	MemoryID  *uuid.UUID     // set when the item refers to a memory (recall boosts it)
+	Metadata  map[string]any // a JSON object, never nil
+	Weight    float64        // importance, > 0; the ranking score is Weight x decay
+	CreatedAt time.Time
+	TouchedAt time.Time // last put (or read with touch); the decay clock starts here
+	ExpiresAt time.Time
+	Score     float64 // set by SessionItems: Weight x 2^(-(now-TouchedAt)/halfLife)
+}
+
+// NewEpisodicItem is the input of PutItem. Putting an existing item id
+// replaces its content and refreshes its touch time and TTL.
+type NewEpisodicItem struct {
+	ID       string // empty: a new random id
+	Content  string
+	MemoryID *uuid.UUID
+	Metadata map[string]any
+	Weight   float64 // 0 means 1
+	TTL      time.Duration
+}
+
+// SessionSummary describes one live session.
+type SessionSummary struct {
+	ID            string
+	ItemCount     int
+	LastTouchedAt time.Time
+	ExpiresAt     time.Time // when its last item expires
+}
+
+// Bounds on episodic input, shared by every implementation.
+const (
+	MinEpisodicTTL      = time.Second
+	MaxEpisodicTTL      = 30 * 24 * time.Hour
+	MaxSessionItems     = 1000
+	DefaultEpisodicTTL  = time.Hour
+	DefaultHalfLife     = 15 * time.Minute
+	MaxSessionsListed   = 1000
+	maxEpisodicIDLength = 128
+)
+
+var episodicID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// ValidEpisodicID reports whether s can name a session or an item: the
+// characters are safe inside any key syntax (Valkey keys, hash tags).
+func ValidEpisodicID(s string) bool {
+	return len(s) <= maxEpisodicIDLength && episodicID.MatchString(s)
+}
+
+// Decay returns 2^(-age/halfLife): 1 for a fresh item, 0.5 one half-life later.
+func Decay(age, halfLife time.Duration) float64 {
+	if age <= 0 {
+		return 1
+	}
+	return math.Exp2(-float64(age) / float64(halfLife))
+}
+
+// EpisodicStore holds the bound user's short-lived session context.
+type EpisodicStore interface {
+	// PutItem stores (or replaces) an item with its TTL. ErrInvalid for a bad
+	// id, an empty content or a TTL outside [MinEpisodicTTL, MaxEpisodicTTL];
+	// ErrConflict when the session already holds MaxSessionItems live items.
+	PutItem(ctx context.Context, sessionID string, in NewEpisodicItem) (EpisodicItem, error)
+	// SessionItems returns the live items of a session ranked by Score
+	// (highest first, ties by id), at most limit. An unknown or expired session
+	// gives an empty, non-nil slice. touch=true refreshes the returned items'
+	// touch time; otherwise reading changes nothing.
+	SessionItems(ctx context.Context, sessionID string, halfLife time.Duration, limit int, touch bool) ([]EpisodicItem, error)
+	// ItemsBySession is SessionItems for several sessions at once (loaders);
+	// every id is a key. It never touches.
+	ItemsBySession(ctx context.Context, sessionIDs []string, halfLife time.Duration, limit int) (map[string][]EpisodicItem, error)
+	// ExpireItem removes one item now. ErrNotFound if it is not live.
+	ExpireItem(ctx context.Context, sessionID, itemID string) error
+	// ExpireSession removes every item of a session and returns how many were live.
+	ExpireSession(ctx context.Context, sessionID string) (int, error)
+	// Sessions lists the user's live sessions, most recently touched first,
+	// at most MaxSessionsListed.
+	Sessions(ctx context.Context) ([]SessionSummary, error)
+}

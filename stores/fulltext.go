@@ -1,0 +1,44 @@
+package stores
+
+import (
+	"context"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// Document is a full-text searchable text. Memories are indexed as documents
+// whose ID is the memory id; clients may index other documents too.
+type Document struct {
+	ID        string // ValidCodeID rules: 1..512 characters, no control characters
+	MemoryID  *uuid.UUID
+	Title     string
+	Body      string // up to MaxMemoryContent bytes
+	Tags      []string
+	CreatedAt time.Time
+}
+
+// SearchHit is one full-text result.
+type SearchHit struct {
+	Document   Document
+	Score      float64
+	Highlights []string // fragments of Body with matched terms wrapped in <em>...</em>, HTML-escaped otherwise
+}
+
+// SearchQuery is a full-text query. Text is plain words typed by a person,
+// never query syntax.
+type SearchQuery struct {
+	Text string   // 1..1024 characters
+	Tags []string // every tag must match
+}
+
+// FullTextStore holds an organisation's searchable documents.
+type FullTextStore interface {
+	// IndexDocuments inserts or replaces documents by id (at most MaxBatchSize).
+	IndexDocuments(ctx context.Context, docs []Document) error
+	// DeleteDocuments removes documents by id and returns how many existed.
+	DeleteDocuments(ctx context.Context, ids []string) (int, error)
+	// Search pages through the documents matching q by relevance (BM25),
+	// ties by id. ErrInvalid for an empty text or a bad cursor.
+	Search(ctx context.Context, q SearchQuery, p PageArgs) (Page[SearchHit], error)
+}
