@@ -7,6 +7,7 @@ package auth
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -81,4 +82,22 @@ func (e *authError) Unwrap() []error {
 
 func unauthenticated(msg string, cause error) error {
 	return &authError{msg: msg, cause: cause}
+}
+
+// ErrForbidden is wrapped by Require when the caller is authenticated but
+// lacks a scope; the message names the missing scope.
+var ErrForbidden = errors.New("forbidden")
+
+// Require checks that the request carries a principal holding scope. It
+// returns an ErrUnauthenticated error when there is no principal and an
+// ErrForbidden error naming the scope when the principal lacks it.
+func Require(ctx context.Context, scope string) error {
+	p, ok := FromContext(ctx)
+	if !ok {
+		return &authError{msg: "missing bearer token"}
+	}
+	if !p.Has(scope) {
+		return fmt.Errorf("%w: this needs the %s scope", ErrForbidden, scope)
+	}
+	return nil
 }

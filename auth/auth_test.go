@@ -2,7 +2,11 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
+
+	"github.com/google/uuid"
 )
 
 func TestPrincipalHas(t *testing.T) {
@@ -49,4 +53,24 @@ func TestContext(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestRequire(t *testing.T) {
+	ctx := NewContext(context.Background(), Principal{UserID: uuid.New(), OrgID: uuid.New(), Scopes: []string{ScopeMemoriesRead}})
+	t.Run("a held scope passes", func(t *testing.T) {
+		if err := Require(ctx, ScopeMemoriesRead); err != nil {
+			t.Fatalf("Require = %v", err)
+		}
+	})
+	t.Run("a missing scope is forbidden and named", func(t *testing.T) {
+		err := Require(ctx, ScopeMemoriesWrite)
+		if !errors.Is(err, ErrForbidden) || !strings.Contains(err.Error(), ScopeMemoriesWrite) {
+			t.Fatalf("Require = %v, want ErrForbidden naming %s", err, ScopeMemoriesWrite)
+		}
+	})
+	t.Run("no principal is unauthenticated", func(t *testing.T) {
+		if err := Require(context.Background(), ScopeMemoriesRead); !errors.Is(err, ErrUnauthenticated) {
+			t.Fatalf("Require = %v, want ErrUnauthenticated", err)
+		}
+	})
 }

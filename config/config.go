@@ -1,0 +1,176 @@
+// Package config is the gateway's one typed configuration: every setting
+// with its default, its environment variable and its flag, in one table, so
+// that flags mirror env and the README table can be checked against it.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the gateway.
+type Config struct {
+	Addr string
+
+	JWTSecret        string
+	JWTPublicKeyFile string
+	JWKSFile         string
+	JWTIssuer        string
+	JWTAudience      string
+	CursorSecret     string
+
+	Introspection     bool
+	DefaultPageSize   int
+	MaxPageSize       int
+	MaxTraversalDepth int
+	LoaderWait        time.Duration
+	MaxBodyBytes      int64
+	SeedDemo          bool
+	LogLevel          string
+
+	DatabaseURL      string
+	DatabaseOwnerURL string
+	ValkeyURL        string
+	Neo4jURI         string
+	Neo4jUser        string
+	Neo4jPassword    string
+	QdrantURL        string
+	OpenSearchURL    string
+}
+
+// Setting describes one setting: its flag, its environment variable, its
+// default (as text) and what it does.
+type Setting struct {
+	Flag, Env, Default, Usage string
+	set                       func(*Config, string) error
+}
+
+// Settings lists every setting, in the order the README documents them.
+func Settings() []Setting {
+	return []Setting{
+		str("addr", "GATEWAY_ADDR", ":8080", "address the HTTP server listens on", func(c *Config) *string { return &c.Addr }),
+		str("jwt-secret", "GATEWAY_JWT_SECRET", "", "HS256 secret (at least 32 bytes) that verifies bearer tokens and signs `gateway token`", func(c *Config) *string { return &c.JWTSecret }),
+		str("jwt-public-key-file", "GATEWAY_JWT_PUBLIC_KEY_FILE", "", "PEM file with an RSA or P-256 public key (RS256 / ES256 tokens)", func(c *Config) *string { return &c.JWTPublicKeyFile }),
+		str("jwks-file", "GATEWAY_JWKS_FILE", "", "JWKS file with RSA / P-256 keys selected by kid", func(c *Config) *string { return &c.JWKSFile }),
+		str("jwt-issuer", "GATEWAY_JWT_ISSUER", "", "when set, tokens must carry this iss", func(c *Config) *string { return &c.JWTIssuer }),
+		str("jwt-audience", "GATEWAY_JWT_AUDIENCE", "", "when set, tokens must carry this aud", func(c *Config) *string { return &c.JWTAudience }),
+		str("cursor-secret", "GATEWAY_CURSOR_SECRET", "", "key that seals pagination cursors; defaults to one derived from the JWT secret, else random per process", func(c *Config) *string { return &c.CursorSecret }),
+		boolean("introspection", "GATEWAY_INTROSPECTION", true, "answer introspection queries (turn off in production if the schema is private)", func(c *Config) *bool { return &c.Introspection }),
+		integer("default-page-size", "GATEWAY_DEFAULT_PAGE_SIZE", 20, "connection page size when first is omitted", func(c *Config) *int { return &c.DefaultPageSize }),
+		integer("max-page-size", "GATEWAY_MAX_PAGE_SIZE", 100, "largest first a connection accepts", func(c *Config) *int { return &c.MaxPageSize }),
+		integer("max-traversal-depth", "GATEWAY_MAX_TRAVERSAL_DEPTH", 5, "largest depth of code-graph traversals", func(c *Config) *int { return &c.MaxTraversalDepth }),
+		duration("loader-wait", "GATEWAY_LOADER_WAIT", 500*time.Microsecond, "how long a dataloader gathers keys before one batched store call", func(c *Config) *time.Duration { return &c.LoaderWait }),
+		integer64("max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1<<20, "largest request body accepted", func(c *Config) *int64 { return &c.MaxBodyBytes }),
+		boolean("seed-demo", "GATEWAY_SEED_DEMO", true, "seed a demo tenant at start when every backend is embedded", func(c *Config) *bool { return &c.SeedDemo }),
+		str("log-level", "GATEWAY_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+		str("database-url", "DATABASE_URL", "", "PostgreSQL URL of the application role (memories, feedback, experiments)", func(c *Config) *string { return &c.DatabaseURL }),
+		str("database-owner-url", "DATABASE_OWNER_URL", "", "PostgreSQL URL of the owner role, used by `gateway migrate`", func(c *Config) *string { return &c.DatabaseOwnerURL }),
+		str("valkey-url", "VALKEY_URL", "", "Valkey URL (episodic sessions)", func(c *Config) *string { return &c.ValkeyURL }),
+		str("neo4j-uri", "NEO4J_URI", "", "Neo4j Bolt URI (code graph)", func(c *Config) *string { return &c.Neo4jURI }),
+		str("neo4j-user", "NEO4J_USER", "neo4j", "Neo4j user", func(c *Config) *string { return &c.Neo4jUser }),
+		str("neo4j-password", "NEO4J_PASSWORD", "", "Neo4j password", func(c *Config) *string { return &c.Neo4jPassword }),
+		str("qdrant-url", "QDRANT_URL", "", "Qdrant gRPC address host:port (vectors)", func(c *Config) *string { return &c.QdrantURL }),
+		str("opensearch-url", "OPENSEARCH_URL", "", "OpenSearch URL (full-text)", func(c *Config) *string { return &c.OpenSearchURL }),
+	}
+}
+
+// Load reads the settings: defaults, then the environment, then flags.
+// It returns the arguments left after the flags.
+func Load(name string, args []string, getenv func(string) string) (Config, []string, error) {
+	var c Config
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	for _, s := range Settings() {
+		value := s.Default
+		if v := getenv(s.Env); v != "" {
+			value = v
+		}
+		if err := s.set(&c, value); err != nil {
+			return c, nil, fmt.Errorf("%s: %w", s.Env, err)
+		}
+		fs.Func(s.Flag, s.Usage+" (env "+s.Env+")", func(v string) error { return s.set(&c, v) })
+	}
+	if err := fs.Parse(args); err != nil {
+		return c, nil, err
+	}
+	return c, fs.Args(), c.Validate()
+}
+
+// Validate checks settings that depend on each other.
+func (c Config) Validate() error {
+	var errs []error
+	if c.DefaultPageSize < 1 || c.DefaultPageSize > c.MaxPageSize {
+		errs = append(errs, fmt.Errorf("default page size must be between 1 and the max page size (%d)", c.MaxPageSize))
+	}
+	if c.MaxTraversalDepth < 1 || c.MaxTraversalDepth > 20 {
+		errs = append(errs, errors.New("max traversal depth must be between 1 and 20"))
+	}
+	if c.MaxBodyBytes < 1024 {
+		errs = append(errs, errors.New("max body bytes must be at least 1024"))
+	}
+	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
+		errs = append(errs, errors.New("the JWT secret must be at least 32 bytes"))
+	}
+	return errors.Join(errs...)
+}
+
+// Embedded reports whether every backend is the in-process default.
+func (c Config) Embedded() bool {
+	return c.DatabaseURL == "" && c.ValkeyURL == "" && c.Neo4jURI == "" && c.QdrantURL == "" && c.OpenSearchURL == ""
+}
+
+// HasVerificationKey reports whether any token verification key is configured.
+func (c Config) HasVerificationKey() bool {
+	return c.JWTSecret != "" || c.JWTPublicKeyFile != "" || c.JWKSFile != ""
+}
+
+func str(flagName, env, def, usage string, field func(*Config) *string) Setting {
+	return Setting{flagName, env, def, usage, func(c *Config, v string) error { *field(c) = v; return nil }}
+}
+
+func boolean(flagName, env string, def bool, usage string, field func(*Config) *bool) Setting {
+	return Setting{flagName, env, strconv.FormatBool(def), usage, func(c *Config, v string) error {
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", v)
+		}
+		*field(c) = b
+		return nil
+	}}
+}
+
+func integer(flagName, env string, def int, usage string, field func(*Config) *int) Setting {
+	return Setting{flagName, env, strconv.Itoa(def), usage, func(c *Config, v string) error {
+		n, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}}
+}
+
+func integer64(flagName, env string, def int64, usage string, field func(*Config) *int64) Setting {
+	return Setting{flagName, env, strconv.FormatInt(def, 10), usage, func(c *Config, v string) error {
+		n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", v)
+		}
+		*field(c) = n
+		return nil
+	}}
+}
+
+func duration(flagName, env string, def time.Duration, usage string, field func(*Config) *time.Duration) Setting {
+	return Setting{flagName, env, def.String(), usage, func(c *Config, v string) error {
+		d, err := time.ParseDuration(strings.TrimSpace(v))
+		if err != nil || d < 0 {
+			return fmt.Errorf("%q is not a duration such as 500us or 2s", v)
+		}
+		*field(c) = d
+		return nil
+	}}
+}

@@ -1,0 +1,192 @@
+// Package graph is the gateway's HTTP face: it authenticates the request,
+// binds the tenant's stores and loaders into the context, runs the gqlgen
+// executor with one error presenter, and serves GraphiQL and the SDL.
+package graph
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/99designs/gqlgen/graphql/handler"
+	"github.com/99designs/gqlgen/graphql/handler/extension"
+	"github.com/99designs/gqlgen/graphql/handler/lru"
+	"github.com/99designs/gqlgen/graphql/handler/transport"
+	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/graph/generated"
+	"github.com/codingbrain/gateway/graph/loaders"
+	"github.com/codingbrain/gateway/graph/relay"
+	"github.com/codingbrain/gateway/graph/resolvers"
+	"github.com/codingbrain/gateway/graphiql"
+	"github.com/codingbrain/gateway/stores"
+	"github.com/vektah/gqlparser/v2/ast"
+	"github.com/vektah/gqlparser/v2/formatter"
+	"github.com/vektah/gqlparser/v2/gqlerror"
+)
+
+// Config is what the handler needs; server.go fills it from the gateway's settings.
+type Config struct {
+	Backends          stores.Backends
+	Verifier          *auth.Verifier
+	Cursors           relay.Cursors
+	Pages             relay.Limits
+	MaxTraversalDepth int
+	Introspection     bool
+	LoaderWait        time.Duration
+	MaxBodyBytes      int64
+	Logger            *slog.Logger
+	// GraphiQLHeaders pre-fills GraphiQL's header editor (a JSON object);
+	// set only in development, to hand the page the development token.
+	GraphiQLHeaders string
+}
+
+// Paths the handler serves.
+const (
+	PathGraphQL = "/graphql"
+	PathSchema  = "/graphql/schema.graphql"
+	PathHealth  = "/healthz"
+)
+
+// NewSchema returns the executable schema over the resolvers.
+func NewSchema(cfg Config) graphql.ExecutableSchema {
+	return generated.NewExecutableSchema(generated.Config{Resolvers: &resolvers.Resolver{
+		Cursors:           cfg.Cursors,
+		Pages:             cfg.Pages,
+		MaxTraversalDepth: cfg.MaxTraversalDepth,
+	}})
+}
+
+// SDL returns the schema in GraphQL SDL, with descriptions, as served at
+// PathSchema and printed by `gateway schema`.
+func SDL() string {
+	var buf bytes.Buffer
+	formatter.NewFormatter(&buf, formatter.WithIndent("  ")).FormatSchema(generated.NewExecutableSchema(generated.Config{}).Schema())
+	return buf.String()
+}
+
+// NewHandler returns the gateway's HTTP handler.
+func NewHandler(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	srv := handler.New(NewSchema(cfg))
+	srv.AddTransport(transport.Options{})
+	srv.AddTransport(transport.GET{})
+	srv.AddTransport(transport.POST{})
+	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Introspection {
+		srv.Use(extension.Introspection{})
+	}
+	srv.AroundOperations(requireAuthentication)
+	srv.AroundFields(markInternalErrors)
+	srv.SetErrorPresenter(presentError(cfg.Logger))
+	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
+
+	sdl := SDL()
+	mux := http.NewServeMux()
+	mux.Handle(graphiql.AssetPrefix, graphiql.Assets())
+	mux.Handle("GET "+PathSchema, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte(sdl))
+	}))
+	mux.Handle("GET "+PathHealth, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	}))
+	page := graphiql.Page(PathGraphQL, "", cfg.GraphiQLHeaders)
+	api := authenticate(cfg, srv)
+	mux.Handle(PathGraphQL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodGet && wantsHTML(r) {
+			page.ServeHTTP(w, r)
+			return
+		}
+		api.ServeHTTP(w, r)
+	}))
+	return withRequestID(mux)
+}
+
+// wantsHTML tells a browser opening the endpoint from a client fetching it.
+func wantsHTML(r *http.Request) bool {
+	return r.URL.RawQuery == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
+}
+
+// authenticate verifies the bearer token when there is one and binds the
+// tenant's stores and loaders into the request context. A request without a
+// token goes on with no principal: requireAuthentication lets it run
+// introspection only. A bad token is refused at once.
+func authenticate(cfg Config, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if cfg.MaxBodyBytes > 0 {
+			r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
+		}
+		if r.Header.Get("Authorization") == "" {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := cfg.Verifier.FromRequest(r)
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, err.Error(), CodeUnauthenticated)
+			return
+		}
+		bundle, err := cfg.Backends.For(stores.Tenant{OrgID: p.OrgID, UserID: p.UserID})
+		if err != nil {
+			writeError(w, http.StatusUnauthorized, "unauthenticated: token names no tenant", CodeUnauthenticated)
+			return
+		}
+		ctx := auth.NewContext(r.Context(), p)
+		ctx = stores.NewContext(ctx, bundle)
+		ctx = loaders.NewContext(ctx, loaders.New(bundle, cfg.LoaderWait))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// requireAuthentication refuses every operation but pure introspection when
+// the request has no principal, before any resolver runs.
+func requireAuthentication(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+	if _, ok := auth.FromContext(ctx); ok {
+		return next(ctx)
+	}
+	oc := graphql.GetOperationContext(ctx)
+	if oc.Operation.Operation == ast.Query {
+		introspectionOnly := true
+		for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
+			if !strings.HasPrefix(f.Name, "__") {
+				introspectionOnly = false
+				break
+			}
+		}
+		if introspectionOnly {
+			return next(ctx)
+		}
+	}
+	return func(ctx context.Context) *graphql.Response {
+		return &graphql.Response{Errors: gqlerror.List{{
+			Message:    "unauthenticated: missing bearer token",
+			Extensions: map[string]any{"code": CodeUnauthenticated},
+		}}}
+	}
+}
+
+// writeError answers with a GraphQL error response before the executor runs.
+func writeError(w http.ResponseWriter, status int, message, code string) {
+	w.Header().Set("Content-Type", "application/graphql-response+json")
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="codingbrain"`)
+	}
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{{
+		Message:    message,
+		Extensions: map[string]any{"code": code},
+	}}})
+}
+
+var errBodyTooLarge = &http.MaxBytesError{}
+
+// isBodyTooLarge reports whether err comes from the body limit.
+func isBodyTooLarge(err error) bool { return errors.As(err, &errBodyTooLarge) }

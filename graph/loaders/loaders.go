@@ -1,0 +1,205 @@
+// Package loaders builds the per-request dataloaders that batch the store
+// calls of list fields: a page of 100 memories asks for its apps and its
+// categories in one store call each, not 100. Loaders are made per request
+// over the request's tenant-bound bundle and never shared between requests.
+package loaders
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+	"github.com/graph-gophers/dataloader/v7"
+)
+
+// TraverseKey asks for one symbol's neighbourhood.
+type TraverseKey struct {
+	SymbolID  string
+	Direction stores.Direction
+	Depth     int
+	Kinds     string // sorted, comma-separated edge kinds; "" for all
+}
+
+// SessionKey asks for one episodic session's ranked items.
+type SessionKey struct {
+	SessionID string
+	HalfLife  time.Duration
+	Limit     int
+}
+
+// Loaders are the request's dataloaders. A nil value with a nil error means
+// the key does not exist (or belongs to another tenant).
+type Loaders struct {
+	Memory           *dataloader.Loader[uuid.UUID, *stores.Memory]
+	App              *dataloader.Loader[uuid.UUID, *stores.App]
+	MemoryCategories *dataloader.Loader[uuid.UUID, []stores.Category]
+	Experiment       *dataloader.Loader[uuid.UUID, *stores.Experiment]
+	Variants         *dataloader.Loader[uuid.UUID, []stores.Variant]
+	StatusHistory    *dataloader.Loader[uuid.UUID, []stores.StatusChange]
+	Assignment       *dataloader.Loader[uuid.UUID, *stores.Assignment]
+	Repo             *dataloader.Loader[string, *stores.CodeRepo]
+	File             *dataloader.Loader[string, *stores.CodeFile]
+	Symbol           *dataloader.Loader[string, *stores.CodeSymbol]
+	RepoFiles        *dataloader.Loader[string, []stores.CodeFile]
+	FileSymbols      *dataloader.Loader[string, []stores.CodeSymbol]
+	Traverse         *dataloader.Loader[TraverseKey, []stores.Dependency]
+	SessionItems     *dataloader.Loader[SessionKey, []stores.EpisodicItem]
+}
+
+// New builds the loaders over a tenant-bound bundle. wait is how long a
+// loader collects keys before it calls the store; resolvers of one list run
+// concurrently, so a short wait (under a millisecond) catches them all.
+func New(b *stores.Bundle, wait time.Duration) *Loaders {
+	return &Loaders{
+		Memory:           byKey(wait, b.Memories.MemoriesByID),
+		App:              byKey(wait, b.Memories.AppsByID),
+		MemoryCategories: listByKey(wait, b.Memories.CategoriesByMemory),
+		Experiment:       byKey(wait, b.Experiments.ExperimentsByID),
+		Variants:         listByKey(wait, b.Experiments.VariantsByExperiment),
+		StatusHistory:    listByKey(wait, b.Experiments.StatusHistory),
+		Assignment:       byKey(wait, b.Experiments.Assignments),
+		Repo:             byKey(wait, b.CodeGraph.ReposByID),
+		File:             byKey(wait, b.CodeGraph.FilesByID),
+		Symbol:           byKey(wait, b.CodeGraph.SymbolsByID),
+		RepoFiles:        listByKey(wait, b.CodeGraph.FilesByRepo),
+		FileSymbols:      listByKey(wait, b.CodeGraph.SymbolsByFile),
+		Traverse:         grouped(wait, traverseGroup, traverseFetch(b.CodeGraph)),
+		SessionItems:     grouped(wait, sessionGroup, sessionFetch(b.Episodic)),
+	}
+}
+
+// NewTraverseKey normalises the kinds so that equal requests share a key.
+func NewTraverseKey(symbolID string, dir stores.Direction, depth int, kinds []stores.EdgeKind) TraverseKey {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k)
+	}
+	slices.Sort(names)
+	return TraverseKey{SymbolID: symbolID, Direction: dir, Depth: depth, Kinds: strings.Join(slices.Compact(names), ",")}
+}
+
+type loadersKey struct{}
+
+// NewContext returns ctx carrying the request's loaders.
+func NewContext(ctx context.Context, l *Loaders) context.Context {
+	return context.WithValue(ctx, loadersKey{}, l)
+}
+
+// For returns the request's loaders, nil outside an authenticated request.
+func For(ctx context.Context) *Loaders {
+	l, _ := ctx.Value(loadersKey{}).(*Loaders)
+	return l
+}
+
+// byKey makes a loader over a batch method that returns the existing keys in
+// a map; missing keys load as nil.
+func byKey[K comparable, V any](wait time.Duration, fetch func(context.Context, []K) (map[K]V, error)) *dataloader.Loader[K, *V] {
+	return dataloader.NewBatchedLoader(func(ctx context.Context, keys []K) []*dataloader.Result[*V] {
+		found, err := fetch(ctx, keys)
+		results := make([]*dataloader.Result[*V], len(keys))
+		for i, k := range keys {
+			if err != nil {
+				results[i] = &dataloader.Result[*V]{Error: err}
+				continue
+			}
+			if v, ok := found[k]; ok {
+				results[i] = &dataloader.Result[*V]{Data: &v}
+			} else {
+				results[i] = &dataloader.Result[*V]{}
+			}
+		}
+		return results
+	}, dataloader.WithWait[K, *V](wait))
+}
+
+// listByKey makes a loader over a batch method that returns a list per key;
+// a key the store left out loads as an empty list.
+func listByKey[K comparable, V any](wait time.Duration, fetch func(context.Context, []K) (map[K][]V, error)) *dataloader.Loader[K, []V] {
+	return dataloader.NewBatchedLoader(func(ctx context.Context, keys []K) []*dataloader.Result[[]V] {
+		found, err := fetch(ctx, keys)
+		results := make([]*dataloader.Result[[]V], len(keys))
+		for i, k := range keys {
+			if err != nil {
+				results[i] = &dataloader.Result[[]V]{Error: err}
+				continue
+			}
+			v := found[k]
+			if v == nil {
+				v = []V{}
+			}
+			results[i] = &dataloader.Result[[]V]{Data: v}
+		}
+		return results
+	}, dataloader.WithWait[K, []V](wait))
+}
+
+// grouped makes a loader whose keys carry parameters besides the id (depth,
+// half-life): keys with equal parameters go to the store in one call.
+func grouped[K comparable, G comparable, V any](wait time.Duration, group func(K) (G, string), fetch func(context.Context, G, []string) (map[string][]V, error)) *dataloader.Loader[K, []V] {
+	return dataloader.NewBatchedLoader(func(ctx context.Context, keys []K) []*dataloader.Result[[]V] {
+		ids := map[G][]string{}
+		for _, k := range keys {
+			g, id := group(k)
+			ids[g] = append(ids[g], id)
+		}
+		found := map[G]map[string][]V{}
+		errs := map[G]error{}
+		for g, list := range ids {
+			found[g], errs[g] = fetch(ctx, g, list)
+		}
+		results := make([]*dataloader.Result[[]V], len(keys))
+		for i, k := range keys {
+			g, id := group(k)
+			if errs[g] != nil {
+				results[i] = &dataloader.Result[[]V]{Error: errs[g]}
+				continue
+			}
+			v := found[g][id]
+			if v == nil {
+				v = []V{}
+			}
+			results[i] = &dataloader.Result[[]V]{Data: v}
+		}
+		return results
+	}, dataloader.WithWait[K, []V](wait))
+}
+
+type traverseParams struct {
+	Direction stores.Direction
+	Depth     int
+	Kinds     string
+}
+
+func traverseGroup(k TraverseKey) (traverseParams, string) {
+	return traverseParams{k.Direction, k.Depth, k.Kinds}, k.SymbolID
+}
+
+func traverseFetch(g stores.CodeGraphStore) func(context.Context, traverseParams, []string) (map[string][]stores.Dependency, error) {
+	return func(ctx context.Context, p traverseParams, ids []string) (map[string][]stores.Dependency, error) {
+		var kinds []stores.EdgeKind
+		if p.Kinds != "" {
+			for _, k := range strings.Split(p.Kinds, ",") {
+				kinds = append(kinds, stores.EdgeKind(k))
+			}
+		}
+		return g.Traverse(ctx, ids, p.Direction, kinds, p.Depth)
+	}
+}
+
+type sessionParams struct {
+	HalfLife time.Duration
+	Limit    int
+}
+
+func sessionGroup(k SessionKey) (sessionParams, string) {
+	return sessionParams{k.HalfLife, k.Limit}, k.SessionID
+}
+
+func sessionFetch(e stores.EpisodicStore) func(context.Context, sessionParams, []string) (map[string][]stores.EpisodicItem, error) {
+	return func(ctx context.Context, p sessionParams, ids []string) (map[string][]stores.EpisodicItem, error) {
+		return e.ItemsBySession(ctx, ids, p.HalfLife, p.Limit)
+	}
+}

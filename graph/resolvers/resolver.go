@@ -1,0 +1,22 @@
+// Package resolvers implements the GraphQL schema (graph/schema) over the
+// tenant-bound stores bundle and the per-request loaders, both taken from the
+// request context. One file per schema file; gqlgen keeps the method bodies
+// when it regenerates.
+package resolvers
+
+//go:generate sh -c "cd ../.. && go tool gqlgen generate"
+
+import (
+	"github.com/codingbrain/gateway/graph/relay"
+)
+
+// Resolver holds the gateway's process-wide settings. Per-request state (the
+// tenant-bound store bundle, the dataloaders, the principal) travels in the context.
+type Resolver struct {
+	// Cursors seals the cursors of every connection.
+	Cursors relay.Cursors
+	// Pages bounds connection page sizes.
+	Pages relay.Limits
+	// MaxTraversalDepth caps the depth argument of code-graph traversals.
+	MaxTraversalDepth int
+}
