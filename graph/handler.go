@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -123,6 +124,11 @@ func wantsHTML(r *http.Request) bool {
 func authenticate(cfg Config, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cfg.MaxBodyBytes > 0 {
+			if r.ContentLength > cfg.MaxBodyBytes {
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", cfg.MaxBodyBytes), CodeBadUserInput)
+				return
+			}
+			// A body without a declared length is cut at the limit while read.
 			r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
 		}
 		if r.Header.Get("Authorization") == "" {

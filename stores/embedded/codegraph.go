@@ -1,0 +1,642 @@
+package embedded
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+)
+
+// Bounds on free-text fields of the code graph that the stores package leaves
+// to implementations. They are generous: they exist so one request cannot
+// store megabytes in a name.
+const (
+	codeMaxText      = 512  // repo and symbol names, languages
+	codeMaxLongText  = 4096 // URLs, paths, signatures
+	codeMaxLookupIDs = stores.MaxCodeBatch
+)
+
+// CodeGraphBackend keeps every organisation's code graph in process. Ids are
+// unique per org and per kind of node, so two orgs may use the same ids
+// without meeting: every map below is reached through the org first.
+type CodeGraphBackend struct {
+	now      Clock
+	maxDepth int
+
+	mu   sync.RWMutex
+	orgs map[uuid.UUID]*codeGraph
+}
+
+type codeGraph struct {
+	repos   map[string]*stores.CodeRepo
+	files   map[string]*stores.CodeFile
+	symbols map[string]*stores.CodeSymbol
+
+	filesByRepo   map[string]map[string]struct{}
+	symbolsByFile map[string]map[string]struct{}
+	// out and in index the same edges from either end: out[from][to] and
+	// in[to][from] hold the kinds of the edges between the two symbols.
+	out map[string]map[string]map[stores.EdgeKind]struct{}
+	in  map[string]map[string]map[stores.EdgeKind]struct{}
+}
+
+func newCodeGraph() *codeGraph {
+	return &codeGraph{
+		repos:         map[string]*stores.CodeRepo{},
+		files:         map[string]*stores.CodeFile{},
+		symbols:       map[string]*stores.CodeSymbol{},
+		filesByRepo:   map[string]map[string]struct{}{},
+		symbolsByFile: map[string]map[string]struct{}{},
+		out:           map[string]map[string]map[stores.EdgeKind]struct{}{},
+		in:            map[string]map[string]map[stores.EdgeKind]struct{}{},
+	}
+}
+
+// NewCodeGraphBackend returns an empty code-graph backend. maxDepth caps
+// Traverse's depth; zero or less means stores.MaxTraversalDepth.
+func NewCodeGraphBackend(now Clock, maxDepth int) *CodeGraphBackend {
+	if now == nil {
+		now = time.Now
+	}
+	if maxDepth <= 0 {
+		maxDepth = stores.MaxTraversalDepth
+	}
+	return &CodeGraphBackend{now: now, maxDepth: maxDepth, orgs: map[uuid.UUID]*codeGraph{}}
+}
+
+// CodeGraph returns the store bound to t's organisation.
+func (b *CodeGraphBackend) CodeGraph(t stores.Tenant) stores.CodeGraphStore {
+	return &codeGraphStore{b: b, tenant: t}
+}
+
+type codeGraphStore struct {
+	b      *CodeGraphBackend
+	tenant stores.Tenant
+}
+
+func (s *codeGraphStore) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.tenant.Validate()
+}
+
+// readGraph returns the org's graph for reading (an empty one when the org has
+// stored nothing); the caller holds the read lock.
+func (s *codeGraphStore) readGraph() *codeGraph {
+	if g := s.b.orgs[s.tenant.OrgID]; g != nil {
+		return g
+	}
+	return newCodeGraph()
+}
+
+// writeGraph returns the org's graph, creating it; the caller holds the lock.
+func (s *codeGraphStore) writeGraph() *codeGraph {
+	g := s.b.orgs[s.tenant.OrgID]
+	if g == nil {
+		g = newCodeGraph()
+		s.b.orgs[s.tenant.OrgID] = g
+	}
+	return g
+}
+
+func codeText(s string, limit int) bool {
+	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > limit {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+func codeCheckID(what, id string) error {
+	if !stores.ValidCodeID(id) || !utf8.ValidString(id) {
+		return stores.Invalid("%s id must be 1..512 characters without control characters", what)
+	}
+	return nil
+}
+
+func codeCheckIDs(what string, ids []string) error {
+	if len(ids) > codeMaxLookupIDs {
+		return stores.Invalid("at most %d %s ids at once", codeMaxLookupIDs, what)
+	}
+	return nil
+}
+
+func (s *codeGraphStore) UpsertRepo(ctx context.Context, r stores.CodeRepo) (stores.CodeRepo, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.CodeRepo{}, err
+	}
+	if err := codeCheckID("repo", r.ID); err != nil {
+		return stores.CodeRepo{}, err
+	}
+	if r.Name == "" || !codeText(r.Name, codeMaxText) {
+		return stores.CodeRepo{}, stores.Invalid("repo name must be 1..%d characters without control characters", codeMaxText)
+	}
+	if !codeText(r.URL, codeMaxLongText) {
+		return stores.CodeRepo{}, stores.Invalid("repo URL must be at most %d characters without control characters", codeMaxLongText)
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	g := s.writeGraph()
+	now := s.b.now()
+	stored := &stores.CodeRepo{ID: r.ID, Name: r.Name, URL: r.URL, CreatedAt: now, UpdatedAt: now}
+	if old := g.repos[r.ID]; old != nil {
+		stored.CreatedAt = old.CreatedAt
+	}
+	g.repos[r.ID] = stored
+	return *stored, nil
+}
+
+func (s *codeGraphStore) ReposByID(ctx context.Context, ids []string) (map[string]stores.CodeRepo, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := codeCheckIDs("repo", ids); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	g := s.readGraph()
+	out := make(map[string]stores.CodeRepo, len(ids))
+	for _, id := range ids {
+		if r := g.repos[id]; r != nil {
+			out[id] = *r
+		}
+	}
+	return out, nil
+}
+
+// codeCursor is the keyset position of an item in a code-graph list: the sort
+// key and the id. It travels base64url-encoded JSON, opaque to clients.
+type codeCursor struct {
+	Key string `json:"k"`
+	ID  string `json:"i"`
+}
+
+func codeEncodeCursor(key, id string) string {
+	raw, _ := json.Marshal(codeCursor{Key: key, ID: id})
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+func codeDecodeCursor(s string) (codeCursor, error) {
+	var c codeCursor
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" {
+		return codeCursor{}, stores.Invalid("malformed cursor")
+	}
+	return c, nil
+}
+
+func codeCheckPage(p stores.PageArgs) (*codeCursor, error) {
+	if p.First < 1 {
+		return nil, stores.Invalid("first must be at least 1")
+	}
+	if p.After == "" {
+		return nil, nil
+	}
+	c, err := codeDecodeCursor(p.After)
+	if err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// codePage cuts a sorted list after the cursor (keyset: key, then id).
+func codePage[T any](items []T, key func(T) (string, string), after *codeCursor, first int) stores.Page[T] {
+	start := 0
+	if after != nil {
+		start = sort.Search(len(items), func(i int) bool {
+			k, id := key(items[i])
+			return k > after.Key || (k == after.Key && id > after.ID)
+		})
+	}
+	items = items[start:]
+	page := stores.Page[T]{Items: []T{}, Cursors: []string{}}
+	if len(items) > first {
+		items = items[:first]
+		page.HasNextPage = true
+	}
+	for _, it := range items {
+		k, id := key(it)
+		page.Items = append(page.Items, it)
+		page.Cursors = append(page.Cursors, codeEncodeCursor(k, id))
+	}
+	return page
+}
+
+func (s *codeGraphStore) ListRepos(ctx context.Context, p stores.PageArgs) (stores.Page[stores.CodeRepo], error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Page[stores.CodeRepo]{}, err
+	}
+	after, err := codeCheckPage(p)
+	if err != nil {
+		return stores.Page[stores.CodeRepo]{}, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	g := s.readGraph()
+	repos := make([]stores.CodeRepo, 0, len(g.repos))
+	for _, r := range g.repos {
+		repos = append(repos, *r)
+	}
+	sort.Slice(repos, func(i, j int) bool { return repos[i].ID < repos[j].ID })
+	return codePage(repos, func(r stores.CodeRepo) (string, string) { return r.ID, r.ID }, after, p.First), nil
+}
+
+func (s *codeGraphStore) UpsertFiles(ctx context.Context, files []stores.CodeFile) ([]stores.CodeFile, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if len(files) > stores.MaxCodeBatch {
+		return nil, stores.Invalid("at most %d files at once", stores.MaxCodeBatch)
+	}
+	for _, f := range files {
+		if err := codeCheckID("file", f.ID); err != nil {
+			return nil, err
+		}
+		if err := codeCheckID("repo", f.RepoID); err != nil {
+			return nil, err
+		}
+		if f.Path == "" || !codeText(f.Path, codeMaxLongText) {
+			return nil, stores.Invalid("file path must be 1..%d characters without control characters", codeMaxLongText)
+		}
+		if !codeText(f.Language, codeMaxText) {
+			return nil, stores.Invalid("file language must be at most %d characters without control characters", codeMaxText)
+		}
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	g := s.writeGraph()
+	// Check the whole batch before writing anything: all or none. A file
+	// repeated in the batch must name the same repo each time.
+	owner := map[string]string{}
+	for _, f := range files {
+		if g.repos[f.RepoID] == nil {
+			return nil, stores.NotFound("repo %q not found", f.RepoID)
+		}
+		repo, seen := owner[f.ID]
+		if !seen {
+			if old := g.files[f.ID]; old != nil {
+				repo, seen = old.RepoID, true
+			}
+		}
+		if seen && repo != f.RepoID {
+			return nil, stores.Conflict("file %q belongs to another repo", f.ID)
+		}
+		owner[f.ID] = f.RepoID
+	}
+	now := s.b.now()
+	out := make([]stores.CodeFile, 0, len(files))
+	for _, f := range files {
+		stored := &stores.CodeFile{ID: f.ID, RepoID: f.RepoID, Path: f.Path, Language: f.Language, UpdatedAt: now}
+		g.files[f.ID] = stored
+		byRepo := g.filesByRepo[f.RepoID]
+		if byRepo == nil {
+			byRepo = map[string]struct{}{}
+			g.filesByRepo[f.RepoID] = byRepo
+		}
+		byRepo[f.ID] = struct{}{}
+		out = append(out, *stored)
+	}
+	return out, nil
+}
+
+func (s *codeGraphStore) FilesByRepo(ctx context.Context, repoIDs []string) (map[string][]stores.CodeFile, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := codeCheckIDs("repo", repoIDs); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	g := s.readGraph()
+	out := make(map[string][]stores.CodeFile, len(repoIDs))
+	for _, id := range repoIDs {
+		files := make([]stores.CodeFile, 0, len(g.filesByRepo[id]))
+		for fid := range g.filesByRepo[id] {
+			files = append(files, *g.files[fid])
+		}
+		sort.Slice(files, func(i, j int) bool {
+			if files[i].Path != files[j].Path {
+				return files[i].Path < files[j].Path
+			}
+			return files[i].ID < files[j].ID
+		})
+		out[id] = files
+	}
+	return out, nil
+}
+
+func (s *codeGraphStore) FilesByID(ctx context.Context, ids []string) (map[string]stores.CodeFile, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := codeCheckIDs("file", ids); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	g := s.readGraph()
+	out := make(map[string]stores.CodeFile, len(ids))
+	for _, id := range ids {
+		if f := g.files[id]; f != nil {
+			out[id] = *f
+		}
+	}
+	return out, nil
+}
+
+func (s *codeGraphStore) UpsertSymbols(ctx context.Context, symbols []stores.CodeSymbol) ([]stores.CodeSymbol, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if len(symbols) > stores.MaxCodeBatch {
+		return nil, stores.Invalid("at most %d symbols at once", stores.MaxCodeBatch)
+	}
+	for _, sym := range symbols {
+		if err := codeCheckID("symbol", sym.ID); err != nil {
+			return nil, err
+		}
+		if err := codeCheckID("file", sym.FileID); err != nil {
+			return nil, err
+		}
+		if !sym.Kind.Valid() {
+			return nil, stores.Invalid("unknown symbol kind %q", string(sym.Kind))
+		}
+		if sym.Name == "" || !codeText(sym.Name, codeMaxText) {
+			return nil, stores.Invalid("symbol name must be 1..%d characters without control characters", codeMaxText)
+		}
+		if !utf8.ValidString(sym.Signature) || utf8.RuneCountInString(sym.Signature) > codeMaxLongText {
+			return nil, stores.Invalid("symbol signature must be at most %d characters", codeMaxLongText)
+		}
+		if sym.StartLine < 0 || sym.EndLine < 0 || (sym.EndLine != 0 && sym.EndLine < sym.StartLine) {
+			return nil, stores.Invalid("symbol lines must be positive (0 when unknown) and end at or after the start")
+		}
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	g := s.writeGraph()
+	owner := map[string]string{}
+	for _, sym := range symbols {
+		if g.files[sym.FileID] == nil {
+			return nil, stores.NotFound("file %q not found", sym.FileID)
+		}
+		file, seen := owner[sym.ID]
+		if !seen {
+			if old := g.symbols[sym.ID]; old != nil {
+				file, seen = old.FileID, true
+			}
+		}
+		if seen && file != sym.FileID {
+			return nil, stores.Conflict("symbol %q belongs to another file", sym.ID)
+		}
+		owner[sym.ID] = sym.FileID
+	}
+	now := s.b.now()
+	out := make([]stores.CodeSymbol, 0, len(symbols))
+	for _, sym := range symbols {
+		stored := sym
+		stored.RepoID = g.files[sym.FileID].RepoID
+		stored.UpdatedAt = now
+		g.symbols[sym.ID] = &stored
+		byFile := g.symbolsByFile[sym.FileID]
+		if byFile == nil {
+			byFile = map[string]struct{}{}
+			g.symbolsByFile[sym.FileID] = byFile
+		}
+		byFile[sym.ID] = struct{}{}
+		out = append(out, stored)
+	}
+	return out, nil
+}
+
+func (s *codeGraphStore) SymbolsByFile(ctx context.Context, fileIDs []string) (map[string][]stores.CodeSymbol, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := codeCheckIDs("file", fileIDs); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	g := s.readGraph()
+	out := make(map[string][]stores.CodeSymbol, len(fileIDs))
+	for _, id := range fileIDs {
+		syms := make([]stores.CodeSymbol, 0, len(g.symbolsByFile[id]))
+		for sid := range g.symbolsByFile[id] {
+			syms = append(syms, *g.symbols[sid])
+		}
+		sort.Slice(syms, func(i, j int) bool {
+			a, b := syms[i], syms[j]
+			if a.StartLine != b.StartLine {
+				return a.StartLine < b.StartLine
+			}
+			if a.Name != b.Name {
+				return a.Name < b.Name
+			}
+			return a.ID < b.ID
+		})
+		out[id] = syms
+	}
+	return out, nil
+}
+
+func (s *codeGraphStore) SymbolsByID(ctx context.Context, ids []string) (map[string]stores.CodeSymbol, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := codeCheckIDs("symbol", ids); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	g := s.readGraph()
+	out := make(map[string]stores.CodeSymbol, len(ids))
+	for _, id := range ids {
+		if sym := g.symbols[id]; sym != nil {
+			out[id] = *sym
+		}
+	}
+	return out, nil
+}
+
+func (s *codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, p stores.PageArgs) (stores.Page[stores.CodeSymbol], error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Page[stores.CodeSymbol]{}, err
+	}
+	if q.Kind != "" && !q.Kind.Valid() {
+		return stores.Page[stores.CodeSymbol]{}, stores.Invalid("unknown symbol kind %q", string(q.Kind))
+	}
+	if q.RepoID != "" {
+		if err := codeCheckID("repo", q.RepoID); err != nil {
+			return stores.Page[stores.CodeSymbol]{}, err
+		}
+	}
+	if !codeText(q.Name, codeMaxText) {
+		return stores.Page[stores.CodeSymbol]{}, stores.Invalid("symbol name prefix must be at most %d characters without control characters", codeMaxText)
+	}
+	after, err := codeCheckPage(p)
+	if err != nil {
+		return stores.Page[stores.CodeSymbol]{}, err
+	}
+	prefix := strings.ToLower(q.Name)
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	g := s.readGraph()
+	found := []stores.CodeSymbol{}
+	for _, sym := range g.symbols {
+		if q.Kind != "" && sym.Kind != q.Kind {
+			continue
+		}
+		if q.RepoID != "" && sym.RepoID != q.RepoID {
+			continue
+		}
+		if prefix != "" && !strings.HasPrefix(strings.ToLower(sym.Name), prefix) {
+			continue
+		}
+		found = append(found, *sym)
+	}
+	sort.Slice(found, func(i, j int) bool {
+		if found[i].Name != found[j].Name {
+			return found[i].Name < found[j].Name
+		}
+		return found[i].ID < found[j].ID
+	})
+	return codePage(found, func(sym stores.CodeSymbol) (string, string) { return sym.Name, sym.ID }, after, p.First), nil
+}
+
+func (s *codeGraphStore) AddEdges(ctx context.Context, edges []stores.Edge) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	if len(edges) > stores.MaxCodeBatch {
+		return stores.Invalid("at most %d edges at once", stores.MaxCodeBatch)
+	}
+	for _, e := range edges {
+		if err := codeCheckID("symbol", e.FromID); err != nil {
+			return err
+		}
+		if err := codeCheckID("symbol", e.ToID); err != nil {
+			return err
+		}
+		if !e.Kind.Valid() {
+			return stores.Invalid("unknown edge kind %q", string(e.Kind))
+		}
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	g := s.writeGraph()
+	for _, e := range edges {
+		if g.symbols[e.FromID] == nil {
+			return stores.NotFound("symbol %q not found", e.FromID)
+		}
+		if g.symbols[e.ToID] == nil {
+			return stores.NotFound("symbol %q not found", e.ToID)
+		}
+	}
+	for _, e := range edges {
+		codeLink(g.out, e.FromID, e.ToID, e.Kind)
+		codeLink(g.in, e.ToID, e.FromID, e.Kind)
+	}
+	return nil
+}
+
+func codeLink(index map[string]map[string]map[stores.EdgeKind]struct{}, a, b string, kind stores.EdgeKind) {
+	byA := index[a]
+	if byA == nil {
+		byA = map[string]map[stores.EdgeKind]struct{}{}
+		index[a] = byA
+	}
+	kinds := byA[b]
+	if kinds == nil {
+		kinds = map[stores.EdgeKind]struct{}{}
+		byA[b] = kinds
+	}
+	kinds[kind] = struct{}{}
+}
+
+// Traverse walks breadth first, so each symbol is found at its shortest
+// distance. When several shortest paths reach a symbol, its Kind is the
+// smallest (alphabetically) kind among their last edges, so the answer does
+// not depend on map order.
+func (s *codeGraphStore) Traverse(ctx context.Context, ids []string, dir stores.Direction, kinds []stores.EdgeKind, depth int) (map[string][]stores.Dependency, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if err := codeCheckIDs("symbol", ids); err != nil {
+		return nil, err
+	}
+	if dir != stores.Dependencies && dir != stores.Dependents {
+		return nil, stores.Invalid("unknown traversal direction %q", string(dir))
+	}
+	if depth < 1 || depth > s.b.maxDepth {
+		return nil, stores.Invalid("depth must be between 1 and %d", s.b.maxDepth)
+	}
+	allowed := map[stores.EdgeKind]bool{}
+	for _, k := range kinds {
+		if !k.Valid() {
+			return nil, stores.Invalid("unknown edge kind %q", string(k))
+		}
+		allowed[k] = true
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	g := s.readGraph()
+	index := g.out
+	if dir == stores.Dependents {
+		index = g.in
+	}
+	out := make(map[string][]stores.Dependency, len(ids))
+	for _, start := range ids {
+		if _, done := out[start]; done {
+			continue
+		}
+		deps := []stores.Dependency{}
+		if g.symbols[start] != nil {
+			visited := map[string]bool{start: true}
+			frontier := []string{start}
+			for d := 1; d <= depth && len(frontier) > 0; d++ {
+				reached := map[string]stores.EdgeKind{}
+				for _, from := range frontier {
+					for to, edgeKinds := range index[from] {
+						if visited[to] {
+							continue
+						}
+						for k := range edgeKinds {
+							if len(allowed) > 0 && !allowed[k] {
+								continue
+							}
+							if prev, ok := reached[to]; !ok || k < prev {
+								reached[to] = k
+							}
+						}
+					}
+				}
+				next := make([]string, 0, len(reached))
+				for id := range reached {
+					visited[id] = true
+					next = append(next, id)
+				}
+				sort.Strings(next)
+				for _, id := range next {
+					deps = append(deps, stores.Dependency{Symbol: *g.symbols[id], Kind: reached[id], Depth: d})
+				}
+				frontier = next
+			}
+		}
+		out[start] = deps
+	}
+	return out, nil
+}

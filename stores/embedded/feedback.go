@@ -1,0 +1,333 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+)
+
+// maxQueryIDLength bounds a feedback event's query id.
+const maxQueryIDLength = 128
+
+// FeedbackBackend keeps every organisation's feedback events in process. It
+// checks the memories and experiments an event refers to through their
+// public interfaces, bound to the same tenant, as PostgreSQL's foreign keys
+// (under the same row level security) would.
+type FeedbackBackend struct {
+	now         Clock
+	memories    stores.MemoryBackend
+	experiments stores.ExperimentBackend
+
+	mu   sync.RWMutex
+	orgs map[uuid.UUID][]stores.FeedbackEvent // in insertion order
+}
+
+// NewFeedbackBackend returns an empty feedback backend. A nil memories or
+// experiments backend means no memory or experiment can be referred to: an
+// event naming one is refused with ErrNotFound.
+func NewFeedbackBackend(now Clock, memories stores.MemoryBackend, experiments stores.ExperimentBackend) *FeedbackBackend {
+	if now == nil {
+		now = time.Now
+	}
+	return &FeedbackBackend{now: now, memories: memories, experiments: experiments, orgs: make(map[uuid.UUID][]stores.FeedbackEvent)}
+}
+
+// Feedback binds the backend to one tenant.
+func (b *FeedbackBackend) Feedback(t stores.Tenant) stores.FeedbackStore {
+	return &feedbackStore{b: b, tenant: t}
+}
+
+type feedbackStore struct {
+	b      *FeedbackBackend
+	tenant stores.Tenant
+}
+
+func (s *feedbackStore) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.tenant.Validate()
+}
+
+func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbackEvent) (stores.FeedbackEvent, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.FeedbackEvent{}, err
+	}
+	if err := checkNewFeedback(in); err != nil {
+		return stores.FeedbackEvent{}, err
+	}
+	if err := s.checkReferences(ctx, in); err != nil {
+		return stores.FeedbackEvent{}, err
+	}
+	ev := stores.FeedbackEvent{
+		ID:           uuid.New(),
+		UserID:       s.tenant.UserID,
+		QueryID:      in.QueryID,
+		MemoryID:     copyPtr(in.MemoryID),
+		Tool:         in.Tool,
+		QueryType:    in.QueryType,
+		Outcome:      in.Outcome,
+		LatencyMs:    copyPtr(in.LatencyMs),
+		ExperimentID: copyPtr(in.ExperimentID),
+		VariantKey:   in.VariantKey,
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	ev.CreatedAt = storeTime(s.b.now)
+	s.b.orgs[s.tenant.OrgID] = append(s.b.orgs[s.tenant.OrgID], ev)
+	return copyEvent(ev), nil
+}
+
+func checkNewFeedback(in stores.NewFeedbackEvent) error {
+	if err := checkLabel("query id", in.QueryID, maxQueryIDLength); err != nil {
+		return err
+	}
+	if err := checkLabel("tool", in.Tool, stores.MaxNameLength); err != nil {
+		return err
+	}
+	if err := checkLabel("query type", in.QueryType, stores.MaxNameLength); err != nil {
+		return err
+	}
+	if !in.Outcome.Valid() {
+		return stores.Invalid("unknown outcome %q", in.Outcome)
+	}
+	if in.LatencyMs != nil && *in.LatencyMs < 0 {
+		return stores.Invalid("latency must not be negative")
+	}
+	if in.VariantKey != "" && in.ExperimentID == nil {
+		return stores.Invalid("a variant key needs an experiment id")
+	}
+	if in.VariantKey != "" {
+		if err := checkLabel("variant key", in.VariantKey, stores.MaxNameLength); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkReferences makes sure the memory and the experiment (and its variant)
+// an event names exist in the tenant's org.
+func (s *feedbackStore) checkReferences(ctx context.Context, in stores.NewFeedbackEvent) error {
+	if in.MemoryID != nil {
+		if s.b.memories == nil {
+			return stores.NotFound("memory not found")
+		}
+		if _, err := s.b.memories.Memories(s.tenant).Memory(ctx, *in.MemoryID); err != nil {
+			return err
+		}
+	}
+	if in.ExperimentID == nil {
+		return nil
+	}
+	if s.b.experiments == nil {
+		return stores.NotFound("experiment not found")
+	}
+	exps := s.b.experiments.Experiments(s.tenant)
+	if _, err := exps.Experiment(ctx, *in.ExperimentID); err != nil {
+		return err
+	}
+	if in.VariantKey == "" {
+		return nil
+	}
+	variants, err := exps.VariantsByExperiment(ctx, []uuid.UUID{*in.ExperimentID})
+	if err != nil {
+		return err
+	}
+	if !slices.ContainsFunc(variants[*in.ExperimentID], func(v stores.Variant) bool { return v.Key == in.VariantKey }) {
+		return stores.NotFound("the experiment has no variant %q", in.VariantKey)
+	}
+	return nil
+}
+
+func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFilter, p stores.PageArgs) (stores.Page[stores.FeedbackEvent], error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
+	}
+	if err := checkFeedbackFilter(f); err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
+	}
+	after, err := decodeNewestCursor(p.After)
+	if err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
+	}
+	if p.First <= 0 {
+		return stores.Page[stores.FeedbackEvent]{}, stores.Invalid("first must be positive")
+	}
+	s.b.mu.RLock()
+	events := s.selectEvents(f)
+	s.b.mu.RUnlock()
+	slices.SortFunc(events, func(a, b stores.FeedbackEvent) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	page := keysetPage(events, p.First,
+		func(e stores.FeedbackEvent) bool { return after.passed(e.CreatedAt, e.ID) },
+		func(e stores.FeedbackEvent) string { return encodeNewestCursor(e.CreatedAt, e.ID) })
+	for i := range page.Items {
+		page.Items[i] = copyEvent(page.Items[i])
+	}
+	return page, nil
+}
+
+func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.FeedbackFilter) (stores.FeedbackAggregates, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.FeedbackAggregates{}, err
+	}
+	if err := checkFeedbackFilter(f); err != nil {
+		return stores.FeedbackAggregates{}, err
+	}
+	s.b.mu.RLock()
+	events := s.selectEvents(f)
+	s.b.mu.RUnlock()
+
+	type variantKey struct {
+		experiment uuid.UUID
+		key        string
+	}
+	overall := newStatsCounter()
+	byTool := map[string]*statsCounter{}
+	byQueryType := map[string]*statsCounter{}
+	byVariant := map[variantKey]*statsCounter{}
+	counter := func(m map[string]*statsCounter, k string) *statsCounter {
+		if m[k] == nil {
+			m[k] = newStatsCounter()
+		}
+		return m[k]
+	}
+	for _, e := range events {
+		overall.add(e.Outcome)
+		counter(byTool, e.Tool).add(e.Outcome)
+		counter(byQueryType, e.QueryType).add(e.Outcome)
+		if e.ExperimentID != nil {
+			k := variantKey{*e.ExperimentID, e.VariantKey}
+			if byVariant[k] == nil {
+				byVariant[k] = newStatsCounter()
+			}
+			byVariant[k].add(e.Outcome)
+		}
+	}
+	groups := func(m map[string]*statsCounter) []stores.GroupStats {
+		out := make([]stores.GroupStats, 0, len(m))
+		for k, c := range m {
+			out = append(out, stores.GroupStats{Key: k, Stats: c.stats()})
+		}
+		slices.SortFunc(out, func(a, b stores.GroupStats) int { return strings.Compare(a.Key, b.Key) })
+		return out
+	}
+	variants := make([]stores.VariantStats, 0, len(byVariant))
+	for k, c := range byVariant {
+		variants = append(variants, stores.VariantStats{ExperimentID: k.experiment, VariantKey: k.key, Stats: c.stats()})
+	}
+	slices.SortFunc(variants, func(a, b stores.VariantStats) int {
+		if c := bytes.Compare(a.ExperimentID[:], b.ExperimentID[:]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.VariantKey, b.VariantKey)
+	})
+	return stores.FeedbackAggregates{
+		Overall:     overall.stats(),
+		ByTool:      groups(byTool),
+		ByQueryType: groups(byQueryType),
+		ByVariant:   variants,
+	}, nil
+}
+
+func (s *feedbackStore) PurgeFeedback(ctx context.Context, before time.Time) (int64, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	events := s.b.orgs[s.tenant.OrgID]
+	kept := slices.DeleteFunc(events, func(e stores.FeedbackEvent) bool { return e.CreatedAt.Before(before) })
+	purged := int64(len(events) - len(kept))
+	clear(events[len(kept):])
+	if len(kept) == 0 {
+		delete(s.b.orgs, s.tenant.OrgID)
+	} else {
+		s.b.orgs[s.tenant.OrgID] = kept
+	}
+	return purged, nil
+}
+
+func checkFeedbackFilter(f stores.FeedbackFilter) error {
+	if err := checkFilterText("tool filter", f.Tool); err != nil {
+		return err
+	}
+	if err := checkFilterText("query type filter", f.QueryType); err != nil {
+		return err
+	}
+	for _, o := range f.Outcomes {
+		if !o.Valid() {
+			return stores.Invalid("unknown outcome %q", o)
+		}
+	}
+	return nil
+}
+
+// selectEvents returns copies of the org's events that f selects; the
+// caller holds a read lock.
+func (s *feedbackStore) selectEvents(f stores.FeedbackFilter) []stores.FeedbackEvent {
+	var out []stores.FeedbackEvent
+	for _, e := range s.b.orgs[s.tenant.OrgID] {
+		switch {
+		case f.Since != nil && e.CreatedAt.Before(*f.Since),
+			f.Until != nil && !e.CreatedAt.Before(*f.Until),
+			len(f.Outcomes) > 0 && !slices.Contains(f.Outcomes, e.Outcome),
+			f.Tool != "" && e.Tool != f.Tool,
+			f.QueryType != "" && e.QueryType != f.QueryType,
+			f.ExperimentID != nil && (e.ExperimentID == nil || *e.ExperimentID != *f.ExperimentID),
+			f.MemoryID != nil && (e.MemoryID == nil || *e.MemoryID != *f.MemoryID):
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// statsCounter accumulates FeedbackStats.
+type statsCounter struct {
+	total  int
+	counts map[stores.Outcome]int
+}
+
+func newStatsCounter() *statsCounter {
+	return &statsCounter{counts: make(map[stores.Outcome]int, len(stores.Outcomes))}
+}
+
+func (c *statsCounter) add(o stores.Outcome) {
+	c.total++
+	c.counts[o]++
+}
+
+func (c *statsCounter) stats() stores.FeedbackStats {
+	st := stores.FeedbackStats{
+		Total:    c.total,
+		Accepted: c.counts[stores.OutcomeAccepted],
+		Outcomes: make([]stores.OutcomeCount, 0, len(stores.Outcomes)),
+	}
+	st.AcceptanceRate = stores.Rate(st.Accepted, st.Total)
+	for _, o := range stores.Outcomes {
+		st.Outcomes = append(st.Outcomes, stores.OutcomeCount{Outcome: o, Count: c.counts[o]})
+	}
+	return st
+}
+
+func copyEvent(e stores.FeedbackEvent) stores.FeedbackEvent {
+	e.MemoryID = copyPtr(e.MemoryID)
+	e.LatencyMs = copyPtr(e.LatencyMs)
+	e.ExperimentID = copyPtr(e.ExperimentID)
+	return e
+}
+
+// copyPtr returns a pointer to a copy of *p, or nil.
+func copyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

@@ -1,0 +1,809 @@
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+)
+
+// MemoryBackend keeps every organisation's memories, apps and categories in
+// process. When it has a full-text index it keeps each memory's document in
+// step with the memory, as the outbox indexer does for PostgreSQL.
+type MemoryBackend struct {
+	now   Clock
+	index stores.FullTextBackend
+
+	mu   sync.RWMutex
+	orgs map[uuid.UUID]*memoryOrg
+}
+
+// memoryOrg is one organisation's share of the backend.
+type memoryOrg struct {
+	memories      map[uuid.UUID]*memoryRow
+	apps          map[uuid.UUID]stores.App
+	appNames      map[string]uuid.UUID
+	categories    map[uuid.UUID]stores.Category
+	categoryNames map[string]uuid.UUID
+}
+
+// memoryRow is a stored memory and the ids of its categories.
+type memoryRow struct {
+	memory     stores.Memory
+	categories []uuid.UUID
+}
+
+// NewMemoryBackend returns an empty memory backend. index may be nil; when it
+// is set, every memory is mirrored as a stores.Document whose id is the
+// memory id, and removed from it when the memory is deleted.
+func NewMemoryBackend(now Clock, index stores.FullTextBackend) *MemoryBackend {
+	if now == nil {
+		now = time.Now
+	}
+	return &MemoryBackend{now: now, index: index, orgs: make(map[uuid.UUID]*memoryOrg)}
+}
+
+// Memories binds the backend to one tenant.
+func (b *MemoryBackend) Memories(t stores.Tenant) stores.MemoryStore {
+	return &memoryStore{b: b, tenant: t}
+}
+
+// stamp returns the current time as the stores keep it: UTC, to the
+// microsecond, so that values round-trip like a PostgreSQL timestamptz.
+func (b *MemoryBackend) stamp() time.Time { return storeTime(b.now) }
+
+// org returns the tenant's partition, creating it when create is set (the
+// caller then holds the write lock). It returns nil for an unknown org.
+func (b *MemoryBackend) org(id uuid.UUID, create bool) *memoryOrg {
+	o := b.orgs[id]
+	if o == nil && create {
+		o = &memoryOrg{
+			memories:      make(map[uuid.UUID]*memoryRow),
+			apps:          make(map[uuid.UUID]stores.App),
+			appNames:      make(map[string]uuid.UUID),
+			categories:    make(map[uuid.UUID]stores.Category),
+			categoryNames: make(map[string]uuid.UUID),
+		}
+		b.orgs[id] = o
+	}
+	return o
+}
+
+type memoryStore struct {
+	b      *MemoryBackend
+	tenant stores.Tenant
+}
+
+// begin checks what every call needs before touching data.
+func (s *memoryStore) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return s.tenant.Validate()
+}
+
+func (s *memoryStore) Memory(ctx context.Context, id uuid.UUID) (stores.Memory, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Memory{}, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	o := s.b.org(s.tenant.OrgID, false)
+	if o == nil || o.memories[id] == nil {
+		return stores.Memory{}, stores.NotFound("memory not found")
+	}
+	return copyMemory(o.memories[id].memory), nil
+}
+
+func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]stores.Memory, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	out := make(map[uuid.UUID]stores.Memory, len(ids))
+	o := s.b.org(s.tenant.OrgID, false)
+	if o == nil {
+		return out, nil
+	}
+	for _, id := range ids {
+		if row := o.memories[id]; row != nil {
+			out[id] = copyMemory(row.memory)
+		}
+	}
+	return out, nil
+}
+
+func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p stores.PageArgs) (stores.Page[stores.Memory], error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	for _, st := range f.States {
+		if !st.Valid() {
+			return stores.Page[stores.Memory]{}, stores.Invalid("unknown memory state %q", st)
+		}
+	}
+	if err := checkFilterText("text filter", f.TextContains); err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	after, err := decodeNewestCursor(p.After)
+	if err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	if p.First <= 0 {
+		return stores.Page[stores.Memory]{}, stores.Invalid("first must be positive")
+	}
+	needle := strings.ToLower(f.TextContains)
+
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	var rows []stores.Memory
+	if o := s.b.org(s.tenant.OrgID, false); o != nil {
+		for _, row := range o.memories {
+			m := row.memory
+			switch {
+			case len(f.States) == 0 && m.State == stores.MemoryDeleted,
+				len(f.States) > 0 && !slices.Contains(f.States, m.State),
+				f.AppID != nil && m.AppID != *f.AppID,
+				f.CategoryID != nil && !slices.Contains(row.categories, *f.CategoryID),
+				needle != "" && !strings.Contains(strings.ToLower(m.Content), needle),
+				f.CreatedAfter != nil && !m.CreatedAt.After(*f.CreatedAfter),
+				f.CreatedBefore != nil && !m.CreatedAt.Before(*f.CreatedBefore):
+				continue
+			}
+			rows = append(rows, m)
+		}
+	}
+	slices.SortFunc(rows, func(a, b stores.Memory) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
+	page := keysetPage(rows, p.First,
+		func(m stores.Memory) bool { return after.passed(m.CreatedAt, m.ID) },
+		func(m stores.Memory) string { return encodeNewestCursor(m.CreatedAt, m.ID) })
+	for i := range page.Items {
+		page.Items[i] = copyMemory(page.Items[i])
+	}
+	return page, nil
+}
+
+// validMemory is a NewMemory checked and normalised, ready to store.
+type validMemory struct {
+	appID      uuid.UUID
+	content    string
+	metadata   map[string]any
+	categories []string
+}
+
+func checkNewMemory(in stores.NewMemory) (validMemory, error) {
+	if err := checkContent(in.Content); err != nil {
+		return validMemory{}, err
+	}
+	meta, err := normalizeJSONObject("metadata", in.Metadata)
+	if err != nil {
+		return validMemory{}, err
+	}
+	cats, err := checkCategoryNames(in.Categories)
+	if err != nil {
+		return validMemory{}, err
+	}
+	return validMemory{appID: in.AppID, content: in.Content, metadata: meta, categories: cats}, nil
+}
+
+func (s *memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (stores.Memory, error) {
+	out, err := s.CreateMemories(ctx, []stores.NewMemory{in})
+	if err != nil {
+		return stores.Memory{}, err
+	}
+	return out[0], nil
+}
+
+func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory) ([]stores.Memory, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	if len(in) > stores.MaxBatchSize {
+		return nil, stores.Invalid("at most %d memories per batch", stores.MaxBatchSize)
+	}
+	valid := make([]validMemory, len(in))
+	for i, m := range in {
+		v, err := checkNewMemory(m)
+		if err != nil {
+			return nil, err
+		}
+		valid[i] = v
+	}
+
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	o := s.b.org(s.tenant.OrgID, true)
+	// Every check happens before the first write, so a failing batch stores nothing.
+	for _, v := range valid {
+		if _, ok := o.apps[v.appID]; !ok {
+			return nil, stores.NotFound("app not found")
+		}
+	}
+	now := s.b.stamp()
+	out := make([]stores.Memory, len(valid))
+	for i, v := range valid {
+		m := stores.Memory{
+			ID:        uuid.New(),
+			AppID:     v.appID,
+			AuthorID:  s.tenant.UserID,
+			Content:   v.content,
+			Metadata:  v.metadata,
+			State:     stores.MemoryActive,
+			Version:   1,
+			CreatedAt: now,
+			UpdatedAt: now,
+		}
+		row := &memoryRow{memory: m, categories: s.ensureCategories(o, v.categories, now)}
+		o.memories[m.ID] = row
+		s.reindex(ctx, o, row)
+		out[i] = copyMemory(m)
+	}
+	return out, nil
+}
+
+// ensureCategories returns the ids of the named categories, creating the
+// missing ones. The names are already checked and deduplicated.
+func (s *memoryStore) ensureCategories(o *memoryOrg, names []string, now time.Time) []uuid.UUID {
+	ids := make([]uuid.UUID, 0, len(names))
+	for _, name := range names {
+		id, ok := o.categoryNames[name]
+		if !ok {
+			id = uuid.New()
+			o.categoryNames[name] = id
+			o.categories[id] = stores.Category{ID: id, Name: name, CreatedAt: now}
+		}
+		ids = append(ids, id)
+	}
+	return ids
+}
+
+func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.MemoryUpdate) (stores.Memory, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Memory{}, err
+	}
+	if u.Content != nil {
+		if err := checkContent(*u.Content); err != nil {
+			return stores.Memory{}, err
+		}
+	}
+	var meta map[string]any
+	if u.Metadata != nil {
+		var err error
+		if meta, err = normalizeJSONObject("metadata", u.Metadata); err != nil {
+			return stores.Memory{}, err
+		}
+	}
+	var cats []string
+	if u.Categories != nil {
+		var err error
+		if cats, err = checkCategoryNames(u.Categories); err != nil {
+			return stores.Memory{}, err
+		}
+	}
+
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	o, row, err := s.changeable(id, &u.ExpectedVersion)
+	if err != nil {
+		return stores.Memory{}, err
+	}
+	if u.AppID != nil {
+		if _, ok := o.apps[*u.AppID]; !ok {
+			return stores.Memory{}, stores.NotFound("app not found")
+		}
+	}
+	now := s.b.stamp()
+	m := &row.memory
+	if u.Content != nil {
+		m.Content = *u.Content
+	}
+	if meta != nil {
+		m.Metadata = meta
+	}
+	if u.AppID != nil {
+		m.AppID = *u.AppID
+	}
+	if u.Categories != nil {
+		row.categories = s.ensureCategories(o, cats, now)
+	}
+	m.Version++
+	m.UpdatedAt = now
+	s.reindex(ctx, o, row)
+	return copyMemory(*m), nil
+}
+
+func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state stores.MemoryState, expectedVersion *int64) (stores.Memory, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Memory{}, err
+	}
+	if !state.Valid() || state == stores.MemoryDeleted {
+		return stores.Memory{}, stores.Invalid("state must be ACTIVE, PAUSED or ARCHIVED (delete a memory to mark it DELETED)")
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	o, row, err := s.changeable(id, expectedVersion)
+	if err != nil {
+		return stores.Memory{}, err
+	}
+	row.memory.State = state
+	row.memory.Version++
+	row.memory.UpdatedAt = s.b.stamp()
+	s.reindex(ctx, o, row)
+	return copyMemory(row.memory), nil
+}
+
+func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, expectedVersion *int64) (stores.Memory, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Memory{}, err
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	o := s.b.org(s.tenant.OrgID, false)
+	if o == nil || o.memories[id] == nil || o.memories[id].memory.State == stores.MemoryDeleted {
+		return stores.Memory{}, stores.NotFound("memory not found")
+	}
+	row := o.memories[id]
+	if err := checkVersion(row.memory.Version, expectedVersion); err != nil {
+		return stores.Memory{}, err
+	}
+	now := s.b.stamp()
+	row.memory.State = stores.MemoryDeleted
+	row.memory.DeletedAt = &now
+	row.memory.Version++
+	row.memory.UpdatedAt = now
+	s.unindex(ctx, id)
+	return copyMemory(row.memory), nil
+}
+
+// changeable finds a memory that may be changed: it exists, is not deleted,
+// and is at the expected version when one is given. The caller holds the
+// write lock.
+func (s *memoryStore) changeable(id uuid.UUID, expectedVersion *int64) (*memoryOrg, *memoryRow, error) {
+	o := s.b.org(s.tenant.OrgID, false)
+	if o == nil || o.memories[id] == nil {
+		return nil, nil, stores.NotFound("memory not found")
+	}
+	row := o.memories[id]
+	if row.memory.State == stores.MemoryDeleted {
+		return nil, nil, stores.Conflict("memory is deleted")
+	}
+	if err := checkVersion(row.memory.Version, expectedVersion); err != nil {
+		return nil, nil, err
+	}
+	return o, row, nil
+}
+
+func checkVersion(current int64, expected *int64) error {
+	if expected != nil && *expected != current {
+		return stores.Conflict("memory is at version %d, not %d", current, *expected)
+	}
+	return nil
+}
+
+// reindex mirrors a memory into the full-text store. The write has already
+// happened, so a failure to index is logged rather than returned: the
+// outbox indexer of the PostgreSQL backend would retry it the same way.
+func (s *memoryStore) reindex(ctx context.Context, o *memoryOrg, row *memoryRow) {
+	if s.b.index == nil {
+		return
+	}
+	m := row.memory
+	id := m.ID
+	doc := stores.Document{
+		ID:        id.String(),
+		MemoryID:  &id,
+		Body:      m.Content,
+		Tags:      make([]string, 0, len(row.categories)),
+		CreatedAt: m.CreatedAt,
+	}
+	for _, c := range sortedCategories(o, row.categories) {
+		doc.Tags = append(doc.Tags, c.Name)
+	}
+	err := s.b.index.FullText(s.tenant).IndexDocuments(context.WithoutCancel(ctx), []stores.Document{doc})
+	if err != nil {
+		slog.Warn("embedded: indexing a memory failed", "memory_id", id, "error", err)
+	}
+}
+
+// unindex removes a deleted memory's document.
+func (s *memoryStore) unindex(ctx context.Context, id uuid.UUID) {
+	if s.b.index == nil {
+		return
+	}
+	_, err := s.b.index.FullText(s.tenant).DeleteDocuments(context.WithoutCancel(ctx), []string{id.String()})
+	if err != nil {
+		slog.Warn("embedded: removing a memory from the index failed", "memory_id", id, "error", err)
+	}
+}
+
+func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (stores.App, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.App{}, err
+	}
+	name, err := checkName("app name", name)
+	if err != nil {
+		return stores.App{}, err
+	}
+	if err := checkDescription(description); err != nil {
+		return stores.App{}, err
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	o := s.b.org(s.tenant.OrgID, true)
+	if _, taken := o.appNames[name]; taken {
+		return stores.App{}, stores.Conflict("an app named %q already exists", name)
+	}
+	app := stores.App{ID: uuid.New(), Name: name, Description: description, CreatedAt: s.b.stamp()}
+	o.apps[app.ID] = app
+	o.appNames[name] = app.ID
+	return app, nil
+}
+
+func (s *memoryStore) AppsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]stores.App, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	out := make(map[uuid.UUID]stores.App, len(ids))
+	if o := s.b.org(s.tenant.OrgID, false); o != nil {
+		for _, id := range ids {
+			if app, ok := o.apps[id]; ok {
+				out[id] = app
+			}
+		}
+	}
+	return out, nil
+}
+
+func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.Page[stores.App], error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Page[stores.App]{}, err
+	}
+	after, err := decodeNameCursor(p.After)
+	if err != nil {
+		return stores.Page[stores.App]{}, err
+	}
+	if p.First <= 0 {
+		return stores.Page[stores.App]{}, stores.Invalid("first must be positive")
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	var apps []stores.App
+	if o := s.b.org(s.tenant.OrgID, false); o != nil {
+		for _, app := range o.apps {
+			apps = append(apps, app)
+		}
+	}
+	slices.SortFunc(apps, func(a, b stores.App) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
+	return keysetPage(apps, p.First,
+		func(a stores.App) bool { return after.passed(a.Name, a.ID) },
+		func(a stores.App) string { return encodeNameCursor(a.Name, a.ID) }), nil
+}
+
+func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (stores.Page[stores.Category], error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Page[stores.Category]{}, err
+	}
+	after, err := decodeNameCursor(p.After)
+	if err != nil {
+		return stores.Page[stores.Category]{}, err
+	}
+	if p.First <= 0 {
+		return stores.Page[stores.Category]{}, stores.Invalid("first must be positive")
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	var cats []stores.Category
+	if o := s.b.org(s.tenant.OrgID, false); o != nil {
+		for _, c := range o.categories {
+			cats = append(cats, c)
+		}
+	}
+	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
+	return keysetPage(cats, p.First,
+		func(c stores.Category) bool { return after.passed(c.Name, c.ID) },
+		func(c stores.Category) string { return encodeNameCursor(c.Name, c.ID) }), nil
+}
+
+func (s *memoryStore) CategoriesByMemory(ctx context.Context, memoryIDs []uuid.UUID) (map[uuid.UUID][]stores.Category, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	out := make(map[uuid.UUID][]stores.Category, len(memoryIDs))
+	o := s.b.org(s.tenant.OrgID, false)
+	for _, id := range memoryIDs {
+		out[id] = []stores.Category{}
+		if o != nil && o.memories[id] != nil {
+			out[id] = sortedCategories(o, o.memories[id].categories)
+		}
+	}
+	return out, nil
+}
+
+// sortedCategories resolves category ids to categories ordered by name.
+func sortedCategories(o *memoryOrg, ids []uuid.UUID) []stores.Category {
+	cats := make([]stores.Category, 0, len(ids))
+	for _, id := range ids {
+		cats = append(cats, o.categories[id])
+	}
+	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
+	return cats
+}
+
+func copyMemory(m stores.Memory) stores.Memory {
+	m.Metadata = copyJSONObject(m.Metadata)
+	if m.DeletedAt != nil {
+		at := *m.DeletedAt
+		m.DeletedAt = &at
+	}
+	return m
+}
+
+// Input checks shared by the memories, feedback and experiments domains.
+
+func checkContent(content string) error {
+	switch {
+	case content == "":
+		return stores.Invalid("content must not be empty")
+	case len(content) > stores.MaxMemoryContent:
+		return stores.Invalid("content must be at most %d bytes", stores.MaxMemoryContent)
+	case !utf8.ValidString(content):
+		return stores.Invalid("content must be valid UTF-8")
+	case strings.ContainsRune(content, 0):
+		// PostgreSQL text cannot hold NUL, so no backend accepts it.
+		return stores.Invalid("content must not contain NUL characters")
+	}
+	return nil
+}
+
+// checkName trims a name and checks it is 1..MaxNameLength characters of
+// UTF-8 without control characters. It returns the trimmed name.
+func checkName(what, name string) (string, error) {
+	name = strings.TrimSpace(name)
+	return name, checkLabel(what, name, stores.MaxNameLength)
+}
+
+// checkLabel checks s as given: 1..max characters of UTF-8, no control characters.
+func checkLabel(what, s string, max int) error {
+	switch {
+	case s == "":
+		return stores.Invalid("%s must not be empty", what)
+	case !utf8.ValidString(s):
+		return stores.Invalid("%s must be valid UTF-8", what)
+	case utf8.RuneCountInString(s) > max:
+		return stores.Invalid("%s must be at most %d characters", what, max)
+	case strings.IndexFunc(s, unicode.IsControl) >= 0:
+		return stores.Invalid("%s must not contain control characters", what)
+	}
+	return nil
+}
+
+// checkFilterText refuses filter text no PostgreSQL query could carry.
+func checkFilterText(what, s string) error {
+	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
+		return stores.Invalid("%s must be UTF-8 without NUL characters", what)
+	}
+	return nil
+}
+
+func checkDescription(d string) error {
+	switch {
+	case len(d) > stores.MaxMemoryContent:
+		return stores.Invalid("description must be at most %d bytes", stores.MaxMemoryContent)
+	case !utf8.ValidString(d):
+		return stores.Invalid("description must be valid UTF-8")
+	case strings.ContainsRune(d, 0):
+		return stores.Invalid("description must not contain NUL characters")
+	}
+	return nil
+}
+
+// checkCategoryNames trims and checks category names and drops duplicates,
+// keeping the first occurrence. Names are case-sensitive.
+func checkCategoryNames(names []string) ([]string, error) {
+	out := make([]string, 0, len(names))
+	for _, n := range names {
+		n, err := checkName("category name", n)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+// normalizeJSONObject checks that m is a JSON object and returns the value a
+// JSON column would give back (numbers as float64, structs as maps), so the
+// embedded stores answer exactly like PostgreSQL's jsonb. nil becomes {}.
+func normalizeJSONObject(what string, m map[string]any) (map[string]any, error) {
+	if m == nil {
+		return map[string]any{}, nil
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return nil, stores.Invalid("%s must be a JSON object", what)
+	}
+	if bytes.Contains(raw, []byte(`\u0000`)) {
+		// jsonb refuses the NUL escape; refuse it everywhere alike.
+		return nil, stores.Invalid("%s must not contain NUL characters", what)
+	}
+	var out map[string]any
+	if err := json.Unmarshal(raw, &out); err != nil || out == nil {
+		return nil, stores.Invalid("%s must be a JSON object", what)
+	}
+	return out, nil
+}
+
+// copyJSONObject deep-copies a normalised JSON object, so that a caller
+// mutating a returned value cannot change the store.
+func copyJSONObject(m map[string]any) map[string]any {
+	if m == nil {
+		return map[string]any{}
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = copyJSONValue(v)
+	}
+	return out
+}
+
+func copyJSONValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return copyJSONObject(v)
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = copyJSONValue(e)
+		}
+		return out
+	}
+	return v
+}
+
+// storeTime reads a clock the way the stores keep time: UTC, to the microsecond.
+func storeTime(now Clock) time.Time {
+	return now().UTC().Truncate(time.Microsecond)
+}
+
+// Keyset pagination shared by the memories, feedback and experiments lists.
+// A cursor names the last item of a page by its sort key and id; the next
+// page starts strictly after it, so inserts between pages neither repeat nor
+// skip items that were already there.
+
+// keysetPage returns up to first items of sorted that come after the cursor.
+func keysetPage[T any](sorted []T, first int, passed func(T) bool, cursor func(T) string) stores.Page[T] {
+	start := 0
+	for start < len(sorted) && passed(sorted[start]) {
+		start++
+	}
+	rest := sorted[start:]
+	n := min(first, len(rest))
+	page := stores.Page[T]{
+		Items:       make([]T, n),
+		Cursors:     make([]string, n),
+		HasNextPage: len(rest) > n,
+	}
+	copy(page.Items, rest[:n])
+	for i, item := range page.Items {
+		page.Cursors[i] = cursor(item)
+	}
+	return page
+}
+
+// compareNewest orders by time descending, then id descending.
+func compareNewest(at time.Time, aid uuid.UUID, bt time.Time, bid uuid.UUID) int {
+	if c := bt.Compare(at); c != 0 {
+		return c
+	}
+	return bytes.Compare(bid[:], aid[:])
+}
+
+// compareByName orders by name (byte order), then id.
+func compareByName(an string, aid uuid.UUID, bn string, bid uuid.UUID) int {
+	if c := strings.Compare(an, bn); c != 0 {
+		return c
+	}
+	return bytes.Compare(aid[:], bid[:])
+}
+
+const (
+	newestCursorTag = "t"
+	nameCursorTag   = "n"
+)
+
+// newestCursor is a decoded cursor of a newest-first list; the zero value
+// (no cursor) starts at the beginning.
+type newestCursor struct {
+	set bool
+	at  time.Time
+	id  uuid.UUID
+}
+
+// passed reports whether an item with this key is at or before the cursor.
+func (c newestCursor) passed(at time.Time, id uuid.UUID) bool {
+	return c.set && compareNewest(at, id, c.at, c.id) <= 0
+}
+
+func encodeNewestCursor(at time.Time, id uuid.UUID) string {
+	return encodeCursor(newestCursorTag, id, strconv.FormatInt(at.UnixMicro(), 10))
+}
+
+func decodeNewestCursor(s string) (newestCursor, error) {
+	if s == "" {
+		return newestCursor{}, nil
+	}
+	id, rest, ok := decodeCursor(newestCursorTag, s)
+	if !ok {
+		return newestCursor{}, stores.Invalid("malformed cursor")
+	}
+	micros, err := strconv.ParseInt(rest, 10, 64)
+	if err != nil {
+		return newestCursor{}, stores.Invalid("malformed cursor")
+	}
+	return newestCursor{set: true, at: time.UnixMicro(micros).UTC(), id: id}, nil
+}
+
+// nameCursor is a decoded cursor of a list ordered by name.
+type nameCursor struct {
+	set  bool
+	name string
+	id   uuid.UUID
+}
+
+func (c nameCursor) passed(name string, id uuid.UUID) bool {
+	return c.set && compareByName(name, id, c.name, c.id) <= 0
+}
+
+func encodeNameCursor(name string, id uuid.UUID) string {
+	return encodeCursor(nameCursorTag, id, name)
+}
+
+func decodeNameCursor(s string) (nameCursor, error) {
+	if s == "" {
+		return nameCursor{}, nil
+	}
+	id, rest, ok := decodeCursor(nameCursorTag, s)
+	if !ok || !utf8.ValidString(rest) {
+		return nameCursor{}, stores.Invalid("malformed cursor")
+	}
+	return nameCursor{set: true, name: rest, id: id}, nil
+}
+
+// encodeCursor packs tag, id and key as base64url("tag:id:key").
+func encodeCursor(tag string, id uuid.UUID, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(tag + ":" + id.String() + ":" + key))
+}
+
+func decodeCursor(tag, s string) (uuid.UUID, string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return uuid.Nil, "", false
+	}
+	gotTag, rest, ok := strings.Cut(string(raw), ":")
+	if !ok || gotTag != tag || len(rest) < 37 || rest[36] != ':' {
+		return uuid.Nil, "", false
+	}
+	id, err := uuid.Parse(rest[:36])
+	if err != nil {
+		return uuid.Nil, "", false
+	}
+	return id, rest[37:], true
+}

@@ -1,0 +1,399 @@
+package embedded
+
+import (
+	"context"
+	"math"
+	"sort"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+)
+
+// Bounds on vector payloads that the stores package leaves to implementations.
+const (
+	vectorMaxPayloadKeys   = 64
+	vectorMaxPayloadKey    = 256
+	vectorMaxPayloadString = 4096
+	vectorMaxPayloadList   = 256
+)
+
+// VectorBackend keeps embeddings in process, laid out like the Qdrant
+// deployment: one collection per model, shared by every organisation, each
+// point tagged with its org and every read, count and delete restricted to
+// the caller's org. As in Qdrant, a model's dimension is therefore fixed by
+// the first upsert of that model by any org, and stays fixed even after every
+// point is deleted; an org using the same model name with another dimension
+// gets ErrInvalid.
+type VectorBackend struct {
+	mu          sync.RWMutex
+	collections map[string]*vectorCollection
+}
+
+// vectorCollection holds one model's points, by org then by id: point ids
+// are unique per org, so another org upserting the same id stores its own
+// point rather than replacing this one.
+type vectorCollection struct {
+	dim    int
+	points map[uuid.UUID]map[uuid.UUID]*vectorPoint
+}
+
+type vectorPoint struct {
+	point stores.VectorPoint
+	unit  []float64 // the vector scaled to length 1 (all zeros for a zero vector)
+}
+
+// NewVectorBackend returns an empty vector backend.
+func NewVectorBackend() *VectorBackend {
+	return &VectorBackend{collections: map[string]*vectorCollection{}}
+}
+
+// Vectors returns the store bound to t's organisation.
+func (b *VectorBackend) Vectors(t stores.Tenant) stores.VectorStore {
+	return &vectorStore{b: b, tenant: t}
+}
+
+type vectorStore struct {
+	b      *VectorBackend
+	tenant stores.Tenant
+}
+
+func (s *vectorStore) begin(ctx context.Context, model string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := s.tenant.Validate(); err != nil {
+		return err
+	}
+	if !stores.ValidModelName(model) {
+		return stores.Invalid("model name must be 1..64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// vectorUnit checks v and returns it scaled to length 1 in float64.
+func vectorUnit(v []float32) ([]float64, error) {
+	if len(v) == 0 {
+		return nil, stores.Invalid("vector must not be empty")
+	}
+	if len(v) > stores.MaxVectorDimension {
+		return nil, stores.Invalid("vector must have at most %d dimensions", stores.MaxVectorDimension)
+	}
+	unit := make([]float64, len(v))
+	var norm float64
+	for i, x := range v {
+		f := float64(x)
+		if math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, stores.Invalid("vector values must be finite numbers")
+		}
+		unit[i] = f
+		norm += f * f
+	}
+	if norm > 0 {
+		norm = math.Sqrt(norm)
+		for i := range unit {
+			unit[i] /= norm
+		}
+	}
+	return unit, nil
+}
+
+// vectorScalar normalises a payload scalar to string, bool, int64 or float64,
+// the types a real store gives back, and reports whether v is a scalar.
+func vectorScalar(v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, utf8.ValidString(x) && len(x) <= vectorMaxPayloadString
+	case bool:
+		return x, true
+	case int:
+		return int64(x), true
+	case int8:
+		return int64(x), true
+	case int16:
+		return int64(x), true
+	case int32:
+		return int64(x), true
+	case int64:
+		return x, true
+	case uint8:
+		return int64(x), true
+	case uint16:
+		return int64(x), true
+	case uint32:
+		return int64(x), true
+	case uint:
+		return int64(x), x <= math.MaxInt64
+	case uint64:
+		return int64(x), x <= math.MaxInt64
+	case float32:
+		f := float64(x)
+		return f, !math.IsNaN(f) && !math.IsInf(f, 0)
+	case float64:
+		return x, !math.IsNaN(x) && !math.IsInf(x, 0)
+	}
+	return nil, false
+}
+
+func vectorReservedKey(k string) bool { return k == "org_id" || k == "memory_id" }
+
+// vectorPayload checks a payload (scalars and string lists, no reserved
+// keys) and returns a normalised copy; nil becomes {}.
+func vectorPayload(p map[string]any) (map[string]any, error) {
+	if len(p) > vectorMaxPayloadKeys {
+		return nil, stores.Invalid("payload must have at most %d keys", vectorMaxPayloadKeys)
+	}
+	out := make(map[string]any, len(p))
+	for k, v := range p {
+		if vectorReservedKey(k) {
+			return nil, stores.Invalid("payload key %q is reserved", k)
+		}
+		if k == "" || !utf8.ValidString(k) || len(k) > vectorMaxPayloadKey {
+			return nil, stores.Invalid("payload keys must be 1..%d bytes of UTF-8", vectorMaxPayloadKey)
+		}
+		if n, ok := vectorScalar(v); ok {
+			out[k] = n
+			continue
+		}
+		var list []string
+		switch x := v.(type) {
+		case []string:
+			list = x
+		case []any:
+			list = make([]string, 0, len(x))
+			for _, e := range x {
+				s, ok := e.(string)
+				if !ok {
+					return nil, stores.Invalid("payload value of %q must be a scalar or a list of strings", k)
+				}
+				list = append(list, s)
+			}
+		default:
+			return nil, stores.Invalid("payload value of %q must be a scalar or a list of strings", k)
+		}
+		if len(list) > vectorMaxPayloadList {
+			return nil, stores.Invalid("payload list %q must have at most %d entries", k, vectorMaxPayloadList)
+		}
+		for _, s := range list {
+			if !utf8.ValidString(s) || len(s) > vectorMaxPayloadString {
+				return nil, stores.Invalid("payload strings must be at most %d bytes of UTF-8", vectorMaxPayloadString)
+			}
+		}
+		out[k] = append([]string{}, list...)
+	}
+	return out, nil
+}
+
+func vectorCopyPayload(p map[string]any) map[string]any {
+	out := make(map[string]any, len(p))
+	for k, v := range p {
+		if list, ok := v.([]string); ok {
+			v = append([]string{}, list...)
+		}
+		out[k] = v
+	}
+	return out
+}
+
+// vectorEqual compares two normalised scalars; numbers compare by value
+// whatever their Go type.
+func vectorEqual(a, b any) bool {
+	switch x := a.(type) {
+	case int64:
+		switch y := b.(type) {
+		case int64:
+			return x == y
+		case float64:
+			return float64(x) == y
+		}
+		return false
+	case float64:
+		switch y := b.(type) {
+		case int64:
+			return x == float64(y)
+		case float64:
+			return x == y
+		}
+		return false
+	}
+	return a == b
+}
+
+// vectorMatches applies the filter: every entry must equal the payload's
+// value, or be one of its entries when the payload holds a list (as a Qdrant
+// match condition on an array field does).
+func vectorMatches(payload, filter map[string]any) bool {
+	for k, want := range filter {
+		got, ok := payload[k]
+		if !ok {
+			return false
+		}
+		if list, isList := got.([]string); isList {
+			found := false
+			for _, s := range list {
+				if s == want {
+					found = true
+					break
+				}
+			}
+			if !found {
+				return false
+			}
+			continue
+		}
+		if !vectorEqual(got, want) {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []stores.VectorPoint) error {
+	if err := s.begin(ctx, model); err != nil {
+		return err
+	}
+	if len(points) > stores.MaxBatchSize {
+		return stores.Invalid("at most %d points at once", stores.MaxBatchSize)
+	}
+	if len(points) == 0 {
+		return nil
+	}
+	prepared := make([]*vectorPoint, len(points))
+	for i, p := range points {
+		if p.ID == uuid.Nil {
+			return stores.Invalid("point id must not be the nil UUID")
+		}
+		unit, err := vectorUnit(p.Vector)
+		if err != nil {
+			return err
+		}
+		if len(p.Vector) != len(points[0].Vector) {
+			return stores.Invalid("every vector of a batch must have the same dimension")
+		}
+		payload, err := vectorPayload(p.Payload)
+		if err != nil {
+			return err
+		}
+		stored := stores.VectorPoint{ID: p.ID, Vector: append([]float32{}, p.Vector...), Payload: payload}
+		if p.MemoryID != nil {
+			m := *p.MemoryID
+			stored.MemoryID = &m
+		}
+		prepared[i] = &vectorPoint{point: stored, unit: unit}
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	c := s.b.collections[model]
+	dim := len(points[0].Vector)
+	if c != nil && c.dim != dim {
+		return stores.Invalid("model %q takes vectors of dimension %d", model, c.dim)
+	}
+	if c == nil {
+		c = &vectorCollection{dim: dim, points: map[uuid.UUID]map[uuid.UUID]*vectorPoint{}}
+		s.b.collections[model] = c
+	}
+	own := c.points[s.tenant.OrgID]
+	if own == nil {
+		own = map[uuid.UUID]*vectorPoint{}
+		c.points[s.tenant.OrgID] = own
+	}
+	for _, p := range prepared {
+		own[p.point.ID] = p
+	}
+	return nil
+}
+
+func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uuid.UUID) (int, error) {
+	if err := s.begin(ctx, model); err != nil {
+		return 0, err
+	}
+	if len(ids) > stores.MaxBatchSize {
+		return 0, stores.Invalid("at most %d points at once", stores.MaxBatchSize)
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	c := s.b.collections[model]
+	if c == nil {
+		return 0, nil
+	}
+	own := c.points[s.tenant.OrgID]
+	n := 0
+	for _, id := range ids {
+		if _, ok := own[id]; ok {
+			delete(own, id)
+			n++
+		}
+	}
+	if len(own) == 0 {
+		delete(c.points, s.tenant.OrgID)
+	}
+	return n, nil
+}
+
+func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []float32, filter map[string]any, limit int) ([]stores.VectorHit, error) {
+	if err := s.begin(ctx, model); err != nil {
+		return nil, err
+	}
+	if limit < 1 || limit > stores.MaxVectorLimit {
+		return nil, stores.Invalid("limit must be between 1 and %d", stores.MaxVectorLimit)
+	}
+	query, err := vectorUnit(vector)
+	if err != nil {
+		return nil, err
+	}
+	want := make(map[string]any, len(filter))
+	for k, v := range filter {
+		if vectorReservedKey(k) {
+			return nil, stores.Invalid("filter key %q is reserved", k)
+		}
+		n, ok := vectorScalar(v)
+		if !ok {
+			return nil, stores.Invalid("filter value of %q must be a string, a number or a boolean", k)
+		}
+		want[k] = n
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	c := s.b.collections[model]
+	if c == nil {
+		return []stores.VectorHit{}, nil
+	}
+	if c.dim != len(vector) {
+		return nil, stores.Invalid("model %q takes vectors of dimension %d", model, c.dim)
+	}
+	type scored struct {
+		p     *vectorPoint
+		score float64
+	}
+	var found []scored
+	for _, p := range c.points[s.tenant.OrgID] {
+		if !vectorMatches(p.point.Payload, want) {
+			continue
+		}
+		var dot float64
+		for i, x := range p.unit {
+			dot += x * query[i]
+		}
+		found = append(found, scored{p, dot})
+	}
+	sort.Slice(found, func(i, j int) bool {
+		if found[i].score != found[j].score {
+			return found[i].score > found[j].score
+		}
+		return found[i].p.point.ID.String() < found[j].p.point.ID.String()
+	})
+	if len(found) > limit {
+		found = found[:limit]
+	}
+	out := make([]stores.VectorHit, len(found))
+	for i, f := range found {
+		hit := stores.VectorHit{ID: f.p.point.ID, Score: f.score, Payload: vectorCopyPayload(f.p.point.Payload)}
+		if f.p.point.MemoryID != nil {
+			m := *f.p.point.MemoryID
+			hit.MemoryID = &m
+		}
+		out[i] = hit
+	}
+	return out, nil
+}
