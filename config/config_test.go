@@ -1,6 +1,7 @@
 package config
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -45,5 +46,17 @@ func TestLoad(t *testing.T) {
 				t.Fatalf("err = %v, want it to mention %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestREADMEDocumentsEverySetting(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range Settings() {
+		if !strings.Contains(string(readme), "| `"+s.Env+"` | `--"+s.Flag+"` |") {
+			t.Errorf("README's configuration table lacks %s (--%s)", s.Env, s.Flag)
+		}
 	}
 }
