@@ -4,6 +4,8 @@
 //	gateway [serve] [flags]   serve GraphQL (the default)
 //	gateway token [flags]     print a signed development/test token
 //	gateway schema            print the GraphQL SDL
+//	gateway migrate up|down|status   run the PostgreSQL migrations (DATABASE_OWNER_URL)
+//	gateway search move-tenant ORG   move a tenant to a dedicated OpenSearch index
 //
 // This file is the one place that knows every concrete backend and wires it
 // into stores.Backends.
@@ -54,11 +56,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return serve(ctx, args, getenv, stdout, stderr)
 	case "token":
 		return token(args, getenv, stdout)
+	case "migrate":
+		return migrate(ctx, args, getenv, stdout)
+	case "search":
+		return searchCommand(ctx, args, getenv, stdout)
 	case "schema":
 		_, err := io.WriteString(stdout, graph.SDL())
 		return err
 	}
-	return fmt.Errorf("unknown command %q (want serve, token or schema)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate or search)", cmd)
 }
 
 // serve runs the HTTP server until ctx ends or the process gets SIGINT/SIGTERM.
@@ -79,10 +85,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	backends, err := newBackends(cfg)
+	backends, closeBackends, err := newBackends(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
+	defer closeBackends()
 
 	handlerCfg := graph.Config{
 		Backends:          backends,
@@ -175,23 +182,34 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 	})
 }
 
-// newBackends wires a backend per domain: the embedded default, or the real
-// one its setting names.
-func newBackends(cfg config.Config) (stores.Backends, error) {
-	var missing []string
-	for name, url := range map[string]string{
-		"DATABASE_URL": cfg.DatabaseURL, "VALKEY_URL": cfg.ValkeyURL, "NEO4J_URI": cfg.Neo4jURI,
-		"QDRANT_URL": cfg.QdrantURL, "OPENSEARCH_URL": cfg.OpenSearchURL,
-	} {
-		if url != "" {
-			missing = append(missing, name)
+// newBackends wires a backend per domain: the embedded default, replaced by
+// the real backend whose setting is present. It returns a function that
+// closes what it opened.
+func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger) (stores.Backends, func(), error) {
+	b := embedded.New(time.Now)
+	var closers []func()
+	closeAll := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
 		}
 	}
-	if len(missing) > 0 {
-		return stores.Backends{}, fmt.Errorf("this build serves every domain from the embedded stores; unset %s", strings.Join(missing, ", "))
+	for _, open := range []backendOpener{openPostgres, openValkey, openNeo4j, openQdrant, openOpenSearch} {
+		closer, err := open(ctx, cfg, log, &b)
+		if err != nil {
+			closeAll()
+			return stores.Backends{}, nil, err
+		}
+		if closer != nil {
+			closers = append(closers, closer)
+		}
 	}
-	return embedded.New(time.Now), nil
+	return b, closeAll, nil
 }
+
+// backendOpener replaces the domains of one real backend in b when its
+// setting is present, and returns how to close it (nil when nothing opened).
+// Each lives in a backends_<name>.go file of its own.
+type backendOpener func(ctx context.Context, cfg config.Config, log *slog.Logger, b *stores.Backends) (func(), error)
 
 // cursorKey is the key that seals cursors: configured, derived from the JWT
 // secret (so replicas sharing a secret accept each other's cursors), or random.

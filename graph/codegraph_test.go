@@ -119,8 +119,8 @@ type repoTree struct {
 	} `json:"codeRepo"`
 }
 
-// deps renders a dependency list as "key/KIND/depth" strings.
-func deps(raw json.RawMessage, t *testing.T) []string {
+// dependencyKeys renders a dependency list as "key/KIND/depth" strings.
+func dependencyKeys(raw json.RawMessage, t *testing.T) []string {
 	t.Helper()
 	var list []struct {
 		Symbol struct{ Key string }
@@ -188,10 +188,10 @@ func TestCodeGraph(t *testing.T) {
 		s.do(t, tok, `query($id: ID!) { codeSymbol(id: $id) {
 			dependents(depth: 3) { symbol { key } kind depth }
 			default: dependents { symbol { key } kind depth } } }`, map[string]any{"id": g.store}).ok(t, &got)
-		if d, want := deps(got.CodeSymbol.Dependents, t), []string{"server.Handler.handle/IMPORTS/1", "main.serve/CALLS/2", "main.main/CALLS/3"}; !reflect.DeepEqual(d, want) {
+		if d, want := dependencyKeys(got.CodeSymbol.Dependents, t), []string{"server.Handler.handle/IMPORTS/1", "main.serve/CALLS/2", "main.main/CALLS/3"}; !reflect.DeepEqual(d, want) {
 			t.Fatalf("dependents %v, want %v", d, want)
 		}
-		if d, want := deps(got.CodeSymbol.Default, t), []string{"server.Handler.handle/IMPORTS/1"}; !reflect.DeepEqual(d, want) {
+		if d, want := dependencyKeys(got.CodeSymbol.Default, t), []string{"server.Handler.handle/IMPORTS/1"}; !reflect.DeepEqual(d, want) {
 			t.Fatalf("dependents at the default depth %v, want %v", d, want)
 		}
 	})
@@ -203,10 +203,10 @@ func TestCodeGraph(t *testing.T) {
 		s.do(t, tok, `query($id: ID!) { codeSymbol(id: $id) {
 			calls: dependencies(depth: 5, kinds: [CALLS]) { symbol { key } kind depth }
 			imports: dependencies(depth: 5, kinds: [IMPORTS]) { symbol { key } kind depth } } }`, map[string]any{"id": g.serve}).ok(t, &got)
-		if d, want := deps(got.CodeSymbol.Calls, t), []string{"server.Handler.handle/CALLS/1"}; !reflect.DeepEqual(d, want) {
+		if d, want := dependencyKeys(got.CodeSymbol.Calls, t), []string{"server.Handler.handle/CALLS/1"}; !reflect.DeepEqual(d, want) {
 			t.Fatalf("CALLS dependencies %v, want %v", d, want)
 		}
-		if d := deps(got.CodeSymbol.Imports, t); len(d) != 0 {
+		if d := dependencyKeys(got.CodeSymbol.Imports, t); len(d) != 0 {
 			t.Fatalf("IMPORTS dependencies of serve %v, want none (its only edge is a call)", d)
 		}
 	})
@@ -463,7 +463,7 @@ func TestCodeGraphNeedsScopes(t *testing.T) {
 		}
 		s.do(t, readOnly, `query($id: ID!) { codeSymbol(id: $id) { dependencies { symbol { key } kind depth } } }`,
 			map[string]any{"id": g.store}).ok(t, &got)
-		if d := deps(got.CodeSymbol.Dependencies, t); len(d) != 0 {
+		if d := dependencyKeys(got.CodeSymbol.Dependencies, t); len(d) != 0 {
 			t.Fatalf("Store depends on %v", d)
 		}
 	})

@@ -20,11 +20,11 @@ const putItemMutation = `mutation($input: PutEpisodicItemInput!) {
 }`
 
 type episodicItemJSON struct {
-	ID, SessionID, Content           string
-	Metadata                         map[string]any
-	Weight, Score                    float64
-	CreatedAt, TouchedAt, ExpiresAt  time.Time
-	Memory                           *struct{ ID, Content string }
+	ID, SessionID, Content          string
+	Metadata                        map[string]any
+	Weight, Score                   float64
+	CreatedAt, TouchedAt, ExpiresAt time.Time
+	Memory                          *struct{ ID, Content string }
 }
 
 const sessionQuery = `query($id: String!, $halfLife: Float, $first: Int) {
@@ -44,8 +44,8 @@ type sessionJSON struct {
 	} `json:"episodicSession"`
 }
 
-// putItem stores an episodic item through the API and returns it.
-func putItem(t *testing.T, s *testServer, tok string, input map[string]any) episodicItemJSON {
+// putEpisodicItem stores an episodic item through the API and returns it.
+func putEpisodicItem(t *testing.T, s *testServer, tok string, input map[string]any) episodicItemJSON {
 	t.Helper()
 	var out struct {
 		PutEpisodicItem struct{ Item episodicItemJSON } `json:"putEpisodicItem"`
@@ -54,8 +54,8 @@ func putItem(t *testing.T, s *testServer, tok string, input map[string]any) epis
 	return out.PutEpisodicItem.Item
 }
 
-// session reads one episodic session through the API; vars beyond the id are optional.
-func session(t *testing.T, s *testServer, tok, id string, vars map[string]any) sessionJSON {
+// episodicSession reads one episodic session through the API; vars beyond the id are optional.
+func episodicSession(t *testing.T, s *testServer, tok, id string, vars map[string]any) sessionJSON {
 	t.Helper()
 	all := map[string]any{"id": id}
 	for k, v := range vars {
@@ -66,7 +66,7 @@ func session(t *testing.T, s *testServer, tok, id string, vars map[string]any) s
 	return out
 }
 
-func itemIDs(items []episodicItemJSON) []string {
+func episodicItemIDs(items []episodicItemJSON) []string {
 	ids := []string{}
 	for _, it := range items {
 		ids = append(ids, it.ID)
@@ -74,7 +74,7 @@ func itemIDs(items []episodicItemJSON) []string {
 	return ids
 }
 
-func near(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
+func nearlyEqual(a, b float64) bool { return math.Abs(a-b) < 1e-9 }
 
 func TestEpisodic(t *testing.T) {
 	s := newTestServer(t)
@@ -82,7 +82,7 @@ func TestEpisodic(t *testing.T) {
 	tok := s.token(t, tenant)
 
 	t.Run("a put item has its defaults: weight 1, an hour to live and an empty metadata object", func(t *testing.T) {
-		it := putItem(t, s, tok, map[string]any{"sessionId": "defaults", "content": "opened main.go"})
+		it := putEpisodicItem(t, s, tok, map[string]any{"sessionId": "defaults", "content": "opened main.go"})
 		if it.ID == "" || it.SessionID != "defaults" || it.Weight != 1 || it.Score != 1 || it.Memory != nil {
 			t.Fatalf("item %+v", it)
 		}
@@ -95,46 +95,46 @@ func TestEpisodic(t *testing.T) {
 	})
 
 	t.Run("items rank by weight times recency decay", func(t *testing.T) {
-		putItem(t, s, tok, map[string]any{"sessionId": "decay", "itemId": "old", "content": "old but heavy", "weight": 3})
+		putEpisodicItem(t, s, tok, map[string]any{"sessionId": "decay", "itemId": "old", "content": "old but heavy", "weight": 3})
 		s.clock.Advance(15 * time.Minute)
-		putItem(t, s, tok, map[string]any{"sessionId": "decay", "itemId": "new", "content": "fresh", "metadata": map[string]any{"file": "a.go"}})
+		putEpisodicItem(t, s, tok, map[string]any{"sessionId": "decay", "itemId": "new", "content": "fresh", "metadata": map[string]any{"file": "a.go"}})
 
 		// The default half-life is 900 s: one half-life later, old scores 3 x 0.5.
-		got := session(t, s, tok, "decay", nil).EpisodicSession
-		if got == nil || got.ItemCount != 2 || !reflect.DeepEqual(itemIDs(got.Items), []string{"old", "new"}) {
+		got := episodicSession(t, s, tok, "decay", nil).EpisodicSession
+		if got == nil || got.ItemCount != 2 || !reflect.DeepEqual(episodicItemIDs(got.Items), []string{"old", "new"}) {
 			t.Fatalf("session %+v", got)
 		}
-		if !near(got.Items[0].Score, 1.5) || !near(got.Items[1].Score, 1) {
+		if !nearlyEqual(got.Items[0].Score, 1.5) || !nearlyEqual(got.Items[1].Score, 1) {
 			t.Fatalf("scores %v and %v, want 1.5 and 1", got.Items[0].Score, got.Items[1].Score)
 		}
 
 		// With a 300 s half-life, old has decayed three half-lives: 3/8 < 1.
-		got = session(t, s, tok, "decay", map[string]any{"halfLife": 300}).EpisodicSession
-		if !reflect.DeepEqual(itemIDs(got.Items), []string{"new", "old"}) || !near(got.Items[1].Score, 3.0/8) {
+		got = episodicSession(t, s, tok, "decay", map[string]any{"halfLife": 300}).EpisodicSession
+		if !reflect.DeepEqual(episodicItemIDs(got.Items), []string{"new", "old"}) || !nearlyEqual(got.Items[1].Score, 3.0/8) {
 			t.Fatalf("items %+v", got.Items)
 		}
 
 		s.clock.Advance(15 * time.Minute)
-		got = session(t, s, tok, "decay", nil).EpisodicSession
-		if !near(got.Items[0].Score, 0.75) || !near(got.Items[1].Score, 0.5) {
+		got = episodicSession(t, s, tok, "decay", nil).EpisodicSession
+		if !nearlyEqual(got.Items[0].Score, 0.75) || !nearlyEqual(got.Items[1].Score, 0.5) {
 			t.Fatalf("scores two and one half-lives later %v, %v", got.Items[0].Score, got.Items[1].Score)
 		}
 	})
 
 	t.Run("first keeps the highest ranked items", func(t *testing.T) {
-		got := session(t, s, tok, "decay", map[string]any{"first": 1, "halfLife": 300}).EpisodicSession
-		if !reflect.DeepEqual(itemIDs(got.Items), []string{"new"}) || got.ItemCount != 2 {
+		got := episodicSession(t, s, tok, "decay", map[string]any{"first": 1, "halfLife": 300}).EpisodicSession
+		if !reflect.DeepEqual(episodicItemIDs(got.Items), []string{"new"}) || got.ItemCount != 2 {
 			t.Fatalf("session %+v", got)
 		}
 	})
 
 	t.Run("an item lives until its TTL and is gone after it", func(t *testing.T) {
-		it := putItem(t, s, tok, map[string]any{"sessionId": "short", "content": "brief", "ttlSeconds": 60})
+		it := putEpisodicItem(t, s, tok, map[string]any{"sessionId": "short", "content": "brief", "ttlSeconds": 60})
 		if !it.ExpiresAt.Equal(it.CreatedAt.Add(time.Minute)) {
 			t.Fatalf("expires %v, created %v", it.ExpiresAt, it.CreatedAt)
 		}
 		s.clock.Advance(59 * time.Second)
-		if got := session(t, s, tok, "short", nil).EpisodicSession; got == nil || got.ItemCount != 1 {
+		if got := episodicSession(t, s, tok, "short", nil).EpisodicSession; got == nil || got.ItemCount != 1 {
 			t.Fatalf("a second before expiry: %+v", got)
 		}
 		s.clock.Advance(time.Second)
@@ -153,23 +153,23 @@ func TestEpisodic(t *testing.T) {
 	})
 
 	t.Run("putting an existing item id replaces it and refreshes its touch time", func(t *testing.T) {
-		first := putItem(t, s, tok, map[string]any{"sessionId": "replace", "itemId": "x", "content": "v1", "ttlSeconds": 60})
+		first := putEpisodicItem(t, s, tok, map[string]any{"sessionId": "replace", "itemId": "x", "content": "v1", "ttlSeconds": 60})
 		s.clock.Advance(30 * time.Second)
-		second := putItem(t, s, tok, map[string]any{"sessionId": "replace", "itemId": "x", "content": "v2", "ttlSeconds": 60})
+		second := putEpisodicItem(t, s, tok, map[string]any{"sessionId": "replace", "itemId": "x", "content": "v2", "ttlSeconds": 60})
 		if second.Content != "v2" || !second.CreatedAt.Equal(first.CreatedAt) || !second.TouchedAt.Equal(first.TouchedAt.Add(30*time.Second)) {
 			t.Fatalf("replaced %+v, was %+v", second, first)
 		}
 		s.clock.Advance(45 * time.Second)
-		got := session(t, s, tok, "replace", nil).EpisodicSession
+		got := episodicSession(t, s, tok, "replace", nil).EpisodicSession
 		if got == nil || got.ItemCount != 1 || got.Items[0].Content != "v2" {
 			t.Fatalf("the refreshed item should outlive its first TTL: %+v", got)
 		}
 	})
 
 	t.Run("episodicSessions lists live sessions, most recently touched first", func(t *testing.T) {
-		putItem(t, s, tok, map[string]any{"sessionId": "older", "content": "a"})
+		putEpisodicItem(t, s, tok, map[string]any{"sessionId": "older", "content": "a"})
 		s.clock.Advance(time.Second)
-		putItem(t, s, tok, map[string]any{"sessionId": "newer", "content": "b"})
+		putEpisodicItem(t, s, tok, map[string]any{"sessionId": "newer", "content": "b"})
 		var list struct {
 			EpisodicSessions []struct {
 				ID        string
@@ -183,23 +183,25 @@ func TestEpisodic(t *testing.T) {
 	})
 
 	t.Run("expireEpisodicItem removes one item, and a second expiry is NOT_FOUND", func(t *testing.T) {
-		putItem(t, s, tok, map[string]any{"sessionId": "expire", "itemId": "a", "content": "a"})
-		putItem(t, s, tok, map[string]any{"sessionId": "expire", "itemId": "b", "content": "b"})
+		putEpisodicItem(t, s, tok, map[string]any{"sessionId": "expire", "itemId": "a", "content": "a"})
+		putEpisodicItem(t, s, tok, map[string]any{"sessionId": "expire", "itemId": "b", "content": "b"})
 		const expire = `mutation($s: String!, $i: String!) { expireEpisodicItem(input: {sessionId: $s, itemId: $i}) { sessionId itemId } }`
-		var out struct{ ExpireEpisodicItem struct{ SessionID, ItemID string } }
+		var out struct {
+			ExpireEpisodicItem struct{ SessionID, ItemID string }
+		}
 		s.do(t, tok, expire, map[string]any{"s": "expire", "i": "a"}).ok(t, &out)
 		if out.ExpireEpisodicItem.SessionID != "expire" || out.ExpireEpisodicItem.ItemID != "a" {
 			t.Fatalf("payload %+v", out)
 		}
-		if got := session(t, s, tok, "expire", nil).EpisodicSession; got == nil || !reflect.DeepEqual(itemIDs(got.Items), []string{"b"}) {
+		if got := episodicSession(t, s, tok, "expire", nil).EpisodicSession; got == nil || !reflect.DeepEqual(episodicItemIDs(got.Items), []string{"b"}) {
 			t.Fatalf("session %+v", got)
 		}
 		s.do(t, tok, expire, map[string]any{"s": "expire", "i": "a"}).code(t, graph.CodeNotFound)
 	})
 
 	t.Run("expireEpisodicSession ends a session and says how many items it held", func(t *testing.T) {
-		putItem(t, s, tok, map[string]any{"sessionId": "end", "content": "a"})
-		putItem(t, s, tok, map[string]any{"sessionId": "end", "content": "b"})
+		putEpisodicItem(t, s, tok, map[string]any{"sessionId": "end", "content": "a"})
+		putEpisodicItem(t, s, tok, map[string]any{"sessionId": "end", "content": "b"})
 		const end = `mutation($s: String!) { expireEpisodicSession(input: {sessionId: $s}) { sessionId expiredCount } }`
 		var out struct{ ExpireEpisodicSession struct{ ExpiredCount int } }
 		s.do(t, tok, end, map[string]any{"s": "end"}).ok(t, &out)
@@ -218,11 +220,11 @@ func TestEpisodic(t *testing.T) {
 	t.Run("an item referring to a memory resolves it", func(t *testing.T) {
 		app := s.createApp(t, tok, "episodic-app")
 		m := s.createMemory(t, tok, app, "the session touched this memory")
-		it := putItem(t, s, tok, map[string]any{"sessionId": "with-memory", "content": "recalled", "memoryId": m.ID})
+		it := putEpisodicItem(t, s, tok, map[string]any{"sessionId": "with-memory", "content": "recalled", "memoryId": m.ID})
 		if it.Memory == nil || it.Memory.ID != m.ID || it.Memory.Content != m.Content {
 			t.Fatalf("item's memory %+v, want %+v", it.Memory, m)
 		}
-		got := session(t, s, tok, "with-memory", nil).EpisodicSession
+		got := episodicSession(t, s, tok, "with-memory", nil).EpisodicSession
 		if got.Items[0].Memory == nil || got.Items[0].Memory.ID != m.ID {
 			t.Fatalf("listed item's memory %+v", got.Items[0].Memory)
 		}
@@ -260,7 +262,7 @@ func TestEpisodic(t *testing.T) {
 func TestEpisodicRefusesBadInput(t *testing.T) {
 	s := newTestServer(t)
 	tok := s.token(t, storetest.NewTenant())
-	putItem(t, s, tok, map[string]any{"sessionId": "s", "content": "c"})
+	putEpisodicItem(t, s, tok, map[string]any{"sessionId": "s", "content": "c"})
 
 	put := func(overrides map[string]any) map[string]any {
 		in := map[string]any{"sessionId": "s", "content": "c"}
@@ -311,7 +313,7 @@ func TestEpisodicRefusesBadInput(t *testing.T) {
 	})
 
 	t.Run("nothing was stored by the refused puts", func(t *testing.T) {
-		if got := session(t, s, tok, "s", nil).EpisodicSession; got == nil || got.ItemCount != 1 {
+		if got := episodicSession(t, s, tok, "s", nil).EpisodicSession; got == nil || got.ItemCount != 1 {
 			t.Fatalf("session %+v", got)
 		}
 	})
@@ -320,7 +322,7 @@ func TestEpisodicRefusesBadInput(t *testing.T) {
 func TestEpisodicNeedsScopes(t *testing.T) {
 	s := newTestServer(t)
 	tenant := storetest.NewTenant()
-	putItem(t, s, s.token(t, tenant), map[string]any{"sessionId": "s", "itemId": "i", "content": "c"})
+	putEpisodicItem(t, s, s.token(t, tenant), map[string]any{"sessionId": "s", "itemId": "i", "content": "c"})
 	readOnly := s.token(t, tenant, auth.ScopeEpisodicRead)
 	memoriesOnly := s.token(t, tenant, auth.ScopeMemoriesRead, auth.ScopeMemoriesWrite)
 
@@ -347,8 +349,8 @@ func TestEpisodicNeedsScopes(t *testing.T) {
 	}
 
 	t.Run("the refused writes changed nothing", func(t *testing.T) {
-		got := session(t, s, readOnly, "s", nil).EpisodicSession
-		if got == nil || !reflect.DeepEqual(itemIDs(got.Items), []string{"i"}) {
+		got := episodicSession(t, s, readOnly, "s", nil).EpisodicSession
+		if got == nil || !reflect.DeepEqual(episodicItemIDs(got.Items), []string{"i"}) {
 			t.Fatalf("session %+v", got)
 		}
 	})
@@ -360,8 +362,8 @@ func TestEpisodicIsolatesTenants(t *testing.T) {
 	tokA := s.token(t, a)
 	app := s.createApp(t, tokA, "a-app")
 	memory := s.createMemory(t, tokA, app, "tenant A's memory")
-	putItem(t, s, tokA, map[string]any{"sessionId": "shared-name", "itemId": "i", "content": "A's item", "memoryId": memory.ID})
-	before := session(t, s, tokA, "shared-name", nil)
+	putEpisodicItem(t, s, tokA, map[string]any{"sessionId": "shared-name", "itemId": "i", "content": "A's item", "memoryId": memory.ID})
+	before := episodicSession(t, s, tokA, "shared-name", nil)
 
 	others := []struct {
 		name   string
@@ -410,8 +412,8 @@ func TestEpisodicIsolatesTenants(t *testing.T) {
 		})
 
 		t.Run(other.name+" putting an item in the same session name keeps it apart", func(t *testing.T) {
-			putItem(t, s, tokB, map[string]any{"sessionId": "shared-name", "itemId": "i", "content": "B's item"})
-			got := session(t, s, tokB, "shared-name", nil).EpisodicSession
+			putEpisodicItem(t, s, tokB, map[string]any{"sessionId": "shared-name", "itemId": "i", "content": "B's item"})
+			got := episodicSession(t, s, tokB, "shared-name", nil).EpisodicSession
 			if got == nil || got.ItemCount != 1 || got.Items[0].Content != "B's item" {
 				t.Fatalf("session %+v", got)
 			}
@@ -431,7 +433,7 @@ func TestEpisodicIsolatesTenants(t *testing.T) {
 	})
 
 	t.Run("tenant A's session is unchanged", func(t *testing.T) {
-		after := session(t, s, tokA, "shared-name", nil)
+		after := episodicSession(t, s, tokA, "shared-name", nil)
 		if !reflect.DeepEqual(before, after) {
 			t.Fatalf("session changed from %+v to %+v", before.EpisodicSession, after.EpisodicSession)
 		}

@@ -36,7 +36,9 @@ const experimentFields = `id status variants { key weight config } statusHistory
 
 func (s *testServer) createExperiment(t *testing.T, token, name string) experimentJSON {
 	t.Helper()
-	var out struct{ CreateExperiment struct{ Experiment experimentJSON } }
+	var out struct {
+		CreateExperiment struct{ Experiment experimentJSON }
+	}
 	s.do(t, token, `mutation($n: String!) { createExperiment(input: {name: $n, variants: [
 		{key: "control", weight: 1, config: {recall: {fullTextWeight: 1}}},
 		{key: "treatment", weight: 3, config: {recall: {vectorWeight: 2}}}]}) { experiment { `+experimentFields+` } } }`,
@@ -70,7 +72,9 @@ func TestExperiments(t *testing.T) {
 	})
 
 	t.Run("running assigns the caller the same variant every time", func(t *testing.T) {
-		var out struct{ TransitionExperiment struct{ Experiment experimentJSON } }
+		var out struct {
+			TransitionExperiment struct{ Experiment experimentJSON }
+		}
 		s.transition(t, tok, e.ID, "RUNNING").ok(t, &out)
 		got := out.TransitionExperiment.Experiment
 		if got.Status != "RUNNING" || len(got.StatusHistory) != 2 || got.StatusHistory[1].To != "RUNNING" {

@@ -121,7 +121,9 @@ func TestRecall(t *testing.T) {
 
 	t.Run("the caller's running experiment variant supplies the weights", func(t *testing.T) {
 		e := s.createExperiment(t, tok, "recall-weights")
-		var tr struct{ TransitionExperiment struct{ Experiment experimentJSON } }
+		var tr struct {
+			TransitionExperiment struct{ Experiment experimentJSON }
+		}
 		s.transition(t, tok, e.ID, "RUNNING").ok(t, &tr)
 		key := tr.TransitionExperiment.Experiment.Assignment.Variant.Key
 		var out recallJSON

@@ -51,7 +51,13 @@ func (r *mutationResolver) PutEpisodicItem(ctx context.Context, input model.PutE
 	}
 	in.MemoryID = refs[0]
 	item, err := b.Episodic.PutItem(ctx, input.SessionID, in)
-	return model.PutEpisodicItemPayload{Item: item}, err
+	if err != nil {
+		return model.PutEpisodicItemPayload{}, err
+	}
+	// The store scores items only when it ranks them; a put item was
+	// touched just now, so it has not decayed yet.
+	item.Score = item.Weight
+	return model.PutEpisodicItemPayload{Item: item}, nil
 }
 
 // ExpireEpisodicItem is the resolver for the expireEpisodicItem field.

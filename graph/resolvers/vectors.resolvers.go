@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"encoding/json"
 
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/graph/generated"
@@ -53,7 +54,7 @@ func (r *mutationResolver) UpsertVectors(ctx context.Context, input model.Upsert
 		if ids[i] == uuid.Nil {
 			return model.UpsertVectorsPayload{}, stores.Invalid("a point id must not be the nil UUID")
 		}
-		points[i] = stores.VectorPoint{ID: ids[i], Vector: vector, MemoryID: memoryIDs[i], Payload: p.Payload}
+		points[i] = stores.VectorPoint{ID: ids[i], Vector: vector, MemoryID: memoryIDs[i], Payload: jsonNumbers(p.Payload)}
 	}
 	if err := b.Vectors.UpsertVectors(ctx, input.Model, points); err != nil {
 		return model.UpsertVectorsPayload{}, err
@@ -97,7 +98,7 @@ func (r *queryResolver) VectorSearch(ctx context.Context, model string, vector [
 	if err != nil {
 		return nil, err
 	}
-	return b.Vectors.SearchVectors(ctx, model, query, filter, limit)
+	return b.Vectors.SearchVectors(ctx, model, query, jsonNumbers(filter), limit)
 }
 
 // Memory is the resolver for the memory field.
@@ -116,4 +117,42 @@ func checkModelName(name string) error {
 		return stores.Invalid("model must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	return nil
+}
+
+// jsonNumbers returns m with the numbers of a JSON argument as Go numbers.
+// gqlgen decodes request variables with UseNumber, so a JSON scalar holds
+// json.Number values, which no vector store takes as a payload scalar: an
+// integer becomes int64, any other number float64. Lists are converted
+// element by element; nil stays nil.
+func jsonNumbers(m map[string]any) map[string]any {
+	if m == nil {
+		return nil
+	}
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		out[k] = jsonNumber(v)
+	}
+	return out
+}
+
+func jsonNumber(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		if f, err := x.Float64(); err == nil {
+			return f
+		}
+		return x.String()
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			out[i] = jsonNumber(e)
+		}
+		return out
+	case map[string]any:
+		return jsonNumbers(x)
+	}
+	return v
 }
