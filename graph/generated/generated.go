@@ -20450,7 +20450,7 @@ func (ec *executionContext) marshalNInt2int64(ctx context.Context, sel ast.Selec
 }
 
 func (ec *executionContext) unmarshalNJSON2map(ctx context.Context, v any) (map[string]any, error) {
-	res, err := graphql.UnmarshalMap(v)
+	res, err := model.UnmarshalJSON(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -20460,7 +20460,7 @@ func (ec *executionContext) marshalNJSON2map(ctx context.Context, sel ast.Select
 		return graphql.Null
 	}
 	_ = sel
-	res := graphql.MarshalMap(v)
+	res := model.MarshalJSON(v)
 	if res == graphql.Null {
 		graphql.AddInvalidNullFromMarshaler(ctx, "JSON!")
 	}
@@ -21495,7 +21495,7 @@ func (ec *executionContext) unmarshalOJSON2map(ctx context.Context, v any) (map[
 	if v == nil {
 		return nil, nil
 	}
-	res, err := graphql.UnmarshalMap(v)
+	res, err := model.UnmarshalJSON(v)
 	return res, graphql.ErrorOnPath(ctx, err)
 }
 
@@ -21505,7 +21505,7 @@ func (ec *executionContext) marshalOJSON2map(ctx context.Context, sel ast.Select
 	}
 	_ = sel
 	_ = ctx
-	res := graphql.MarshalMap(v)
+	res := model.MarshalJSON(v)
 	return res
 }
 

@@ -152,14 +152,7 @@ func (r *Resolver) Experiment() generated.ExperimentResolver { return &experimen
 // Variant returns generated.VariantResolver implementation.
 func (r *Resolver) Variant() generated.VariantResolver { return &variantResolver{r} }
 
-type experimentResolver struct{ *Resolver }
-type variantResolver struct{ *Resolver }
-
-// emptyStats is the summary of no events: zero counts for every outcome.
-func emptyStats() stores.FeedbackStats {
-	s := stores.FeedbackStats{Outcomes: make([]stores.OutcomeCount, len(stores.Outcomes))}
-	for i, o := range stores.Outcomes {
-		s.Outcomes[i] = stores.OutcomeCount{Outcome: o}
-	}
-	return s
-}
+type (
+	experimentResolver struct{ *Resolver }
+	variantResolver    struct{ *Resolver }
+)

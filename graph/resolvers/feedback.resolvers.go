@@ -144,32 +144,7 @@ func (r *Resolver) VariantFeedbackStats() generated.VariantFeedbackStatsResolver
 	return &variantFeedbackStatsResolver{r}
 }
 
-type feedbackEventResolver struct{ *Resolver }
-type variantFeedbackStatsResolver struct{ *Resolver }
-
-// feedbackFilter converts a feedback filter to the store's.
-func feedbackFilter(in *model.FeedbackFilter) (stores.FeedbackFilter, error) {
-	if in == nil {
-		return stores.FeedbackFilter{}, nil
-	}
-	experimentID, err := relay.DecodeOptionalUUID(in.ExperimentID, relay.KindExperiment)
-	if err != nil {
-		return stores.FeedbackFilter{}, err
-	}
-	memoryID, err := relay.DecodeOptionalUUID(in.MemoryID, relay.KindMemory)
-	if err != nil {
-		return stores.FeedbackFilter{}, err
-	}
-	if in.Since != nil && in.Until != nil && !in.Since.Before(*in.Until) {
-		return stores.FeedbackFilter{}, stores.Invalid("since must be before until")
-	}
-	return stores.FeedbackFilter{
-		Since:        in.Since,
-		Until:        in.Until,
-		Outcomes:     in.Outcomes,
-		Tool:         deref(in.Tool),
-		QueryType:    deref(in.QueryType),
-		ExperimentID: experimentID,
-		MemoryID:     memoryID,
-	}, nil
-}
+type (
+	feedbackEventResolver        struct{ *Resolver }
+	variantFeedbackStatsResolver struct{ *Resolver }
+)

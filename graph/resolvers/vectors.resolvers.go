@@ -7,7 +7,6 @@ package resolvers
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/graph/generated"
@@ -54,7 +53,7 @@ func (r *mutationResolver) UpsertVectors(ctx context.Context, input model.Upsert
 		if ids[i] == uuid.Nil {
 			return model.UpsertVectorsPayload{}, stores.Invalid("a point id must not be the nil UUID")
 		}
-		points[i] = stores.VectorPoint{ID: ids[i], Vector: vector, MemoryID: memoryIDs[i], Payload: jsonNumbers(p.Payload)}
+		points[i] = stores.VectorPoint{ID: ids[i], Vector: vector, MemoryID: memoryIDs[i], Payload: p.Payload}
 	}
 	if err := b.Vectors.UpsertVectors(ctx, input.Model, points); err != nil {
 		return model.UpsertVectorsPayload{}, err
@@ -98,7 +97,7 @@ func (r *queryResolver) VectorSearch(ctx context.Context, model string, vector [
 	if err != nil {
 		return nil, err
 	}
-	return b.Vectors.SearchVectors(ctx, model, query, jsonNumbers(filter), limit)
+	return b.Vectors.SearchVectors(ctx, model, query, filter, limit)
 }
 
 // Memory is the resolver for the memory field.
@@ -110,49 +109,3 @@ func (r *vectorHitResolver) Memory(ctx context.Context, obj *stores.VectorHit) (
 func (r *Resolver) VectorHit() generated.VectorHitResolver { return &vectorHitResolver{r} }
 
 type vectorHitResolver struct{ *Resolver }
-
-// checkModelName refuses a model name that cannot name a collection.
-func checkModelName(name string) error {
-	if !stores.ValidModelName(name) {
-		return stores.Invalid("model must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-	}
-	return nil
-}
-
-// jsonNumbers returns m with the numbers of a JSON argument as Go numbers.
-// gqlgen decodes request variables with UseNumber, so a JSON scalar holds
-// json.Number values, which no vector store takes as a payload scalar: an
-// integer becomes int64, any other number float64. Lists are converted
-// element by element; nil stays nil.
-func jsonNumbers(m map[string]any) map[string]any {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]any, len(m))
-	for k, v := range m {
-		out[k] = jsonNumber(v)
-	}
-	return out
-}
-
-func jsonNumber(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		if f, err := x.Float64(); err == nil {
-			return f
-		}
-		return x.String()
-	case []any:
-		out := make([]any, len(x))
-		for i, e := range x {
-			out[i] = jsonNumber(e)
-		}
-		return out
-	case map[string]any:
-		return jsonNumbers(x)
-	}
-	return v
-}

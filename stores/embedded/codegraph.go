@@ -82,10 +82,7 @@ type codeGraphStore struct {
 }
 
 func (s *codeGraphStore) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.tenant.Validate()
+	return begin(ctx, s.tenant)
 }
 
 // readGraph returns the org's graph for reading (an empty one when the org has

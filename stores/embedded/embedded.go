@@ -4,6 +4,7 @@
 package embedded
 
 import (
+	"context"
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
@@ -32,4 +33,13 @@ func New(now Clock) stores.Backends {
 		Vectors:     NewVectorBackend(),
 		FullText:    fullText,
 	}
+}
+
+// begin checks what every store call needs before touching data: a live
+// context and a complete tenant.
+func begin(ctx context.Context, t stores.Tenant) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return t.Validate()
 }

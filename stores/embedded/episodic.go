@@ -62,10 +62,7 @@ type episodicStore struct {
 // begin checks what every call checks first: a live context and a complete
 // tenant (a zero id must never widen the partition).
 func (s *episodicStore) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.tenant.Validate()
+	return begin(ctx, s.tenant)
 }
 
 func episodicLive(it *stores.EpisodicItem, now time.Time) bool {

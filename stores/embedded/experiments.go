@@ -68,10 +68,7 @@ type experimentStore struct {
 }
 
 func (s *experimentStore) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.tenant.Validate()
+	return begin(ctx, s.tenant)
 }
 
 func (s *experimentStore) CreateExperiment(ctx context.Context, in stores.NewExperiment) (stores.Experiment, error) {

@@ -49,10 +49,7 @@ type feedbackStore struct {
 }
 
 func (s *feedbackStore) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.tenant.Validate()
+	return begin(ctx, s.tenant)
 }
 
 func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbackEvent) (stores.FeedbackEvent, error) {

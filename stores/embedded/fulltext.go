@@ -90,10 +90,7 @@ type fullTextStore struct {
 }
 
 func (s *fullTextStore) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.tenant.Validate()
+	return begin(ctx, s.tenant)
 }
 
 // fullTextToken is a term and where it sits in the analysed text (bytes).

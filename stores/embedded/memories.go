@@ -87,10 +87,7 @@ type memoryStore struct {
 
 // begin checks what every call needs before touching data.
 func (s *memoryStore) begin(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	return s.tenant.Validate()
+	return begin(ctx, s.tenant)
 }
 
 func (s *memoryStore) Memory(ctx context.Context, id uuid.UUID) (stores.Memory, error) {
