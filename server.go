@@ -187,6 +187,7 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 // closes what it opened.
 func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger) (stores.Backends, func(), error) {
 	b := embedded.New(time.Now)
+	b.CodeGraph = embedded.NewCodeGraphBackend(time.Now, cfg.MaxTraversalDepth)
 	var closers []func()
 	closeAll := func() {
 		for i := len(closers) - 1; i >= 0; i-- {

@@ -40,6 +40,29 @@ func (r *Resolver) pageArgs(ctx context.Context, list string, first *int, after 
 	return args, scope, err
 }
 
+// list runs a connection field: it checks the caller's scope, opens the
+// page arguments (a cursor works only in the list and tenant that issued
+// it), fetches one page and turns it into edges, nodes and page info.
+func list[T, E any](ctx context.Context, r *Resolver, scope, name string, first *int, after *string,
+	fetch func(*stores.Bundle, stores.PageArgs) (stores.Page[T], error),
+	edge func(cursor string, node T) E,
+) ([]E, []T, model.PageInfo, error) {
+	b, err := access(ctx, scope)
+	if err != nil {
+		return nil, nil, model.PageInfo{}, err
+	}
+	args, cursorScope, err := r.pageArgs(ctx, name, first, after)
+	if err != nil {
+		return nil, nil, model.PageInfo{}, err
+	}
+	page, err := fetch(b, args)
+	if err != nil {
+		return nil, nil, model.PageInfo{}, err
+	}
+	edges, nodes, info := connection(r, cursorScope, page, after, edge)
+	return edges, nodes, info, nil
+}
+
 // connection turns a store page into a connection's edges, nodes and page info.
 func connection[T, E any](r *Resolver, scope string, p stores.Page[T], after *string, edge func(cursor string, node T) E) ([]E, []T, model.PageInfo) {
 	edges := make([]E, len(p.Items))

@@ -200,22 +200,18 @@ func (r *queryResolver) CodeRepo(ctx context.Context, id string) (*stores.CodeRe
 
 // CodeRepos is the resolver for the codeRepos field.
 func (r *queryResolver) CodeRepos(ctx context.Context, first *int, after *string) (*model.CodeRepoConnection, error) {
-	b, err := access(ctx, auth.ScopeCodeGraphRead)
-	if err != nil {
-		return nil, err
-	}
-	args, scope, err := r.pageArgs(ctx, "codeRepos", first, after)
-	if err != nil {
-		return nil, err
-	}
-	page, err := b.CodeGraph.ListRepos(ctx, args)
-	if err != nil {
-		return nil, err
-	}
 	var c model.CodeRepoConnection
-	c.Edges, c.Nodes, c.PageInfo = connection(r.Resolver, scope, page, after, func(cursor string, repo stores.CodeRepo) model.CodeRepoEdge {
-		return model.CodeRepoEdge{Cursor: cursor, Node: repo}
-	})
+	var err error
+	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeCodeGraphRead, "codeRepos", first, after,
+		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.CodeRepo], error) {
+			return b.CodeGraph.ListRepos(ctx, args)
+		},
+		func(cursor string, n stores.CodeRepo) model.CodeRepoEdge {
+			return model.CodeRepoEdge{Cursor: cursor, Node: n}
+		})
+	if err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
@@ -234,26 +230,22 @@ func (r *queryResolver) CodeSymbol(ctx context.Context, id string) (*stores.Code
 
 // CodeSymbols is the resolver for the codeSymbols field.
 func (r *queryResolver) CodeSymbols(ctx context.Context, first *int, after *string, filter *model.SymbolFilter) (*model.CodeSymbolConnection, error) {
-	b, err := access(ctx, auth.ScopeCodeGraphRead)
-	if err != nil {
-		return nil, err
-	}
-	args, scope, err := r.pageArgs(ctx, "codeSymbols", first, after)
-	if err != nil {
-		return nil, err
-	}
-	q, err := symbolQuery(filter)
-	if err != nil {
-		return nil, err
-	}
-	page, err := b.CodeGraph.FindSymbols(ctx, q, args)
-	if err != nil {
-		return nil, err
-	}
 	var c model.CodeSymbolConnection
-	c.Edges, c.Nodes, c.PageInfo = connection(r.Resolver, scope, page, after, func(cursor string, s stores.CodeSymbol) model.CodeSymbolEdge {
-		return model.CodeSymbolEdge{Cursor: cursor, Node: s}
-	})
+	var err error
+	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeCodeGraphRead, "codeSymbols", first, after,
+		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.CodeSymbol], error) {
+			q, err := symbolQuery(filter)
+			if err != nil {
+				return stores.Page[stores.CodeSymbol]{}, err
+			}
+			return b.CodeGraph.FindSymbols(ctx, q, args)
+		},
+		func(cursor string, n stores.CodeSymbol) model.CodeSymbolEdge {
+			return model.CodeSymbolEdge{Cursor: cursor, Node: n}
+		})
+	if err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 

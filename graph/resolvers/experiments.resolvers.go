@@ -122,22 +122,18 @@ func (r *queryResolver) Experiment(ctx context.Context, id string) (*stores.Expe
 
 // Experiments is the resolver for the experiments field.
 func (r *queryResolver) Experiments(ctx context.Context, first *int, after *string, statuses []stores.ExperimentStatus) (*model.ExperimentConnection, error) {
-	b, err := access(ctx, auth.ScopeExperimentsRead)
-	if err != nil {
-		return nil, err
-	}
-	args, scope, err := r.pageArgs(ctx, "experiments", first, after)
-	if err != nil {
-		return nil, err
-	}
-	page, err := b.Experiments.ListExperiments(ctx, statuses, args)
-	if err != nil {
-		return nil, err
-	}
 	var c model.ExperimentConnection
-	c.Edges, c.Nodes, c.PageInfo = connection(r.Resolver, scope, page, after, func(cursor string, e stores.Experiment) model.ExperimentEdge {
-		return model.ExperimentEdge{Cursor: cursor, Node: e}
-	})
+	var err error
+	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeExperimentsRead, "experiments", first, after,
+		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.Experiment], error) {
+			return b.Experiments.ListExperiments(ctx, statuses, args)
+		},
+		func(cursor string, n stores.Experiment) model.ExperimentEdge {
+			return model.ExperimentEdge{Cursor: cursor, Node: n}
+		})
+	if err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 

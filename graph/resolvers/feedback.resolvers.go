@@ -87,26 +87,22 @@ func (r *mutationResolver) PurgeFeedback(ctx context.Context, input model.PurgeF
 
 // FeedbackEvents is the resolver for the feedbackEvents field.
 func (r *queryResolver) FeedbackEvents(ctx context.Context, first *int, after *string, filter *model.FeedbackFilter) (*model.FeedbackEventConnection, error) {
-	b, err := access(ctx, auth.ScopeFeedbackRead)
-	if err != nil {
-		return nil, err
-	}
-	args, scope, err := r.pageArgs(ctx, "feedbackEvents", first, after)
-	if err != nil {
-		return nil, err
-	}
-	f, err := feedbackFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	page, err := b.Feedback.FeedbackEvents(ctx, f, args)
-	if err != nil {
-		return nil, err
-	}
 	var c model.FeedbackEventConnection
-	c.Edges, c.Nodes, c.PageInfo = connection(r.Resolver, scope, page, after, func(cursor string, e stores.FeedbackEvent) model.FeedbackEventEdge {
-		return model.FeedbackEventEdge{Cursor: cursor, Node: e}
-	})
+	var err error
+	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeFeedbackRead, "feedbackEvents", first, after,
+		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.FeedbackEvent], error) {
+			f, err := feedbackFilter(filter)
+			if err != nil {
+				return stores.Page[stores.FeedbackEvent]{}, err
+			}
+			return b.Feedback.FeedbackEvents(ctx, f, args)
+		},
+		func(cursor string, n stores.FeedbackEvent) model.FeedbackEventEdge {
+			return model.FeedbackEventEdge{Cursor: cursor, Node: n}
+		})
+	if err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 

@@ -71,28 +71,24 @@ func (r *mutationResolver) DeleteDocuments(ctx context.Context, input model.Dele
 
 // Search is the resolver for the search field.
 func (r *queryResolver) Search(ctx context.Context, text string, tags []string, first *int, after *string) (*model.SearchHitConnection, error) {
-	b, err := access(ctx, auth.ScopeSearchRead)
-	if err != nil {
-		return nil, err
-	}
-	if strings.TrimSpace(text) == "" {
-		return nil, stores.Invalid("text must not be empty")
-	}
-	if utf8.RuneCountInString(text) > maxSearchText {
-		return nil, stores.Invalid("text must be at most %d characters", maxSearchText)
-	}
-	args, scope, err := r.pageArgs(ctx, searchList(text, tags), first, after)
-	if err != nil {
-		return nil, err
-	}
-	page, err := b.FullText.Search(ctx, stores.SearchQuery{Text: text, Tags: tags}, args)
-	if err != nil {
-		return nil, err
-	}
 	var c model.SearchHitConnection
-	c.Edges, c.Nodes, c.PageInfo = connection(r.Resolver, scope, page, after, func(cursor string, hit stores.SearchHit) model.SearchHitEdge {
-		return model.SearchHitEdge{Cursor: cursor, Node: hit}
-	})
+	var err error
+	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeSearchRead, searchList(text, tags), first, after,
+		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.SearchHit], error) {
+			if strings.TrimSpace(text) == "" {
+				return stores.Page[stores.SearchHit]{}, stores.Invalid("text must not be empty")
+			}
+			if utf8.RuneCountInString(text) > maxSearchText {
+				return stores.Page[stores.SearchHit]{}, stores.Invalid("text must be at most %d characters", maxSearchText)
+			}
+			return b.FullText.Search(ctx, stores.SearchQuery{Text: text, Tags: tags}, args)
+		},
+		func(cursor string, n stores.SearchHit) model.SearchHitEdge {
+			return model.SearchHitEdge{Cursor: cursor, Node: n}
+		})
+	if err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 

@@ -162,68 +162,54 @@ func (r *queryResolver) Memory(ctx context.Context, id string) (*stores.Memory, 
 
 // Memories is the resolver for the memories field.
 func (r *queryResolver) Memories(ctx context.Context, first *int, after *string, filter *model.MemoryFilter) (*model.MemoryConnection, error) {
-	b, err := access(ctx, auth.ScopeMemoriesRead)
-	if err != nil {
-		return nil, err
-	}
-	args, scope, err := r.pageArgs(ctx, "memories", first, after)
-	if err != nil {
-		return nil, err
-	}
-	f, err := memoryFilter(filter)
-	if err != nil {
-		return nil, err
-	}
-	page, err := b.Memories.ListMemories(ctx, f, args)
-	if err != nil {
-		return nil, err
-	}
 	var c model.MemoryConnection
-	c.Edges, c.Nodes, c.PageInfo = connection(r.Resolver, scope, page, after, func(cursor string, m stores.Memory) model.MemoryEdge {
-		return model.MemoryEdge{Cursor: cursor, Node: m}
-	})
+	var err error
+	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "memories", first, after,
+		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.Memory], error) {
+			f, err := memoryFilter(filter)
+			if err != nil {
+				return stores.Page[stores.Memory]{}, err
+			}
+			return b.Memories.ListMemories(ctx, f, args)
+		},
+		func(cursor string, n stores.Memory) model.MemoryEdge {
+			return model.MemoryEdge{Cursor: cursor, Node: n}
+		})
+	if err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
 // Apps is the resolver for the apps field.
 func (r *queryResolver) Apps(ctx context.Context, first *int, after *string) (*model.AppConnection, error) {
-	b, err := access(ctx, auth.ScopeMemoriesRead)
-	if err != nil {
-		return nil, err
-	}
-	args, scope, err := r.pageArgs(ctx, "apps", first, after)
-	if err != nil {
-		return nil, err
-	}
-	page, err := b.Memories.ListApps(ctx, args)
-	if err != nil {
-		return nil, err
-	}
 	var c model.AppConnection
-	c.Edges, c.Nodes, c.PageInfo = connection(r.Resolver, scope, page, after, func(cursor string, a stores.App) model.AppEdge {
-		return model.AppEdge{Cursor: cursor, Node: a}
-	})
+	var err error
+	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "apps", first, after,
+		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.App], error) {
+			return b.Memories.ListApps(ctx, args)
+		},
+		func(cursor string, n stores.App) model.AppEdge { return model.AppEdge{Cursor: cursor, Node: n} })
+	if err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
 // Categories is the resolver for the categories field.
 func (r *queryResolver) Categories(ctx context.Context, first *int, after *string) (*model.CategoryConnection, error) {
-	b, err := access(ctx, auth.ScopeMemoriesRead)
-	if err != nil {
-		return nil, err
-	}
-	args, scope, err := r.pageArgs(ctx, "categories", first, after)
-	if err != nil {
-		return nil, err
-	}
-	page, err := b.Memories.ListCategories(ctx, args)
-	if err != nil {
-		return nil, err
-	}
 	var c model.CategoryConnection
-	c.Edges, c.Nodes, c.PageInfo = connection(r.Resolver, scope, page, after, func(cursor string, cat stores.Category) model.CategoryEdge {
-		return model.CategoryEdge{Cursor: cursor, Node: cat}
-	})
+	var err error
+	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "categories", first, after,
+		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.Category], error) {
+			return b.Memories.ListCategories(ctx, args)
+		},
+		func(cursor string, n stores.Category) model.CategoryEdge {
+			return model.CategoryEdge{Cursor: cursor, Node: n}
+		})
+	if err != nil {
+		return nil, err
+	}
 	return &c, nil
 }
 
