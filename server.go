@@ -100,7 +100,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Introspection:     cfg.Introspection,
 		LoaderWait:        cfg.LoaderWait,
 		MaxBodyBytes:      cfg.MaxBodyBytes,
-		Logger:            log,
+		Limits: graph.Limits{
+			MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases,
+			MaxRootFields: cfg.MaxRootFields, DefaultListSize: 10,
+		},
+		APQCacheSize: cfg.APQCacheSize,
+		RateLimit:    graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
+		Logger:       log,
+	}
+	if handlerCfg.RateLimit.Burst == 0 {
+		handlerCfg.RateLimit.Burst = int(2 * cfg.RateLimit)
+	}
+	if cfg.TrustedDocuments != "" {
+		if handlerCfg.TrustedDocuments, err = graph.LoadTrustedDocuments(cfg.TrustedDocuments); err != nil {
+			return err
+		}
 	}
 	var devToken string
 	if dev {

@@ -29,6 +29,14 @@ type Config struct {
 	MaxTraversalDepth int
 	LoaderWait        time.Duration
 	MaxBodyBytes      int64
+	MaxDepth          int
+	MaxComplexity     int
+	MaxAliases        int
+	MaxRootFields     int
+	APQCacheSize      int
+	TrustedDocuments  string
+	RateLimit         float64
+	RateBurst         int
 	SeedDemo          bool
 	LogLevel          string
 
@@ -65,6 +73,14 @@ func Settings() []Setting {
 		integer("max-traversal-depth", "GATEWAY_MAX_TRAVERSAL_DEPTH", 5, "largest depth of code-graph traversals", func(c *Config) *int { return &c.MaxTraversalDepth }),
 		duration("loader-wait", "GATEWAY_LOADER_WAIT", 500*time.Microsecond, "how long a dataloader gathers keys before one batched store call", func(c *Config) *time.Duration { return &c.LoaderWait }),
 		integer64("max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1<<20, "largest request body accepted", func(c *Config) *int64 { return &c.MaxBodyBytes }),
+		integer("max-depth", "GATEWAY_MAX_DEPTH", 15, "deepest field nesting an operation may have (introspection not counted)", func(c *Config) *int { return &c.MaxDepth }),
+		integer("max-complexity", "GATEWAY_MAX_COMPLEXITY", 50000, "largest estimated cost of an operation: each field 1, times first (or 10) for lists", func(c *Config) *int { return &c.MaxComplexity }),
+		integer("max-aliases", "GATEWAY_MAX_ALIASES", 30, "most aliased fields in one operation", func(c *Config) *int { return &c.MaxAliases }),
+		integer("max-root-fields", "GATEWAY_MAX_ROOT_FIELDS", 20, "most top-level fields in one operation", func(c *Config) *int { return &c.MaxRootFields }),
+		integer("apq-cache-size", "GATEWAY_APQ_CACHE_SIZE", 1000, "operations kept for Automatic Persisted Queries (0 turns APQ off)", func(c *Config) *int { return &c.APQCacheSize }),
+		str("trusted-documents", "GATEWAY_TRUSTED_DOCUMENTS", "", "JSON manifest (sha256 -> operation); when set, only these operations are served", func(c *Config) *string { return &c.TrustedDocuments }),
+		float("rate-limit", "GATEWAY_RATE_LIMIT", 0, "requests per second allowed per organisation (token bucket; 0 is off)", func(c *Config) *float64 { return &c.RateLimit }),
+		integer("rate-burst", "GATEWAY_RATE_BURST", 0, "burst size of the per-organisation bucket (0: twice the rate)", func(c *Config) *int { return &c.RateBurst }),
 		boolean("seed-demo", "GATEWAY_SEED_DEMO", true, "seed a demo tenant at start when every backend is embedded", func(c *Config) *bool { return &c.SeedDemo }),
 		str("log-level", "GATEWAY_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		str("database-url", "DATABASE_URL", "", "PostgreSQL URL of the application role (memories, feedback, experiments)", func(c *Config) *string { return &c.DatabaseURL }),
@@ -160,6 +176,17 @@ func integer64(flagName, env string, def int64, usage string, field func(*Config
 			return fmt.Errorf("%q is not a whole number", v)
 		}
 		*field(c) = n
+		return nil
+	}}
+}
+
+func float(flagName, env string, def float64, usage string, field func(*Config) *float64) Setting {
+	return Setting{flagName, env, strconv.FormatFloat(def, 'g', -1, 64), usage, func(c *Config, v string) error {
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || f < 0 {
+			return fmt.Errorf("%q is not a non-negative number", v)
+		}
+		*field(c) = f
 		return nil
 	}}
 }

@@ -22,6 +22,7 @@ const (
 	CodeUnauthenticated  = "UNAUTHENTICATED"
 	CodeForbidden        = "FORBIDDEN"
 	CodeInternal         = "INTERNAL_SERVER_ERROR"
+	CodeRateLimited      = "RATE_LIMITED"
 )
 
 // internalError marks an error a resolver returned that is none of the known

@@ -41,7 +41,14 @@ type Config struct {
 	Introspection     bool
 	LoaderWait        time.Duration
 	MaxBodyBytes      int64
-	Logger            *slog.Logger
+	Limits            Limits
+	// APQCacheSize bounds the Automatic Persisted Queries cache (0: APQ off).
+	APQCacheSize int
+	// TrustedDocuments, when non-nil, is the only set of operations served
+	// (sha256 -> text); APQ is then off.
+	TrustedDocuments map[string]string
+	RateLimit        RateLimit
+	Logger           *slog.Logger
 	// GraphiQLHeaders pre-fills GraphiQL's header editor (a JSON object);
 	// set only in development, to hand the page the development token.
 	GraphiQLHeaders string
@@ -84,7 +91,14 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
-	srv.AroundOperations(requireAuthentication)
+	switch {
+	case cfg.TrustedDocuments != nil:
+		srv.Use(trustedDocuments{docs: cfg.TrustedDocuments})
+	case cfg.APQCacheSize > 0:
+		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
+	}
+	srv.Use(requireAuthentication{})
+	srv.Use(queryLimits{cfg.Limits})
 	srv.AroundFields(markInternalErrors)
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
@@ -101,7 +115,7 @@ func NewHandler(cfg Config) http.Handler {
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	}))
 	page := graphiql.Page(PathGraphQL, "", cfg.GraphiQLHeaders)
-	api := authenticate(cfg, srv)
+	api := authenticate(cfg, newTenantLimiter(cfg.RateLimit), srv)
 	mux.Handle(PathGraphQL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && wantsHTML(r) {
 			page.ServeHTTP(w, r)
@@ -120,8 +134,9 @@ func wantsHTML(r *http.Request) bool {
 // authenticate verifies the bearer token when there is one and binds the
 // tenant's stores and loaders into the request context. A request without a
 // token goes on with no principal: requireAuthentication lets it run
-// introspection only. A bad token is refused at once.
-func authenticate(cfg Config, next http.Handler) http.Handler {
+// introspection only. A bad token is refused at once, and a tenant over its
+// rate limit gets 429 with Retry-After.
+func authenticate(cfg Config, limiter *tenantLimiter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if cfg.MaxBodyBytes > 0 {
 			if r.ContentLength > cfg.MaxBodyBytes {
@@ -140,6 +155,12 @@ func authenticate(cfg Config, next http.Handler) http.Handler {
 			writeError(w, http.StatusUnauthorized, err.Error(), CodeUnauthenticated)
 			return
 		}
+		if limiter != nil {
+			if ok, wait := limiter.allow(p.OrgID, time.Now()); !ok {
+				writeRateLimited(w, wait)
+				return
+			}
+		}
 		bundle, err := cfg.Backends.For(stores.Tenant{OrgID: p.OrgID, UserID: p.UserID})
 		if err != nil {
 			writeError(w, http.StatusUnauthorized, "unauthenticated: token names no tenant", CodeUnauthenticated)
@@ -153,12 +174,22 @@ func authenticate(cfg Config, next http.Handler) http.Handler {
 }
 
 // requireAuthentication refuses every operation but pure introspection when
-// the request has no principal, before any resolver runs.
-func requireAuthentication(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+// the request has no principal. It runs before the query limits and before
+// any resolver, so an anonymous caller learns nothing but that it must log in.
+type requireAuthentication struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = requireAuthentication{}
+
+func (requireAuthentication) ExtensionName() string                    { return "RequireAuthentication" }
+func (requireAuthentication) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (requireAuthentication) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
 	if _, ok := auth.FromContext(ctx); ok {
-		return next(ctx)
+		return nil
 	}
-	oc := graphql.GetOperationContext(ctx)
 	if oc.Operation.Operation == ast.Query {
 		introspectionOnly := true
 		for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
@@ -168,15 +199,10 @@ func requireAuthentication(ctx context.Context, next graphql.OperationHandler) g
 			}
 		}
 		if introspectionOnly {
-			return next(ctx)
+			return nil
 		}
 	}
-	return func(ctx context.Context) *graphql.Response {
-		return &graphql.Response{Errors: gqlerror.List{{
-			Message:    "unauthenticated: missing bearer token",
-			Extensions: map[string]any{"code": CodeUnauthenticated},
-		}}}
-	}
+	return &gqlerror.Error{Message: "unauthenticated: missing bearer token", Extensions: map[string]any{"code": CodeUnauthenticated}}
 }
 
 // writeError answers with a GraphQL error response before the executor runs.

@@ -27,14 +27,14 @@ type testServer struct {
 
 var testSecret = []byte("graph-test-secret-of-at-least-32-bytes")
 
-func newTestServer(t *testing.T) *testServer {
+func newTestServer(t *testing.T, options ...func(*graph.Config)) *testServer {
 	t.Helper()
 	clock := storetest.NewManualClock()
 	verifier, err := auth.NewVerifier(auth.Config{HMACSecret: testSecret, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := graph.NewHandler(graph.Config{
+	cfg := graph.Config{
 		Backends:          embedded.New(clock.Now),
 		Verifier:          verifier,
 		Cursors:           relay.NewCursors([]byte("cursor-test-key-of-32-bytes-long")),
@@ -43,8 +43,13 @@ func newTestServer(t *testing.T) *testServer {
 		Introspection:     true,
 		LoaderWait:        time.Millisecond,
 		MaxBodyBytes:      1 << 20,
-	})
-	srv := httptest.NewServer(h)
+		Limits:            graph.Limits{MaxDepth: 15, MaxComplexity: 50000, MaxAliases: 30, MaxRootFields: 20, DefaultListSize: 10},
+		APQCacheSize:      100,
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv := httptest.NewServer(graph.NewHandler(cfg))
 	t.Cleanup(srv.Close)
 	return &testServer{url: srv.URL, secret: testSecret, clock: clock}
 }
@@ -77,7 +82,13 @@ type gqlResponse struct {
 // do posts a GraphQL request; token "" sends no Authorization header.
 func (s *testServer) do(t *testing.T, token, query string, vars map[string]any) gqlResponse {
 	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return s.post(t, token, map[string]any{"query": query, "variables": vars})
+}
+
+// post sends a raw GraphQL request body (for extensions such as persisted queries).
+func (s *testServer) post(t *testing.T, token string, request map[string]any) gqlResponse {
+	t.Helper()
+	body, _ := json.Marshal(request)
 	req, _ := http.NewRequest(http.MethodPost, s.url+graph.PathGraphQL, bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {

@@ -1,0 +1,138 @@
+package graph_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codingbrain/gateway/graph"
+	"github.com/codingbrain/gateway/stores/storetest"
+)
+
+func TestQueryLimits(t *testing.T) {
+	s := newTestServer(t, func(c *graph.Config) {
+		c.Limits = graph.Limits{MaxDepth: 6, MaxComplexity: 2000, MaxAliases: 3, MaxRootFields: 4, DefaultListSize: 10}
+	})
+	tok := s.token(t, storetest.NewTenant())
+	aliases := "{ " + strings.Repeat("a%d: viewer { orgId } ", 4) + "}"
+	aliases = fmt.Sprintf(aliases, 1, 2, 3, 4)
+
+	for _, tt := range []struct{ name, limit, query string }{
+		{"a query nested too deep is refused", "depth", `{ codeRepos { nodes { files { symbols { dependencies { symbol { file { repo { key } } } } } } } } }`},
+		{"a list of lists that would resolve too many values is refused", "complexity", `{ memories(first: 100) { nodes { categories { name id createdAt } app { name description } } } }`},
+		{"an alias bomb is refused", "aliases", aliases},
+		{"too many top-level fields are refused", "rootFields", `{ viewer { orgId } memories { nodes { id } } apps { nodes { id } } categories { nodes { id } } experiments { nodes { id } } }`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			e := s.do(t, tok, tt.query, nil).code(t, graph.CodeBadUserInput)
+			if e.Extensions["limit"] != tt.limit {
+				t.Fatalf("limit = %v, want %s (%s)", e.Extensions["limit"], tt.limit, e.Message)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Fatalf("refusal took %s", d)
+			}
+		})
+	}
+	t.Run("fragments count towards depth like inline fields", func(t *testing.T) {
+		q := `fragment F on CodeSymbol { dependencies { symbol { file { repo { key } } } } } { codeRepos { nodes { files { symbols { ...F } } } } }`
+		if e := s.do(t, tok, q, nil).code(t, graph.CodeBadUserInput); e.Extensions["limit"] != "depth" {
+			t.Fatalf("limit = %v", e.Extensions["limit"])
+		}
+	})
+	t.Run("first given in a variable is what complexity counts", func(t *testing.T) {
+		q := `query($n: Int) { memories(first: $n) { nodes { categories { name } } } }`
+		s.do(t, tok, q, map[string]any{"n": 2}).ok(t, nil)
+		if e := s.do(t, tok, q, map[string]any{"n": 100}).code(t, graph.CodeBadUserInput); e.Extensions["limit"] != "complexity" {
+			t.Fatalf("limit = %v", e.Extensions["limit"])
+		}
+	})
+	t.Run("introspection is not counted against the limits", func(t *testing.T) {
+		s.do(t, tok, `{ __schema { types { name fields { name type { name ofType { name ofType { name ofType { name } } } } } } } }`, nil).ok(t, nil)
+	})
+	t.Run("an anonymous over-limit query is told to authenticate, not about limits", func(t *testing.T) {
+		s.do(t, "", aliases, nil).code(t, graph.CodeUnauthenticated)
+	})
+}
+
+func sha(q string) string {
+	sum := sha256.Sum256([]byte(q))
+	return hex.EncodeToString(sum[:])
+}
+
+func TestAutomaticPersistedQueries(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.token(t, storetest.NewTenant())
+	q := `{ viewer { orgId } }`
+	ext := map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(q)}}
+
+	t.Run("an unknown hash asks the client for the text", func(t *testing.T) {
+		r := s.post(t, tok, map[string]any{"extensions": ext})
+		if len(r.Errors) != 1 || r.Errors[0].Extensions["code"] != "PERSISTED_QUERY_NOT_FOUND" {
+			t.Fatalf("errors = %+v", r.Errors)
+		}
+	})
+	t.Run("after one request with the text, the hash alone runs it", func(t *testing.T) {
+		s.post(t, tok, map[string]any{"query": q, "extensions": ext}).ok(t, nil)
+		var out struct{ Viewer struct{ OrgID string } }
+		s.post(t, tok, map[string]any{"extensions": ext}).ok(t, &out)
+		if out.Viewer.OrgID == "" {
+			t.Fatal("no data from the persisted query")
+		}
+	})
+}
+
+func TestTrustedDocuments(t *testing.T) {
+	registered := `query Me { viewer { orgId } }`
+	path := filepath.Join(t.TempDir(), "manifest.json")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(`{%q: %q}`, sha(registered), registered)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	docs, err := graph.LoadTrustedDocuments(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newTestServer(t, func(c *graph.Config) { c.TrustedDocuments = docs })
+	tok := s.token(t, storetest.NewTenant())
+
+	t.Run("a registered operation runs by hash", func(t *testing.T) {
+		s.post(t, tok, map[string]any{"extensions": map[string]any{"persistedQuery": map[string]any{"version": 1, "sha256Hash": sha(registered)}}}).ok(t, nil)
+	})
+	t.Run("a registered operation runs by its exact text", func(t *testing.T) {
+		s.do(t, tok, registered, nil).ok(t, nil)
+	})
+	t.Run("any other operation is refused", func(t *testing.T) {
+		s.do(t, tok, `{ memories { nodes { content } } }`, nil).code(t, graph.CodeForbidden)
+	})
+	t.Run("a manifest whose hash does not match its text is refused at load", func(t *testing.T) {
+		bad := filepath.Join(t.TempDir(), "bad.json")
+		_ = os.WriteFile(bad, []byte(fmt.Sprintf(`{%q: "{ memories { nodes { id } } }"}`, sha(registered))), 0o600)
+		if _, err := graph.LoadTrustedDocuments(bad); err == nil {
+			t.Fatal("want an error")
+		}
+	})
+}
+
+func TestRateLimit(t *testing.T) {
+	s := newTestServer(t, func(c *graph.Config) { c.RateLimit = graph.RateLimit{PerSecond: 0.001, Burst: 3} })
+	noisy, quiet := s.token(t, storetest.NewTenant()), s.token(t, storetest.NewTenant())
+	for range 3 {
+		s.do(t, noisy, `{ viewer { orgId } }`, nil).ok(t, nil)
+	}
+	t.Run("a tenant over its bucket gets 429 with Retry-After", func(t *testing.T) {
+		r := s.do(t, noisy, `{ viewer { orgId } }`, nil)
+		r.code(t, graph.CodeRateLimited)
+		if r.Status != http.StatusTooManyRequests {
+			t.Fatalf("status = %d", r.Status)
+		}
+	})
+	t.Run("another tenant is not affected", func(t *testing.T) {
+		s.do(t, quiet, `{ viewer { orgId } }`, nil).ok(t, nil)
+	})
+}
