@@ -183,7 +183,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = requireAuthentication{}
 
-func (requireAuthentication) ExtensionName() string                    { return "RequireAuthentication" }
+func (requireAuthentication) ExtensionName() string                   { return "RequireAuthentication" }
 func (requireAuthentication) Validate(graphql.ExecutableSchema) error { return nil }
 
 func (requireAuthentication) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {

@@ -30,7 +30,7 @@ var _ interface {
 	graphql.OperationContextMutator
 } = queryLimits{}
 
-func (queryLimits) ExtensionName() string                    { return "QueryLimits" }
+func (queryLimits) ExtensionName() string                   { return "QueryLimits" }
 func (queryLimits) Validate(graphql.ExecutableSchema) error { return nil }
 
 // MutateOperationContext measures the operation and refuses it when it is
