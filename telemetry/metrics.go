@@ -1,0 +1,125 @@
+// Package telemetry holds the gateway's Prometheus metrics: requests by
+// operation and outcome, latencies, store calls by backend and operation,
+// loader batch sizes, breaker states and outbox lag. One Metrics value per
+// process, served at /metrics.
+package telemetry
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sony/gobreaker/v2"
+)
+
+// Metrics is the gateway's metric set, on its own registry.
+type Metrics struct {
+	registry        *prometheus.Registry
+	requests        *prometheus.CounterVec
+	requestDuration *prometheus.HistogramVec
+	storeCalls      *prometheus.CounterVec
+	storeDuration   *prometheus.HistogramVec
+	loaderBatch     *prometheus.HistogramVec
+	breaker         *prometheus.GaugeVec
+	outboxLag       prometheus.Gauge
+	outboxPending   prometheus.Gauge
+}
+
+// New registers every metric (and the Go runtime and process collectors).
+func New() *Metrics {
+	m := &Metrics{
+		registry: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_requests_total", Help: "GraphQL operations by operation name and outcome (ok, error).",
+		}, []string{"operation", "outcome"}),
+		requestDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gateway_request_duration_seconds", Help: "GraphQL operation latency by operation name.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+		}, []string{"operation"}),
+		storeCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_store_calls_total", Help: "Store calls by backend, operation and outcome (ok, not_found, conflict, invalid, unavailable, error).",
+		}, []string{"backend", "operation", "outcome"}),
+		storeDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gateway_store_call_duration_seconds", Help: "Store call latency by backend and operation.",
+			Buckets: []float64{.0002, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 5},
+		}, []string{"backend", "operation"}),
+		loaderBatch: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gateway_loader_batch_size", Help: "Keys per batched store call, by loader.",
+			Buckets: []float64{1, 2, 5, 10, 20, 50, 100, 200, 500, 1000},
+		}, []string{"loader"}),
+		breaker: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gateway_breaker_state", Help: "Circuit breaker state by backend: 0 closed, 1 half-open, 2 open.",
+		}, []string{"backend"}),
+		outboxLag: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_outbox_lag_seconds", Help: "Age of the oldest outbox entry not yet indexed.",
+		}),
+		outboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_outbox_pending", Help: "Outbox entries waiting to be indexed.",
+		}),
+	}
+	m.registry.MustRegister(m.requests, m.requestDuration, m.storeCalls, m.storeDuration, m.loaderBatch, m.breaker, m.outboxLag, m.outboxPending,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Handler serves the metrics in the Prometheus text format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
+}
+
+// Request records one GraphQL operation. Anonymous operations are named
+// "anonymous" so that arbitrary names cannot explode the label space beyond
+// what clients send as operation names.
+func (m *Metrics) Request(operation string, took time.Duration, failed bool) {
+	if operation == "" {
+		operation = "anonymous"
+	}
+	outcome := "ok"
+	if failed {
+		outcome = "error"
+	}
+	m.requests.WithLabelValues(operation, outcome).Inc()
+	m.requestDuration.WithLabelValues(operation).Observe(took.Seconds())
+}
+
+// StoreCall records one guarded store call (it implements guarded.Observer).
+func (m *Metrics) StoreCall(backend, operation string, took time.Duration, err error) {
+	m.storeCalls.WithLabelValues(backend, operation, outcome(err)).Inc()
+	m.storeDuration.WithLabelValues(backend, operation).Observe(took.Seconds())
+}
+
+// BreakerState records a breaker's new state (it implements guarded.Observer).
+func (m *Metrics) BreakerState(backend string, s gobreaker.State) {
+	m.breaker.WithLabelValues(backend).Set(float64(s))
+}
+
+// LoaderBatch records the size of one loader batch.
+func (m *Metrics) LoaderBatch(loader string, keys int) {
+	m.loaderBatch.WithLabelValues(loader).Observe(float64(keys))
+}
+
+// Outbox records the indexer's backlog.
+func (m *Metrics) Outbox(pending int, oldest time.Duration) {
+	m.outboxPending.Set(float64(pending))
+	m.outboxLag.Set(oldest.Seconds())
+}
+
+func outcome(err error) string {
+	switch {
+	case err == nil:
+		return "ok"
+	case errors.Is(err, stores.ErrNotFound):
+		return "not_found"
+	case errors.Is(err, stores.ErrConflict):
+		return "conflict"
+	case errors.Is(err, stores.ErrInvalid):
+		return "invalid"
+	case errors.Is(err, stores.ErrUnavailable):
+		return "unavailable"
+	}
+	return "error"
+}
