@@ -35,7 +35,10 @@ import (
 	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/embedded"
+	"github.com/codingbrain/gateway/stores/guarded"
+	"github.com/codingbrain/gateway/telemetry"
 	"github.com/google/uuid"
+	"github.com/sony/gobreaker/v2"
 )
 
 func main() {
@@ -85,7 +88,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
-	backends, closeBackends, err := newBackends(ctx, cfg, log)
+	metrics := telemetry.New()
+	backends, guards, closeBackends, err := newBackends(ctx, cfg, log, metrics)
 	if err != nil {
 		return err
 	}
@@ -106,6 +110,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 		APQCacheSize: cfg.APQCacheSize,
 		RateLimit:    graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
+		Metrics:      metrics,
+		Readiness:    readiness(guards),
 		Logger:       log,
 	}
 	if handlerCfg.RateLimit.Burst == 0 {
@@ -197,9 +203,10 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 }
 
 // newBackends wires a backend per domain: the embedded default, replaced by
-// the real backend whose setting is present. It returns a function that
-// closes what it opened.
-func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger) (stores.Backends, func(), error) {
+// the real backend whose setting is present, each real one behind a guard
+// (timeout, circuit breaker, metrics). It returns the guards, for readiness,
+// and a function that closes what it opened.
+func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics) (stores.Backends, []*guarded.Guard, func(), error) {
 	b := embedded.New(time.Now)
 	b.CodeGraph = embedded.NewCodeGraphBackend(time.Now, cfg.MaxTraversalDepth)
 	var closers []func()
@@ -208,17 +215,73 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger) (stor
 			closers[i]()
 		}
 	}
-	for _, open := range []backendOpener{openPostgres, openValkey, openNeo4j, openQdrant, openOpenSearch} {
-		closer, err := open(ctx, cfg, log, &b)
+	var guards []*guarded.Guard
+	for _, backend := range []struct {
+		name string
+		open backendOpener
+	}{
+		{"postgres", openPostgres}, {"valkey", openValkey}, {"neo4j", openNeo4j}, {"qdrant", openQdrant}, {"opensearch", openOpenSearch},
+	} {
+		before := b
+		closer, err := backend.open(ctx, cfg, log, &b)
 		if err != nil {
 			closeAll()
-			return stores.Backends{}, nil, err
+			return stores.Backends{}, nil, nil, err
 		}
 		if closer != nil {
 			closers = append(closers, closer)
 		}
+		if replaced := replacedDomains(before, b); len(replaced) > 0 {
+			g := guarded.New(backend.name, guarded.Options{Timeout: cfg.StoreTimeout, Observer: metrics})
+			guards = append(guards, g)
+			wrap := map[string]*guarded.Guard{}
+			for _, domain := range replaced {
+				wrap[domain] = g
+			}
+			b = guarded.Wrap(b, wrap)
+		}
 	}
-	return b, closeAll, nil
+	return b, guards, closeAll, nil
+}
+
+// replacedDomains names the Backends fields an opener changed.
+func replacedDomains(before, after stores.Backends) []string {
+	var out []string
+	for name, changed := range map[string]bool{
+		"Memories":    before.Memories != after.Memories,
+		"Feedback":    before.Feedback != after.Feedback,
+		"Experiments": before.Experiments != after.Experiments,
+		"Episodic":    before.Episodic != after.Episodic,
+		"CodeGraph":   before.CodeGraph != after.CodeGraph,
+		"Vectors":     before.Vectors != after.Vectors,
+		"FullText":    before.FullText != after.FullText,
+	} {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	return out
+}
+
+// readiness reports every real backend's breaker: ready while none is open.
+// The embedded stores are always ready.
+func readiness(guards []*guarded.Guard) func(context.Context) (bool, any) {
+	return func(context.Context) (bool, any) {
+		ready := true
+		backends := map[string]string{}
+		for _, g := range guards {
+			state := g.State()
+			backends[g.Backend()] = state.String()
+			if state == gobreaker.StateOpen {
+				ready = false
+			}
+		}
+		status := "ready"
+		if !ready {
+			status = "degraded"
+		}
+		return ready, map[string]any{"status": status, "backends": backends}
+	}
 }
 
 // backendOpener replaces the domains of one real backend in b when its

@@ -28,6 +28,7 @@ type Config struct {
 	MaxPageSize       int
 	MaxTraversalDepth int
 	LoaderWait        time.Duration
+	StoreTimeout      time.Duration
 	MaxBodyBytes      int64
 	MaxDepth          int
 	MaxComplexity     int
@@ -72,6 +73,7 @@ func Settings() []Setting {
 		integer("max-page-size", "GATEWAY_MAX_PAGE_SIZE", 100, "largest first a connection accepts", func(c *Config) *int { return &c.MaxPageSize }),
 		integer("max-traversal-depth", "GATEWAY_MAX_TRAVERSAL_DEPTH", 5, "largest depth of code-graph traversals", func(c *Config) *int { return &c.MaxTraversalDepth }),
 		duration("loader-wait", "GATEWAY_LOADER_WAIT", 500*time.Microsecond, "how long a dataloader gathers keys before one batched store call", func(c *Config) *time.Duration { return &c.LoaderWait }),
+		duration("store-timeout", "GATEWAY_STORE_TIMEOUT", 5*time.Second, "deadline of every call to a real backend (then STORE_UNAVAILABLE)", func(c *Config) *time.Duration { return &c.StoreTimeout }),
 		integer64("max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1<<20, "largest request body accepted", func(c *Config) *int64 { return &c.MaxBodyBytes }),
 		integer("max-depth", "GATEWAY_MAX_DEPTH", 15, "deepest field nesting an operation may have (introspection not counted)", func(c *Config) *int { return &c.MaxDepth }),
 		integer("max-complexity", "GATEWAY_MAX_COMPLEXITY", 50000, "largest estimated cost of an operation: each field 1, times first (or 10) for lists", func(c *Config) *int { return &c.MaxComplexity }),

@@ -26,6 +26,7 @@ import (
 	"github.com/codingbrain/gateway/graph/resolvers"
 	"github.com/codingbrain/gateway/graphiql"
 	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/telemetry"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/formatter"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -48,7 +49,12 @@ type Config struct {
 	// (sha256 -> text); APQ is then off.
 	TrustedDocuments map[string]string
 	RateLimit        RateLimit
-	Logger           *slog.Logger
+	// Metrics, when set, records requests and loader batches and is served at /metrics.
+	Metrics *telemetry.Metrics
+	// Readiness reports whether every configured backend can serve, and
+	// what to show at /readyz; nil means always ready.
+	Readiness func(ctx context.Context) (ready bool, report any)
+	Logger    *slog.Logger
 	// GraphiQLHeaders pre-fills GraphiQL's header editor (a JSON object);
 	// set only in development, to hand the page the development token.
 	GraphiQLHeaders string
@@ -59,6 +65,8 @@ const (
 	PathGraphQL = "/graphql"
 	PathSchema  = "/graphql/schema.graphql"
 	PathHealth  = "/healthz"
+	PathReady   = "/readyz"
+	PathMetrics = "/metrics"
 )
 
 // NewSchema returns the executable schema over the resolvers.
@@ -100,6 +108,9 @@ func NewHandler(cfg Config) http.Handler {
 	srv.Use(requireAuthentication{})
 	srv.Use(queryLimits{cfg.Limits})
 	srv.AroundFields(markInternalErrors)
+	if cfg.Metrics != nil {
+		srv.AroundOperations(recordOperation(cfg.Metrics))
+	}
 	srv.SetErrorPresenter(presentError(cfg.Logger))
 	srv.SetRecoverFunc(recoverPanic(cfg.Logger))
 
@@ -114,6 +125,20 @@ func NewHandler(cfg Config) http.Handler {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write([]byte(`{"status":"ok"}`))
 	}))
+	mux.Handle("GET "+PathReady, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ready, report := true, any(map[string]string{"status": "ready"})
+		if cfg.Readiness != nil {
+			ready, report = cfg.Readiness(r.Context())
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		_ = json.NewEncoder(w).Encode(report)
+	}))
+	if cfg.Metrics != nil {
+		mux.Handle("GET "+PathMetrics, cfg.Metrics.Handler())
+	}
 	page := graphiql.Page(PathGraphQL, "", cfg.GraphiQLHeaders)
 	api := authenticate(cfg, newTenantLimiter(cfg.RateLimit), srv)
 	mux.Handle(PathGraphQL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -123,7 +148,26 @@ func NewHandler(cfg Config) http.Handler {
 		}
 		api.ServeHTTP(w, r)
 	}))
-	return withRequestID(mux)
+	return withRequestID(accessLog(cfg.Logger, mux))
+}
+
+// recordOperation measures every GraphQL operation for the metrics.
+func recordOperation(m *telemetry.Metrics) graphql.OperationMiddleware {
+	return func(ctx context.Context, next graphql.OperationHandler) graphql.ResponseHandler {
+		start := time.Now()
+		name := ""
+		if op := graphql.GetOperationContext(ctx).Operation; op != nil {
+			name = op.Name
+		}
+		respond := next(ctx)
+		return func(ctx context.Context) *graphql.Response {
+			resp := respond(ctx)
+			if resp != nil {
+				m.Request(name, time.Since(start), len(resp.Errors) > 0)
+			}
+			return resp
+		}
+	}
 }
 
 // wantsHTML tells a browser opening the endpoint from a client fetching it.
@@ -168,7 +212,12 @@ func authenticate(cfg Config, limiter *tenantLimiter, next http.Handler) http.Ha
 		}
 		ctx := auth.NewContext(r.Context(), p)
 		ctx = stores.NewContext(ctx, bundle)
-		ctx = loaders.NewContext(ctx, loaders.New(bundle, cfg.LoaderWait))
+		var observe loaders.BatchObserver
+		if cfg.Metrics != nil {
+			observe = cfg.Metrics.LoaderBatch
+		}
+		ctx = loaders.NewContext(ctx, loaders.New(bundle, cfg.LoaderWait, observe))
+		setLogTenant(ctx, p.OrgID.String())
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

@@ -7,6 +7,8 @@ package telemetry
 import (
 	"errors"
 	"net/http"
+	"regexp"
+	"sync"
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
@@ -27,12 +29,16 @@ type Metrics struct {
 	breaker         *prometheus.GaugeVec
 	outboxLag       prometheus.Gauge
 	outboxPending   prometheus.Gauge
+
+	mu         sync.Mutex
+	operations map[string]struct{}
 }
 
 // New registers every metric (and the Go runtime and process collectors).
 func New() *Metrics {
 	m := &Metrics{
-		registry: prometheus.NewRegistry(),
+		registry:   prometheus.NewRegistry(),
+		operations: map[string]struct{}{},
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_requests_total", Help: "GraphQL operations by operation name and outcome (ok, error).",
 		}, []string{"operation", "outcome"}),
@@ -71,19 +77,40 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
-// Request records one GraphQL operation. Anonymous operations are named
-// "anonymous" so that arbitrary names cannot explode the label space beyond
-// what clients send as operation names.
+// Request records one GraphQL operation under its operation name. Names
+// are client-chosen, so they are bounded: an anonymous operation is
+// "anonymous", a malformed name or one beyond maxOperationNames distinct
+// names is "other", and the label space stays small whatever clients send.
 func (m *Metrics) Request(operation string, took time.Duration, failed bool) {
-	if operation == "" {
-		operation = "anonymous"
-	}
+	operation = m.operationLabel(operation)
 	outcome := "ok"
 	if failed {
 		outcome = "error"
 	}
 	m.requests.WithLabelValues(operation, outcome).Inc()
 	m.requestDuration.WithLabelValues(operation).Observe(took.Seconds())
+}
+
+const maxOperationNames = 500
+
+var operationName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
+
+func (m *Metrics) operationLabel(name string) string {
+	switch {
+	case name == "":
+		return "anonymous"
+	case !operationName.MatchString(name):
+		return "other"
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, seen := m.operations[name]; !seen {
+		if len(m.operations) >= maxOperationNames {
+			return "other"
+		}
+		m.operations[name] = struct{}{}
+	}
+	return name
 }
 
 // StoreCall records one guarded store call (it implements guarded.Observer).

@@ -49,25 +49,45 @@ type Loaders struct {
 	SessionItems     *dataloader.Loader[SessionKey, []stores.EpisodicItem]
 }
 
+// BatchObserver learns the size of every batch a loader sends (metrics);
+// nil observes nothing.
+type BatchObserver func(loader string, keys int)
+
 // New builds the loaders over a tenant-bound bundle. wait is how long a
 // loader collects keys before it calls the store; resolvers of one list run
 // concurrently, so a short wait (under a millisecond) catches them all.
-func New(b *stores.Bundle, wait time.Duration) *Loaders {
+func New(b *stores.Bundle, wait time.Duration, observe BatchObserver) *Loaders {
+	o := observer{wait: wait, observe: observe}
 	return &Loaders{
-		Memory:           byKey(wait, b.Memories.MemoriesByID),
-		App:              byKey(wait, b.Memories.AppsByID),
-		MemoryCategories: listByKey(wait, b.Memories.CategoriesByMemory),
-		Experiment:       byKey(wait, b.Experiments.ExperimentsByID),
-		Variants:         listByKey(wait, b.Experiments.VariantsByExperiment),
-		StatusHistory:    listByKey(wait, b.Experiments.StatusHistory),
-		Assignment:       byKey(wait, b.Experiments.Assignments),
-		Repo:             byKey(wait, b.CodeGraph.ReposByID),
-		File:             byKey(wait, b.CodeGraph.FilesByID),
-		Symbol:           byKey(wait, b.CodeGraph.SymbolsByID),
-		RepoFiles:        listByKey(wait, b.CodeGraph.FilesByRepo),
-		FileSymbols:      listByKey(wait, b.CodeGraph.SymbolsByFile),
-		Traverse:         grouped(wait, traverseGroup, traverseFetch(b.CodeGraph)),
-		SessionItems:     grouped(wait, sessionGroup, sessionFetch(b.Episodic)),
+		Memory:           byKey(o.named("memory"), b.Memories.MemoriesByID),
+		App:              byKey(o.named("app"), b.Memories.AppsByID),
+		MemoryCategories: listByKey(o.named("memoryCategories"), b.Memories.CategoriesByMemory),
+		Experiment:       byKey(o.named("experiment"), b.Experiments.ExperimentsByID),
+		Variants:         listByKey(o.named("variants"), b.Experiments.VariantsByExperiment),
+		StatusHistory:    listByKey(o.named("statusHistory"), b.Experiments.StatusHistory),
+		Assignment:       byKey(o.named("assignment"), b.Experiments.Assignments),
+		Repo:             byKey(o.named("repo"), b.CodeGraph.ReposByID),
+		File:             byKey(o.named("file"), b.CodeGraph.FilesByID),
+		Symbol:           byKey(o.named("symbol"), b.CodeGraph.SymbolsByID),
+		RepoFiles:        listByKey(o.named("repoFiles"), b.CodeGraph.FilesByRepo),
+		FileSymbols:      listByKey(o.named("fileSymbols"), b.CodeGraph.SymbolsByFile),
+		Traverse:         grouped(o.named("traverse"), traverseGroup, traverseFetch(b.CodeGraph)),
+		SessionItems:     grouped(o.named("sessionItems"), sessionGroup, sessionFetch(b.Episodic)),
+	}
+}
+
+// observer carries the loaders' shared settings.
+type observer struct {
+	wait    time.Duration
+	observe BatchObserver
+	name    string
+}
+
+func (o observer) named(name string) observer { o.name = name; return o }
+
+func (o observer) batch(keys int) {
+	if o.observe != nil {
+		o.observe(o.name, keys)
 	}
 }
 
@@ -96,8 +116,9 @@ func For(ctx context.Context) *Loaders {
 
 // byKey makes a loader over a batch method that returns the existing keys in
 // a map; missing keys load as nil.
-func byKey[K comparable, V any](wait time.Duration, fetch func(context.Context, []K) (map[K]V, error)) *dataloader.Loader[K, *V] {
+func byKey[K comparable, V any](o observer, fetch func(context.Context, []K) (map[K]V, error)) *dataloader.Loader[K, *V] {
 	return dataloader.NewBatchedLoader(func(ctx context.Context, keys []K) []*dataloader.Result[*V] {
+		o.batch(len(keys))
 		found, err := fetch(ctx, keys)
 		results := make([]*dataloader.Result[*V], len(keys))
 		for i, k := range keys {
@@ -112,13 +133,14 @@ func byKey[K comparable, V any](wait time.Duration, fetch func(context.Context, 
 			}
 		}
 		return results
-	}, dataloader.WithWait[K, *V](wait))
+	}, dataloader.WithWait[K, *V](o.wait))
 }
 
 // listByKey makes a loader over a batch method that returns a list per key;
 // a key the store left out loads as an empty list.
-func listByKey[K comparable, V any](wait time.Duration, fetch func(context.Context, []K) (map[K][]V, error)) *dataloader.Loader[K, []V] {
+func listByKey[K comparable, V any](o observer, fetch func(context.Context, []K) (map[K][]V, error)) *dataloader.Loader[K, []V] {
 	return dataloader.NewBatchedLoader(func(ctx context.Context, keys []K) []*dataloader.Result[[]V] {
+		o.batch(len(keys))
 		found, err := fetch(ctx, keys)
 		results := make([]*dataloader.Result[[]V], len(keys))
 		for i, k := range keys {
@@ -133,13 +155,14 @@ func listByKey[K comparable, V any](wait time.Duration, fetch func(context.Conte
 			results[i] = &dataloader.Result[[]V]{Data: v}
 		}
 		return results
-	}, dataloader.WithWait[K, []V](wait))
+	}, dataloader.WithWait[K, []V](o.wait))
 }
 
 // grouped makes a loader whose keys carry parameters besides the id (depth,
 // half-life): keys with equal parameters go to the store in one call.
-func grouped[K comparable, G comparable, V any](wait time.Duration, group func(K) (G, string), fetch func(context.Context, G, []string) (map[string][]V, error)) *dataloader.Loader[K, []V] {
+func grouped[K comparable, G comparable, V any](o observer, group func(K) (G, string), fetch func(context.Context, G, []string) (map[string][]V, error)) *dataloader.Loader[K, []V] {
 	return dataloader.NewBatchedLoader(func(ctx context.Context, keys []K) []*dataloader.Result[[]V] {
+		o.batch(len(keys))
 		ids := map[G][]string{}
 		for _, k := range keys {
 			g, id := group(k)
@@ -164,7 +187,7 @@ func grouped[K comparable, G comparable, V any](wait time.Duration, group func(K
 			results[i] = &dataloader.Result[[]V]{Data: v}
 		}
 		return results
-	}, dataloader.WithWait[K, []V](wait))
+	}, dataloader.WithWait[K, []V](o.wait))
 }
 
 type traverseParams struct {
