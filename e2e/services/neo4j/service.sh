@@ -73,7 +73,10 @@ neo4j_start() {
     mkdir -p "$STATE_DIR/neo4j"
     # nohup: keep running when the terminal that ran `up` goes away (the JVM keeps
     # an inherited SIG_IGN for SIGHUP). $! is java's own pid.
-    NEO4J_PASSWORD="$NEO4J_SERVICE_PASSWORD" nohup java -Xms512m -Xmx1g \
+    # setsid: a session of its own, so a signal to the process group of whoever
+    # ran `up` (a test job being killed) does not take the server down. In a
+    # script setsid does not fork (we are not a group leader): $! stays the pid.
+    NEO4J_PASSWORD="$NEO4J_SERVICE_PASSWORD" setsid nohup java -Xms512m -Xmx1g \
         --add-opens=java.base/java.nio=ALL-UNNAMED --add-opens=java.base/sun.nio.ch=ALL-UNNAMED \
         -cp "$NEO4J_BUILD_DIR/target/classes:$NEO4J_BUILD_DIR/target/lib/*" \
         codingbrain.neo4j.Main "$STATE_DIR/neo4j" "$NEO4J_PORT" \

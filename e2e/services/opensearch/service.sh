@@ -82,7 +82,8 @@ opensearch_start() {
     log "opensearch: starting $OPENSEARCH_VERSION"
     # The daemon keeps the caller's stdout/stderr: send them to the log and
     # take stdin from /dev/null, or a caller reading our output would hang.
-    (cd "$OPENSEARCH_RUN" && runuser -u "$OPENSEARCH_USER" -- env \
+    # setsid: its own session, out of reach of signals to the caller's process group.
+    (cd "$OPENSEARCH_RUN" && setsid runuser -u "$OPENSEARCH_USER" -- env \
         JAVA_HOME="$OPENSEARCH_JDK" OPENSEARCH_JAVA_HOME="$OPENSEARCH_JDK" \
         OPENSEARCH_PATH_CONF="$OPENSEARCH_RUN/config" \
         OPENSEARCH_JAVA_OPTS="-Xms512m -Xmx512m" \

@@ -56,7 +56,10 @@ qdrant_start() {
     stop_pid qdrant 30
     mkdir -p "$STATE_DIR/qdrant"
     # nohup: survive the terminal that ran `up`; nohup execs python, so $! is its pid.
-    nohup "$QDRANT_VENV/bin/python" -u "$SERVICES_DIR/qdrant/qdrant_front.py" \
+    # setsid: a session of its own, so a signal to the process group of whoever
+    # ran `up` (a test job being killed) does not take the server down. In a
+    # script setsid does not fork (we are not a group leader): $! stays the pid.
+    setsid nohup "$QDRANT_VENV/bin/python" -u "$SERVICES_DIR/qdrant/qdrant_front.py" \
         --data "$STATE_DIR/qdrant" --listen "$QDRANT_ADDR" \
         >"$STATE_DIR/qdrant.log" 2>&1 </dev/null &
     echo $! >"$(pidfile qdrant)"

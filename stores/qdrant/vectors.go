@@ -1,0 +1,260 @@
+package qdrant
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/google/uuid"
+	qc "github.com/qdrant/go-client/qdrant"
+	"google.golang.org/grpc/codes"
+
+	"github.com/codingbrain/gateway/stores"
+)
+
+// vectorStore is the VectorStore of one tenant: every request it sends
+// carries the tenant's org, in the payload it writes and in a must-filter on
+// everything it reads, counts or deletes.
+type vectorStore struct {
+	b      *Backend
+	tenant stores.Tenant
+}
+
+// begin checks what every call needs before a round trip and bounds the
+// call with the backend's timeout.
+func (s *vectorStore) begin(ctx context.Context, model string) (context.Context, context.CancelFunc, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	if err := s.tenant.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if !stores.ValidModelName(model) {
+		return nil, nil, stores.Invalid("model name must be 1..64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.b.timeout)
+	return ctx, cancel, nil
+}
+
+// orgCondition restricts a request to the bound org's points.
+func (s *vectorStore) orgCondition() *qc.Condition {
+	return qc.NewMatchKeyword(orgKey, s.tenant.OrgID.String())
+}
+
+// checkVector refuses an empty, over-long or non-finite vector.
+func checkVector(v []float32) error {
+	if len(v) == 0 {
+		return stores.Invalid("vector must not be empty")
+	}
+	if len(v) > stores.MaxVectorDimension {
+		return stores.Invalid("vector must have at most %d dimensions", stores.MaxVectorDimension)
+	}
+	for _, x := range v {
+		if !finite(float64(x)) {
+			return stores.Invalid("vector values must be finite numbers")
+		}
+	}
+	return nil
+}
+
+// point checks one caller point and returns it as the Qdrant point the
+// bound org stores.
+func (s *vectorStore) point(p stores.VectorPoint) (*qc.PointStruct, error) {
+	if p.ID == uuid.Nil {
+		return nil, stores.Invalid("point id must not be the nil UUID")
+	}
+	if err := checkVector(p.Vector); err != nil {
+		return nil, err
+	}
+	user, err := encodePayload(p.Payload)
+	if err != nil {
+		return nil, err
+	}
+	payload := map[string]*qc.Value{
+		orgKey:   qc.NewValueString(s.tenant.OrgID.String()),
+		pointKey: qc.NewValueString(p.ID.String()),
+		userKey:  user,
+	}
+	if p.MemoryID != nil {
+		payload[memoryKey] = qc.NewValueString(p.MemoryID.String())
+	}
+	return &qc.PointStruct{
+		Id:      pointID(s.tenant.OrgID, p.ID),
+		Vectors: qc.NewVectorsDense(append([]float32(nil), p.Vector...)),
+		Payload: payload,
+	}, nil
+}
+
+// UpsertVectors writes the batch in one Upsert call, waiting until it is
+// applied so that a search right after sees it. The model's collection is
+// created on its first upsert, after the whole batch has been checked: a
+// refused batch creates nothing.
+func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []stores.VectorPoint) error {
+	ctx, cancel, err := s.begin(ctx, model)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	if len(points) > stores.MaxBatchSize {
+		return stores.Invalid("at most %d points at once", stores.MaxBatchSize)
+	}
+	if len(points) == 0 {
+		return nil
+	}
+	batch := make([]*qc.PointStruct, len(points))
+	for i, p := range points {
+		if batch[i], err = s.point(p); err != nil {
+			return err
+		}
+		if len(p.Vector) != len(points[0].Vector) {
+			return stores.Invalid("every vector of a batch must have the same dimension")
+		}
+	}
+	dim := len(points[0].Vector)
+	// One retry: a collection deleted behind the cache answers NOT_FOUND once.
+	for attempt := 0; ; attempt++ {
+		if err := s.b.ensureCollection(ctx, model, dim); err != nil {
+			return err
+		}
+		_, err := s.b.client.Upsert(ctx, &qc.UpsertPoints{
+			CollectionName: collectionName(model),
+			Wait:           qc.PtrOf(true),
+			Points:         batch,
+		})
+		if code(err) == codes.NotFound && attempt == 0 {
+			s.b.forget(model)
+			continue
+		}
+		if err != nil {
+			return s.b.fail(ctx, err)
+		}
+		return nil
+	}
+}
+
+// DeleteVectors counts the org's points among ids, then deletes them by a
+// filter on org and ids: two round trips, so two concurrent deletes of the
+// same point may both count it.
+func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uuid.UUID) (int, error) {
+	ctx, cancel, err := s.begin(ctx, model)
+	if err != nil {
+		return 0, err
+	}
+	defer cancel()
+	if len(ids) > stores.MaxBatchSize {
+		return 0, stores.Invalid("at most %d points at once", stores.MaxBatchSize)
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	if _, ok, err := s.b.dimension(ctx, model); err != nil || !ok {
+		return 0, err
+	}
+	qids := make([]*qc.PointId, len(ids))
+	for i, id := range ids {
+		qids[i] = pointID(s.tenant.OrgID, id)
+	}
+	filter := &qc.Filter{Must: []*qc.Condition{s.orgCondition(), qc.NewHasID(qids...)}}
+	n, err := s.b.client.Count(ctx, &qc.CountPoints{
+		CollectionName: collectionName(model),
+		Filter:         filter,
+		Exact:          qc.PtrOf(true),
+	})
+	if code(err) == codes.NotFound {
+		s.b.forget(model)
+		return 0, nil
+	}
+	if err != nil {
+		return 0, s.b.fail(ctx, err)
+	}
+	if n == 0 {
+		return 0, nil
+	}
+	_, err = s.b.client.Delete(ctx, &qc.DeletePoints{
+		CollectionName: collectionName(model),
+		Wait:           qc.PtrOf(true),
+		Points:         qc.NewPointsSelectorFilter(filter),
+	})
+	if err != nil && code(err) != codes.NotFound {
+		return 0, s.b.fail(ctx, err)
+	}
+	return int(n), nil
+}
+
+// SearchVectors asks Qdrant for the limit nearest points of the bound org
+// that match filter. Ties keep the order stores/embedded gives them (by id).
+func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []float32, filter map[string]any, limit int) ([]stores.VectorHit, error) {
+	ctx, cancel, err := s.begin(ctx, model)
+	if err != nil {
+		return nil, err
+	}
+	defer cancel()
+	if limit < 1 || limit > stores.MaxVectorLimit {
+		return nil, stores.Invalid("limit must be between 1 and %d", stores.MaxVectorLimit)
+	}
+	if err := checkVector(vector); err != nil {
+		return nil, err
+	}
+	conds, err := filterConditions(filter)
+	if err != nil {
+		return nil, err
+	}
+	dim, ok, err := s.b.dimension(ctx, model)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return []stores.VectorHit{}, nil
+	}
+	if dim != len(vector) {
+		return nil, dimensionError(model, dim)
+	}
+	found, err := s.b.client.Query(ctx, &qc.QueryPoints{
+		CollectionName: collectionName(model),
+		Query:          qc.NewQueryDense(vector),
+		Filter:         &qc.Filter{Must: append([]*qc.Condition{s.orgCondition()}, conds...)},
+		Limit:          qc.PtrOf(uint64(limit)),
+		WithPayload:    qc.NewWithPayloadInclude(pointKey, memoryKey, userKey),
+	})
+	if code(err) == codes.NotFound {
+		s.b.forget(model)
+		return []stores.VectorHit{}, nil
+	}
+	if err != nil {
+		return nil, s.b.fail(ctx, err)
+	}
+	hits := make([]stores.VectorHit, 0, len(found))
+	for _, p := range found {
+		hit, err := decodeHit(p)
+		if err != nil {
+			return nil, err
+		}
+		hits = append(hits, hit)
+	}
+	sort.SliceStable(hits, func(i, j int) bool {
+		if hits[i].Score != hits[j].Score {
+			return hits[i].Score > hits[j].Score
+		}
+		return hits[i].ID.String() < hits[j].ID.String()
+	})
+	return hits, nil
+}
+
+// decodeHit turns a scored Qdrant point into a hit carrying the caller's id;
+// the score is Qdrant's cosine similarity.
+func decodeHit(p *qc.ScoredPoint) (stores.VectorHit, error) {
+	payload := p.GetPayload()
+	id, err := uuid.Parse(payload[pointKey].GetStringValue())
+	if err != nil {
+		return stores.VectorHit{}, fmt.Errorf("qdrant point %s has no valid %s: %w", p.GetId().GetUuid(), pointKey, err)
+	}
+	hit := stores.VectorHit{ID: id, Score: float64(p.GetScore()), Payload: decodePayload(payload)}
+	if m, ok := payload[memoryKey]; ok {
+		memoryID, err := uuid.Parse(m.GetStringValue())
+		if err != nil {
+			return stores.VectorHit{}, fmt.Errorf("qdrant point %s has an invalid %s: %w", p.GetId().GetUuid(), memoryKey, err)
+		}
+		hit.MemoryID = &memoryID
+	}
+	return hit, nil
+}
