@@ -3,6 +3,7 @@ package stores
 import (
 	"context"
 	"regexp"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -27,7 +28,43 @@ type VectorHit struct {
 const (
 	MaxVectorDimension = 4096
 	MaxVectorLimit     = 100
+	MaxPayloadKeys     = 64   // keys of one payload
+	MaxPayloadKey      = 256  // bytes of one payload key
+	MaxPayloadString   = 4096 // bytes of one payload string
+	MaxPayloadList     = 256  // entries of one payload string list
 )
+
+// PayloadStrings returns the payload value v of key k as a list of strings,
+// or ErrInvalid when it is not a list of at most MaxPayloadList UTF-8
+// strings of at most MaxPayloadString bytes. Every vector backend checks
+// payload lists with it, so all refuse the same input.
+func PayloadStrings(k string, v any) ([]string, error) {
+	var list []string
+	switch x := v.(type) {
+	case []string:
+		list = x
+	case []any:
+		list = make([]string, 0, len(x))
+		for _, e := range x {
+			s, ok := e.(string)
+			if !ok {
+				return nil, Invalid("payload value of %q must be a scalar or a list of strings", k)
+			}
+			list = append(list, s)
+		}
+	default:
+		return nil, Invalid("payload value of %q must be a scalar or a list of strings", k)
+	}
+	if len(list) > MaxPayloadList {
+		return nil, Invalid("payload list %q must have at most %d entries", k, MaxPayloadList)
+	}
+	for _, s := range list {
+		if !utf8.ValidString(s) || len(s) > MaxPayloadString {
+			return nil, Invalid("payload strings must be at most %d bytes of UTF-8", MaxPayloadString)
+		}
+	}
+	return list, nil
+}
 
 var modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 

@@ -11,14 +11,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Bounds on vector payloads that the stores package leaves to implementations.
-const (
-	vectorMaxPayloadKeys   = 64
-	vectorMaxPayloadKey    = 256
-	vectorMaxPayloadString = 4096
-	vectorMaxPayloadList   = 256
-)
-
 // VectorBackend keeps embeddings in process, laid out like the Qdrant
 // deployment: one collection per model, shared by every organisation, each
 // point tagged with its org and every read, count and delete restricted to
@@ -104,7 +96,7 @@ func vectorUnit(v []float32) ([]float64, error) {
 func vectorScalar(v any) (any, bool) {
 	switch x := v.(type) {
 	case string:
-		return x, utf8.ValidString(x) && len(x) <= vectorMaxPayloadString
+		return x, utf8.ValidString(x) && len(x) <= stores.MaxPayloadString
 	case bool:
 		return x, true
 	case int:
@@ -141,44 +133,24 @@ func vectorReservedKey(k string) bool { return k == "org_id" || k == "memory_id"
 // vectorPayload checks a payload (scalars and string lists, no reserved
 // keys) and returns a normalised copy; nil becomes {}.
 func vectorPayload(p map[string]any) (map[string]any, error) {
-	if len(p) > vectorMaxPayloadKeys {
-		return nil, stores.Invalid("payload must have at most %d keys", vectorMaxPayloadKeys)
+	if len(p) > stores.MaxPayloadKeys {
+		return nil, stores.Invalid("payload must have at most %d keys", stores.MaxPayloadKeys)
 	}
 	out := make(map[string]any, len(p))
 	for k, v := range p {
 		if vectorReservedKey(k) {
 			return nil, stores.Invalid("payload key %q is reserved", k)
 		}
-		if k == "" || !utf8.ValidString(k) || len(k) > vectorMaxPayloadKey {
-			return nil, stores.Invalid("payload keys must be 1..%d bytes of UTF-8", vectorMaxPayloadKey)
+		if k == "" || !utf8.ValidString(k) || len(k) > stores.MaxPayloadKey {
+			return nil, stores.Invalid("payload keys must be 1..%d bytes of UTF-8", stores.MaxPayloadKey)
 		}
 		if n, ok := vectorScalar(v); ok {
 			out[k] = n
 			continue
 		}
-		var list []string
-		switch x := v.(type) {
-		case []string:
-			list = x
-		case []any:
-			list = make([]string, 0, len(x))
-			for _, e := range x {
-				s, ok := e.(string)
-				if !ok {
-					return nil, stores.Invalid("payload value of %q must be a scalar or a list of strings", k)
-				}
-				list = append(list, s)
-			}
-		default:
-			return nil, stores.Invalid("payload value of %q must be a scalar or a list of strings", k)
-		}
-		if len(list) > vectorMaxPayloadList {
-			return nil, stores.Invalid("payload list %q must have at most %d entries", k, vectorMaxPayloadList)
-		}
-		for _, s := range list {
-			if !utf8.ValidString(s) || len(s) > vectorMaxPayloadString {
-				return nil, stores.Invalid("payload strings must be at most %d bytes of UTF-8", vectorMaxPayloadString)
-			}
+		list, err := stores.PayloadStrings(k, v)
+		if err != nil {
+			return nil, err
 		}
 		out[k] = append([]string{}, list...)
 	}

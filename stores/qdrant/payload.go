@@ -11,15 +11,6 @@ import (
 	"github.com/codingbrain/gateway/stores"
 )
 
-// Bounds on a point's payload, the same as stores/embedded's so that every
-// backend refuses the same input.
-const (
-	maxPayloadKeys   = 64
-	maxPayloadKey    = 256
-	maxPayloadString = 4096
-	maxPayloadList   = 256
-)
-
 // pointNamespace is the UUIDv5 namespace of Qdrant point ids. Changing it
 // would orphan every stored point.
 var pointNamespace = uuid.MustParse("4daab3fd-f3f8-44a3-a613-1ccfbef0fb1b")
@@ -44,7 +35,7 @@ func reservedKey(k string) bool { return k == orgKey || k == memoryKey }
 func scalar(v any) (*qc.Value, bool) {
 	switch x := v.(type) {
 	case string:
-		return qc.NewValueString(x), utf8.ValidString(x) && len(x) <= maxPayloadString
+		return qc.NewValueString(x), utf8.ValidString(x) && len(x) <= stores.MaxPayloadString
 	case bool:
 		return qc.NewValueBool(x), true
 	case int:
@@ -80,22 +71,22 @@ func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 // encodePayload checks a caller's payload (scalars and string lists, no
 // reserved key) and returns it as one Qdrant object value.
 func encodePayload(p map[string]any) (*qc.Value, error) {
-	if len(p) > maxPayloadKeys {
-		return nil, stores.Invalid("payload must have at most %d keys", maxPayloadKeys)
+	if len(p) > stores.MaxPayloadKeys {
+		return nil, stores.Invalid("payload must have at most %d keys", stores.MaxPayloadKeys)
 	}
 	fields := make(map[string]*qc.Value, len(p))
 	for k, v := range p {
 		if reservedKey(k) {
 			return nil, stores.Invalid("payload key %q is reserved", k)
 		}
-		if k == "" || !utf8.ValidString(k) || len(k) > maxPayloadKey {
-			return nil, stores.Invalid("payload keys must be 1..%d bytes of UTF-8", maxPayloadKey)
+		if k == "" || !utf8.ValidString(k) || len(k) > stores.MaxPayloadKey {
+			return nil, stores.Invalid("payload keys must be 1..%d bytes of UTF-8", stores.MaxPayloadKey)
 		}
 		if value, ok := scalar(v); ok {
 			fields[k] = value
 			continue
 		}
-		list, err := stringList(k, v)
+		list, err := stores.PayloadStrings(k, v)
 		if err != nil {
 			return nil, err
 		}
@@ -106,36 +97,6 @@ func encodePayload(p map[string]any) (*qc.Value, error) {
 		fields[k] = qc.NewValueFromList(values...)
 	}
 	return qc.NewValueFromFields(fields), nil
-}
-
-// stringList returns the payload value v of key k as a list of strings, or
-// ErrInvalid when it is neither a scalar nor such a list.
-func stringList(k string, v any) ([]string, error) {
-	var list []string
-	switch x := v.(type) {
-	case []string:
-		list = x
-	case []any:
-		list = make([]string, 0, len(x))
-		for _, e := range x {
-			s, ok := e.(string)
-			if !ok {
-				return nil, stores.Invalid("payload value of %q must be a scalar or a list of strings", k)
-			}
-			list = append(list, s)
-		}
-	default:
-		return nil, stores.Invalid("payload value of %q must be a scalar or a list of strings", k)
-	}
-	if len(list) > maxPayloadList {
-		return nil, stores.Invalid("payload list %q must have at most %d entries", k, maxPayloadList)
-	}
-	for _, s := range list {
-		if !utf8.ValidString(s) || len(s) > maxPayloadString {
-			return nil, stores.Invalid("payload strings must be at most %d bytes of UTF-8", maxPayloadString)
-		}
-	}
-	return list, nil
 }
 
 // decodePayload returns the caller's payload of a stored point: strings,
