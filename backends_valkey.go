@@ -2,17 +2,33 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/codingbrain/gateway/config"
 	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/stores/valkey"
 )
 
-// openValkey is replaced by the Valkey backend's wiring when stores/valkey lands.
-func openValkey(_ context.Context, cfg config.Config, _ *slog.Logger, _ *stores.Backends) (func(), error) {
+// openValkey puts the episodic domain on Valkey when VALKEY_URL is set: it
+// parses the URL (redis:// or rediss://; its query may tune the client) and
+// checks that the server answers within the backend's timeout. There is no
+// schema to create: keys appear with the first item and expire with the last.
+func openValkey(ctx context.Context, cfg config.Config, log *slog.Logger, b *stores.Backends) (func(), error) {
 	if cfg.ValkeyURL == "" {
 		return nil, nil
 	}
-	return nil, errors.New("VALKEY_URL is set but this build has no Valkey backend yet")
+	valkey.LogDriverTo(log)
+	episodic, err := valkey.Open(ctx, cfg.ValkeyURL, valkey.Options{Timeout: cfg.StoreTimeout})
+	if err != nil {
+		// err names the address, never the URL, which may hold a password.
+		return nil, fmt.Errorf("episodic store: %w", err)
+	}
+	b.Episodic = episodic
+	log.Info("episodic on valkey", "addr", episodic.Addr())
+	return func() {
+		if err := episodic.Close(); err != nil {
+			log.Warn("closing valkey", "err", err)
+		}
+	}, nil
 }
