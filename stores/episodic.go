@@ -2,9 +2,11 @@ package stores
 
 import (
 	"context"
+	"encoding/json"
 	"math"
 	"regexp"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 )
@@ -91,4 +93,80 @@ type EpisodicStore interface {
 	// Sessions lists the user's live sessions, most recently touched first,
 	// at most MaxSessionsListed.
 	Sessions(ctx context.Context) ([]SessionSummary, error)
+}
+
+// Client-safe messages, the same as every other implementation's.
+const (
+	msgEpisodicSessionID = "session id must be 1..128 characters of letters, digits, '.', '_', ':' or '-'"
+	msgEpisodicItemID    = "item id must be 1..128 characters of letters, digits, '.', '_', ':' or '-'"
+	msgEpisodicMetadata  = "episodic item metadata must be a JSON object"
+)
+
+// CheckSessionID refuses a session id ValidEpisodicID refuses.
+func CheckSessionID(id string) error {
+	if !ValidEpisodicID(id) {
+		return Invalid(msgEpisodicSessionID)
+	}
+	return nil
+}
+
+// CheckItemID refuses an item id ValidEpisodicID refuses.
+func CheckItemID(id string) error {
+	if !ValidEpisodicID(id) {
+		return Invalid(msgEpisodicItemID)
+	}
+	return nil
+}
+
+// CheckEpisodicRead checks a read's half-life and limit.
+func CheckEpisodicRead(halfLife time.Duration, limit int) error {
+	if halfLife <= 0 {
+		return Invalid("half-life must be positive")
+	}
+	if limit < 1 {
+		return Invalid("limit must be at least 1")
+	}
+	return nil
+}
+
+// CheckNewEpisodicItem validates a new item and returns its weight (0 means
+// 1) and its metadata as JSON gives it back (numbers as float64; nil becomes
+// {}). Every episodic backend uses it, so all refuse the same input.
+func CheckNewEpisodicItem(in NewEpisodicItem) (float64, map[string]any, error) {
+	if in.ID != "" {
+		if err := CheckItemID(in.ID); err != nil {
+			return 0, nil, err
+		}
+	}
+	switch {
+	case in.Content == "":
+		return 0, nil, Invalid("item content must not be empty")
+	case len(in.Content) > MaxMemoryContent:
+		return 0, nil, Invalid("item content must be at most %d bytes", MaxMemoryContent)
+	case !utf8.ValidString(in.Content):
+		return 0, nil, Invalid("item content must be valid UTF-8")
+	case in.TTL < MinEpisodicTTL || in.TTL > MaxEpisodicTTL:
+		return 0, nil, Invalid("item TTL must be between %s and %s", MinEpisodicTTL, MaxEpisodicTTL)
+	}
+	weight := in.Weight
+	if weight == 0 {
+		weight = 1
+	}
+	if weight < 0 || math.IsNaN(weight) || math.IsInf(weight, 0) {
+		return 0, nil, Invalid("item weight must be a positive number")
+	}
+	metadata := map[string]any{}
+	if in.Metadata != nil {
+		raw, err := json.Marshal(in.Metadata)
+		if err != nil {
+			return 0, nil, Invalid(msgEpisodicMetadata)
+		}
+		if len(raw) > MaxMemoryContent {
+			return 0, nil, Invalid("episodic item metadata must encode to at most %d bytes", MaxMemoryContent)
+		}
+		if err := json.Unmarshal(raw, &metadata); err != nil {
+			return 0, nil, Invalid(msgEpisodicMetadata)
+		}
+	}
+	return weight, metadata, nil
 }

@@ -8,19 +8,9 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
-)
-
-// Bounds on free-text fields of the code graph that the stores package leaves
-// to implementations. They are generous: they exist so one request cannot
-// store megabytes in a name.
-const (
-	codeMaxText      = 512  // repo and symbol names, languages
-	codeMaxLongText  = 4096 // URLs, paths, signatures
-	codeMaxLookupIDs = stores.MaxCodeBatch
 )
 
 // CodeGraphBackend keeps every organisation's code graph in process. Ids are
@@ -104,44 +94,12 @@ func (s *codeGraphStore) writeGraph() *codeGraph {
 	return g
 }
 
-func codeText(s string, limit int) bool {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > limit {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
-func codeCheckID(what, id string) error {
-	if !stores.ValidCodeID(id) || !utf8.ValidString(id) {
-		return stores.Invalid("%s id must be 1..512 characters without control characters", what)
-	}
-	return nil
-}
-
-func codeCheckIDs(what string, ids []string) error {
-	if len(ids) > codeMaxLookupIDs {
-		return stores.Invalid("at most %d %s ids at once", codeMaxLookupIDs, what)
-	}
-	return nil
-}
-
 func (s *codeGraphStore) UpsertRepo(ctx context.Context, r stores.CodeRepo) (stores.CodeRepo, error) {
 	if err := s.begin(ctx); err != nil {
 		return stores.CodeRepo{}, err
 	}
-	if err := codeCheckID("repo", r.ID); err != nil {
+	if err := r.Validate(); err != nil {
 		return stores.CodeRepo{}, err
-	}
-	if r.Name == "" || !codeText(r.Name, codeMaxText) {
-		return stores.CodeRepo{}, stores.Invalid("repo name must be 1..%d characters without control characters", codeMaxText)
-	}
-	if !codeText(r.URL, codeMaxLongText) {
-		return stores.CodeRepo{}, stores.Invalid("repo URL must be at most %d characters without control characters", codeMaxLongText)
 	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -159,7 +117,7 @@ func (s *codeGraphStore) ReposByID(ctx context.Context, ids []string) (map[strin
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := codeCheckIDs("repo", ids); err != nil {
+	if err := stores.CheckCodeLookup("repo", ids); err != nil {
 		return nil, err
 	}
 	s.b.mu.RLock()
@@ -259,17 +217,8 @@ func (s *codeGraphStore) UpsertFiles(ctx context.Context, files []stores.CodeFil
 		return nil, stores.Invalid("at most %d files at once", stores.MaxCodeBatch)
 	}
 	for _, f := range files {
-		if err := codeCheckID("file", f.ID); err != nil {
+		if err := f.Validate(); err != nil {
 			return nil, err
-		}
-		if err := codeCheckID("repo", f.RepoID); err != nil {
-			return nil, err
-		}
-		if f.Path == "" || !codeText(f.Path, codeMaxLongText) {
-			return nil, stores.Invalid("file path must be 1..%d characters without control characters", codeMaxLongText)
-		}
-		if !codeText(f.Language, codeMaxText) {
-			return nil, stores.Invalid("file language must be at most %d characters without control characters", codeMaxText)
 		}
 	}
 	s.b.mu.Lock()
@@ -313,7 +262,7 @@ func (s *codeGraphStore) FilesByRepo(ctx context.Context, repoIDs []string) (map
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := codeCheckIDs("repo", repoIDs); err != nil {
+	if err := stores.CheckCodeLookup("repo", repoIDs); err != nil {
 		return nil, err
 	}
 	s.b.mu.RLock()
@@ -340,7 +289,7 @@ func (s *codeGraphStore) FilesByID(ctx context.Context, ids []string) (map[strin
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := codeCheckIDs("file", ids); err != nil {
+	if err := stores.CheckCodeLookup("file", ids); err != nil {
 		return nil, err
 	}
 	s.b.mu.RLock()
@@ -363,23 +312,8 @@ func (s *codeGraphStore) UpsertSymbols(ctx context.Context, symbols []stores.Cod
 		return nil, stores.Invalid("at most %d symbols at once", stores.MaxCodeBatch)
 	}
 	for _, sym := range symbols {
-		if err := codeCheckID("symbol", sym.ID); err != nil {
+		if err := sym.Validate(); err != nil {
 			return nil, err
-		}
-		if err := codeCheckID("file", sym.FileID); err != nil {
-			return nil, err
-		}
-		if !sym.Kind.Valid() {
-			return nil, stores.Invalid("unknown symbol kind %q", string(sym.Kind))
-		}
-		if sym.Name == "" || !codeText(sym.Name, codeMaxText) {
-			return nil, stores.Invalid("symbol name must be 1..%d characters without control characters", codeMaxText)
-		}
-		if !utf8.ValidString(sym.Signature) || utf8.RuneCountInString(sym.Signature) > codeMaxLongText {
-			return nil, stores.Invalid("symbol signature must be at most %d characters", codeMaxLongText)
-		}
-		if sym.StartLine < 0 || sym.EndLine < 0 || (sym.EndLine != 0 && sym.EndLine < sym.StartLine) {
-			return nil, stores.Invalid("symbol lines must be positive (0 when unknown) and end at or after the start")
 		}
 	}
 	s.b.mu.Lock()
@@ -423,7 +357,7 @@ func (s *codeGraphStore) SymbolsByFile(ctx context.Context, fileIDs []string) (m
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := codeCheckIDs("file", fileIDs); err != nil {
+	if err := stores.CheckCodeLookup("file", fileIDs); err != nil {
 		return nil, err
 	}
 	s.b.mu.RLock()
@@ -454,7 +388,7 @@ func (s *codeGraphStore) SymbolsByID(ctx context.Context, ids []string) (map[str
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := codeCheckIDs("symbol", ids); err != nil {
+	if err := stores.CheckCodeLookup("symbol", ids); err != nil {
 		return nil, err
 	}
 	s.b.mu.RLock()
@@ -473,16 +407,8 @@ func (s *codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, 
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.CodeSymbol]{}, err
 	}
-	if q.Kind != "" && !q.Kind.Valid() {
-		return stores.Page[stores.CodeSymbol]{}, stores.Invalid("unknown symbol kind %q", string(q.Kind))
-	}
-	if q.RepoID != "" {
-		if err := codeCheckID("repo", q.RepoID); err != nil {
-			return stores.Page[stores.CodeSymbol]{}, err
-		}
-	}
-	if !codeText(q.Name, codeMaxText) {
-		return stores.Page[stores.CodeSymbol]{}, stores.Invalid("symbol name prefix must be at most %d characters without control characters", codeMaxText)
+	if err := q.Validate(); err != nil {
+		return stores.Page[stores.CodeSymbol]{}, err
 	}
 	after, err := codeCheckPage(p)
 	if err != nil {
@@ -522,14 +448,8 @@ func (s *codeGraphStore) AddEdges(ctx context.Context, edges []stores.Edge) erro
 		return stores.Invalid("at most %d edges at once", stores.MaxCodeBatch)
 	}
 	for _, e := range edges {
-		if err := codeCheckID("symbol", e.FromID); err != nil {
+		if err := e.Validate(); err != nil {
 			return err
-		}
-		if err := codeCheckID("symbol", e.ToID); err != nil {
-			return err
-		}
-		if !e.Kind.Valid() {
-			return stores.Invalid("unknown edge kind %q", string(e.Kind))
 		}
 	}
 	s.b.mu.Lock()
@@ -564,15 +484,13 @@ func codeLink(index map[string]map[string]map[stores.EdgeKind]struct{}, a, b str
 	kinds[kind] = struct{}{}
 }
 
-// Traverse walks breadth first, so each symbol is found at its shortest
-// distance. When several shortest paths reach a symbol, its Kind is the
-// smallest (alphabetically) kind among their last edges, so the answer does
-// not depend on map order.
+// Traverse walks breadth first (stores.WalkBreadthFirst), so each symbol is
+// found at its shortest distance.
 func (s *codeGraphStore) Traverse(ctx context.Context, ids []string, dir stores.Direction, kinds []stores.EdgeKind, depth int) (map[string][]stores.Dependency, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := codeCheckIDs("symbol", ids); err != nil {
+	if err := stores.CheckCodeLookup("symbol", ids); err != nil {
 		return nil, err
 	}
 	if dir != stores.Dependencies && dir != stores.Dependents {
@@ -602,35 +520,19 @@ func (s *codeGraphStore) Traverse(ctx context.Context, ids []string, dir stores.
 		}
 		deps := []stores.Dependency{}
 		if g.symbols[start] != nil {
-			visited := map[string]bool{start: true}
-			frontier := []string{start}
-			for d := 1; d <= depth && len(frontier) > 0; d++ {
-				reached := map[string]stores.EdgeKind{}
-				for _, from := range frontier {
-					for to, edgeKinds := range index[from] {
-						if visited[to] {
-							continue
-						}
-						for k := range edgeKinds {
-							if len(allowed) > 0 && !allowed[k] {
-								continue
-							}
-							if prev, ok := reached[to]; !ok || k < prev {
-								reached[to] = k
-							}
+			deps = stores.WalkBreadthFirst(start, depth, func(from string) []stores.Hop {
+				var hops []stores.Hop
+				for to, edgeKinds := range index[from] {
+					for k := range edgeKinds {
+						if len(allowed) == 0 || allowed[k] {
+							hops = append(hops, stores.Hop{To: to, Kind: k})
 						}
 					}
 				}
-				next := make([]string, 0, len(reached))
-				for id := range reached {
-					visited[id] = true
-					next = append(next, id)
-				}
-				sort.Strings(next)
-				for _, id := range next {
-					deps = append(deps, stores.Dependency{Symbol: *g.symbols[id], Kind: reached[id], Depth: d})
-				}
-				frontier = next
+				return hops
+			})
+			for i := range deps {
+				deps[i].Symbol = *g.symbols[deps[i].Symbol.ID]
 			}
 		}
 		out[start] = deps

@@ -3,12 +3,9 @@ package embedded
 import (
 	"container/heap"
 	"context"
-	"encoding/json"
-	"math"
 	"sort"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
@@ -80,7 +77,7 @@ func episodicCopyItem(it *stores.EpisodicItem) stores.EpisodicItem {
 }
 
 // episodicCopyMetadata deep-copies a JSON object that was already checked by
-// episodicNormalizeMetadata (so it holds only JSON-decoded values).
+// stores.CheckNewEpisodicItem (so it holds only JSON-decoded values).
 func episodicCopyMetadata(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
@@ -104,74 +101,14 @@ func episodicCopyJSONValue(v any) any {
 	}
 }
 
-// episodicNormalizeMetadata checks that m is a JSON object and returns it as
-// JSON would give it back (numbers as float64), which is what a real store
-// returns too; nil becomes {}.
-func episodicNormalizeMetadata(m map[string]any) (map[string]any, error) {
-	if m == nil {
-		return map[string]any{}, nil
-	}
-	raw, err := json.Marshal(m)
-	if err != nil {
-		return nil, stores.Invalid("episodic item metadata must be a JSON object")
-	}
-	if len(raw) > stores.MaxMemoryContent {
-		return nil, stores.Invalid("episodic item metadata must encode to at most %d bytes", stores.MaxMemoryContent)
-	}
-	out := map[string]any{}
-	if err := json.Unmarshal(raw, &out); err != nil {
-		return nil, stores.Invalid("episodic item metadata must be a JSON object")
-	}
-	return out, nil
-}
-
-func episodicCheckSessionID(id string) error {
-	if !stores.ValidEpisodicID(id) {
-		return stores.Invalid("session id must be 1..128 characters of letters, digits, '.', '_', ':' or '-'")
-	}
-	return nil
-}
-
-func episodicCheckRead(halfLife time.Duration, limit int) error {
-	if halfLife <= 0 {
-		return stores.Invalid("half-life must be positive")
-	}
-	if limit < 1 {
-		return stores.Invalid("limit must be at least 1")
-	}
-	return nil
-}
-
 func (s *episodicStore) PutItem(ctx context.Context, sessionID string, in stores.NewEpisodicItem) (stores.EpisodicItem, error) {
 	if err := s.begin(ctx); err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	if err := episodicCheckSessionID(sessionID); err != nil {
+	if err := stores.CheckSessionID(sessionID); err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	if in.ID != "" && !stores.ValidEpisodicID(in.ID) {
-		return stores.EpisodicItem{}, stores.Invalid("item id must be 1..128 characters of letters, digits, '.', '_', ':' or '-'")
-	}
-	if in.Content == "" {
-		return stores.EpisodicItem{}, stores.Invalid("item content must not be empty")
-	}
-	if len(in.Content) > stores.MaxMemoryContent {
-		return stores.EpisodicItem{}, stores.Invalid("item content must be at most %d bytes", stores.MaxMemoryContent)
-	}
-	if !utf8.ValidString(in.Content) {
-		return stores.EpisodicItem{}, stores.Invalid("item content must be valid UTF-8")
-	}
-	weight := in.Weight
-	if weight == 0 {
-		weight = 1
-	}
-	if weight < 0 || math.IsNaN(weight) || math.IsInf(weight, 0) {
-		return stores.EpisodicItem{}, stores.Invalid("item weight must be a positive number")
-	}
-	if in.TTL < stores.MinEpisodicTTL || in.TTL > stores.MaxEpisodicTTL {
-		return stores.EpisodicItem{}, stores.Invalid("item TTL must be between %s and %s", stores.MinEpisodicTTL, stores.MaxEpisodicTTL)
-	}
-	metadata, err := episodicNormalizeMetadata(in.Metadata)
+	weight, metadata, err := stores.CheckNewEpisodicItem(in)
 	if err != nil {
 		return stores.EpisodicItem{}, err
 	}
@@ -271,10 +208,10 @@ func (s *episodicStore) SessionItems(ctx context.Context, sessionID string, half
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := episodicCheckSessionID(sessionID); err != nil {
+	if err := stores.CheckSessionID(sessionID); err != nil {
 		return nil, err
 	}
-	if err := episodicCheckRead(halfLife, limit); err != nil {
+	if err := stores.CheckEpisodicRead(halfLife, limit); err != nil {
 		return nil, err
 	}
 	b := s.b
@@ -306,11 +243,11 @@ func (s *episodicStore) ItemsBySession(ctx context.Context, sessionIDs []string,
 		return nil, stores.Invalid("at most %d sessions at once", stores.MaxSessionsListed)
 	}
 	for _, id := range sessionIDs {
-		if err := episodicCheckSessionID(id); err != nil {
+		if err := stores.CheckSessionID(id); err != nil {
 			return nil, err
 		}
 	}
-	if err := episodicCheckRead(halfLife, limit); err != nil {
+	if err := stores.CheckEpisodicRead(halfLife, limit); err != nil {
 		return nil, err
 	}
 	b := s.b
@@ -331,7 +268,7 @@ func (s *episodicStore) ExpireItem(ctx context.Context, sessionID, itemID string
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if err := episodicCheckSessionID(sessionID); err != nil {
+	if err := stores.CheckSessionID(sessionID); err != nil {
 		return err
 	}
 	if !stores.ValidEpisodicID(itemID) {
@@ -358,7 +295,7 @@ func (s *episodicStore) ExpireSession(ctx context.Context, sessionID string) (in
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := episodicCheckSessionID(sessionID); err != nil {
+	if err := stores.CheckSessionID(sessionID); err != nil {
 		return 0, err
 	}
 	b := s.b

@@ -140,7 +140,7 @@ func fullTextCheckID(id string) error {
 }
 
 func fullTextCheckTag(tag string) error {
-	if tag == "" || !codeText(tag, fullTextMaxTag) {
+	if tag == "" || !stores.PlainText(tag, fullTextMaxTag) {
 		return stores.Invalid("tags must be 1..%d characters without control characters", fullTextMaxTag)
 	}
 	return nil

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"math"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -33,78 +31,6 @@ type itemBody struct {
 	Metadata map[string]any `json:"metadata"`
 }
 
-// Client-safe messages, the same as every other implementation's.
-const (
-	msgSessionID = "session id must be 1..128 characters of letters, digits, '.', '_', ':' or '-'"
-	msgItemID    = "item id must be 1..128 characters of letters, digits, '.', '_', ':' or '-'"
-	msgMetadata  = "episodic item metadata must be a JSON object"
-)
-
-func checkSessionID(id string) error {
-	if !stores.ValidEpisodicID(id) {
-		return stores.Invalid(msgSessionID)
-	}
-	return nil
-}
-
-func checkItemID(id string) error {
-	if !stores.ValidEpisodicID(id) {
-		return stores.Invalid(msgItemID)
-	}
-	return nil
-}
-
-func checkRead(halfLife time.Duration, limit int) error {
-	if halfLife <= 0 {
-		return stores.Invalid("half-life must be positive")
-	}
-	if limit < 1 {
-		return stores.Invalid("limit must be at least 1")
-	}
-	return nil
-}
-
-// checkPut validates a new item and returns its weight (0 means 1) and its
-// metadata as JSON gives it back (numbers as float64; nil becomes {}).
-func checkPut(in stores.NewEpisodicItem) (float64, map[string]any, error) {
-	if in.ID != "" {
-		if err := checkItemID(in.ID); err != nil {
-			return 0, nil, err
-		}
-	}
-	switch {
-	case in.Content == "":
-		return 0, nil, stores.Invalid("item content must not be empty")
-	case len(in.Content) > stores.MaxMemoryContent:
-		return 0, nil, stores.Invalid("item content must be at most %d bytes", stores.MaxMemoryContent)
-	case !utf8.ValidString(in.Content):
-		return 0, nil, stores.Invalid("item content must be valid UTF-8")
-	case in.TTL < stores.MinEpisodicTTL || in.TTL > stores.MaxEpisodicTTL:
-		return 0, nil, stores.Invalid("item TTL must be between %s and %s", stores.MinEpisodicTTL, stores.MaxEpisodicTTL)
-	}
-	weight := in.Weight
-	if weight == 0 {
-		weight = 1
-	}
-	if weight < 0 || math.IsNaN(weight) || math.IsInf(weight, 0) {
-		return 0, nil, stores.Invalid("item weight must be a positive number")
-	}
-	metadata := map[string]any{}
-	if in.Metadata != nil {
-		raw, err := json.Marshal(in.Metadata)
-		if err != nil {
-			return 0, nil, stores.Invalid(msgMetadata)
-		}
-		if len(raw) > stores.MaxMemoryContent {
-			return 0, nil, stores.Invalid("episodic item metadata must encode to at most %d bytes", stores.MaxMemoryContent)
-		}
-		if err := json.Unmarshal(raw, &metadata); err != nil {
-			return 0, nil, stores.Invalid(msgMetadata)
-		}
-	}
-	return weight, metadata, nil
-}
-
 // PutItem stores the item with its TTL in one script: the server's clock
 // stamps it, the cap counts the session's live items, and the session and
 // the user's index follow in the same step.
@@ -112,10 +38,10 @@ func (s *episodicStore) PutItem(ctx context.Context, sessionID string, in stores
 	if err := s.begin(ctx); err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	if err := checkSessionID(sessionID); err != nil {
+	if err := stores.CheckSessionID(sessionID); err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	weight, metadata, err := checkPut(in)
+	weight, metadata, err := stores.CheckNewEpisodicItem(in)
 	if err != nil {
 		return stores.EpisodicItem{}, err
 	}
@@ -175,10 +101,10 @@ func (s *episodicStore) SessionItems(ctx context.Context, sessionID string, half
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := checkSessionID(sessionID); err != nil {
+	if err := stores.CheckSessionID(sessionID); err != nil {
 		return nil, err
 	}
-	if err := checkRead(halfLife, limit); err != nil {
+	if err := stores.CheckEpisodicRead(halfLife, limit); err != nil {
 		return nil, err
 	}
 	out, err := s.read(ctx, []string{sessionID}, halfLife, limit, touch)
@@ -199,11 +125,11 @@ func (s *episodicStore) ItemsBySession(ctx context.Context, sessionIDs []string,
 		return nil, stores.Invalid("at most %d sessions at once", stores.MaxSessionsListed)
 	}
 	for _, id := range sessionIDs {
-		if err := checkSessionID(id); err != nil {
+		if err := stores.CheckSessionID(id); err != nil {
 			return nil, err
 		}
 	}
-	if err := checkRead(halfLife, limit); err != nil {
+	if err := stores.CheckEpisodicRead(halfLife, limit); err != nil {
 		return nil, err
 	}
 	unique := make([]string, 0, len(sessionIDs))
@@ -320,10 +246,10 @@ func (s *episodicStore) ExpireItem(ctx context.Context, sessionID, itemID string
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if err := checkSessionID(sessionID); err != nil {
+	if err := stores.CheckSessionID(sessionID); err != nil {
 		return err
 	}
-	if err := checkItemID(itemID); err != nil {
+	if err := stores.CheckItemID(itemID); err != nil {
 		return err
 	}
 	sk := s.keys.session(sessionID)
@@ -349,7 +275,7 @@ func (s *episodicStore) ExpireSession(ctx context.Context, sessionID string) (in
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := checkSessionID(sessionID); err != nil {
+	if err := stores.CheckSessionID(sessionID); err != nil {
 		return 0, err
 	}
 	sk := s.keys.session(sessionID)
