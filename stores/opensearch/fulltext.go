@@ -1,0 +1,360 @@
+package opensearch
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+)
+
+// searchSort ranks by relevance, ties by document id; its values are what a
+// cursor carries to search_after.
+const searchSort = `[{"_score": {"order": "desc"}}, {"doc_id": {"order": "asc"}}]`
+
+// searchHighlight asks for fragments of the body with matches wrapped in
+// <em> and, through the html encoder, everything else HTML-escaped. The
+// fragment size and count are OpenSearch's defaults, as stores/embedded's.
+const searchHighlight = `{
+  "encoder": "html",
+  "pre_tags": ["<em>"],
+  "post_tags": ["</em>"],
+  "fields": {"body": {"type": "unified", "fragment_size": 100, "number_of_fragments": 5, "no_match_size": 0}}
+}`
+
+// searchFields are scored separately; a document scores as its better field.
+var searchFields = []string{"title", "body"}
+
+// source is a document as stored in OpenSearch.
+type source struct {
+	OrgID     string   `json:"org_id"`
+	DocID     string   `json:"doc_id"`
+	MemoryID  string   `json:"memory_id,omitempty"`
+	Title     string   `json:"title"`
+	Body      string   `json:"body"`
+	Tags      []string `json:"tags"`
+	CreatedAt string   `json:"created_at"`
+}
+
+// searchRequest is the body of a search. The query text travels as a JSON
+// string inside multi_match, so it is only ever analysed as words.
+type searchRequest struct {
+	Size           int             `json:"size"`
+	Query          searchQuery     `json:"query"`
+	Sort           json.RawMessage `json:"sort"`
+	SearchAfter    []any           `json:"search_after,omitempty"`
+	Highlight      json.RawMessage `json:"highlight"`
+	TrackTotalHits bool            `json:"track_total_hits"`
+}
+
+type searchQuery struct {
+	Bool struct {
+		Must   multiMatchQuery `json:"must"`
+		Filter []termQuery     `json:"filter"`
+	} `json:"bool"`
+}
+
+type multiMatchQuery struct {
+	MultiMatch struct {
+		Query    string   `json:"query"`
+		Fields   []string `json:"fields"`
+		Type     string   `json:"type"`
+		Operator string   `json:"operator"`
+	} `json:"multi_match"`
+}
+
+type searchResponse struct {
+	Hits struct {
+		Hits []struct {
+			Score     float64             `json:"_score"`
+			Source    source              `json:"_source"`
+			Highlight map[string][]string `json:"highlight"`
+		} `json:"hits"`
+	} `json:"hits"`
+}
+
+type bulkResponse struct {
+	Errors bool                          `json:"errors"`
+	Items  []map[string]bulkItemResponse `json:"items"`
+}
+
+type bulkItemResponse struct {
+	Status int             `json:"status"`
+	Result string          `json:"result"`
+	Error  json.RawMessage `json:"error"`
+}
+
+type fullTextStore struct {
+	b      *Backend
+	tenant stores.Tenant
+}
+
+func (s *fullTextStore) begin(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return stores.Unavailable(backendName, err)
+	}
+	return s.tenant.Validate()
+}
+
+// documentID is the _id of a document: unique per org (two orgs may use the
+// same document id) and short whatever the length of the document id.
+func documentID(org uuid.UUID, id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return org.String() + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// bulkPath is the bulk endpoint of the tenant's alias. require_alias stops a
+// write from auto-creating an index should the alias have vanished, and
+// refresh=wait_for makes the write visible to search before it returns.
+func (s *fullTextStore) bulkPath() (string, url.Values) {
+	return "/" + url.PathEscape(s.b.aliasName(s.tenant.OrgID)) + "/_bulk",
+		url.Values{"refresh": {"wait_for"}, "require_alias": {"true"}}
+}
+
+func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Document) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	if len(docs) > stores.MaxBatchSize {
+		return stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
+	}
+	for _, d := range docs {
+		if err := checkDocument(d); err != nil {
+			return err
+		}
+	}
+	if len(docs) == 0 {
+		return nil
+	}
+	if err := s.b.ensureAlias(ctx, s.tenant.OrgID); err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	var body []byte
+	for _, d := range docs {
+		created := d.CreatedAt
+		if created.IsZero() {
+			created = now
+		}
+		src := source{
+			OrgID:     s.tenant.OrgID.String(),
+			DocID:     d.ID,
+			Title:     d.Title,
+			Body:      d.Body,
+			Tags:      append([]string{}, d.Tags...),
+			CreatedAt: created.UTC().Format(time.RFC3339Nano),
+		}
+		if d.MemoryID != nil {
+			src.MemoryID = d.MemoryID.String()
+		}
+		var err error
+		if body, err = appendBulkLine(body, bulkAction("index", documentID(s.tenant.OrgID, d.ID))); err != nil {
+			return err
+		}
+		if body, err = appendBulkLine(body, src); err != nil {
+			return err
+		}
+	}
+	_, err := s.bulk(ctx, body)
+	return err
+}
+
+func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	if len(ids) > stores.MaxBatchSize {
+		return 0, stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
+	}
+	for _, id := range ids {
+		if err := checkDocumentID(id); err != nil {
+			return 0, err
+		}
+	}
+	if len(ids) == 0 {
+		return 0, nil
+	}
+	// A tenant without an alias has no documents; asking does not create one.
+	if exists, err := s.b.findAlias(ctx, s.tenant.OrgID, false); err != nil || !exists {
+		return 0, err
+	}
+	var body []byte
+	for _, id := range ids {
+		var err error
+		if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, id))); err != nil {
+			return 0, err
+		}
+	}
+	items, err := s.bulk(ctx, body)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, item := range items {
+		if item.Result == "deleted" {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// bulkAction is the action line of a bulk request: {"<op>": {"_id": id}}.
+// The index and the routing come from the alias the request names.
+func bulkAction(op, id string) map[string]map[string]string {
+	return map[string]map[string]string{op: {"_id": id}}
+}
+
+func appendBulkLine(body []byte, v any) ([]byte, error) {
+	line, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("opensearch: encoding a bulk line: %w", err)
+	}
+	return append(append(body, line...), '\n'), nil
+}
+
+// bulk sends a bulk request through the tenant's alias and returns its items
+// in request order. A failed item fails the call: a delete of a missing
+// document is not a failure.
+func (s *fullTextStore) bulk(ctx context.Context, body []byte) ([]bulkItemResponse, error) {
+	path, q := s.bulkPath()
+	var resp bulkResponse
+	if err := s.b.call(ctx, http.MethodPost, path, q, ndjson(body), &resp); err != nil {
+		return nil, unexpected(err)
+	}
+	items := make([]bulkItemResponse, 0, len(resp.Items))
+	for _, m := range resp.Items {
+		for _, item := range m {
+			if len(item.Error) > 0 && item.Status != http.StatusNotFound {
+				err := fmt.Errorf("bulk item failed with %d: %s", item.Status, item.Error)
+				if item.Status == http.StatusTooManyRequests || item.Status >= 500 {
+					return nil, stores.Unavailable(backendName, err)
+				}
+				return nil, fmt.Errorf("opensearch: %w", err)
+			}
+			items = append(items, item)
+		}
+	}
+	return items, nil
+}
+
+// unexpected turns a server error answer that the caller did not expect into
+// an internal error (its text is logged, never shown); other errors pass.
+func unexpected(err error) error {
+	var se *serverError
+	if errors.As(err, &se) {
+		return fmt.Errorf("opensearch: %w", se)
+	}
+	return err
+}
+
+// cursor is search_after: the score and document id of the last hit seen.
+type cursor struct {
+	Score float64 `json:"s"`
+	ID    string  `json:"i"`
+}
+
+func encodeCursor(c cursor) string {
+	raw, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+func decodeCursor(s string) (cursor, error) {
+	var c cursor
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || json.Unmarshal(raw, &c) != nil || checkDocumentID(c.ID) != nil ||
+		math.IsNaN(c.Score) || math.IsInf(c.Score, 0) {
+		return cursor{}, stores.Invalid("malformed cursor")
+	}
+	return c, nil
+}
+
+func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stores.PageArgs) (stores.Page[stores.SearchHit], error) {
+	var none stores.Page[stores.SearchHit]
+	if err := s.begin(ctx); err != nil {
+		return none, err
+	}
+	if err := checkQuery(q, p); err != nil {
+		return none, err
+	}
+	req := searchRequest{
+		Size:      p.First + 1,
+		Sort:      json.RawMessage(searchSort),
+		Highlight: json.RawMessage(searchHighlight),
+	}
+	if p.After != "" {
+		c, err := decodeCursor(p.After)
+		if err != nil {
+			return none, err
+		}
+		req.SearchAfter = []any{c.Score, c.ID}
+	}
+	mm := &req.Query.Bool.Must.MultiMatch
+	mm.Query, mm.Fields, mm.Type, mm.Operator = q.Text, searchFields, "best_fields", "or"
+	// The alias already filters on the org; the query says so too, so that a
+	// misconfigured alias cannot widen a search.
+	req.Query.Bool.Filter = []termQuery{newTermQuery("org_id", s.tenant.OrgID.String())}
+	for _, tag := range q.Tags {
+		req.Query.Bool.Filter = append(req.Query.Bool.Filter, newTermQuery("tags", tag))
+	}
+
+	page := stores.Page[stores.SearchHit]{Items: []stores.SearchHit{}, Cursors: []string{}}
+	var resp searchResponse
+	path := "/" + url.PathEscape(s.b.aliasName(s.tenant.OrgID)) + "/_search"
+	err := s.b.call(ctx, http.MethodPost, path, nil, req, &resp)
+	var se *serverError
+	switch {
+	case errors.As(err, &se) && se.has("index_not_found_exception"):
+		return page, nil // the tenant never wrote a document
+	case errors.As(err, &se) && (se.has("too_many_clauses") || se.has("too_many_nested_clauses")):
+		return none, stores.Invalid("search text has too many words")
+	case err != nil:
+		return none, unexpected(err)
+	}
+	hits := resp.Hits.Hits
+	if len(hits) > p.First {
+		hits = hits[:p.First]
+		page.HasNextPage = true
+	}
+	for _, h := range hits {
+		d, err := h.Source.document()
+		if err != nil {
+			return none, err
+		}
+		highlights := h.Highlight["body"]
+		if highlights == nil {
+			highlights = []string{}
+		}
+		page.Items = append(page.Items, stores.SearchHit{Document: d, Score: h.Score, Highlights: highlights})
+		page.Cursors = append(page.Cursors, encodeCursor(cursor{Score: h.Score, ID: d.ID}))
+	}
+	return page, nil
+}
+
+// document turns a stored source back into a Document.
+func (src source) document() (stores.Document, error) {
+	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags}
+	if d.Tags == nil {
+		d.Tags = []string{}
+	}
+	if src.MemoryID != "" {
+		m, err := uuid.Parse(src.MemoryID)
+		if err != nil {
+			return stores.Document{}, fmt.Errorf("opensearch: document %q has a malformed memory id: %w", src.DocID, err)
+		}
+		d.MemoryID = &m
+	}
+	created, err := time.Parse(time.RFC3339Nano, src.CreatedAt)
+	if err != nil {
+		return stores.Document{}, fmt.Errorf("opensearch: document %q has a malformed created_at: %w", src.DocID, err)
+	}
+	d.CreatedAt = created
+	return d, nil
+}
