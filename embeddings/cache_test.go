@@ -1,0 +1,97 @@
+package embeddings
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/codingbrain/gateway/stores/storetest"
+)
+
+func TestLRU(t *testing.T) {
+	ctx := context.Background()
+	c := NewLRU(2)
+	_ = c.Set(ctx, []string{"a", "b"}, [][]float32{{1}, {2}})
+	_, _ = c.Get(ctx, []string{"a"}) // a is now the most recently used
+	_ = c.Set(ctx, []string{"c"}, [][]float32{{3}})
+	got, _ := c.Get(ctx, []string{"a", "b", "c"})
+	if got[0] == nil || got[1] != nil || got[2] == nil || c.Len() != 2 {
+		t.Errorf("after evicting: %v (len %d), want a and c kept, b evicted", got, c.Len())
+	}
+}
+
+func TestCacheKey(t *testing.T) {
+	k := CacheKey("all-MiniLM-L6-v2", "hello")
+	want := "emb:all-MiniLM-L6-v2:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+	if k != want {
+		t.Errorf("CacheKey = %q, want %q", k, want)
+	}
+}
+
+func TestVectorEncoding(t *testing.T) {
+	v := []float32{1, -0.5, 3.25e-7, 0}
+	b := encodeVector(v)
+	if len(b) != 16 || b[0] != 0 || b[3] != 0x3f || b[2] != 0x80 { // 1.0 = 0x3f800000, little-endian
+		t.Errorf("encodeVector(%v) = % x", v, b)
+	}
+	if got := decodeVector(b); !slices.Equal(got, v) {
+		t.Errorf("round trip gave %v", got)
+	}
+	if decodeVector(b[:5]) != nil || decodeVector(nil) != nil {
+		t.Error("a length that is not a whole number of float32s must decode to nil")
+	}
+}
+
+func TestClip(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		n    int
+		want string
+	}{
+		{"short", 10, "short"},
+		{"héllo", 2, "h"}, // é is two bytes: never cut inside it
+		{"héllo", 3, "hé"},
+		{"a\xffb", 10, "a\uFFFDb"},
+	} {
+		if got := clip(tc.in, tc.n); got != tc.want {
+			t.Errorf("clip(%q, %d) = %q, want %q", tc.in, tc.n, got, tc.want)
+		}
+	}
+}
+
+// TestValkeyCache runs against the real Valkey-protocol server.
+func TestValkeyCache(t *testing.T) {
+	opts, err := redis.ParseURL(storetest.ServiceEnv(t, "VALKEY_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	ctx := context.Background()
+	c := NewValkeyCache(client, time.Minute)
+	keys := []string{
+		CacheKey("test-model", fmt.Sprint("valkey cache test a ", time.Now().UnixNano())),
+		CacheKey("test-model", fmt.Sprint("valkey cache test b ", time.Now().UnixNano())),
+	}
+	t.Cleanup(func() { client.Del(context.Background(), keys...) })
+
+	if err := c.Set(ctx, keys[:1], [][]float32{{0.25, -1}}); err != nil {
+		t.Fatalf("Set: %v", err)
+	}
+	got, err := c.Get(ctx, keys)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	if !slices.Equal(got[0], []float32{0.25, -1}) || got[1] != nil {
+		t.Errorf("Get = %v, want [[0.25 -1] nil]", got)
+	}
+	raw, _ := client.Get(ctx, keys[0]).Bytes()
+	ttl, _ := client.TTL(ctx, keys[0]).Result()
+	if len(raw) != 8 || ttl <= 0 || ttl > time.Minute {
+		t.Errorf("stored %d bytes with TTL %s, want 8 bytes (2 float32) and a TTL <= 1m", len(raw), ttl)
+	}
+}
