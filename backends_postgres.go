@@ -2,17 +2,49 @@ package main
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 
 	"github.com/codingbrain/gateway/config"
+	"github.com/codingbrain/gateway/migrations"
 	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/stores/postgres"
+	"github.com/jackc/pgx/v5"
 )
 
-// openPostgres is replaced by the PostgreSQL backend's wiring when stores/postgres lands.
-func openPostgres(_ context.Context, cfg config.Config, _ *slog.Logger, _ *stores.Backends) (func(), error) {
+// postgresTracer, when set (by tests), sees every statement the PostgreSQL
+// backend sends; the statement-count test counts them per request.
+var postgresTracer pgx.QueryTracer
+
+// openPostgres serves memories, feedback and experiments from PostgreSQL
+// when DATABASE_URL is set. The schema must already be at the version this
+// build embeds: the gateway never migrates at start (the owner role does,
+// with `gateway migrate up`), so a stale schema stops the start-up with a
+// message saying so.
+func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger, b *stores.Backends) (func(), error) {
 	if cfg.DatabaseURL == "" {
 		return nil, nil
 	}
-	return nil, errors.New("DATABASE_URL is set but this build has no PostgreSQL backend yet")
+	pg, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Timeout: cfg.StoreTimeout, Tracer: postgresTracer})
+	if err != nil {
+		// err never holds the URL (it may hold a password).
+		return nil, fmt.Errorf("memories, feedback and experiments store: %w", err)
+	}
+	have, err := pg.SchemaVersion(ctx)
+	if err != nil {
+		pg.Close()
+		return nil, fmt.Errorf("reading the PostgreSQL schema version: %w", err)
+	}
+	switch want := migrations.Latest(); {
+	case have < want:
+		pg.Close()
+		return nil, fmt.Errorf("the PostgreSQL schema is at version %d, this gateway needs version %d: "+
+			"run `gateway migrate up` with DATABASE_OWNER_URL set to the owner role's URL", have, want)
+	case have > want:
+		pg.Close()
+		return nil, fmt.Errorf("the PostgreSQL schema is at version %d, newer than this gateway's %d: run a matching gateway build", have, want)
+	}
+	b.Memories, b.Feedback, b.Experiments = pg, pg, pg
+	log.Info("memories, feedback and experiments on postgres", "schema_version", have)
+	return pg.Close, nil
 }

@@ -94,6 +94,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeBackends()
+	embedder, closeEmbedder, err := openEmbedder(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	if embedder != nil {
+		defer closeEmbedder()
+		if err := checkEmbeddingDimension(ctx, backends, embedder.Model(), embedder.Dimension()); err != nil {
+			return err
+		}
+	}
 
 	handlerCfg := graph.Config{
 		Backends:          backends,
@@ -112,6 +122,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		RateLimit:    graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
 		Metrics:      metrics,
 		Readiness:    readiness(guards),
+		Embedder:     embedderOrNil(embedder),
 		Logger:       log,
 	}
 	if handlerCfg.RateLimit.Burst == 0 {

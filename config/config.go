@@ -49,6 +49,11 @@ type Config struct {
 	Neo4jPassword    string
 	QdrantURL        string
 	OpenSearchURL    string
+
+	EmbeddingsURL       string
+	EmbeddingsModel     string
+	EmbeddingsAPIKey    string
+	EmbeddingsDimension int
 }
 
 // Setting describes one setting: its flag, its environment variable, its
@@ -93,6 +98,10 @@ func Settings() []Setting {
 		str("neo4j-password", "NEO4J_PASSWORD", "", "Neo4j password", func(c *Config) *string { return &c.Neo4jPassword }),
 		str("qdrant-url", "QDRANT_URL", "", "Qdrant gRPC address host:port (vectors)", func(c *Config) *string { return &c.QdrantURL }),
 		str("opensearch-url", "OPENSEARCH_URL", "", "OpenSearch URL (full-text)", func(c *Config) *string { return &c.OpenSearchURL }),
+		str("embeddings-url", "EMBEDDINGS_URL", "", "base URL of an OpenAI-compatible embedding API (e.g. http://127.0.0.1:7997/v1); when set, memories are embedded on write and recall/vectorSearch accept text alone", func(c *Config) *string { return &c.EmbeddingsURL }),
+		str("embeddings-model", "EMBEDDINGS_MODEL", "", "embedding model sent with every request; also the vector collection's model name", func(c *Config) *string { return &c.EmbeddingsModel }),
+		str("embeddings-api-key", "EMBEDDINGS_API_KEY", "", "sent as Authorization: Bearer to the embedding API", func(c *Config) *string { return &c.EmbeddingsAPIKey }),
+		integer("embeddings-dimension", "EMBEDDINGS_DIMENSION", 0, "the model's vector size; 0 learns it from the server at start", func(c *Config) *int { return &c.EmbeddingsDimension }),
 	}
 }
 
@@ -128,6 +137,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("max body bytes must be at least 1024"))
+	}
+	if (c.EmbeddingsURL == "") != (c.EmbeddingsModel == "") {
+		errs = append(errs, errors.New("EMBEDDINGS_URL and EMBEDDINGS_MODEL go together"))
 	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("the JWT secret must be at least 32 bytes"))

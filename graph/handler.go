@@ -54,7 +54,9 @@ type Config struct {
 	// Readiness reports whether every configured backend can serve, and
 	// what to show at /readyz; nil means always ready.
 	Readiness func(ctx context.Context) (ready bool, report any)
-	Logger    *slog.Logger
+	// Embedder, when set, embeds query text for recall and vectorSearch.
+	Embedder resolvers.Embedder
+	Logger   *slog.Logger
 	// GraphiQLHeaders pre-fills GraphiQL's header editor (a JSON object);
 	// set only in development, to hand the page the development token.
 	GraphiQLHeaders string
@@ -75,6 +77,7 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 		Cursors:           cfg.Cursors,
 		Pages:             cfg.Pages,
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
+		Embedder:          cfg.Embedder,
 	}})
 }
 

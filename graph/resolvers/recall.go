@@ -13,8 +13,10 @@ import (
 	"github.com/google/uuid"
 )
 
-// recall runs a validated recall query over the caller's stores.
-func recall(ctx context.Context, b *stores.Bundle, q recallQuery) (*model.Recall, error) {
+// recall runs a validated recall query over the caller's stores. Text
+// without a vector is embedded (once) when the gateway has an embedder, so
+// a UI can recall by words alone; without one the vector source is skipped.
+func (r *Resolver) recall(ctx context.Context, b *stores.Bundle, q recallQuery) (*model.Recall, error) {
 	weights, err := recallWeights(ctx, b, q.experimentID)
 	if err != nil {
 		return nil, err
@@ -37,8 +39,24 @@ func recall(ctx context.Context, b *stores.Bundle, q recallQuery) (*model.Recall
 			textHits = page.Items
 		})
 	}
-	if q.vector != nil {
+	vectorSkipped := "no vector given"
+	embedText := q.vector == nil && q.text != "" && r.Embedder != nil
+	switch {
+	case embedText:
+		q.model = r.Embedder.Model()
+	case q.vector == nil && q.text != "":
+		vectorSkipped = "no vector given and no embedding server configured"
+	}
+	if q.vector != nil || embedText {
 		wg.Go(func() {
+			if embedText {
+				var vectors [][]float32
+				if vectors, vectorErr = r.Embedder.Embed(ctx, []string{q.text}); vectorErr != nil {
+					vectorErr = stores.Unavailable("embeddings", vectorErr)
+					return
+				}
+				q.vector = vectors[0]
+			}
 			vectorHits, vectorErr = b.Vectors.SearchVectors(ctx, q.model, q.vector, nil, candidates)
 		})
 	}
@@ -53,7 +71,7 @@ func recall(ctx context.Context, b *stores.Bundle, q recallQuery) (*model.Recall
 
 	sources := []model.RecallSource{
 		recallSource(ctx, model.RecallSourceNameFullText, q.text != "", len(textHits), textErr, "no text given"),
-		recallSource(ctx, model.RecallSourceNameVector, q.vector != nil, len(vectorHits), vectorErr, "no vector given"),
+		recallSource(ctx, model.RecallSourceNameVector, q.vector != nil || embedText, len(vectorHits), vectorErr, vectorSkipped),
 		recallSource(ctx, model.RecallSourceNameEpisodic, q.sessionID != "", len(items), epiErr, "no session given"),
 	}
 	for _, err := range []error{textErr, vectorErr, epiErr} {

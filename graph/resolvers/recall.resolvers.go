@@ -22,5 +22,5 @@ func (r *queryResolver) Recall(ctx context.Context, text *string, vector []float
 	if err != nil {
 		return nil, err
 	}
-	return recall(ctx, b, q)
+	return r.recall(ctx, b, q)
 }

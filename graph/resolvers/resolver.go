@@ -7,6 +7,8 @@ package resolvers
 //go:generate sh -c "cd ../.. && go tool gqlgen generate"
 
 import (
+	"context"
+
 	"github.com/codingbrain/gateway/graph/relay"
 )
 
@@ -19,4 +21,12 @@ type Resolver struct {
 	Pages relay.Limits
 	// MaxTraversalDepth caps the depth argument of code-graph traversals.
 	MaxTraversalDepth int
+	// Embedder turns query text into a vector; nil without an embedding server.
+	Embedder Embedder
+}
+
+// Embedder embeds query text (embeddings.OpenAI in production).
+type Embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	Model() string
 }

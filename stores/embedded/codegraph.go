@@ -2,8 +2,6 @@ package embedded
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"sort"
 	"strings"
 	"sync"
@@ -132,43 +130,8 @@ func (s *codeGraphStore) ReposByID(ctx context.Context, ids []string) (map[strin
 	return out, nil
 }
 
-// codeCursor is the keyset position of an item in a code-graph list: the sort
-// key and the id. It travels base64url-encoded JSON, opaque to clients.
-type codeCursor struct {
-	Key string `json:"k"`
-	ID  string `json:"i"`
-}
-
-func codeEncodeCursor(key, id string) string {
-	raw, _ := json.Marshal(codeCursor{Key: key, ID: id})
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-func codeDecodeCursor(s string) (codeCursor, error) {
-	var c codeCursor
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" {
-		return codeCursor{}, stores.Invalid("malformed cursor")
-	}
-	return c, nil
-}
-
-func codeCheckPage(p stores.PageArgs) (*codeCursor, error) {
-	if p.First < 1 {
-		return nil, stores.Invalid("first must be at least 1")
-	}
-	if p.After == "" {
-		return nil, nil
-	}
-	c, err := codeDecodeCursor(p.After)
-	if err != nil {
-		return nil, err
-	}
-	return &c, nil
-}
-
 // codePage cuts a sorted list after the cursor (keyset: key, then id).
-func codePage[T any](items []T, key func(T) (string, string), after *codeCursor, first int) stores.Page[T] {
+func codePage[T any](items []T, key func(T) (string, string), after *stores.CodeCursor, first int) stores.Page[T] {
 	start := 0
 	if after != nil {
 		start = sort.Search(len(items), func(i int) bool {
@@ -176,25 +139,14 @@ func codePage[T any](items []T, key func(T) (string, string), after *codeCursor,
 			return k > after.Key || (k == after.Key && id > after.ID)
 		})
 	}
-	items = items[start:]
-	page := stores.Page[T]{Items: []T{}, Cursors: []string{}}
-	if len(items) > first {
-		items = items[:first]
-		page.HasNextPage = true
-	}
-	for _, it := range items {
-		k, id := key(it)
-		page.Items = append(page.Items, it)
-		page.Cursors = append(page.Cursors, codeEncodeCursor(k, id))
-	}
-	return page
+	return stores.CodePage(items[start:], first, key)
 }
 
 func (s *codeGraphStore) ListRepos(ctx context.Context, p stores.PageArgs) (stores.Page[stores.CodeRepo], error) {
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.CodeRepo]{}, err
 	}
-	after, err := codeCheckPage(p)
+	after, err := stores.CodePageStart(p)
 	if err != nil {
 		return stores.Page[stores.CodeRepo]{}, err
 	}
@@ -410,7 +362,7 @@ func (s *codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, 
 	if err := q.Validate(); err != nil {
 		return stores.Page[stores.CodeSymbol]{}, err
 	}
-	after, err := codeCheckPage(p)
+	after, err := stores.CodePageStart(p)
 	if err != nil {
 		return stores.Page[stores.CodeSymbol]{}, err
 	}

@@ -1,0 +1,284 @@
+package postgres
+
+import (
+	"bytes"
+	"context"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// Statements of the feedback store.
+const (
+	insertFeedbackSQL = `INSERT INTO feedback_events
+  (org_id, id, user_id, query_id, memory_id, tool, query_type, outcome, latency_ms, experiment_id, variant_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+RETURNING created_at`
+
+	// feedbackFilterSQL selects the events of a stores.FeedbackFilter:
+	// $1 since, $2 until, $3 outcomes, $4 tool, $5 query type, $6 experiment, $7 memory.
+	feedbackFilterSQL = `($1::timestamptz IS NULL OR created_at >= $1::timestamptz)
+  AND ($2::timestamptz IS NULL OR created_at < $2::timestamptz)
+  AND ($3::text[] IS NULL OR outcome = ANY($3::text[]))
+  AND ($4::text IS NULL OR tool = $4::text)
+  AND ($5::text IS NULL OR query_type = $5::text)
+  AND ($6::uuid IS NULL OR experiment_id = $6::uuid)
+  AND ($7::uuid IS NULL OR memory_id = $7::uuid)`
+
+	feedbackColumns = `id, user_id, query_id, memory_id, tool, query_type, outcome, latency_ms, experiment_id, variant_key, created_at`
+
+	// $8/$9 cursor, $10 limit.
+	listFeedbackSQL = `SELECT ` + feedbackColumns + ` FROM feedback_events
+WHERE ` + feedbackFilterSQL + `
+  AND ($8::timestamptz IS NULL OR (created_at, id) < ($8::timestamptz, $9::uuid))
+ORDER BY created_at DESC, id DESC
+LIMIT $10`
+
+	// One scan of the selected events computes every summary: the grouping
+	// sets are the overall total, per tool, per query type and per
+	// experiment variant; GROUPING() says which set a row belongs to.
+	feedbackAggregatesSQL = `SELECT GROUPING(tool, query_type, experiment_id, variant_key),
+  tool, query_type, experiment_id, variant_key,
+  count(*) FILTER (WHERE outcome = 'ACCEPTED'),
+  count(*) FILTER (WHERE outcome = 'REJECTED'),
+  count(*) FILTER (WHERE outcome = 'IGNORED'),
+  count(*) FILTER (WHERE outcome = 'EDITED')
+FROM feedback_events
+WHERE ` + feedbackFilterSQL + `
+GROUP BY GROUPING SETS ((), (tool), (query_type), (experiment_id, variant_key))`
+
+	purgeFeedbackSQL = `DELETE FROM feedback_events WHERE created_at < $1`
+)
+
+// GROUPING(tool, query_type, experiment_id, variant_key) of each grouping
+// set: a bit is set for every column the set does not group by.
+const (
+	groupOverall   = 0b1111
+	groupTool      = 0b0111
+	groupQueryType = 0b1011
+	groupVariant   = 0b1100
+)
+
+type feedbackStore struct {
+	b *Backend
+	t stores.Tenant
+}
+
+func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbackEvent) (stores.FeedbackEvent, error) {
+	if err := checkNewFeedback(in); err != nil {
+		return stores.FeedbackEvent{}, err
+	}
+	ev := stores.FeedbackEvent{
+		ID:           uuid.New(),
+		UserID:       s.t.UserID,
+		QueryID:      in.QueryID,
+		MemoryID:     copyPtr(in.MemoryID),
+		Tool:         in.Tool,
+		QueryType:    in.QueryType,
+		Outcome:      in.Outcome,
+		LatencyMs:    copyPtr(in.LatencyMs),
+		ExperimentID: copyPtr(in.ExperimentID),
+		VariantKey:   in.VariantKey,
+	}
+	var variant *string
+	if in.VariantKey != "" {
+		variant = &ev.VariantKey
+	}
+	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(insertFeedbackSQL, s.t.OrgID, ev.ID, ev.UserID, ev.QueryID, ev.MemoryID, ev.Tool, ev.QueryType,
+			string(ev.Outcome), ev.LatencyMs, ev.ExperimentID, variant).
+			QueryRow(func(row pgx.Row) error { return row.Scan(&ev.CreatedAt) })
+	})
+	if isForeignKeyViolation(err, "feedback_events_variant_fkey") {
+		return stores.FeedbackEvent{}, stores.NotFound("the experiment has no variant %q", in.VariantKey)
+	}
+	if err != nil {
+		return stores.FeedbackEvent{}, err
+	}
+	ev.CreatedAt = ev.CreatedAt.UTC()
+	return ev, nil
+}
+
+func checkNewFeedback(in stores.NewFeedbackEvent) error {
+	if err := checkLabel("query id", in.QueryID, maxQueryIDLength); err != nil {
+		return err
+	}
+	if err := checkLabel("tool", in.Tool, stores.MaxNameLength); err != nil {
+		return err
+	}
+	if err := checkLabel("query type", in.QueryType, stores.MaxNameLength); err != nil {
+		return err
+	}
+	if !in.Outcome.Valid() {
+		return stores.Invalid("unknown outcome %q", in.Outcome)
+	}
+	if in.LatencyMs != nil && *in.LatencyMs < 0 {
+		return stores.Invalid("latency must not be negative")
+	}
+	if in.VariantKey != "" && in.ExperimentID == nil {
+		return stores.Invalid("a variant key needs an experiment id")
+	}
+	if in.VariantKey != "" {
+		if err := checkLabel("variant key", in.VariantKey, stores.MaxNameLength); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// filterArgs returns the arguments $1..$7 of feedbackFilterSQL; zero values
+// of f become NULL ("any").
+func filterArgs(f stores.FeedbackFilter) ([]any, error) {
+	if err := checkFilterText("tool filter", f.Tool); err != nil {
+		return nil, err
+	}
+	if err := checkFilterText("query type filter", f.QueryType); err != nil {
+		return nil, err
+	}
+	var outcomes []string
+	for _, o := range f.Outcomes {
+		if !o.Valid() {
+			return nil, stores.Invalid("unknown outcome %q", o)
+		}
+		outcomes = append(outcomes, string(o))
+	}
+	return []any{f.Since, f.Until, outcomes, nullIfEmpty(f.Tool), nullIfEmpty(f.QueryType), f.ExperimentID, f.MemoryID}, nil
+}
+
+func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFilter, p stores.PageArgs) (stores.Page[stores.FeedbackEvent], error) {
+	args, err := filterArgs(f)
+	if err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
+	}
+	after, err := parseNewestCursor(p.After)
+	if err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
+	}
+	if err := checkFirst(p); err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
+	}
+	var events []stores.FeedbackEvent
+	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(listFeedbackSQL, append(args, after.at, after.id, p.First+1)...).Query(func(rows pgx.Rows) (err error) {
+			events, err = pgx.CollectRows(rows, scanFeedback)
+			return err
+		})
+	})
+	if err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
+	}
+	return page(events, p.First, func(e stores.FeedbackEvent) string { return newestCursor(e.CreatedAt, e.ID) }), nil
+}
+
+func scanFeedback(row pgx.CollectableRow) (stores.FeedbackEvent, error) {
+	var e stores.FeedbackEvent
+	var outcome string
+	var variant *string
+	err := row.Scan(&e.ID, &e.UserID, &e.QueryID, &e.MemoryID, &e.Tool, &e.QueryType, &outcome, &e.LatencyMs, &e.ExperimentID, &variant, &e.CreatedAt)
+	e.Outcome = stores.Outcome(outcome)
+	if variant != nil {
+		e.VariantKey = *variant
+	}
+	e.CreatedAt = e.CreatedAt.UTC()
+	return e, err
+}
+
+func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.FeedbackFilter) (stores.FeedbackAggregates, error) {
+	args, err := filterArgs(f)
+	if err != nil {
+		return stores.FeedbackAggregates{}, err
+	}
+	agg := stores.FeedbackAggregates{
+		Overall:     outcomeStats([4]int64{}),
+		ByTool:      []stores.GroupStats{},
+		ByQueryType: []stores.GroupStats{},
+		ByVariant:   []stores.VariantStats{},
+	}
+	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(feedbackAggregatesSQL, args...).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var grouping int
+				var tool, queryType, variant *string
+				var experiment *uuid.UUID
+				var counts [4]int64
+				if err := rows.Scan(&grouping, &tool, &queryType, &experiment, &variant, &counts[0], &counts[1], &counts[2], &counts[3]); err != nil {
+					return err
+				}
+				stats := outcomeStats(counts)
+				switch {
+				case grouping == groupOverall:
+					agg.Overall = stats
+				case grouping == groupTool && tool != nil:
+					agg.ByTool = append(agg.ByTool, stores.GroupStats{Key: *tool, Stats: stats})
+				case grouping == groupQueryType && queryType != nil:
+					agg.ByQueryType = append(agg.ByQueryType, stores.GroupStats{Key: *queryType, Stats: stats})
+				case grouping == groupVariant && experiment != nil:
+					vs := stores.VariantStats{ExperimentID: *experiment, Stats: stats}
+					if variant != nil {
+						vs.VariantKey = *variant
+					}
+					agg.ByVariant = append(agg.ByVariant, vs)
+				}
+			}
+			return rows.Err()
+		})
+	})
+	if err != nil {
+		return stores.FeedbackAggregates{}, err
+	}
+	byKey := func(a, b stores.GroupStats) int { return strings.Compare(a.Key, b.Key) }
+	slices.SortFunc(agg.ByTool, byKey)
+	slices.SortFunc(agg.ByQueryType, byKey)
+	slices.SortFunc(agg.ByVariant, func(a, b stores.VariantStats) int {
+		if c := bytes.Compare(a.ExperimentID[:], b.ExperimentID[:]); c != 0 {
+			return c
+		}
+		return strings.Compare(a.VariantKey, b.VariantKey)
+	})
+	return agg, nil
+}
+
+// outcomeStats builds FeedbackStats from counts in stores.Outcomes order
+// (accepted, rejected, ignored, edited).
+func outcomeStats(counts [4]int64) stores.FeedbackStats {
+	st := stores.FeedbackStats{Outcomes: make([]stores.OutcomeCount, len(stores.Outcomes))}
+	for i, o := range stores.Outcomes {
+		st.Outcomes[i] = stores.OutcomeCount{Outcome: o, Count: int(counts[i])}
+		st.Total += int(counts[i])
+	}
+	st.Accepted = int(counts[0])
+	st.AcceptanceRate = stores.Rate(st.Accepted, st.Total)
+	return st
+}
+
+func (s *feedbackStore) PurgeFeedback(ctx context.Context, before time.Time) (int64, error) {
+	var n int64
+	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(purgeFeedbackSQL, before).Exec(func(ct pgconn.CommandTag) error {
+			n = ct.RowsAffected()
+			return nil
+		})
+	})
+	return n, err
+}
+
+func nullIfEmpty(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// copyPtr returns a pointer to a copy of *p, or nil.
+func copyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

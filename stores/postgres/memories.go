@@ -1,0 +1,500 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// Statements of the memory store. The org_id of every row is checked by the
+// policies; statements name it only where a row is written.
+const (
+	memoryColumns = `id, app_id, author_id, content, metadata, state, version, created_at, updated_at, deleted_at`
+
+	memoryByIDSQL   = `SELECT ` + memoryColumns + ` FROM memories WHERE id = $1`
+	memoriesByIDSQL = `SELECT ` + memoryColumns + ` FROM memories WHERE id = ANY($1::uuid[])`
+
+	// $1 states (NULL: all but DELETED), $2 app, $3 category, $4 ILIKE
+	// pattern, $5 created after, $6 created before, $7/$8 cursor, $9 limit.
+	// Two statements: the category filter is a semi-join the planner can
+	// drive from either side, which an "$3 IS NULL OR EXISTS" would prevent.
+	listMemoriesSQL           = listMemoriesHead + `AND $3::uuid IS NULL` + listMemoriesTail
+	listMemoriesInCategorySQL = listMemoriesHead + `AND EXISTS (
+        SELECT 1 FROM memory_categories mc
+        WHERE mc.org_id = m.org_id AND mc.category_id = $3::uuid AND mc.memory_id = m.id)` + listMemoriesTail
+	listMemoriesHead = `SELECT ` + memoryColumns + ` FROM memories m
+WHERE (CASE WHEN $1::text[] IS NULL THEN m.state <> 'DELETED' ELSE m.state = ANY($1::text[]) END)
+  AND ($2::uuid IS NULL OR m.app_id = $2::uuid)
+  `
+	listMemoriesTail = `
+  AND ($4::text IS NULL OR m.content ILIKE $4::text)
+  AND ($5::timestamptz IS NULL OR m.created_at > $5::timestamptz)
+  AND ($6::timestamptz IS NULL OR m.created_at < $6::timestamptz)
+  AND ($7::timestamptz IS NULL OR (m.created_at, m.id) < ($7::timestamptz, $8::uuid))
+ORDER BY m.created_at DESC, m.id DESC
+LIMIT $9`
+
+	// Creates the named categories that do not exist yet; a concurrent
+	// creator of the same name makes this one wait, then skip it.
+	ensureCategoriesSQL = `INSERT INTO categories (org_id, name)
+SELECT $1::uuid, unnest($2::text[])
+ON CONFLICT (org_id, name) DO NOTHING`
+
+	// One statement stores the batch, links its categories (created by the
+	// statement before) and queues one outbox row per memory.
+	insertMemoriesSQL = `WITH m AS (
+  INSERT INTO memories (org_id, id, app_id, author_id, content, metadata)
+  SELECT $1::uuid, u.id, u.app_id, $2::uuid, u.content, u.metadata::jsonb
+  FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[]) AS u(id, app_id, content, metadata)
+  RETURNING ` + memoryColumns + `
+), links AS (
+  INSERT INTO memory_categories (org_id, memory_id, category_id)
+  SELECT c.org_id, l.memory_id, c.id
+  FROM unnest($7::uuid[], $8::text[]) AS l(memory_id, name)
+  JOIN categories c ON c.name = l.name
+), queued AS (
+  INSERT INTO memory_outbox (org_id, memory_id, op, memory_version)
+  SELECT $1::uuid, id, 'upsert', version FROM m
+)
+SELECT ` + memoryColumns + ` FROM m`
+
+	lockMemorySQL = `SELECT version, state FROM memories WHERE id = $1 FOR UPDATE`
+
+	updateMemorySQL = `UPDATE memories SET
+  content = coalesce($2::text, content),
+  metadata = coalesce($3::jsonb, metadata),
+  app_id = coalesce($4::uuid, app_id),
+  version = version + 1,
+  updated_at = now()
+WHERE id = $1
+RETURNING ` + memoryColumns
+
+	setMemoryStateSQL = `UPDATE memories SET state = $2, version = version + 1, updated_at = now()
+WHERE id = $1
+RETURNING ` + memoryColumns
+
+	deleteMemorySQL = `UPDATE memories SET state = 'DELETED', deleted_at = now(), version = version + 1, updated_at = now()
+WHERE id = $1
+RETURNING ` + memoryColumns
+
+	unlinkCategoriesSQL = `DELETE FROM memory_categories WHERE memory_id = $1`
+
+	linkCategoriesSQL = `INSERT INTO memory_categories (org_id, memory_id, category_id)
+SELECT c.org_id, $1::uuid, c.id FROM categories c WHERE c.name = ANY($2::text[])`
+
+	enqueueSQL = `INSERT INTO memory_outbox (org_id, memory_id, op, memory_version) VALUES ($1, $2, $3, $4)`
+
+	insertAppSQL = `INSERT INTO apps (org_id, id, name, description) VALUES ($1, $2, $3, $4) RETURNING created_at`
+	appsByIDSQL  = `SELECT id, name, description, created_at FROM apps WHERE id = ANY($1::uuid[])`
+	listAppsSQL  = `SELECT id, name, description, created_at FROM apps
+WHERE ($1::text IS NULL OR name > $1::text)
+ORDER BY name
+LIMIT $2`
+
+	listCategoriesSQL = `SELECT id, name, created_at FROM categories
+WHERE ($1::text IS NULL OR name > $1::text)
+ORDER BY name
+LIMIT $2`
+	categoriesByMemorySQL = `SELECT mc.memory_id, c.id, c.name, c.created_at
+FROM memory_categories mc
+JOIN categories c ON c.org_id = mc.org_id AND c.id = mc.category_id
+WHERE mc.memory_id = ANY($1::uuid[])
+ORDER BY mc.memory_id, c.name`
+)
+
+// Outbox operations.
+const (
+	opUpsert = "upsert"
+	opDelete = "delete"
+)
+
+type memoryStore struct {
+	b *Backend
+	t stores.Tenant
+}
+
+func scanMemory(row pgx.CollectableRow) (stores.Memory, error) {
+	var m stores.Memory
+	var state string
+	err := row.Scan(&m.ID, &m.AppID, &m.AuthorID, &m.Content, &m.Metadata, &state, &m.Version, &m.CreatedAt, &m.UpdatedAt, &m.DeletedAt)
+	m.State = stores.MemoryState(state)
+	if m.Metadata == nil {
+		m.Metadata = map[string]any{}
+	}
+	m.CreatedAt = m.CreatedAt.UTC()
+	m.UpdatedAt = m.UpdatedAt.UTC()
+	if m.DeletedAt != nil {
+		at := m.DeletedAt.UTC()
+		m.DeletedAt = &at
+	}
+	return m, err
+}
+
+func (s *memoryStore) Memory(ctx context.Context, id uuid.UUID) (stores.Memory, error) {
+	var ms []stores.Memory
+	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(memoryByIDSQL, id).Query(func(rows pgx.Rows) (err error) {
+			ms, err = pgx.CollectRows(rows, scanMemory)
+			return err
+		})
+	})
+	if err != nil {
+		return stores.Memory{}, err
+	}
+	if len(ms) == 0 {
+		return stores.Memory{}, stores.NotFound("memory not found")
+	}
+	return ms[0], nil
+}
+
+func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]stores.Memory, error) {
+	out := make(map[uuid.UUID]stores.Memory, len(ids))
+	if len(ids) == 0 {
+		return out, s.t.Validate()
+	}
+	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(memoriesByIDSQL, ids).Query(func(rows pgx.Rows) error {
+			ms, err := pgx.CollectRows(rows, scanMemory)
+			for _, m := range ms {
+				out[m.ID] = m
+			}
+			return err
+		})
+	})
+	return out, err
+}
+
+func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p stores.PageArgs) (stores.Page[stores.Memory], error) {
+	var states []string
+	for _, st := range f.States {
+		if !st.Valid() {
+			return stores.Page[stores.Memory]{}, stores.Invalid("unknown memory state %q", st)
+		}
+		states = append(states, string(st))
+	}
+	if err := checkFilterText("text filter", f.TextContains); err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	after, err := parseNewestCursor(p.After)
+	if err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	if err := checkFirst(p); err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	var pattern *string
+	if f.TextContains != "" {
+		like := "%" + likeEscaper.Replace(f.TextContains) + "%"
+		pattern = &like
+	}
+	sql := listMemoriesSQL
+	if f.CategoryID != nil {
+		sql = listMemoriesInCategorySQL
+	}
+	var ms []stores.Memory
+	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(sql, states, f.AppID, f.CategoryID, pattern, f.CreatedAfter, f.CreatedBefore, after.at, after.id, p.First+1).
+			Query(func(rows pgx.Rows) (err error) {
+				ms, err = pgx.CollectRows(rows, scanMemory)
+				return err
+			})
+	})
+	if err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	return page(ms, p.First, func(m stores.Memory) string { return newestCursor(m.CreatedAt, m.ID) }), nil
+}
+
+// likeEscaper makes user text match itself literally inside an ILIKE pattern.
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
+// validMemory is a NewMemory checked and normalised, ready to store.
+type validMemory struct {
+	appID      uuid.UUID
+	content    string
+	metadata   string
+	categories []string
+}
+
+func checkNewMemory(in stores.NewMemory) (validMemory, error) {
+	if err := checkContent(in.Content); err != nil {
+		return validMemory{}, err
+	}
+	meta, err := jsonObject("metadata", in.Metadata)
+	if err != nil {
+		return validMemory{}, err
+	}
+	cats, err := checkCategoryNames(in.Categories)
+	if err != nil {
+		return validMemory{}, err
+	}
+	return validMemory{appID: in.AppID, content: in.Content, metadata: meta, categories: cats}, nil
+}
+
+func (s *memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (stores.Memory, error) {
+	out, err := s.CreateMemories(ctx, []stores.NewMemory{in})
+	if err != nil {
+		return stores.Memory{}, err
+	}
+	return out[0], nil
+}
+
+// CreateMemories stores the whole batch in one transaction sent as one
+// pipelined batch: the categories it needs, then the memories, their links
+// and their outbox rows in one statement.
+func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory) ([]stores.Memory, error) {
+	if len(in) > stores.MaxBatchSize {
+		return nil, stores.Invalid("at most %d memories per batch", stores.MaxBatchSize)
+	}
+	n := len(in)
+	ids, apps, contents, metas := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]string, n), make([]string, n)
+	var linkMemories []uuid.UUID
+	var linkNames, names []string
+	for i, m := range in {
+		v, err := checkNewMemory(m)
+		if err != nil {
+			return nil, err
+		}
+		ids[i], apps[i], contents[i], metas[i] = uuid.New(), v.appID, v.content, v.metadata
+		for _, c := range v.categories {
+			linkMemories = append(linkMemories, ids[i])
+			linkNames = append(linkNames, c)
+			names = append(names, c)
+		}
+	}
+	if n == 0 {
+		return []stores.Memory{}, s.t.Validate()
+	}
+	byID := make(map[uuid.UUID]stores.Memory, n)
+	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		if len(names) > 0 {
+			b.Queue(ensureCategoriesSQL, s.t.OrgID, names)
+		}
+		b.Queue(insertMemoriesSQL, s.t.OrgID, s.t.UserID, ids, apps, contents, metas, linkMemories, linkNames).
+			Query(func(rows pgx.Rows) error {
+				ms, err := pgx.CollectRows(rows, scanMemory)
+				for _, m := range ms {
+					byID[m.ID] = m
+				}
+				return err
+			})
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]stores.Memory, n)
+	for i, id := range ids {
+		m, ok := byID[id]
+		if !ok {
+			return nil, errorf("memory %s missing from the insert's result", id)
+		}
+		out[i] = m
+	}
+	return out, nil
+}
+
+func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.MemoryUpdate) (stores.Memory, error) {
+	if u.Content != nil {
+		if err := checkContent(*u.Content); err != nil {
+			return stores.Memory{}, err
+		}
+	}
+	var meta *string
+	if u.Metadata != nil {
+		m, err := jsonObject("metadata", u.Metadata)
+		if err != nil {
+			return stores.Memory{}, err
+		}
+		meta = &m
+	}
+	var cats []string
+	if u.Categories != nil {
+		var err error
+		if cats, err = checkCategoryNames(u.Categories); err != nil {
+			return stores.Memory{}, err
+		}
+	}
+	return s.change(ctx, id, &u.ExpectedVersion, false, func(b *pgx.Batch, scan func(pgx.Rows) error) {
+		b.Queue(updateMemorySQL, id, u.Content, meta, u.AppID).Query(scan)
+		if u.Categories != nil {
+			if len(cats) > 0 {
+				b.Queue(ensureCategoriesSQL, s.t.OrgID, cats)
+			}
+			b.Queue(unlinkCategoriesSQL, id)
+			if len(cats) > 0 {
+				b.Queue(linkCategoriesSQL, id, cats)
+			}
+		}
+	})
+}
+
+func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state stores.MemoryState, expectedVersion *int64) (stores.Memory, error) {
+	if !state.Valid() || state == stores.MemoryDeleted {
+		return stores.Memory{}, stores.Invalid("state must be ACTIVE, PAUSED or ARCHIVED (delete a memory to mark it DELETED)")
+	}
+	return s.change(ctx, id, expectedVersion, false, func(b *pgx.Batch, scan func(pgx.Rows) error) {
+		b.Queue(setMemoryStateSQL, id, string(state)).Query(scan)
+	})
+}
+
+func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, expectedVersion *int64) (stores.Memory, error) {
+	return s.change(ctx, id, expectedVersion, true, func(b *pgx.Batch, scan func(pgx.Rows) error) {
+		b.Queue(deleteMemorySQL, id).Query(scan)
+	})
+}
+
+// change runs one change of an existing memory: it locks the row, checks
+// that it exists, is not deleted and is at the expected version (when one is
+// given), then sends the statements queue adds (the first of them returning
+// the changed memory, read with scan) with the memory's outbox row, in one
+// transaction. Deleting a deleted memory is not found; changing it conflicts.
+func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion *int64, deleting bool,
+	queue func(b *pgx.Batch, scan func(pgx.Rows) error)) (stores.Memory, error) {
+	var changed stores.Memory
+	err := s.b.tx(ctx, s.t, func(ctx context.Context, conn *pgx.Conn) error {
+		var version int64
+		var state string
+		err := conn.QueryRow(ctx, lockMemorySQL, id).Scan(&version, &state)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+			return stores.NotFound("memory not found")
+		case err != nil:
+			return err
+		case state == string(stores.MemoryDeleted) && deleting:
+			return stores.NotFound("memory not found")
+		case state == string(stores.MemoryDeleted):
+			return stores.Conflict("memory is deleted")
+		case expectedVersion != nil && *expectedVersion != version:
+			return stores.Conflict("memory is at version %d, not %d", version, *expectedVersion)
+		}
+		op := opUpsert
+		if deleting {
+			op = opDelete
+		}
+		b := &pgx.Batch{}
+		queue(b, func(rows pgx.Rows) error {
+			m, err := pgx.CollectExactlyOneRow(rows, scanMemory)
+			changed = m
+			return err
+		})
+		b.Queue(enqueueSQL, s.t.OrgID, id, op, version+1)
+		return conn.SendBatch(ctx, b).Close()
+	})
+	return changed, err
+}
+
+func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (stores.App, error) {
+	name, err := checkName("app name", name)
+	if err != nil {
+		return stores.App{}, err
+	}
+	if err := checkDescription(description); err != nil {
+		return stores.App{}, err
+	}
+	app := stores.App{ID: uuid.New(), Name: name, Description: description}
+	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(insertAppSQL, s.t.OrgID, app.ID, name, description).QueryRow(func(row pgx.Row) error {
+			return row.Scan(&app.CreatedAt)
+		})
+	})
+	if isUniqueViolation(err, "apps_name_key") {
+		return stores.App{}, stores.Conflict("an app named %q already exists", name)
+	}
+	app.CreatedAt = app.CreatedAt.UTC()
+	return app, err
+}
+
+func scanApp(row pgx.CollectableRow) (stores.App, error) {
+	var a stores.App
+	err := row.Scan(&a.ID, &a.Name, &a.Description, &a.CreatedAt)
+	a.CreatedAt = a.CreatedAt.UTC()
+	return a, err
+}
+
+func (s *memoryStore) AppsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]stores.App, error) {
+	out := make(map[uuid.UUID]stores.App, len(ids))
+	if len(ids) == 0 {
+		return out, s.t.Validate()
+	}
+	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(appsByIDSQL, ids).Query(func(rows pgx.Rows) error {
+			apps, err := pgx.CollectRows(rows, scanApp)
+			for _, a := range apps {
+				out[a.ID] = a
+			}
+			return err
+		})
+	})
+	return out, err
+}
+
+func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.Page[stores.App], error) {
+	apps, err := listByName(ctx, s, listAppsSQL, p, scanApp)
+	if err != nil {
+		return stores.Page[stores.App]{}, err
+	}
+	return page(apps, p.First, func(a stores.App) string { return nameCursor(a.Name, a.ID) }), nil
+}
+
+func scanCategory(row pgx.CollectableRow) (stores.Category, error) {
+	var c stores.Category
+	err := row.Scan(&c.ID, &c.Name, &c.CreatedAt)
+	c.CreatedAt = c.CreatedAt.UTC()
+	return c, err
+}
+
+func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (stores.Page[stores.Category], error) {
+	cats, err := listByName(ctx, s, listCategoriesSQL, p, scanCategory)
+	if err != nil {
+		return stores.Page[stores.Category]{}, err
+	}
+	return page(cats, p.First, func(c stores.Category) string { return nameCursor(c.Name, c.ID) }), nil
+}
+
+// listByName reads one page of a list ordered by a unique name.
+func listByName[T any](ctx context.Context, s *memoryStore, sql string, p stores.PageArgs, scan pgx.RowToFunc[T]) ([]T, error) {
+	after, err := parseNameCursor(p.After)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkFirst(p); err != nil {
+		return nil, err
+	}
+	var items []T
+	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(sql, after, p.First+1).Query(func(rows pgx.Rows) (err error) {
+			items, err = pgx.CollectRows(rows, scan)
+			return err
+		})
+	})
+	return items, err
+}
+
+func (s *memoryStore) CategoriesByMemory(ctx context.Context, memoryIDs []uuid.UUID) (map[uuid.UUID][]stores.Category, error) {
+	out := make(map[uuid.UUID][]stores.Category, len(memoryIDs))
+	for _, id := range memoryIDs {
+		out[id] = []stores.Category{}
+	}
+	if len(memoryIDs) == 0 {
+		return out, s.t.Validate()
+	}
+	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(categoriesByMemorySQL, memoryIDs).Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var memoryID uuid.UUID
+				var c stores.Category
+				if err := rows.Scan(&memoryID, &c.ID, &c.Name, &c.CreatedAt); err != nil {
+					return err
+				}
+				c.CreatedAt = c.CreatedAt.UTC()
+				out[memoryID] = append(out[memoryID], c)
+			}
+			return rows.Err()
+		})
+	})
+	return out, err
+}
