@@ -70,7 +70,9 @@ embeddings_start() {
     model_dir=$(embeddings_model_dir) || die "embeddings: the model package is missing from $EMBEDDINGS_VENV"
     mkdir -p "$STATE_DIR/embeddings"
     # nohup execs env, which execs infinity_emb: $! is the server's pid.
-    nohup env HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 DO_NOT_TRACK=1 \
+    # setsid: a session of its own, out of reach of signals to the caller's
+    # process group (it does not fork in a script, so $! is unchanged).
+    setsid nohup env HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 DO_NOT_TRACK=1 \
         HF_HOME="$STATE_DIR/embeddings/hf" INFINITY_HOME="$STATE_DIR/embeddings" \
         "$EMBEDDINGS_VENV/bin/infinity_emb" v2 \
         --model-id "$model_dir" --served-model-name "$EMBEDDINGS_SERVED_MODEL" \
