@@ -16,10 +16,14 @@ generate: ## Regenerate gqlgen code from graph/schema/*.graphqls
 # The whole suite: bring up the real services (installing what is missing),
 # then run every test with REQUIRE_SERVICES=1 so a missing service fails
 # instead of skipping, then check that GraphiQL loads offline in Chromium.
+# -p 1: test packages share the real servers (and the PostgreSQL outbox, which
+# any gateway under test drains), so they run one package at a time.
 test: lint
 	e2e/services/up
-	set -a && source e2e/services/env && set +a && REQUIRE_SERVICES=1 $(GO) test -race -count=1 ./...
+	set -a && source e2e/services/env && set +a && REQUIRE_SERVICES=1 $(GO) test -p 1 -race -count=1 ./...
 	e2e/graphiql/run
+	e2e/subscriptions/run
+	e2e/federation/run
 
 test-unit: ## Tests that need no service (real-service tests skip)
 	$(GO) test -race -count=1 ./...

@@ -25,7 +25,7 @@ func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger, b *s
 	if cfg.DatabaseURL == "" {
 		return nil, nil
 	}
-	pg, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Timeout: cfg.StoreTimeout, Tracer: postgresTracer})
+	pg, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Timeout: cfg.StoreTimeout, Tracer: postgresTracer, Indexes: derivedIndexes(cfg)})
 	if err != nil {
 		// err never holds the URL (it may hold a password).
 		return nil, fmt.Errorf("memories, feedback and experiments store: %w", err)
@@ -47,4 +47,13 @@ func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger, b *s
 	b.Memories, b.Feedback, b.Experiments = pg, pg, pg
 	log.Info("memories, feedback and experiments on postgres", "schema_version", have)
 	return pg.Close, nil
+}
+
+// derivedIndexes names the indexes the outbox indexer keeps for memories:
+// full-text always, vectors when an embedder computes them.
+func derivedIndexes(cfg config.Config) []stores.IndexName {
+	if cfg.EmbeddingsURL != "" {
+		return []stores.IndexName{stores.IndexFullText, stores.IndexVector}
+	}
+	return []stores.IndexName{stores.IndexFullText}
 }

@@ -33,9 +33,11 @@ import (
 	"github.com/codingbrain/gateway/config"
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/graph/relay"
+	"github.com/codingbrain/gateway/indexer"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/embedded"
 	"github.com/codingbrain/gateway/stores/guarded"
+	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/telemetry"
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
@@ -89,11 +91,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	metrics := telemetry.New()
-	backends, guards, closeBackends, err := newBackends(ctx, cfg, log, metrics)
+	w, err := newBackends(ctx, cfg, log, metrics)
 	if err != nil {
 		return err
 	}
-	defer closeBackends()
+	defer w.close()
+	backends, guards := w.backends, w.guards
 	embedder, closeEmbedder, err := openEmbedder(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -104,6 +107,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
+	var indexEmbedder indexer.Embedder
+	if embedder != nil {
+		indexEmbedder = embedder
+	}
+	stopIndexer := startIndexer(w, indexEmbedder, metrics, log)
 
 	handlerCfg := graph.Config{
 		Backends:          backends,
@@ -182,6 +190,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err
 	}
+	stopIndexer(shutdownCtx)
 	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
@@ -213,11 +222,18 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 	})
 }
 
+// wired is what newBackends opened.
+type wired struct {
+	backends stores.Backends
+	guards   []*guarded.Guard // one per real backend, for readiness
+	outbox   *postgres.Outbox // nil unless memories are on PostgreSQL
+	close    func()
+}
+
 // newBackends wires a backend per domain: the embedded default, replaced by
 // the real backend whose setting is present, each real one behind a guard
-// (timeout, circuit breaker, metrics). It returns the guards, for readiness,
-// and a function that closes what it opened.
-func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics) (stores.Backends, []*guarded.Guard, func(), error) {
+// (timeout, circuit breaker, metrics).
+func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics) (wired, error) {
 	b := embedded.New(time.Now)
 	b.CodeGraph = embedded.NewCodeGraphBackend(time.Now, cfg.MaxTraversalDepth)
 	var closers []func()
@@ -226,7 +242,10 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metri
 			closers[i]()
 		}
 	}
-	var guards []*guarded.Guard
+	var (
+		guards []*guarded.Guard
+		outbox *postgres.Outbox
+	)
 	for _, backend := range []struct {
 		name string
 		open backendOpener
@@ -237,10 +256,13 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metri
 		closer, err := backend.open(ctx, cfg, log, &b)
 		if err != nil {
 			closeAll()
-			return stores.Backends{}, nil, nil, err
+			return wired{}, err
 		}
 		if closer != nil {
 			closers = append(closers, closer)
+		}
+		if pg, ok := b.Memories.(*postgres.Backend); ok && outbox == nil {
+			outbox = pg.Outbox()
 		}
 		if replaced := replacedDomains(before, b); len(replaced) > 0 {
 			g := guarded.New(backend.name, guarded.Options{Timeout: cfg.StoreTimeout, Observer: metrics})
@@ -252,7 +274,7 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metri
 			b = guarded.Wrap(b, wrap)
 		}
 	}
-	return b, guards, closeAll, nil
+	return wired{backends: b, guards: guards, outbox: outbox, close: closeAll}, nil
 }
 
 // replacedDomains names the Backends fields an opener changed.

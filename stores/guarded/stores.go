@@ -43,7 +43,24 @@ type memoryBackend struct {
 }
 
 func (b memoryBackend) Memories(t stores.Tenant) stores.MemoryStore {
-	return memoryStore{next: b.next.Memories(t), g: b.g}
+	s := memoryStore{next: b.next.Memories(t), g: b.g}
+	if indexed, ok := s.next.(stores.IndexStatusStore); ok {
+		return indexedMemoryStore{memoryStore: s, index: indexed}
+	}
+	return s
+}
+
+// indexedMemoryStore keeps the optional IndexStatusStore of a memory store
+// visible through the guard.
+type indexedMemoryStore struct {
+	memoryStore
+	index stores.IndexStatusStore
+}
+
+func (s indexedMemoryStore) IndexStatuses(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]stores.IndexStatus, error) {
+	return call(ctx, s.g, "IndexStatuses", func(ctx context.Context) (map[uuid.UUID][]stores.IndexStatus, error) {
+		return s.index.IndexStatuses(ctx, ids)
+	})
 }
 
 type memoryStore struct {

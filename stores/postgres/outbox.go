@@ -48,6 +48,7 @@ const (
 	claimOutboxSQL = `WITH c AS (
   SELECT id FROM memory_outbox
   WHERE parked_at IS NULL AND available_at <= now()
+    AND ($3::uuid[] IS NULL OR org_id = ANY($3::uuid[]))
   ORDER BY available_at, id
   LIMIT $1
   FOR UPDATE SKIP LOCKED
@@ -93,14 +94,20 @@ func (o *Outbox) worker(ctx context.Context, queue func(*pgx.Batch)) error {
 }
 
 // Claim leases up to limit available entries for lease, oldest first.
-// Concurrent claimers get disjoint entries.
-func (o *Outbox) Claim(ctx context.Context, limit int, lease time.Duration) ([]OutboxEntry, error) {
+// Concurrent claimers get disjoint entries. orgs, when not empty, limits the
+// claim to those organisations (an indexer dedicated to some tenants); nil
+// claims every organisation's entries.
+func (o *Outbox) Claim(ctx context.Context, limit int, lease time.Duration, orgs []uuid.UUID) ([]OutboxEntry, error) {
 	if limit <= 0 || lease <= 0 {
 		return nil, stores.Invalid("claim needs a positive limit and lease")
 	}
 	var out []OutboxEntry
 	err := o.worker(ctx, func(b *pgx.Batch) {
-		b.Queue(claimOutboxSQL, limit, lease).Query(func(rows pgx.Rows) (err error) {
+		var only []uuid.UUID
+		if len(orgs) > 0 {
+			only = orgs
+		}
+		b.Queue(claimOutboxSQL, limit, lease, only).Query(func(rows pgx.Rows) (err error) {
 			out, err = pgx.CollectRows(rows, scanOutbox)
 			return err
 		})
@@ -146,4 +153,21 @@ func (o *Outbox) Pending(ctx context.Context, orgID uuid.UUID, memoryIDs []uuid.
 		})
 	})
 	return out, err
+}
+
+// backlogSQL counts the entries still to apply and the age of the oldest.
+const backlogSQL = `SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0)::float8
+FROM memory_outbox WHERE parked_at IS NULL`
+
+// Backlog reports how many entries wait (parked ones excluded) and how old
+// the oldest is: the indexer's lag, for metrics.
+func (o *Outbox) Backlog(ctx context.Context) (int, time.Duration, error) {
+	var (
+		n   int
+		age float64
+	)
+	err := o.worker(ctx, func(b *pgx.Batch) {
+		b.Queue(backlogSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&n, &age) })
+	})
+	return n, time.Duration(age * float64(time.Second)), err
 }

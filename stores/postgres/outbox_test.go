@@ -71,7 +71,7 @@ func TestOutbox(t *testing.T) {
 		for w := range claimed {
 			wg.Go(func() {
 				for {
-					got, err := outbox.Claim(ctx, 3, time.Minute)
+					got, err := outbox.Claim(ctx, 3, time.Minute, []uuid.UUID{tenant.OrgID})
 					if err != nil {
 						t.Errorf("claimer %d: %v", w, err)
 						return
@@ -147,7 +147,7 @@ func TestOutbox(t *testing.T) {
 		}
 		var back bool
 		storetest.Eventually(t, 10*time.Second, "the failed entry to be claimable again", func() bool {
-			got, err := outbox.Claim(ctx, 1000, time.Minute)
+			got, err := outbox.Claim(ctx, 1000, time.Minute, []uuid.UUID{tenant.OrgID})
 			storetest.RequireNoError(t, err)
 			for _, e := range got {
 				if e.ID == park.ID {

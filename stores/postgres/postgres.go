@@ -38,6 +38,9 @@ type Config struct {
 	// Tracer, when set, sees every statement (tests count them with it). It may
 	// also implement pgx.BatchTracer to see the statements of pipelined batches.
 	Tracer pgx.QueryTracer
+	// Indexes names the derived indexes the outbox indexer keeps for
+	// memories, as IndexStatuses reports them (FULL_TEXT when empty).
+	Indexes []stores.IndexName
 }
 
 // Backend is the process-wide PostgreSQL backend: one pool, shared by every
@@ -45,6 +48,7 @@ type Config struct {
 type Backend struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
+	indexes []stores.IndexName
 }
 
 // Open connects a pool and checks, within the timeout, that the server
@@ -68,7 +72,11 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, stores.Unavailable("postgres", err)
 	}
-	b := &Backend{pool: pool, timeout: timeout}
+	indexes := cfg.Indexes
+	if len(indexes) == 0 {
+		indexes = []stores.IndexName{stores.IndexFullText}
+	}
+	b := &Backend{pool: pool, timeout: timeout, indexes: indexes}
 	pingCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {

@@ -1,0 +1,119 @@
+package stores
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+)
+
+// ChangeKind says which domain a committed change belongs to.
+type ChangeKind string
+
+// Change kinds. Each is published only after the write it describes has
+// committed, never for a write that was merely attempted.
+const (
+	// ChangeMemory: a memory was created, updated, had its state changed or was deleted.
+	ChangeMemory ChangeKind = "MEMORY"
+	// ChangeMemoryIndex: a derived search index (full-text, vector) caught up
+	// with a memory, or failed to. Published by the outbox indexer.
+	ChangeMemoryIndex ChangeKind = "MEMORY_INDEX"
+	// ChangeFeedback: a feedback event was recorded or purged.
+	ChangeFeedback ChangeKind = "FEEDBACK"
+	// ChangeEpisodic: an item of an episodic session was put or expired.
+	ChangeEpisodic ChangeKind = "EPISODIC"
+)
+
+// ChangeOp is what a memory change did to the row.
+type ChangeOp string
+
+// Change operations, as the outbox records them.
+const (
+	OpUpsert ChangeOp = "upsert"
+	OpDelete ChangeOp = "delete"
+)
+
+// Change is one committed change of one tenant. It carries ids, not data:
+// a subscriber reads the changed object back through its own tenant-bound
+// stores, so a change can cross replicas (PostgreSQL NOTIFY) without
+// carrying content. Memory is an optional snapshot taken at commit by an
+// in-process source; a subscriber may use it instead of reading the row.
+type Change struct {
+	Kind  ChangeKind
+	OrgID uuid.UUID
+	// UserID is set for personal data (episodic sessions): only that user's
+	// subscriptions receive it. uuid.Nil means the whole organisation.
+	UserID uuid.UUID
+	// MemoryID and Version name the memory and the version the change
+	// committed (ChangeMemory, ChangeMemoryIndex, and ChangeFeedback when the
+	// feedback names a memory).
+	MemoryID uuid.UUID
+	Version  int64
+	Op       ChangeOp
+	// SessionID names the episodic session (ChangeEpisodic).
+	SessionID string
+	// Memory is the memory as committed, when the source has it at hand.
+	Memory *Memory
+}
+
+// ChangeFeed delivers the committed changes of the tenant it is bound to.
+// A subscription never sees another tenant's changes, whatever ids it asks
+// about: the tenant is bound when the feed is made, not passed per call.
+type ChangeFeed interface {
+	// Subscribe returns a stream of the tenant's changes of the given kinds
+	// (all kinds when none are given). The stream has a bounded buffer: a
+	// subscriber that falls behind loses the subscription, and Lost is
+	// closed, instead of making the publisher wait or grow memory.
+	// ErrUnavailable when the feed cannot take subscriptions.
+	Subscribe(ctx context.Context, kinds ...ChangeKind) (ChangeStream, error)
+}
+
+// ChangeStream is one subscription to a ChangeFeed.
+type ChangeStream interface {
+	// Changes yields the changes in commit order per object.
+	Changes() <-chan Change
+	// Lost is closed when the subscriber fell behind and changes were dropped;
+	// the subscription then delivers nothing more.
+	Lost() <-chan struct{}
+	// Close ends the subscription; it is safe to call more than once.
+	Close()
+}
+
+// ChangeBackend hands out change feeds bound to one tenant.
+type ChangeBackend interface{ Changes(Tenant) ChangeFeed }
+
+// IndexName names a derived search index of memories.
+type IndexName string
+
+// Derived indexes of memories.
+const (
+	IndexFullText IndexName = "FULL_TEXT"
+	IndexVector   IndexName = "VECTOR"
+)
+
+// IndexState is where a derived index is for one memory.
+type IndexState string
+
+// Index states.
+const (
+	IndexPending IndexState = "PENDING"
+	IndexIndexed IndexState = "INDEXED"
+	IndexFailed  IndexState = "FAILED"
+)
+
+// IndexStatus is one index's state for one memory.
+type IndexStatus struct {
+	Index IndexName
+	State IndexState
+	// Version is the memory version the index holds (0 when none yet).
+	Version int64
+}
+
+// IndexStatusStore is implemented by memory stores whose search indexes are
+// derived asynchronously (the outbox indexer). A memory store that does not
+// implement it indexes synchronously, so a committed memory is already
+// searchable (stores/embedded).
+type IndexStatusStore interface {
+	// IndexStatuses returns, for each id that exists, the status of every
+	// configured index. One round trip.
+	IndexStatuses(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]IndexStatus, error)
+}
