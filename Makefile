@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build generate test test-unit lint services services-down graphiql-check
+.PHONY: run build generate test test-unit lint services services-down graphiql-check bench fuzz-short fuzz
 
 run: ## Serve on the embedded stores with a demo tenant (same as `go run .`)
 	$(GO) run .
@@ -21,6 +21,8 @@ generate: ## Regenerate gqlgen code from graph/schema/*.graphqls
 test: lint
 	e2e/services/up
 	set -a && source e2e/services/env && set +a && REQUIRE_SERVICES=1 $(GO) test -p 1 -race -count=1 ./...
+	e2e/typescript/check
+	$(MAKE) fuzz-short
 	e2e/graphiql/run
 	e2e/subscriptions/run
 	e2e/federation/run
@@ -32,10 +34,37 @@ lint: ## gofmt, go vet, go mod tidy check, generated code up to date
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
-	$(GO) generate ./... && git diff --exit-code -- graph/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	$(GO) generate ./... && git diff --exit-code -- graph/ e2e/client/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
+
+# Fuzz targets (package:target). fuzz-short runs each briefly, as CI does;
+# `make fuzz FUZZTIME=10m` runs each for longer.
+FUZZ_TARGETS := ./graph/relay:FuzzDecodeID ./graph/relay:FuzzCursor ./auth:FuzzVerify \
+	./graph/model:FuzzUnmarshalJSON ./stores/qdrant:FuzzFilterConditions
+FUZZTIME ?= 10s
+
+fuzz-short: ## Run every fuzz target for 10s
+	$(MAKE) fuzz FUZZTIME=10s
+
+fuzz: ## Run every fuzz target for FUZZTIME (default 10s)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		echo "fuzz $${t#*:} ($${t%%:*}) for $(FUZZTIME)"; \
+		$(GO) test -run '^$$' -fuzz "^$${t#*:}\$$" -fuzztime=$(FUZZTIME) "$${t%%:*}"; \
+	done
 
 services: ## Start the real services (see e2e/services/README.md)
 	e2e/services/up
 
 services-down:
 	e2e/services/down
+
+# The benchmark (docs/BENCHMARKS.md): never part of `make test`. Starts the
+# services, installs the PostGraphile peer (pinned by bench/peer/package-lock.json),
+# builds the gateway and the benchmark, seeds codingbrain_bench once, runs every
+# scenario and rewrites the table in docs/BENCHMARKS.md and the chart.
+# BENCH_FLAGS passes flags, e.g. BENCH_FLAGS='-duration 3s -concurrency 1,16'.
+bench:
+	e2e/services/up
+	cd bench/peer && npm ci --no-audit --no-fund --loglevel=error
+	$(GO) build -o bin/gateway .
+	$(GO) build -o bin/bench ./bench
+	set -a && source e2e/services/env && set +a && bin/bench $(BENCH_FLAGS)

@@ -88,7 +88,15 @@ func startPostgresGateway(t *testing.T) string {
 	// The statement count measures batching, not the scheduler: a loader wait
 	// of 20ms (default 500µs) lets every resolver of a 100-item page join
 	// its batch even under -race on a loaded machine.
-	env := map[string]string{"DATABASE_URL": dbURL, "GATEWAY_JWT_SECRET": testJWTSecret, "GATEWAY_LOADER_WAIT": "20ms"}
+	// The indexer is off: its outbox statements would go through the same
+	// traced pool and be counted as the requests'.
+	return startGatewayWith(t, map[string]string{"DATABASE_URL": dbURL, "GATEWAY_JWT_SECRET": testJWTSecret, "GATEWAY_LOADER_WAIT": "20ms", "GATEWAY_INDEXER": "false"})
+}
+
+// startGatewayWith runs `gateway serve` with exactly the given environment
+// on a free loopback port until the test ends, and returns its base URL.
+func startGatewayWith(t *testing.T, env map[string]string) string {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var stderr lockedBuffer
 	done := make(chan error, 1)

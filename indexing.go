@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/codingbrain/gateway/config"
 	"github.com/codingbrain/gateway/indexer"
 	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/telemetry"
@@ -37,8 +38,8 @@ func (q outboxQueue) Backlog(ctx context.Context) (int, time.Duration, error) {
 // startIndexer runs the outbox indexer in the background when memories are
 // on PostgreSQL (the embedded stores index synchronously). The returned
 // function stops it and waits, within ctx, for the pass in flight.
-func startIndexer(w wired, embedder indexer.Embedder, metrics *telemetry.Metrics, log *slog.Logger) func(context.Context) {
-	if w.outbox == nil {
+func startIndexer(cfg config.Config, w wired, embedder indexer.Embedder, metrics *telemetry.Metrics, log *slog.Logger) func(context.Context) {
+	if w.outbox == nil || !cfg.Indexer {
 		return func(context.Context) {}
 	}
 	ix := indexer.New(outboxQueue{w.outbox}, w.backends, indexer.Options{

@@ -97,6 +97,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer w.close()
 	backends, guards := w.backends, w.guards
+	backends, closeEvents, err := openEvents(ctx, cfg, log, backends)
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
+	streams := graph.NewStreams(streamLimits(cfg))
 	embedder, closeEmbedder, err := openEmbedder(ctx, cfg, log)
 	if err != nil {
 		return err
@@ -111,7 +117,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if embedder != nil {
 		indexEmbedder = embedder
 	}
-	stopIndexer := startIndexer(w, indexEmbedder, metrics, log)
+	stopIndexer := startIndexer(cfg, w, indexEmbedder, metrics, log)
 
 	handlerCfg := graph.Config{
 		Backends:          backends,
@@ -131,6 +137,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Metrics:      metrics,
 		Readiness:    readiness(guards),
 		Embedder:     embedderOrNil(embedder),
+		Streams:      streams,
 		Logger:       log,
 	}
 	if handlerCfg.RateLimit.Burst == 0 {
@@ -187,6 +194,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	log.Info("shutting down")
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	// Live streams first: every subscription gets its complete, then each
+	// WebSocket a 1001 close, before the listener stops.
+	if err := streams.Shutdown(shutdownCtx); err != nil {
+		log.Warn("live streams did not all end in time", "open", streams.Open())
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err
 	}

@@ -39,7 +39,14 @@ type Config struct {
 	RateLimit         float64
 	RateBurst         int
 	SeedDemo          bool
+	Indexer           bool
 	LogLevel          string
+
+	MaxConnectionsPerTenant       int
+	MaxSubscriptionsPerConnection int
+	StreamQueueSize               int
+	SubscriptionBuffer            int
+	KeepAlive                     time.Duration
 
 	DatabaseURL      string
 	DatabaseOwnerURL string
@@ -88,8 +95,14 @@ func Settings() []Setting {
 		str("trusted-documents", "GATEWAY_TRUSTED_DOCUMENTS", "", "JSON manifest (sha256 -> operation); when set, only these operations are served", func(c *Config) *string { return &c.TrustedDocuments }),
 		float("rate-limit", "GATEWAY_RATE_LIMIT", 0, "requests per second allowed per organisation (token bucket; 0 is off)", func(c *Config) *float64 { return &c.RateLimit }),
 		integer("rate-burst", "GATEWAY_RATE_BURST", 0, "burst size of the per-organisation bucket (0: twice the rate)", func(c *Config) *int { return &c.RateBurst }),
+		boolean("indexer", "GATEWAY_INDEXER", true, "drain the PostgreSQL outbox into the search indexes in this process (turn off on replicas that only serve the API)", func(c *Config) *bool { return &c.Indexer }),
 		boolean("seed-demo", "GATEWAY_SEED_DEMO", true, "seed a demo tenant at start when every backend is embedded", func(c *Config) *bool { return &c.SeedDemo }),
 		str("log-level", "GATEWAY_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
+		integer("max-connections-per-tenant", "GATEWAY_MAX_CONNECTIONS_PER_TENANT", 100, "live connections (WebSocket and SSE) one organisation may hold at once (0: unlimited)", func(c *Config) *int { return &c.MaxConnectionsPerTenant }),
+		integer("max-subscriptions-per-connection", "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION", 20, "subscriptions one WebSocket may run at once (0: unlimited)", func(c *Config) *int { return &c.MaxSubscriptionsPerConnection }),
+		integer("stream-queue-size", "GATEWAY_STREAM_QUEUE_SIZE", 64, "messages that may wait to be written to one live connection; a client that lets it fill is cut off as a slow consumer", func(c *Config) *int { return &c.StreamQueueSize }),
+		integer("subscription-buffer", "GATEWAY_SUBSCRIPTION_BUFFER", 64, "changes one subscription may have pending before it is cut off as a slow consumer", func(c *Config) *int { return &c.SubscriptionBuffer }),
+		duration("keep-alive", "GATEWAY_KEEP_ALIVE", 15*time.Second, "interval of keep-alive pings on live connections (0: none)", func(c *Config) *time.Duration { return &c.KeepAlive }),
 		str("database-url", "DATABASE_URL", "", "PostgreSQL URL of the application role (memories, feedback, experiments)", func(c *Config) *string { return &c.DatabaseURL }),
 		str("database-owner-url", "DATABASE_OWNER_URL", "", "PostgreSQL URL of the owner role, used by `gateway migrate`", func(c *Config) *string { return &c.DatabaseOwnerURL }),
 		str("valkey-url", "VALKEY_URL", "", "Valkey URL (episodic sessions)", func(c *Config) *string { return &c.ValkeyURL }),

@@ -57,6 +57,12 @@ type Config struct {
 	// Embedder, when set, embeds query text for recall and vectorSearch.
 	Embedder resolvers.Embedder
 	Logger   *slog.Logger
+	// Streams tracks live connections (WebSocket, SSE) and their limits;
+	// nil means DefaultStreamLimits and no way to shut them down from outside.
+	Streams *Streams
+	// Now is the clock of token expiry on live connections and of
+	// subscriptions' windows (the stores' clock); nil means time.Now.
+	Now func() time.Time
 	// GraphiQLHeaders pre-fills GraphiQL's header editor (a JSON object);
 	// set only in development, to hand the page the development token.
 	GraphiQLHeaders string
@@ -77,6 +83,7 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 		Cursors:           cfg.Cursors,
 		Pages:             cfg.Pages,
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
+		Now:               cfg.Now,
 		Embedder:          cfg.Embedder,
 	}})
 }
@@ -95,6 +102,13 @@ func NewHandler(cfg Config) http.Handler {
 		cfg.Logger = slog.Default()
 	}
 	srv := handler.New(NewSchema(cfg))
+	// The streaming transports come first: a POST asking for
+	// text/event-stream is SSE, not a plain POST.
+	streams := cfg.Streams
+	if streams == nil {
+		streams = NewStreams(DefaultStreamLimits)
+	}
+	addStreamTransports(srv, cfg, streams)
 	srv.AddTransport(transport.Options{})
 	srv.AddTransport(transport.GET{})
 	srv.AddTransport(transport.POST{})
@@ -142,8 +156,8 @@ func NewHandler(cfg Config) http.Handler {
 	if cfg.Metrics != nil {
 		mux.Handle("GET "+PathMetrics, cfg.Metrics.Handler())
 	}
-	page := graphiql.Page(PathGraphQL, "", cfg.GraphiQLHeaders)
-	api := authenticate(cfg, newTenantLimiter(cfg.RateLimit), srv)
+	page := graphiql.Page(PathGraphQL, PathGraphQL, cfg.GraphiQLHeaders)
+	api := authenticate(cfg, newTenantLimiter(cfg.RateLimit), serveStreams(cfg, streams, srv))
 	mux.Handle(PathGraphQL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && wantsHTML(r) {
 			page.ServeHTTP(w, r)
@@ -245,7 +259,9 @@ func (requireAuthentication) MutateOperationContext(ctx context.Context, oc *gra
 	if oc.Operation.Operation == ast.Query {
 		introspectionOnly := true
 		for _, f := range graphql.CollectFields(oc, oc.Operation.SelectionSet, nil) {
-			if !strings.HasPrefix(f.Name, "__") {
+			// _service (the federation SDL) is public like the SDL endpoint,
+			// so a router can compose the supergraph without a token.
+			if !strings.HasPrefix(f.Name, "__") && f.Name != "_service" {
 				introspectionOnly = false
 				break
 			}

@@ -45,6 +45,7 @@ func newTestServer(t *testing.T, options ...func(*graph.Config)) *testServer {
 		MaxBodyBytes:      1 << 20,
 		Limits:            graph.Limits{MaxDepth: 15, MaxComplexity: 50000, MaxAliases: 30, MaxRootFields: 20, DefaultListSize: 10},
 		APQCacheSize:      100,
+		Now:               clock.Now,
 	}
 	for _, o := range options {
 		o(&cfg)

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"strings"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -36,7 +37,7 @@ func (queryLimits) Validate(graphql.ExecutableSchema) error { return nil }
 // MutateOperationContext measures the operation and refuses it when it is
 // over a limit.
 func (l queryLimits) MutateOperationContext(_ context.Context, oc *graphql.OperationContext) *gqlerror.Error {
-	m := measure{vars: oc.Variables, listSize: l.DefaultListSize}
+	m := measure{vars: oc.Variables, listSize: l.DefaultListSize, fragments: map[fragmentKey]fragmentMeasure{}}
 	complexity := m.selections(oc.Operation.SelectionSet, 0, "")
 	roots := graphql.CollectFields(oc, oc.Operation.SelectionSet, nil)
 	checks := []struct {
@@ -60,11 +61,55 @@ func (l queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 }
 
 // measure walks an operation once, counting depth, aliases and cost.
+// Each fragment is measured once per parent type and its figures reused at
+// every spread: a "billion laughs" document (each fragment spreading the
+// previous one twice) is measured in linear time, while its cost and alias
+// count still add up to what executing it would mean. Sums saturate instead
+// of overflowing, so an exponential document cannot wrap below a limit.
 type measure struct {
-	vars     map[string]any
-	listSize int
-	maxDepth int
-	aliases  int
+	vars      map[string]any
+	listSize  int
+	maxDepth  int
+	aliases   int
+	fragments map[fragmentKey]fragmentMeasure
+}
+
+type fragmentKey struct{ name, parentType string }
+
+// fragmentMeasure is what one spread of a fragment adds: its cost, its
+// aliases and its depth below the spread.
+type fragmentMeasure struct{ cost, aliases, depth int }
+
+// saturation bounds every sum: far above any limit, far below overflow.
+const saturation = math.MaxInt32
+
+func satAdd(a, b int) int { return min(a+b, saturation) }
+
+func satMul(a, b int) int {
+	if a != 0 && b > saturation/a {
+		return saturation
+	}
+	return min(a*b, saturation)
+}
+
+// fragment measures a fragment spread at a depth, once per fragment.
+func (m *measure) fragment(def *ast.FragmentDefinition, depth int, parentType string) int {
+	key := fragmentKey{def.Name, parentType}
+	f, ok := m.fragments[key]
+	if !ok {
+		outerDepth, outerAliases := m.maxDepth, m.aliases
+		m.maxDepth, m.aliases = 0, 0
+		f.cost = m.selections(def.SelectionSet, 0, parentType)
+		f.aliases, f.depth = m.aliases, m.maxDepth
+		m.maxDepth, m.aliases = outerDepth, outerAliases
+		if m.fragments == nil {
+			m.fragments = map[fragmentKey]fragmentMeasure{}
+		}
+		m.fragments[key] = f
+	}
+	m.aliases = satAdd(m.aliases, f.aliases)
+	m.maxDepth = max(m.maxDepth, depth+f.depth)
+	return f.cost
 }
 
 // selections returns the cost of a selection set at a depth: each field
@@ -80,20 +125,20 @@ func (m *measure) selections(set ast.SelectionSet, depth int, parentType string)
 				continue // introspection is served from the schema, not the stores
 			}
 			if s.Alias != "" && s.Alias != s.Name {
-				m.aliases++
+				m.aliases = satAdd(m.aliases, 1)
 			}
 			m.maxDepth = max(m.maxDepth, depth+1)
 			childType := ""
 			if s.Definition != nil {
 				childType = s.Definition.Type.Name()
 			}
-			total += m.multiplier(s, parentType) * (1 + m.selections(s.SelectionSet, depth+1, childType))
+			total = satAdd(total, satMul(m.multiplier(s, parentType), satAdd(1, m.selections(s.SelectionSet, depth+1, childType))))
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
-				total += m.selections(s.Definition.SelectionSet, depth, parentType)
+				total = satAdd(total, m.fragment(s.Definition, depth, parentType))
 			}
 		case *ast.InlineFragment:
-			total += m.selections(s.SelectionSet, depth, parentType)
+			total = satAdd(total, m.selections(s.SelectionSet, depth, parentType))
 		}
 	}
 	return total

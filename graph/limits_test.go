@@ -46,6 +46,27 @@ func TestQueryLimits(t *testing.T) {
 			t.Fatalf("limit = %v", e.Extensions["limit"])
 		}
 	})
+	t.Run("a fragment bomb is measured in linear time and refused", func(t *testing.T) {
+		// Each fragment spreads the previous one twice: 2^40 fields expanded.
+		var b strings.Builder
+		b.WriteString("query { ...F40 }\nfragment F0 on Query { viewer { orgId } }\n")
+		for i := 1; i <= 40; i++ {
+			fmt.Fprintf(&b, "fragment F%d on Query { ...F%d ...F%d }\n", i, i-1, i-1)
+		}
+		start := time.Now()
+		if e := s.do(t, tok, b.String(), nil).code(t, graph.CodeBadUserInput); e.Extensions["limit"] != "complexity" {
+			t.Fatalf("limit = %v (%s)", e.Extensions["limit"], e.Message)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("refusal took %s", d)
+		}
+	})
+	t.Run("aliases inside a fragment count at every spread", func(t *testing.T) {
+		q := `fragment A on Query { a1: viewer { orgId } a2: viewer { orgId } } { ...A ...on Query { ...A } }`
+		if e := s.do(t, tok, q, nil).code(t, graph.CodeBadUserInput); e.Extensions["limit"] != "aliases" || e.Extensions["actual"] != float64(4) {
+			t.Fatalf("limit = %v, actual = %v", e.Extensions["limit"], e.Extensions["actual"])
+		}
+	})
 	t.Run("first given in a variable is what complexity counts", func(t *testing.T) {
 		q := `query($n: Int) { memories(first: $n) { nodes { categories { name } } } }`
 		s.do(t, tok, q, map[string]any{"n": 2}).ok(t, nil)

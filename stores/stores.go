@@ -47,6 +47,9 @@ type Backends struct {
 	CodeGraph   CodeGraphBackend
 	Vectors     VectorBackend
 	FullText    FullTextBackend
+	// Changes, when set, streams committed changes to subscriptions; nil
+	// means the gateway serves no subscriptions (they answer STORE_UNAVAILABLE).
+	Changes ChangeBackend
 }
 
 // Each backend hands out stores bound to one tenant. The method names differ
@@ -71,6 +74,7 @@ type Bundle struct {
 	CodeGraph   CodeGraphStore
 	Vectors     VectorStore
 	FullText    FullTextStore
+	Changes     ChangeFeed // nil when Backends.Changes is nil
 }
 
 // For binds every backend to t. It refuses an incomplete tenant: a request
@@ -79,8 +83,13 @@ func (b Backends) For(t Tenant) (*Bundle, error) {
 	if err := t.Validate(); err != nil {
 		return nil, err
 	}
+	var changes ChangeFeed
+	if b.Changes != nil {
+		changes = b.Changes.Changes(t)
+	}
 	return &Bundle{
 		Tenant:      t,
+		Changes:     changes,
 		Memories:    b.Memories.Memories(t),
 		Feedback:    b.Feedback.Feedback(t),
 		Experiments: b.Experiments.Experiments(t),

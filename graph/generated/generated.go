@@ -14,6 +14,7 @@ import (
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/99designs/gqlgen/graphql/introspection"
+	"github.com/99designs/gqlgen/plugin/federation/fedruntime"
 	"github.com/codingbrain/gateway/graph/model"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
@@ -36,6 +37,7 @@ type ResolverRoot interface {
 	CodeFile() CodeFileResolver
 	CodeRepo() CodeRepoResolver
 	CodeSymbol() CodeSymbolResolver
+	Entity() EntityResolver
 	EpisodicItem() EpisodicItemResolver
 	EpisodicSession() EpisodicSessionResolver
 	Experiment() ExperimentResolver
@@ -44,6 +46,7 @@ type ResolverRoot interface {
 	Mutation() MutationResolver
 	Query() QueryResolver
 	SearchDocument() SearchDocumentResolver
+	Subscription() SubscriptionResolver
 	Variant() VariantResolver
 	VariantFeedbackStats() VariantFeedbackStatsResolver
 	VectorHit() VectorHitResolver
@@ -174,6 +177,13 @@ type ComplexityRoot struct {
 		DeletedCount func(childComplexity int) int
 	}
 
+	Entity struct {
+		FindManyCodeRepoByIDs   func(childComplexity int, reps []*model.CodeRepoByIDsInput) int
+		FindManyCodeSymbolByIDs func(childComplexity int, reps []*model.CodeSymbolByIDsInput) int
+		FindManyExperimentByIDs func(childComplexity int, reps []*model.ExperimentByIDsInput) int
+		FindManyMemoryByIDs     func(childComplexity int, reps []*model.MemoryByIDsInput) int
+	}
+
 	EpisodicItem struct {
 		Content   func(childComplexity int) int
 		CreatedAt func(childComplexity int) int
@@ -193,6 +203,11 @@ type ComplexityRoot struct {
 		ItemCount     func(childComplexity int) int
 		Items         func(childComplexity int, halfLifeSeconds *float64, first *int) int
 		LastTouchedAt func(childComplexity int) int
+	}
+
+	EpisodicSessionEvent struct {
+		Items     func(childComplexity int) int
+		SessionID func(childComplexity int) int
 	}
 
 	Experiment struct {
@@ -291,17 +306,25 @@ type ComplexityRoot struct {
 	}
 
 	Memory struct {
-		App        func(childComplexity int) int
-		AuthorID   func(childComplexity int) int
-		Categories func(childComplexity int) int
-		Content    func(childComplexity int) int
-		CreatedAt  func(childComplexity int) int
-		DeletedAt  func(childComplexity int) int
-		ID         func(childComplexity int) int
-		Metadata   func(childComplexity int) int
-		State      func(childComplexity int) int
-		UpdatedAt  func(childComplexity int) int
-		Version    func(childComplexity int) int
+		App         func(childComplexity int) int
+		AuthorID    func(childComplexity int) int
+		Categories  func(childComplexity int) int
+		Content     func(childComplexity int) int
+		CreatedAt   func(childComplexity int) int
+		DeletedAt   func(childComplexity int) int
+		ID          func(childComplexity int) int
+		IndexStatus func(childComplexity int) int
+		Metadata    func(childComplexity int) int
+		State       func(childComplexity int) int
+		UpdatedAt   func(childComplexity int) int
+		Version     func(childComplexity int) int
+	}
+
+	MemoryChangeEvent struct {
+		Kind     func(childComplexity int) int
+		Memory   func(childComplexity int) int
+		MemoryID func(childComplexity int) int
+		Version  func(childComplexity int) int
 	}
 
 	MemoryConnection struct {
@@ -313,6 +336,19 @@ type ComplexityRoot struct {
 	MemoryEdge struct {
 		Cursor func(childComplexity int) int
 		Node   func(childComplexity int) int
+	}
+
+	MemoryIndexStatus struct {
+		Index   func(childComplexity int) int
+		State   func(childComplexity int) int
+		Version func(childComplexity int) int
+	}
+
+	MemoryIndexStatusEvent struct {
+		Indexes    func(childComplexity int) int
+		MemoryID   func(childComplexity int) int
+		Searchable func(childComplexity int) int
+		Version    func(childComplexity int) int
 	}
 
 	Mutation struct {
@@ -380,6 +416,8 @@ type ComplexityRoot struct {
 		Search             func(childComplexity int, text string, tags []string, first *int, after *string) int
 		VectorSearch       func(childComplexity int, model string, vector []float64, filter map[string]any, first *int) int
 		Viewer             func(childComplexity int) int
+		__resolve__service func(childComplexity int) int
+		__resolve_entities func(childComplexity int, representations []map[string]any) int
 	}
 
 	Recall struct {
@@ -453,6 +491,13 @@ type ComplexityRoot struct {
 		Memory func(childComplexity int) int
 	}
 
+	Subscription struct {
+		EpisodicSession    func(childComplexity int, id string, halfLifeSeconds *float64, first *int) int
+		FeedbackAggregates func(childComplexity int, windowSeconds *int, experimentID *string) int
+		MemoryChanged      func(childComplexity int, filter *model.MemoryChangeFilter) int
+		MemoryIndexStatus  func(childComplexity int, id string) int
+	}
+
 	SymbolDependency struct {
 		Depth  func(childComplexity int) int
 		Kind   func(childComplexity int) int
@@ -504,6 +549,10 @@ type ComplexityRoot struct {
 		Scopes func(childComplexity int) int
 		UserID func(childComplexity int) int
 	}
+
+	_Service struct {
+		SDL func(childComplexity int) int
+	}
 }
 
 // endregion ***************************** api!.gotpl *****************************
@@ -535,6 +584,12 @@ type CodeSymbolResolver interface {
 	Dependencies(ctx context.Context, obj *stores.CodeSymbol, depth *int, kinds []stores.EdgeKind) ([]stores.Dependency, error)
 	Dependents(ctx context.Context, obj *stores.CodeSymbol, depth *int, kinds []stores.EdgeKind) ([]stores.Dependency, error)
 }
+type EntityResolver interface {
+	FindManyCodeRepoByIDs(ctx context.Context, reps []*model.CodeRepoByIDsInput) ([]*stores.CodeRepo, error)
+	FindManyCodeSymbolByIDs(ctx context.Context, reps []*model.CodeSymbolByIDsInput) ([]*stores.CodeSymbol, error)
+	FindManyExperimentByIDs(ctx context.Context, reps []*model.ExperimentByIDsInput) ([]*stores.Experiment, error)
+	FindManyMemoryByIDs(ctx context.Context, reps []*model.MemoryByIDsInput) ([]*stores.Memory, error)
+}
 type EpisodicItemResolver interface {
 	Memory(ctx context.Context, obj *stores.EpisodicItem) (*stores.Memory, error)
 }
@@ -562,6 +617,7 @@ type MemoryResolver interface {
 
 	App(ctx context.Context, obj *stores.Memory) (*stores.App, error)
 	Categories(ctx context.Context, obj *stores.Memory) ([]stores.Category, error)
+	IndexStatus(ctx context.Context, obj *stores.Memory) ([]stores.IndexStatus, error)
 }
 type MutationResolver interface {
 	RegisterCodeRepo(ctx context.Context, input model.RegisterCodeRepoInput) (model.RegisterCodeRepoPayload, error)
@@ -610,6 +666,12 @@ type QueryResolver interface {
 }
 type SearchDocumentResolver interface {
 	Memory(ctx context.Context, obj *stores.Document) (*stores.Memory, error)
+}
+type SubscriptionResolver interface {
+	MemoryChanged(ctx context.Context, filter *model.MemoryChangeFilter) (<-chan model.MemoryChangeEvent, error)
+	MemoryIndexStatus(ctx context.Context, id string) (<-chan model.MemoryIndexStatusEvent, error)
+	FeedbackAggregates(ctx context.Context, windowSeconds *int, experimentID *string) (<-chan stores.FeedbackAggregates, error)
+	EpisodicSession(ctx context.Context, id string, halfLifeSeconds *float64, first *int) (<-chan model.EpisodicSessionEvent, error)
 }
 type VariantResolver interface {
 	ID(ctx context.Context, obj *stores.Variant) (string, error)
@@ -1018,6 +1080,51 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.DeleteVectorsPayload.DeletedCount(childComplexity), true
 
+	case "Entity.findManyCodeRepoByIDs":
+		if e.ComplexityRoot.Entity.FindManyCodeRepoByIDs == nil {
+			break
+		}
+
+		args, err := ec.field_Entity_findManyCodeRepoByIDs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Entity.FindManyCodeRepoByIDs(childComplexity, args["reps"].([]*model.CodeRepoByIDsInput)), true
+	case "Entity.findManyCodeSymbolByIDs":
+		if e.ComplexityRoot.Entity.FindManyCodeSymbolByIDs == nil {
+			break
+		}
+
+		args, err := ec.field_Entity_findManyCodeSymbolByIDs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Entity.FindManyCodeSymbolByIDs(childComplexity, args["reps"].([]*model.CodeSymbolByIDsInput)), true
+	case "Entity.findManyExperimentByIDs":
+		if e.ComplexityRoot.Entity.FindManyExperimentByIDs == nil {
+			break
+		}
+
+		args, err := ec.field_Entity_findManyExperimentByIDs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Entity.FindManyExperimentByIDs(childComplexity, args["reps"].([]*model.ExperimentByIDsInput)), true
+	case "Entity.findManyMemoryByIDs":
+		if e.ComplexityRoot.Entity.FindManyMemoryByIDs == nil {
+			break
+		}
+
+		args, err := ec.field_Entity_findManyMemoryByIDs_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Entity.FindManyMemoryByIDs(childComplexity, args["reps"].([]*model.MemoryByIDsInput)), true
+
 	case "EpisodicItem.content":
 		if e.ComplexityRoot.EpisodicItem.Content == nil {
 			break
@@ -1114,6 +1221,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EpisodicSession.LastTouchedAt(childComplexity), true
+
+	case "EpisodicSessionEvent.items":
+		if e.ComplexityRoot.EpisodicSessionEvent.Items == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EpisodicSessionEvent.Items(childComplexity), true
+	case "EpisodicSessionEvent.sessionId":
+		if e.ComplexityRoot.EpisodicSessionEvent.SessionID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EpisodicSessionEvent.SessionID(childComplexity), true
 
 	case "Experiment.assignment":
 		if e.ComplexityRoot.Experiment.Assignment == nil {
@@ -1494,6 +1614,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Memory.ID(childComplexity), true
+	case "Memory.indexStatus":
+		if e.ComplexityRoot.Memory.IndexStatus == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Memory.IndexStatus(childComplexity), true
 	case "Memory.metadata":
 		if e.ComplexityRoot.Memory.Metadata == nil {
 			break
@@ -1518,6 +1644,31 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Memory.Version(childComplexity), true
+
+	case "MemoryChangeEvent.kind":
+		if e.ComplexityRoot.MemoryChangeEvent.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryChangeEvent.Kind(childComplexity), true
+	case "MemoryChangeEvent.memory":
+		if e.ComplexityRoot.MemoryChangeEvent.Memory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryChangeEvent.Memory(childComplexity), true
+	case "MemoryChangeEvent.memoryId":
+		if e.ComplexityRoot.MemoryChangeEvent.MemoryID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryChangeEvent.MemoryID(childComplexity), true
+	case "MemoryChangeEvent.version":
+		if e.ComplexityRoot.MemoryChangeEvent.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryChangeEvent.Version(childComplexity), true
 
 	case "MemoryConnection.edges":
 		if e.ComplexityRoot.MemoryConnection.Edges == nil {
@@ -1550,6 +1701,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MemoryEdge.Node(childComplexity), true
+
+	case "MemoryIndexStatus.index":
+		if e.ComplexityRoot.MemoryIndexStatus.Index == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryIndexStatus.Index(childComplexity), true
+	case "MemoryIndexStatus.state":
+		if e.ComplexityRoot.MemoryIndexStatus.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryIndexStatus.State(childComplexity), true
+	case "MemoryIndexStatus.version":
+		if e.ComplexityRoot.MemoryIndexStatus.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryIndexStatus.Version(childComplexity), true
+
+	case "MemoryIndexStatusEvent.indexes":
+		if e.ComplexityRoot.MemoryIndexStatusEvent.Indexes == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryIndexStatusEvent.Indexes(childComplexity), true
+	case "MemoryIndexStatusEvent.memoryId":
+		if e.ComplexityRoot.MemoryIndexStatusEvent.MemoryID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryIndexStatusEvent.MemoryID(childComplexity), true
+	case "MemoryIndexStatusEvent.searchable":
+		if e.ComplexityRoot.MemoryIndexStatusEvent.Searchable == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryIndexStatusEvent.Searchable(childComplexity), true
+	case "MemoryIndexStatusEvent.version":
+		if e.ComplexityRoot.MemoryIndexStatusEvent.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryIndexStatusEvent.Version(childComplexity), true
 
 	case "Mutation.addCodeDependencies":
 		if e.ComplexityRoot.Mutation.AddCodeDependencies == nil {
@@ -2046,6 +2241,23 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Viewer(childComplexity), true
+	case "Query._service":
+		if e.ComplexityRoot.Query.__resolve__service == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.__resolve__service(childComplexity), true
+	case "Query._entities":
+		if e.ComplexityRoot.Query.__resolve_entities == nil {
+			break
+		}
+
+		args, err := ec.field_Query__entities_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Query.__resolve_entities(childComplexity, args["representations"].([]map[string]any)), true
 
 	case "Recall.hits":
 		if e.ComplexityRoot.Recall.Hits == nil {
@@ -2286,6 +2498,51 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetMemoryStatePayload.Memory(childComplexity), true
 
+	case "Subscription.episodicSession":
+		if e.ComplexityRoot.Subscription.EpisodicSession == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_episodicSession_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.EpisodicSession(childComplexity, args["id"].(string), args["halfLifeSeconds"].(*float64), args["first"].(*int)), true
+	case "Subscription.feedbackAggregates":
+		if e.ComplexityRoot.Subscription.FeedbackAggregates == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_feedbackAggregates_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.FeedbackAggregates(childComplexity, args["windowSeconds"].(*int), args["experimentId"].(*string)), true
+	case "Subscription.memoryChanged":
+		if e.ComplexityRoot.Subscription.MemoryChanged == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_memoryChanged_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MemoryChanged(childComplexity, args["filter"].(*model.MemoryChangeFilter)), true
+	case "Subscription.memoryIndexStatus":
+		if e.ComplexityRoot.Subscription.MemoryIndexStatus == nil {
+			break
+		}
+
+		args, err := ec.field_Subscription_memoryIndexStatus_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Subscription.MemoryIndexStatus(childComplexity, args["id"].(string)), true
+
 	case "SymbolDependency.depth":
 		if e.ComplexityRoot.SymbolDependency.Depth == nil {
 			break
@@ -2428,6 +2685,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Viewer.UserID(childComplexity), true
 
+	case "_Service.sdl":
+		if e.ComplexityRoot._Service.SDL == nil {
+			break
+		}
+
+		return e.ComplexityRoot._Service.SDL(childComplexity), true
+
 	}
 	return 0, false
 }
@@ -2440,6 +2704,8 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("AddCodeDependenciesInput", ec.unmarshalInputAddCodeDependenciesInput),
 			graphql.NewInputUnmarshaler("CodeDependencyInput", ec.unmarshalInputCodeDependencyInput),
 			graphql.NewInputUnmarshaler("CodeFileInput", ec.unmarshalInputCodeFileInput),
+			graphql.NewInputUnmarshaler("CodeRepoByIDsInput", ec.unmarshalInputCodeRepoByIDsInput),
+			graphql.NewInputUnmarshaler("CodeSymbolByIDsInput", ec.unmarshalInputCodeSymbolByIDsInput),
 			graphql.NewInputUnmarshaler("CodeSymbolInput", ec.unmarshalInputCodeSymbolInput),
 			graphql.NewInputUnmarshaler("CreateAppInput", ec.unmarshalInputCreateAppInput),
 			graphql.NewInputUnmarshaler("CreateExperimentInput", ec.unmarshalInputCreateExperimentInput),
@@ -2449,10 +2715,13 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DeleteMemoryInput", ec.unmarshalInputDeleteMemoryInput),
 			graphql.NewInputUnmarshaler("DeleteVectorsInput", ec.unmarshalInputDeleteVectorsInput),
 			graphql.NewInputUnmarshaler("DocumentInput", ec.unmarshalInputDocumentInput),
+			graphql.NewInputUnmarshaler("ExperimentByIDsInput", ec.unmarshalInputExperimentByIDsInput),
 			graphql.NewInputUnmarshaler("ExpireEpisodicItemInput", ec.unmarshalInputExpireEpisodicItemInput),
 			graphql.NewInputUnmarshaler("ExpireEpisodicSessionInput", ec.unmarshalInputExpireEpisodicSessionInput),
 			graphql.NewInputUnmarshaler("FeedbackFilter", ec.unmarshalInputFeedbackFilter),
 			graphql.NewInputUnmarshaler("IndexDocumentsInput", ec.unmarshalInputIndexDocumentsInput),
+			graphql.NewInputUnmarshaler("MemoryByIDsInput", ec.unmarshalInputMemoryByIDsInput),
+			graphql.NewInputUnmarshaler("MemoryChangeFilter", ec.unmarshalInputMemoryChangeFilter),
 			graphql.NewInputUnmarshaler("MemoryFilter", ec.unmarshalInputMemoryFilter),
 			graphql.NewInputUnmarshaler("PurgeFeedbackInput", ec.unmarshalInputPurgeFeedbackInput),
 			graphql.NewInputUnmarshaler("PutEpisodicItemInput", ec.unmarshalInputPutEpisodicItemInput),
@@ -2511,6 +2780,23 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			ctx = graphql.WithLazyInputUnmarshalerIndex(ctx, inputUnmarshalers)
 			data := ec._Mutation(ctx, opCtx.Operation.SelectionSet)
 			var buf bytes.Buffer
+			data.MarshalGQL(&buf)
+
+			return &graphql.Response{
+				Data: buf.Bytes(),
+			}
+		}
+	case ast.Subscription:
+		next := ec._Subscription(ctx, opCtx.Operation.SelectionSet)
+
+		var buf bytes.Buffer
+		return func(ctx context.Context) *graphql.Response {
+			buf.Reset()
+			data := next(ctx)
+
+			if data == nil {
+				return nil
+			}
 			data.MarshalGQL(&buf)
 
 			return &graphql.Response{
@@ -3090,6 +3376,17 @@ extend type Mutation {
   transitionExperiment("The change to make." input: TransitionExperimentInput!): TransitionExperimentPayload!
 }
 `, BuiltIn: false},
+	{Name: "../schema/federation.graphqls", Input: `# The gateway as an Apollo Federation v2 subgraph: these types are entities
+# a router can fetch by id through ` + "`" + `_entities` + "`" + `. The ids are the same opaque
+# global ids the gateway returns; another tenant's id answers as absent (null).
+extend schema
+  @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key", "@shareable"])
+
+extend type Memory @key(fields: "id")
+extend type Experiment @key(fields: "id")
+extend type CodeRepo @key(fields: "id")
+extend type CodeSymbol @key(fields: "id")
+`, BuiltIn: false},
 	{Name: "../schema/feedback.graphqls", Input: `"What a user did with a memory the platform offered."
 enum FeedbackOutcome {
   "Used as offered."
@@ -3412,6 +3709,8 @@ type Memory implements Node {
   app: App
   "The memory's categories, ordered by name."
   categories: [Category!]!
+  "Whether the memory's current version is searchable in each configured search index."
+  indexStatus: [MemoryIndexStatus!]!
 }
 
 "A client application that writes memories, such as an editor plugin or a CLI."
@@ -3808,6 +4107,118 @@ payload holding the changed objects, so a client cache updates without a refetch
 """
 type Mutation
 `, BuiltIn: false},
+	{Name: "../schema/subscriptions.graphqls", Input: `"What a committed change did to a memory."
+enum MemoryChangeKind {
+  "The memory was created (version 1)."
+  CREATED
+  "The memory's content, metadata, app, categories or state changed."
+  UPDATED
+  "The memory was soft-deleted."
+  DELETED
+}
+
+"A committed change to one of the organisation's memories."
+type MemoryChangeEvent {
+  "What the change did."
+  kind: MemoryChangeKind!
+  "Global id of the changed memory."
+  memoryId: ID!
+  "The memory version the change committed. Changes of one memory arrive in commit order, so versions only grow."
+  version: Int!
+  "The memory as it is now (at ` + "`" + `version` + "`" + ` or later); null when it can no longer be read."
+  memory: Memory
+}
+
+"Narrows memoryChanged; every field given must match the memory after the change."
+input MemoryChangeFilter {
+  "Only changes that leave the memory in one of these states (DELETED for deletions). All states when omitted."
+  states: [MemoryState!]
+  "Only memories written by this app."
+  appId: ID
+  "Only memories carrying this category."
+  categoryId: ID
+  "Only these kinds of change. All kinds when omitted."
+  kinds: [MemoryChangeKind!]
+}
+
+"A derived search index of memories."
+enum SearchIndex {
+  "The full-text index (OpenSearch, or the embedded index)."
+  FULL_TEXT
+  "The vector index (Qdrant)."
+  VECTOR
+}
+
+"Where a search index is for one memory."
+enum IndexState {
+  "The index has not caught up with the memory's current version yet."
+  PENDING
+  "The index holds the memory's current version: it is searchable there."
+  INDEXED
+  "Indexing failed; the indexer retries with backoff."
+  FAILED
+}
+
+"One search index's state for one memory."
+type MemoryIndexStatus {
+  "The index."
+  index: SearchIndex!
+  "Where the index is."
+  state: IndexState!
+  "The memory version the index holds (0 when none yet)."
+  version: Int!
+}
+
+"The search-index status of one memory."
+type MemoryIndexStatusEvent {
+  "Global id of the memory."
+  memoryId: ID!
+  "The memory's current version."
+  version: Int!
+  "One entry per configured index."
+  indexes: [MemoryIndexStatus!]!
+  "True when every configured index holds the current version; the subscription then completes."
+  searchable: Boolean!
+}
+
+"The ranked items of an episodic session, sent whenever an item is put or expires."
+type EpisodicSessionEvent {
+  "The session id."
+  sessionId: String!
+  "The live items ranked by recency-decayed score, highest first (empty once the session has expired)."
+  items: [EpisodicItem!]!
+}
+
+"""
+Live updates over WebSocket (graphql-transport-ws, at the GraphQL endpoint)
+or Server-Sent Events (graphql-sse, distinct connections mode: POST to the
+GraphQL endpoint with ` + "`" + `Accept: text/event-stream` + "`" + `). Every subscription is
+bound to the caller's tenant exactly like a query: another tenant's changes
+are never delivered, whatever ids are asked for.
+"""
+type Subscription {
+  "Created, updated and deleted memories of the organisation, in commit order per memory. Needs memories:read."
+  memoryChanged("Which changes to send; all when omitted." filter: MemoryChangeFilter): MemoryChangeEvent!
+  "The memory's search-index status: sent now and whenever it changes, until the memory is searchable in every configured index. Needs memories:read."
+  memoryIndexStatus("Global id of the memory." id: ID!): MemoryIndexStatusEvent!
+  "The feedback aggregates, sent now and again when new feedback arrives (at most once a second). Needs feedback:read."
+  feedbackAggregates(
+    "Only feedback of the last this many seconds (a sliding window); all feedback when omitted."
+    windowSeconds: Int
+    "Only feedback recorded under this experiment."
+    experimentId: ID
+  ): FeedbackAggregates!
+  "The session's ranked items: sent now and whenever an item is put or expires. Needs episodic:read."
+  episodicSession(
+    "The session id."
+    id: String!
+    "Half-life of the recency decay in seconds (default 900)."
+    halfLifeSeconds: Float
+    "How many items to send (default 20)."
+    first: Int
+  ): EpisodicSessionEvent!
+}
+`, BuiltIn: false},
 	{Name: "../schema/vectors.graphqls", Input: `"A point found by a vector search."
 type VectorHit {
   "The point's id."
@@ -3881,6 +4292,95 @@ extend type Mutation {
   deleteVectors("The change to make." input: DeleteVectorsInput!): DeleteVectorsPayload!
 }
 `, BuiltIn: false},
+	{Name: "../../federation/directives.graphql", Input: `
+	directive @authenticated on FIELD_DEFINITION | OBJECT | INTERFACE | SCALAR | ENUM
+	directive @composeDirective(name: String!) repeatable on SCHEMA
+	directive @extends on OBJECT | INTERFACE
+	directive @external on OBJECT | FIELD_DEFINITION
+	directive @key(fields: FieldSet!, resolvable: Boolean = true) repeatable on OBJECT | INTERFACE
+	directive @inaccessible on
+	  | ARGUMENT_DEFINITION
+	  | ENUM
+	  | ENUM_VALUE
+	  | FIELD_DEFINITION
+	  | INPUT_FIELD_DEFINITION
+	  | INPUT_OBJECT
+	  | INTERFACE
+	  | OBJECT
+	  | SCALAR
+	  | UNION
+	directive @interfaceObject on OBJECT
+	directive @link(import: [String!], url: String!) repeatable on SCHEMA
+	directive @override(from: String!, label: String) on FIELD_DEFINITION
+	directive @policy(policies: [[federation__Policy!]!]!) on
+	  | FIELD_DEFINITION
+	  | OBJECT
+	  | INTERFACE
+	  | SCALAR
+	  | ENUM
+	directive @provides(fields: FieldSet!) on FIELD_DEFINITION
+	directive @requires(fields: FieldSet!) on FIELD_DEFINITION
+	directive @requiresScopes(scopes: [[federation__Scope!]!]!) on
+	  | FIELD_DEFINITION
+	  | OBJECT
+	  | INTERFACE
+	  | SCALAR
+	  | ENUM
+	directive @shareable repeatable on FIELD_DEFINITION | OBJECT
+	directive @computedRequires on FIELD_DEFINITION
+	directive @tag(name: String!) repeatable on
+	  | ARGUMENT_DEFINITION
+	  | ENUM
+	  | ENUM_VALUE
+	  | FIELD_DEFINITION
+	  | INPUT_FIELD_DEFINITION
+	  | INPUT_OBJECT
+	  | INTERFACE
+	  | OBJECT
+	  | SCALAR
+	  | UNION
+	scalar _Any
+	scalar FieldSet
+	scalar federation__Policy
+	scalar federation__Scope
+`, BuiltIn: true},
+	{Name: "../../federation/entity.graphql", Input: `
+# a union of all types that use the @key directive
+union _Entity = CodeRepo | CodeSymbol | Experiment | Memory
+
+input CodeRepoByIDsInput {
+	ID: ID!
+}
+
+input CodeSymbolByIDsInput {
+	ID: ID!
+}
+
+input ExperimentByIDsInput {
+	ID: ID!
+}
+
+input MemoryByIDsInput {
+	ID: ID!
+}
+
+# fake type to build resolver interfaces for users to implement
+type Entity {
+	findManyCodeRepoByIDs(reps: [CodeRepoByIDsInput]!): [CodeRepo]
+	findManyCodeSymbolByIDs(reps: [CodeSymbolByIDsInput]!): [CodeSymbol]
+	findManyExperimentByIDs(reps: [ExperimentByIDsInput]!): [Experiment]
+	findManyMemoryByIDs(reps: [MemoryByIDsInput]!): [Memory]
+}
+
+type _Service {
+  sdl: String
+}
+
+extend type Query {
+  _entities(representations: [_Any!]!): [_Entity]!
+  _service: _Service!
+}
+`, BuiltIn: true},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -4178,6 +4678,16 @@ func (ec *executionContext) childFields_EpisodicSession(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type EpisodicSession", field.Name)
 }
 
+func (ec *executionContext) childFields_EpisodicSessionEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sessionId":
+		return ec.fieldContext_EpisodicSessionEvent_sessionId(ctx, field)
+	case "items":
+		return ec.fieldContext_EpisodicSessionEvent_items(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EpisodicSessionEvent", field.Name)
+}
+
 func (ec *executionContext) childFields_Experiment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -4392,8 +4902,24 @@ func (ec *executionContext) childFields_Memory(ctx context.Context, field graphq
 		return ec.fieldContext_Memory_app(ctx, field)
 	case "categories":
 		return ec.fieldContext_Memory_categories(ctx, field)
+	case "indexStatus":
+		return ec.fieldContext_Memory_indexStatus(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Memory", field.Name)
+}
+
+func (ec *executionContext) childFields_MemoryChangeEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "kind":
+		return ec.fieldContext_MemoryChangeEvent_kind(ctx, field)
+	case "memoryId":
+		return ec.fieldContext_MemoryChangeEvent_memoryId(ctx, field)
+	case "version":
+		return ec.fieldContext_MemoryChangeEvent_version(ctx, field)
+	case "memory":
+		return ec.fieldContext_MemoryChangeEvent_memory(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MemoryChangeEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_MemoryConnection(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4416,6 +4942,32 @@ func (ec *executionContext) childFields_MemoryEdge(ctx context.Context, field gr
 		return ec.fieldContext_MemoryEdge_node(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MemoryEdge", field.Name)
+}
+
+func (ec *executionContext) childFields_MemoryIndexStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "index":
+		return ec.fieldContext_MemoryIndexStatus_index(ctx, field)
+	case "state":
+		return ec.fieldContext_MemoryIndexStatus_state(ctx, field)
+	case "version":
+		return ec.fieldContext_MemoryIndexStatus_version(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MemoryIndexStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_MemoryIndexStatusEvent(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "memoryId":
+		return ec.fieldContext_MemoryIndexStatusEvent_memoryId(ctx, field)
+	case "version":
+		return ec.fieldContext_MemoryIndexStatusEvent_version(ctx, field)
+	case "indexes":
+		return ec.fieldContext_MemoryIndexStatusEvent_indexes(ctx, field)
+	case "searchable":
+		return ec.fieldContext_MemoryIndexStatusEvent_searchable(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type MemoryIndexStatusEvent", field.Name)
 }
 
 func (ec *executionContext) childFields_OutcomeCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -4704,6 +5256,14 @@ func (ec *executionContext) childFields_Viewer(ctx context.Context, field graphq
 	return nil, fmt.Errorf("no field named %q was found under type Viewer", field.Name)
 }
 
+func (ec *executionContext) childFields__Service(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "sdl":
+		return ec.fieldContext__Service_sdl(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type _Service", field.Name)
+}
+
 func (ec *executionContext) childFields___Directive(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "name":
@@ -4861,6 +5421,62 @@ func (ec *executionContext) field_CodeSymbol_dependents_args(ctx context.Context
 		return nil, err
 	}
 	args["kinds"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Entity_findManyCodeRepoByIDs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "reps",
+		func(ctx context.Context, v any) ([]*model.CodeRepoByIDsInput, error) {
+			return ec.unmarshalNCodeRepoByIDsInput2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeRepoByIDsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reps"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Entity_findManyCodeSymbolByIDs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "reps",
+		func(ctx context.Context, v any) ([]*model.CodeSymbolByIDsInput, error) {
+			return ec.unmarshalNCodeSymbolByIDsInput2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeSymbolByIDsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reps"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Entity_findManyExperimentByIDs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "reps",
+		func(ctx context.Context, v any) ([]*model.ExperimentByIDsInput, error) {
+			return ec.unmarshalNExperimentByIDsInput2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐExperimentByIDsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reps"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Entity_findManyMemoryByIDs_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "reps",
+		func(ctx context.Context, v any) ([]*model.MemoryByIDsInput, error) {
+			return ec.unmarshalNMemoryByIDsInput2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryByIDsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["reps"] = arg0
 	return args, nil
 }
 
@@ -5213,6 +5829,20 @@ func (ec *executionContext) field_Query___type_args(ctx context.Context, rawArgs
 		return nil, err
 	}
 	args["name"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Query__entities_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "representations",
+		func(ctx context.Context, v any) ([]map[string]any, error) {
+			return ec.unmarshalN_Any2ᚕmapᚄ(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["representations"] = arg0
 	return args, nil
 }
 
@@ -5641,6 +6271,86 @@ func (ec *executionContext) field_Query_vectorSearch_args(ctx context.Context, r
 		return nil, err
 	}
 	args["first"] = arg3
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_episodicSession_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNString2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "halfLifeSeconds",
+		func(ctx context.Context, v any) (*float64, error) {
+			return ec.unmarshalOFloat2ᚖfloat64(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["halfLifeSeconds"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_feedbackAggregates_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "windowSeconds",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["windowSeconds"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "experimentId",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOID2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["experimentId"] = arg1
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_memoryChanged_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+		func(ctx context.Context, v any) (*model.MemoryChangeFilter, error) {
+			return ec.unmarshalOMemoryChangeFilter2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeFilter(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["filter"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Subscription_memoryIndexStatus_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
 	return args, nil
 }
 
@@ -7406,6 +8116,182 @@ func (ec *executionContext) fieldContext_DeleteVectorsPayload_deletedCount(_ con
 	return graphql.NewScalarFieldContext("DeleteVectorsPayload", field, false, false, "Int")
 }
 
+func (ec *executionContext) _Entity_findManyCodeRepoByIDs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Entity_findManyCodeRepoByIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Entity().FindManyCodeRepoByIDs(ctx, fc.Args["reps"].([]*model.CodeRepoByIDsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*stores.CodeRepo) graphql.Marshaler {
+			return ec.marshalOCodeRepo2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCodeRepo(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Entity_findManyCodeRepoByIDs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Entity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CodeRepo(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Entity_findManyCodeRepoByIDs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Entity_findManyCodeSymbolByIDs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Entity_findManyCodeSymbolByIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Entity().FindManyCodeSymbolByIDs(ctx, fc.Args["reps"].([]*model.CodeSymbolByIDsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*stores.CodeSymbol) graphql.Marshaler {
+			return ec.marshalOCodeSymbol2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCodeSymbol(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Entity_findManyCodeSymbolByIDs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Entity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CodeSymbol(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Entity_findManyCodeSymbolByIDs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Entity_findManyExperimentByIDs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Entity_findManyExperimentByIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Entity().FindManyExperimentByIDs(ctx, fc.Args["reps"].([]*model.ExperimentByIDsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*stores.Experiment) graphql.Marshaler {
+			return ec.marshalOExperiment2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperiment(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Entity_findManyExperimentByIDs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Entity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Experiment(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Entity_findManyExperimentByIDs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Entity_findManyMemoryByIDs(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Entity_findManyMemoryByIDs(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Entity().FindManyMemoryByIDs(ctx, fc.Args["reps"].([]*model.MemoryByIDsInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*stores.Memory) graphql.Marshaler {
+			return ec.marshalOMemory2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Entity_findManyMemoryByIDs(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Entity",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Memory(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Entity_findManyMemoryByIDs_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _EpisodicItem_id(ctx context.Context, field graphql.CollectedField, obj *stores.EpisodicItem) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7777,6 +8663,61 @@ func (ec *executionContext) fieldContext_EpisodicSession_items(ctx context.Conte
 	if fc.Args, err = ec.field_EpisodicSession_items_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _EpisodicSessionEvent_sessionId(ctx context.Context, field graphql.CollectedField, obj *model.EpisodicSessionEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EpisodicSessionEvent_sessionId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SessionID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EpisodicSessionEvent_sessionId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EpisodicSessionEvent", field, false, false, "String")
+}
+
+func (ec *executionContext) _EpisodicSessionEvent_items(ctx context.Context, field graphql.CollectedField, obj *model.EpisodicSessionEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EpisodicSessionEvent_items(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Items, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []stores.EpisodicItem) graphql.Marshaler {
+			return ec.marshalNEpisodicItem2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐEpisodicItemᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EpisodicSessionEvent_items(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EpisodicSessionEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EpisodicItem(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -9472,6 +10413,139 @@ func (ec *executionContext) fieldContext_Memory_categories(_ context.Context, fi
 	return fc, nil
 }
 
+func (ec *executionContext) _Memory_indexStatus(ctx context.Context, field graphql.CollectedField, obj *stores.Memory) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Memory_indexStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Memory().IndexStatus(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []stores.IndexStatus) graphql.Marshaler {
+			return ec.marshalNMemoryIndexStatus2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatusᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Memory_indexStatus(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Memory",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MemoryIndexStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MemoryChangeEvent_kind(ctx context.Context, field graphql.CollectedField, obj *model.MemoryChangeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryChangeEvent_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MemoryChangeKind) graphql.Marshaler {
+			return ec.marshalNMemoryChangeKind2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKind(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryChangeEvent_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryChangeEvent", field, false, false, "MemoryChangeKind")
+}
+
+func (ec *executionContext) _MemoryChangeEvent_memoryId(ctx context.Context, field graphql.CollectedField, obj *model.MemoryChangeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryChangeEvent_memoryId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MemoryID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryChangeEvent_memoryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryChangeEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MemoryChangeEvent_version(ctx context.Context, field graphql.CollectedField, obj *model.MemoryChangeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryChangeEvent_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryChangeEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryChangeEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MemoryChangeEvent_memory(ctx context.Context, field graphql.CollectedField, obj *model.MemoryChangeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryChangeEvent_memory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Memory, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *stores.Memory) graphql.Marshaler {
+			return ec.marshalOMemory2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryChangeEvent_memory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MemoryChangeEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Memory(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _MemoryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MemoryConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9621,6 +10695,176 @@ func (ec *executionContext) fieldContext_MemoryEdge_node(_ context.Context, fiel
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MemoryIndexStatus_index(ctx context.Context, field graphql.CollectedField, obj *stores.IndexStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryIndexStatus_index(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Index, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v stores.IndexName) graphql.Marshaler {
+			return ec.marshalNSearchIndex2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexName(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryIndexStatus_index(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryIndexStatus", field, false, false, "SearchIndex")
+}
+
+func (ec *executionContext) _MemoryIndexStatus_state(ctx context.Context, field graphql.CollectedField, obj *stores.IndexStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryIndexStatus_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v stores.IndexState) graphql.Marshaler {
+			return ec.marshalNIndexState2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryIndexStatus_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryIndexStatus", field, false, false, "IndexState")
+}
+
+func (ec *executionContext) _MemoryIndexStatus_version(ctx context.Context, field graphql.CollectedField, obj *stores.IndexStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryIndexStatus_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int64) graphql.Marshaler {
+			return ec.marshalNInt2int64(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryIndexStatus_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryIndexStatus", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MemoryIndexStatusEvent_memoryId(ctx context.Context, field graphql.CollectedField, obj *model.MemoryIndexStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryIndexStatusEvent_memoryId(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.MemoryID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryIndexStatusEvent_memoryId(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryIndexStatusEvent", field, false, false, "ID")
+}
+
+func (ec *executionContext) _MemoryIndexStatusEvent_version(ctx context.Context, field graphql.CollectedField, obj *model.MemoryIndexStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryIndexStatusEvent_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryIndexStatusEvent_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryIndexStatusEvent", field, false, false, "Int")
+}
+
+func (ec *executionContext) _MemoryIndexStatusEvent_indexes(ctx context.Context, field graphql.CollectedField, obj *model.MemoryIndexStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryIndexStatusEvent_indexes(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Indexes, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []stores.IndexStatus) graphql.Marshaler {
+			return ec.marshalNMemoryIndexStatus2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatusᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryIndexStatusEvent_indexes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "MemoryIndexStatusEvent",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MemoryIndexStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _MemoryIndexStatusEvent_searchable(ctx context.Context, field graphql.CollectedField, obj *model.MemoryIndexStatusEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryIndexStatusEvent_searchable(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Searchable, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryIndexStatusEvent_searchable(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryIndexStatusEvent", field, false, false, "Boolean")
 }
 
 func (ec *executionContext) _Mutation_registerCodeRepo(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
@@ -11596,6 +12840,82 @@ func (ec *executionContext) fieldContext_Query_vectorSearch(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Query__entities(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query__entities(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.__resolve_entities(ctx, fc.Args["representations"].([]map[string]any)), nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []fedruntime.Entity) graphql.Marshaler {
+			return ec.marshalN_Entity2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐEntity(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query__entities(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return nil, errors.New("field of type _Entity does not have child fields")
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Query__entities_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query__service(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query__service(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.__resolve__service(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v fedruntime.Service) graphql.Marshaler {
+			return ec.marshalN_Service2githubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐService(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Query__service(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields__Service(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Query___type(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12672,6 +13992,182 @@ func (ec *executionContext) fieldContext_SetMemoryStatePayload_memory(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _Subscription_memoryChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_memoryChanged(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().MemoryChanged(ctx, fc.Args["filter"].(*model.MemoryChangeFilter))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MemoryChangeEvent) graphql.Marshaler {
+			return ec.marshalNMemoryChangeEvent2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_memoryChanged(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MemoryChangeEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_memoryChanged_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_memoryIndexStatus(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_memoryIndexStatus(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().MemoryIndexStatus(ctx, fc.Args["id"].(string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.MemoryIndexStatusEvent) graphql.Marshaler {
+			return ec.marshalNMemoryIndexStatusEvent2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryIndexStatusEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_memoryIndexStatus(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_MemoryIndexStatusEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_memoryIndexStatus_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_feedbackAggregates(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_feedbackAggregates(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().FeedbackAggregates(ctx, fc.Args["windowSeconds"].(*int), fc.Args["experimentId"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v stores.FeedbackAggregates) graphql.Marshaler {
+			return ec.marshalNFeedbackAggregates2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐFeedbackAggregates(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_feedbackAggregates(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FeedbackAggregates(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_feedbackAggregates_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Subscription_episodicSession(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
+	return graphql.ResolveFieldStream(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Subscription_episodicSession(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Subscription().EpisodicSession(ctx, fc.Args["id"].(string), fc.Args["halfLifeSeconds"].(*float64), fc.Args["first"].(*int))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.EpisodicSessionEvent) graphql.Marshaler {
+			return ec.marshalNEpisodicSessionEvent2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐEpisodicSessionEvent(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Subscription_episodicSession(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Subscription",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EpisodicSessionEvent(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Subscription_episodicSession_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _SymbolDependency_symbol(ctx context.Context, field graphql.CollectedField, obj *stores.Dependency) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -13248,6 +14744,29 @@ func (ec *executionContext) _Viewer_scopes(ctx context.Context, field graphql.Co
 }
 func (ec *executionContext) fieldContext_Viewer_scopes(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Viewer", field, false, false, "String")
+}
+
+func (ec *executionContext) __Service_sdl(ctx context.Context, field graphql.CollectedField, obj *fedruntime.Service) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext__Service_sdl(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.SDL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalOString2string(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext__Service_sdl(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("_Service", field, false, false, "String")
 }
 
 func (ec *executionContext) ___Directive_name(ctx context.Context, field graphql.CollectedField, obj *introspection.Directive) (ret graphql.Marshaler) {
@@ -14477,6 +15996,90 @@ func UnmarshalCodeFileInput(ctx context.Context, raw any) (model.CodeFileInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputCodeRepoByIDsInput(ctx context.Context, obj any) (model.CodeRepoByIDsInput, error) {
+	var it model.CodeRepoByIDsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"ID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCodeRepoByIDsInput unmarshals raw into the CodeRepoByIDsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCodeRepoByIDsInput(ctx context.Context, raw any) (model.CodeRepoByIDsInput, error) {
+	var out model.CodeRepoByIDsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CodeRepoByIDsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputCodeSymbolByIDsInput(ctx context.Context, obj any) (model.CodeSymbolByIDsInput, error) {
+	var it model.CodeSymbolByIDsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"ID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalCodeSymbolByIDsInput unmarshals raw into the CodeSymbolByIDsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalCodeSymbolByIDsInput(ctx context.Context, raw any) (model.CodeSymbolByIDsInput, error) {
+	var out model.CodeSymbolByIDsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "CodeSymbolByIDsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputCodeSymbolInput(ctx context.Context, obj any) (model.CodeSymbolInput, error) {
 	var it model.CodeSymbolInput
 	if obj == nil {
@@ -14981,6 +16584,48 @@ func UnmarshalDocumentInput(ctx context.Context, raw any) (model.DocumentInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputExperimentByIDsInput(ctx context.Context, obj any) (model.ExperimentByIDsInput, error) {
+	var it model.ExperimentByIDsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"ID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalExperimentByIDsInput unmarshals raw into the ExperimentByIDsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalExperimentByIDsInput(ctx context.Context, raw any) (model.ExperimentByIDsInput, error) {
+	var out model.ExperimentByIDsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "ExperimentByIDsInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputExpireEpisodicItemInput(ctx context.Context, obj any) (model.ExpireEpisodicItemInput, error) {
 	var it model.ExpireEpisodicItemInput
 	if obj == nil {
@@ -15195,6 +16840,111 @@ func (ec *executionContext) unmarshalInputIndexDocumentsInput(ctx context.Contex
 func UnmarshalIndexDocumentsInput(ctx context.Context, raw any) (model.IndexDocumentsInput, error) {
 	var out model.IndexDocumentsInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "IndexDocumentsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMemoryByIDsInput(ctx context.Context, obj any) (model.MemoryByIDsInput, error) {
+	var it model.MemoryByIDsInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"ID"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "ID":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("ID"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMemoryByIDsInput unmarshals raw into the MemoryByIDsInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMemoryByIDsInput(ctx context.Context, raw any) (model.MemoryByIDsInput, error) {
+	var out model.MemoryByIDsInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MemoryByIDsInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputMemoryChangeFilter(ctx context.Context, obj any) (model.MemoryChangeFilter, error) {
+	var it model.MemoryChangeFilter
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"states", "appId", "categoryId", "kinds"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "states":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("states"))
+			data, err := ec.unmarshalOMemoryState2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemoryStateᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.States = data
+		case "appId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("appId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.AppID = data
+		case "categoryId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("categoryId"))
+			data, err := ec.unmarshalOID2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CategoryID = data
+		case "kinds":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("kinds"))
+			data, err := ec.unmarshalOMemoryChangeKind2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKindᚄ(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Kinds = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalMemoryChangeFilter unmarshals raw into the MemoryChangeFilter input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalMemoryChangeFilter(ctx context.Context, raw any) (model.MemoryChangeFilter, error) {
+	var out model.MemoryChangeFilter
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "MemoryChangeFilter", raw, &out)
 	return out, err
 }
 
@@ -16111,6 +17861,47 @@ func (ec *executionContext) _Node(ctx context.Context, sel ast.SelectionSet, obj
 	}
 }
 
+func (ec *executionContext) __Entity(ctx context.Context, sel ast.SelectionSet, obj fedruntime.Entity) graphql.Marshaler {
+	switch obj := (obj).(type) {
+	case nil:
+		return graphql.Null
+	case stores.Memory:
+		return ec._Memory(ctx, sel, &obj)
+	case *stores.Memory:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Memory(ctx, sel, obj)
+	case stores.Experiment:
+		return ec._Experiment(ctx, sel, &obj)
+	case *stores.Experiment:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._Experiment(ctx, sel, obj)
+	case stores.CodeSymbol:
+		return ec._CodeSymbol(ctx, sel, &obj)
+	case *stores.CodeSymbol:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._CodeSymbol(ctx, sel, obj)
+	case stores.CodeRepo:
+		return ec._CodeRepo(ctx, sel, &obj)
+	case *stores.CodeRepo:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._CodeRepo(ctx, sel, obj)
+	default:
+		if typedObj, ok := obj.(graphql.Marshaler); ok {
+			return typedObj
+		} else {
+			panic(fmt.Errorf("unexpected type %T; non-generated variants of _Entity must implement graphql.Marshaler", obj))
+		}
+	}
+}
+
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
@@ -16469,7 +18260,7 @@ func (ec *executionContext) _CodeFile(ctx context.Context, sel ast.SelectionSet,
 	return out
 }
 
-var codeRepoImplementors = []string{"CodeRepo", "Node"}
+var codeRepoImplementors = []string{"CodeRepo", "Node", "_Entity"}
 
 func (ec *executionContext) _CodeRepo(ctx context.Context, sel ast.SelectionSet, obj *stores.CodeRepo) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeRepoImplementors)
@@ -16615,7 +18406,7 @@ func (ec *executionContext) _CodeRepoEdge(ctx context.Context, sel ast.Selection
 	return out
 }
 
-var codeSymbolImplementors = []string{"CodeSymbol", "Node"}
+var codeSymbolImplementors = []string{"CodeSymbol", "Node", "_Entity"}
 
 func (ec *executionContext) _CodeSymbol(ctx context.Context, sel ast.SelectionSet, obj *stores.CodeSymbol) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeSymbolImplementors)
@@ -17020,6 +18811,66 @@ func (ec *executionContext) _DeleteVectorsPayload(ctx context.Context, sel ast.S
 	return out
 }
 
+var entityImplementors = []string{"Entity"}
+
+func (ec *executionContext) _Entity(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, entityImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Entity",
+	})
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
+			Object: field.Name,
+			Field:  field,
+		})
+
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Entity")
+		case "findManyCodeRepoByIDs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Entity_findManyCodeRepoByIDs(ctx, field)
+				})
+		case "findManyCodeSymbolByIDs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Entity_findManyCodeSymbolByIDs(ctx, field)
+				})
+		case "findManyExperimentByIDs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Entity_findManyExperimentByIDs(ctx, field)
+				})
+		case "findManyMemoryByIDs":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Entity_findManyMemoryByIDs(ctx, field)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var episodicItemImplementors = []string{"EpisodicItem"}
 
 func (ec *executionContext) _EpisodicItem(ctx context.Context, sel ast.SelectionSet, obj *stores.EpisodicItem) graphql.Marshaler {
@@ -17153,7 +19004,45 @@ func (ec *executionContext) _EpisodicSession(ctx context.Context, sel ast.Select
 	return out
 }
 
-var experimentImplementors = []string{"Experiment", "Node"}
+var episodicSessionEventImplementors = []string{"EpisodicSessionEvent"}
+
+func (ec *executionContext) _EpisodicSessionEvent(ctx context.Context, sel ast.SelectionSet, obj *model.EpisodicSessionEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, episodicSessionEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EpisodicSessionEvent")
+		case "sessionId":
+			out.Values[i] = ec._EpisodicSessionEvent_sessionId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "items":
+			out.Values[i] = ec._EpisodicSessionEvent_items(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var experimentImplementors = []string{"Experiment", "Node", "_Entity"}
 
 func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSet, obj *stores.Experiment) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, experimentImplementors)
@@ -17819,7 +19708,7 @@ func (ec *executionContext) _IndexDocumentsPayload(ctx context.Context, sel ast.
 	return out
 }
 
-var memoryImplementors = []string{"Memory", "Node"}
+var memoryImplementors = []string{"Memory", "Node", "_Entity"}
 
 func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, obj *stores.Memory) graphql.Marshaler {
 	fields := graphql.CollectFields(ec.OperationContext, sel, memoryImplementors)
@@ -17888,6 +19777,60 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Memory_categories(ctx, field, obj)
 				})
+		case "indexStatus":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Memory_indexStatus(ctx, field, obj)
+				})
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var memoryChangeEventImplementors = []string{"MemoryChangeEvent"}
+
+func (ec *executionContext) _MemoryChangeEvent(ctx context.Context, sel ast.SelectionSet, obj *model.MemoryChangeEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, memoryChangeEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MemoryChangeEvent")
+		case "kind":
+			out.Values[i] = ec._MemoryChangeEvent_kind(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "memoryId":
+			out.Values[i] = ec._MemoryChangeEvent_memoryId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._MemoryChangeEvent_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "memory":
+			out.Values[i] = ec._MemoryChangeEvent_memory(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -17966,6 +19909,97 @@ func (ec *executionContext) _MemoryEdge(ctx context.Context, sel ast.SelectionSe
 			}
 		case "node":
 			out.Values[i] = ec._MemoryEdge_node(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var memoryIndexStatusImplementors = []string{"MemoryIndexStatus"}
+
+func (ec *executionContext) _MemoryIndexStatus(ctx context.Context, sel ast.SelectionSet, obj *stores.IndexStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, memoryIndexStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MemoryIndexStatus")
+		case "index":
+			out.Values[i] = ec._MemoryIndexStatus_index(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._MemoryIndexStatus_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._MemoryIndexStatus_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var memoryIndexStatusEventImplementors = []string{"MemoryIndexStatusEvent"}
+
+func (ec *executionContext) _MemoryIndexStatusEvent(ctx context.Context, sel ast.SelectionSet, obj *model.MemoryIndexStatusEvent) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, memoryIndexStatusEventImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("MemoryIndexStatusEvent")
+		case "memoryId":
+			out.Values[i] = ec._MemoryIndexStatusEvent_memoryId(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._MemoryIndexStatusEvent_version(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "indexes":
+			out.Values[i] = ec._MemoryIndexStatusEvent_indexes(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "searchable":
+			out.Values[i] = ec._MemoryIndexStatusEvent_searchable(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18459,6 +20493,18 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_vectorSearch(ctx, field)
+				})
+		case "_entities":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query__entities(ctx, field)
+				})
+		case "_service":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query__service(ctx, field)
 				})
 		case "__type":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
@@ -18990,6 +21036,32 @@ func (ec *executionContext) _SetMemoryStatePayload(ctx context.Context, sel ast.
 	return out
 }
 
+var subscriptionImplementors = []string{"Subscription"}
+
+func (ec *executionContext) _Subscription(ctx context.Context, sel ast.SelectionSet) func(ctx context.Context) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, subscriptionImplementors)
+	ctx = graphql.WithFieldContext(ctx, &graphql.FieldContext{
+		Object: "Subscription",
+	})
+	if len(fields) != 1 {
+		graphql.AddErrorf(ctx, "must subscribe to exactly one stream")
+		return nil
+	}
+
+	switch fields[0].Name {
+	case "memoryChanged":
+		return ec._Subscription_memoryChanged(ctx, fields[0])
+	case "memoryIndexStatus":
+		return ec._Subscription_memoryIndexStatus(ctx, fields[0])
+	case "feedbackAggregates":
+		return ec._Subscription_feedbackAggregates(ctx, fields[0])
+	case "episodicSession":
+		return ec._Subscription_episodicSession(ctx, fields[0])
+	default:
+		panic("unknown field " + strconv.Quote(fields[0].Name))
+	}
+}
+
 var symbolDependencyImplementors = []string{"SymbolDependency"}
 
 func (ec *executionContext) _SymbolDependency(ctx context.Context, sel ast.SelectionSet, obj *stores.Dependency) graphql.Marshaler {
@@ -19364,6 +21436,39 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 		case "scopes":
 			out.Values[i] = ec._Viewer_scopes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var _ServiceImplementors = []string{"_Service"}
+
+func (ec *executionContext) __Service(ctx context.Context, sel ast.SelectionSet, obj *fedruntime.Service) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, _ServiceImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("_Service")
+		case "sdl":
+			out.Values[i] = ec.__Service_sdl(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
 		default:
@@ -19926,6 +22031,20 @@ func (ec *executionContext) marshalNCodeRepo2ᚕgithubᚗcomᚋcodingbrainᚋgat
 	return ret
 }
 
+func (ec *executionContext) unmarshalNCodeRepoByIDsInput2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeRepoByIDsInput(ctx context.Context, v any) ([]*model.CodeRepoByIDsInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.CodeRepoByIDsInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalOCodeRepoByIDsInput2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeRepoByIDsInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
 func (ec *executionContext) marshalNCodeRepoEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeRepoEdge(ctx context.Context, sel ast.SelectionSet, v model.CodeRepoEdge) graphql.Marshaler {
 	return ec._CodeRepoEdge(ctx, sel, &v)
 }
@@ -19964,6 +22083,20 @@ func (ec *executionContext) marshalNCodeSymbol2ᚕgithubᚗcomᚋcodingbrainᚋg
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNCodeSymbolByIDsInput2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeSymbolByIDsInput(ctx context.Context, v any) ([]*model.CodeSymbolByIDsInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.CodeSymbolByIDsInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalOCodeSymbolByIDsInput2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeSymbolByIDsInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalNCodeSymbolEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeSymbolEdge(ctx context.Context, sel ast.SelectionSet, v model.CodeSymbolEdge) graphql.Marshaler {
@@ -20154,6 +22287,10 @@ func (ec *executionContext) marshalNEpisodicSession2githubᚗcomᚋcodingbrain�
 	return ec._EpisodicSession(ctx, sel, &v)
 }
 
+func (ec *executionContext) marshalNEpisodicSessionEvent2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐEpisodicSessionEvent(ctx context.Context, sel ast.SelectionSet, v model.EpisodicSessionEvent) graphql.Marshaler {
+	return ec._EpisodicSessionEvent(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalNExperiment2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperiment(ctx context.Context, sel ast.SelectionSet, v stores.Experiment) graphql.Marshaler {
 	return ec._Experiment(ctx, sel, &v)
 }
@@ -20172,6 +22309,20 @@ func (ec *executionContext) marshalNExperiment2ᚕgithubᚗcomᚋcodingbrainᚋg
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNExperimentByIDsInput2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐExperimentByIDsInput(ctx context.Context, v any) ([]*model.ExperimentByIDsInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.ExperimentByIDsInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalOExperimentByIDsInput2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐExperimentByIDsInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
 }
 
 func (ec *executionContext) marshalNExperimentEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐExperimentEdge(ctx context.Context, sel ast.SelectionSet, v model.ExperimentEdge) graphql.Marshaler {
@@ -20245,6 +22396,10 @@ func (ec *executionContext) unmarshalNExpireEpisodicSessionInput2githubᚗcomᚋ
 
 func (ec *executionContext) marshalNExpireEpisodicSessionPayload2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐExpireEpisodicSessionPayload(ctx context.Context, sel ast.SelectionSet, v model.ExpireEpisodicSessionPayload) graphql.Marshaler {
 	return ec._ExpireEpisodicSessionPayload(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNFeedbackAggregates2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐFeedbackAggregates(ctx context.Context, sel ast.SelectionSet, v stores.FeedbackAggregates) graphql.Marshaler {
+	return ec._FeedbackAggregates(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNFeedbackEvent2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐFeedbackEvent(ctx context.Context, sel ast.SelectionSet, v stores.FeedbackEvent) graphql.Marshaler {
@@ -20324,6 +22479,20 @@ func (ec *executionContext) marshalNFeedbackOutcome2githubᚗcomᚋcodingbrain�
 
 func (ec *executionContext) marshalNFeedbackStats2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐFeedbackStats(ctx context.Context, sel ast.SelectionSet, v stores.FeedbackStats) graphql.Marshaler {
 	return ec._FeedbackStats(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNFieldSet2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNFieldSet2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "FieldSet!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNFloat2float64(ctx context.Context, v any) (float64, error) {
@@ -20421,6 +22590,21 @@ func (ec *executionContext) marshalNIndexDocumentsPayload2githubᚗcomᚋcodingb
 	return ec._IndexDocumentsPayload(ctx, sel, &v)
 }
 
+func (ec *executionContext) unmarshalNIndexState2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexState(ctx context.Context, v any) (stores.IndexState, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := stores.IndexState(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNIndexState2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexState(ctx context.Context, sel ast.SelectionSet, v stores.IndexState) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "IndexState!")
+	}
+	return res
+}
+
 func (ec *executionContext) unmarshalNInt2int(ctx context.Context, v any) (int, error) {
 	res, err := graphql.UnmarshalInt(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -20487,6 +22671,34 @@ func (ec *executionContext) marshalNMemory2ᚕgithubᚗcomᚋcodingbrainᚋgatew
 	return ret
 }
 
+func (ec *executionContext) unmarshalNMemoryByIDsInput2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryByIDsInput(ctx context.Context, v any) ([]*model.MemoryByIDsInput, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]*model.MemoryByIDsInput, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalOMemoryByIDsInput2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryByIDsInput(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNMemoryChangeEvent2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeEvent(ctx context.Context, sel ast.SelectionSet, v model.MemoryChangeEvent) graphql.Marshaler {
+	return ec._MemoryChangeEvent(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNMemoryChangeKind2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKind(ctx context.Context, v any) (model.MemoryChangeKind, error) {
+	var res model.MemoryChangeKind
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMemoryChangeKind2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKind(ctx context.Context, sel ast.SelectionSet, v model.MemoryChangeKind) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNMemoryEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryEdge(ctx context.Context, sel ast.SelectionSet, v model.MemoryEdge) graphql.Marshaler {
 	return ec._MemoryEdge(ctx, sel, &v)
 }
@@ -20505,6 +22717,30 @@ func (ec *executionContext) marshalNMemoryEdge2ᚕgithubᚗcomᚋcodingbrainᚋg
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalNMemoryIndexStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatus(ctx context.Context, sel ast.SelectionSet, v stores.IndexStatus) graphql.Marshaler {
+	return ec._MemoryIndexStatus(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNMemoryIndexStatus2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.IndexStatus) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMemoryIndexStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatus(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNMemoryIndexStatusEvent2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryIndexStatusEvent(ctx context.Context, sel ast.SelectionSet, v model.MemoryIndexStatusEvent) graphql.Marshaler {
+	return ec._MemoryIndexStatusEvent(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNMemoryState2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemoryState(ctx context.Context, v any) (stores.MemoryState, error) {
@@ -20698,6 +22934,21 @@ func (ec *executionContext) marshalNSearchHitEdge2ᚕgithubᚗcomᚋcodingbrain�
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalNSearchIndex2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexName(ctx context.Context, v any) (stores.IndexName, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := stores.IndexName(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSearchIndex2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexName(ctx context.Context, sel ast.SelectionSet, v stores.IndexName) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "SearchIndex!")
+	}
+	return res
 }
 
 func (ec *executionContext) unmarshalNSetMemoryStateInput2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐSetMemoryStateInput(ctx context.Context, v any) (model.SetMemoryStateInput, error) {
@@ -20961,6 +23212,67 @@ func (ec *executionContext) marshalNViewer2githubᚗcomᚋcodingbrainᚋgateway�
 	return ec._Viewer(ctx, sel, &v)
 }
 
+func (ec *executionContext) unmarshalN_Any2map(ctx context.Context, v any) (map[string]any, error) {
+	res, err := graphql.UnmarshalMap(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalN_Any2map(ctx context.Context, sel ast.SelectionSet, v map[string]any) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "_Any!")
+		return graphql.Null
+	}
+	_ = sel
+	res := graphql.MarshalMap(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "_Any!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalN_Any2ᚕmapᚄ(ctx context.Context, v any) ([]map[string]any, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]map[string]any, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalN_Any2map(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalN_Any2ᚕmapᚄ(ctx context.Context, sel ast.SelectionSet, v []map[string]any) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalN_Any2map(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalN_Entity2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐEntity(ctx context.Context, sel ast.SelectionSet, v []fedruntime.Entity) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalO_Entity2githubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐEntity(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
+func (ec *executionContext) marshalN_Service2githubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐService(ctx context.Context, sel ast.SelectionSet, v fedruntime.Service) graphql.Marshaler {
+	return ec.__Service(ctx, sel, &v)
+}
+
 func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx context.Context, sel ast.SelectionSet, v introspection.Directive) graphql.Marshaler {
 	return ec.___Directive(ctx, sel, &v)
 }
@@ -21103,6 +23415,150 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) unmarshalNfederation__Policy2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNfederation__Policy2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "federation__Policy!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNfederation__Policy2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNfederation__Policy2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNfederation__Policy2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNfederation__Policy2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNfederation__Policy2ᚕᚕstringᚄ(ctx context.Context, v any) ([][]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([][]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNfederation__Policy2ᚕstringᚄ(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNfederation__Policy2ᚕᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v [][]string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNfederation__Policy2ᚕstringᚄ(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNfederation__Scope2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNfederation__Scope2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(v)
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "federation__Scope!")
+	}
+	return res
+}
+
+func (ec *executionContext) unmarshalNfederation__Scope2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNfederation__Scope2string(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNfederation__Scope2ᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v []string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNfederation__Scope2string(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) unmarshalNfederation__Scope2ᚕᚕstringᚄ(ctx context.Context, v any) ([][]string, error) {
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([][]string, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNfederation__Scope2ᚕstringᚄ(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalNfederation__Scope2ᚕᚕstringᚄ(ctx context.Context, sel ast.SelectionSet, v [][]string) graphql.Marshaler {
+	ret := make(graphql.Array, len(v))
+	for i := range v {
+		ret[i] = ec.marshalNfederation__Scope2ᚕstringᚄ(ctx, sel, v[i])
+	}
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalOApp2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐApp(ctx context.Context, sel ast.SelectionSet, v *stores.App) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -21161,11 +23617,32 @@ func (ec *executionContext) marshalOCodeFile2ᚖgithubᚗcomᚋcodingbrainᚋgat
 	return ec._CodeFile(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOCodeRepo2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCodeRepo(ctx context.Context, sel ast.SelectionSet, v []*stores.CodeRepo) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOCodeRepo2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCodeRepo(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) marshalOCodeRepo2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCodeRepo(ctx context.Context, sel ast.SelectionSet, v *stores.CodeRepo) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._CodeRepo(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCodeRepoByIDsInput2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeRepoByIDsInput(ctx context.Context, v any) (*model.CodeRepoByIDsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCodeRepoByIDsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOCodeRepoConnection2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeRepoConnection(ctx context.Context, sel ast.SelectionSet, v *model.CodeRepoConnection) graphql.Marshaler {
@@ -21175,11 +23652,32 @@ func (ec *executionContext) marshalOCodeRepoConnection2ᚖgithubᚗcomᚋcodingb
 	return ec._CodeRepoConnection(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOCodeSymbol2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCodeSymbol(ctx context.Context, sel ast.SelectionSet, v []*stores.CodeSymbol) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOCodeSymbol2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCodeSymbol(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) marshalOCodeSymbol2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCodeSymbol(ctx context.Context, sel ast.SelectionSet, v *stores.CodeSymbol) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._CodeSymbol(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOCodeSymbolByIDsInput2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeSymbolByIDsInput(ctx context.Context, v any) (*model.CodeSymbolByIDsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputCodeSymbolByIDsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOCodeSymbolConnection2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCodeSymbolConnection(ctx context.Context, sel ast.SelectionSet, v *model.CodeSymbolConnection) graphql.Marshaler {
@@ -21269,6 +23767,19 @@ func (ec *executionContext) marshalOEpisodicSession2ᚖgithubᚗcomᚋcodingbrai
 	return ec._EpisodicSession(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalOExperiment2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperiment(ctx context.Context, sel ast.SelectionSet, v []*stores.Experiment) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOExperiment2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperiment(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) marshalOExperiment2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperiment(ctx context.Context, sel ast.SelectionSet, v *stores.Experiment) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -21281,6 +23792,14 @@ func (ec *executionContext) marshalOExperimentAssignment2ᚖgithubᚗcomᚋcodin
 		return graphql.Null
 	}
 	return ec._ExperimentAssignment(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOExperimentByIDsInput2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐExperimentByIDsInput(ctx context.Context, v any) (*model.ExperimentByIDsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputExperimentByIDsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
 }
 
 func (ec *executionContext) marshalOExperimentConnection2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐExperimentConnection(ctx context.Context, sel ast.SelectionSet, v *model.ExperimentConnection) graphql.Marshaler {
@@ -21509,11 +24028,76 @@ func (ec *executionContext) marshalOJSON2map(ctx context.Context, sel ast.Select
 	return res
 }
 
+func (ec *executionContext) marshalOMemory2ᚕᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx context.Context, sel ast.SelectionSet, v []*stores.Memory) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalOMemory2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx, sel, v[i])
+	})
+
+	return ret
+}
+
 func (ec *executionContext) marshalOMemory2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx context.Context, sel ast.SelectionSet, v *stores.Memory) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
 	}
 	return ec._Memory(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOMemoryByIDsInput2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryByIDsInput(ctx context.Context, v any) (*model.MemoryByIDsInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMemoryByIDsInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOMemoryChangeFilter2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeFilter(ctx context.Context, v any) (*model.MemoryChangeFilter, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputMemoryChangeFilter(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) unmarshalOMemoryChangeKind2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKindᚄ(ctx context.Context, v any) ([]model.MemoryChangeKind, error) {
+	if v == nil {
+		return nil, nil
+	}
+	vSlice := graphql.CoerceList(v)
+	var err error
+	res := make([]model.MemoryChangeKind, len(vSlice))
+	for i := range vSlice {
+		ctx := graphql.WithPathContext(ctx, graphql.NewPathWithIndex(i))
+		res[i], err = ec.unmarshalNMemoryChangeKind2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKind(ctx, vSlice[i])
+		if err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+func (ec *executionContext) marshalOMemoryChangeKind2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKindᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MemoryChangeKind) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNMemoryChangeKind2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKind(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalOMemoryConnection2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryConnection(ctx context.Context, sel ast.SelectionSet, v *model.MemoryConnection) graphql.Marshaler {
@@ -21586,6 +24170,18 @@ func (ec *executionContext) marshalOSearchHitConnection2ᚖgithubᚗcomᚋcoding
 		return graphql.Null
 	}
 	return ec._SearchHitConnection(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOString2string(ctx context.Context, v any) (string, error) {
+	res, err := graphql.UnmarshalString(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOString2string(ctx context.Context, sel ast.SelectionSet, v string) graphql.Marshaler {
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(v)
+	return res
 }
 
 func (ec *executionContext) unmarshalOString2ᚕstringᚄ(ctx context.Context, v any) ([]string, error) {
@@ -21722,6 +24318,13 @@ func (ec *executionContext) marshalOVectorHit2ᚕgithubᚗcomᚋcodingbrainᚋga
 	}
 
 	return ret
+}
+
+func (ec *executionContext) marshalO_Entity2githubᚗcomᚋ99designsᚋgqlgenᚋpluginᚋfederationᚋfedruntimeᚐEntity(ctx context.Context, sel ast.SelectionSet, v fedruntime.Entity) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec.__Entity(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.EnumValue) graphql.Marshaler {

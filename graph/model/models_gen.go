@@ -85,6 +85,10 @@ type CodeFileInput struct {
 	Language *string `json:"language,omitempty"`
 }
 
+type CodeRepoByIDsInput struct {
+	ID string `json:"ID"`
+}
+
 // A page of repositories.
 type CodeRepoConnection struct {
 	// The repositories of this page with their cursors.
@@ -101,6 +105,10 @@ type CodeRepoEdge struct {
 	Cursor string `json:"cursor"`
 	// The repository.
 	Node stores.CodeRepo `json:"node"`
+}
+
+type CodeSymbolByIDsInput struct {
+	ID string `json:"ID"`
 }
 
 // A page of symbols.
@@ -253,6 +261,18 @@ type DocumentInput struct {
 	Tags []string `json:"tags,omitempty"`
 }
 
+// The ranked items of an episodic session, sent whenever an item is put or expires.
+type EpisodicSessionEvent struct {
+	// The session id.
+	SessionID string `json:"sessionId"`
+	// The live items ranked by recency-decayed score, highest first (empty once the session has expired).
+	Items []stores.EpisodicItem `json:"items"`
+}
+
+type ExperimentByIDsInput struct {
+	ID string `json:"ID"`
+}
+
 // A page of experiments.
 type ExperimentConnection struct {
 	// The experiments of this page with their cursors.
@@ -349,6 +369,34 @@ type IndexDocumentsPayload struct {
 	DocumentIds []string `json:"documentIds"`
 }
 
+type MemoryByIDsInput struct {
+	ID string `json:"ID"`
+}
+
+// A committed change to one of the organisation's memories.
+type MemoryChangeEvent struct {
+	// What the change did.
+	Kind MemoryChangeKind `json:"kind"`
+	// Global id of the changed memory.
+	MemoryID string `json:"memoryId"`
+	// The memory version the change committed. Changes of one memory arrive in commit order, so versions only grow.
+	Version int `json:"version"`
+	// The memory as it is now (at `version` or later); null when it can no longer be read.
+	Memory *stores.Memory `json:"memory,omitempty"`
+}
+
+// Narrows memoryChanged; every field given must match the memory after the change.
+type MemoryChangeFilter struct {
+	// Only changes that leave the memory in one of these states (DELETED for deletions). All states when omitted.
+	States []stores.MemoryState `json:"states,omitempty"`
+	// Only memories written by this app.
+	AppID *string `json:"appId,omitempty"`
+	// Only memories carrying this category.
+	CategoryID *string `json:"categoryId,omitempty"`
+	// Only these kinds of change. All kinds when omitted.
+	Kinds []MemoryChangeKind `json:"kinds,omitempty"`
+}
+
 // A page of memories.
 type MemoryConnection struct {
 	// The memories of this page with their cursors.
@@ -381,6 +429,18 @@ type MemoryFilter struct {
 	CreatedAfter *time.Time `json:"createdAfter,omitempty"`
 	// Only memories created before this instant.
 	CreatedBefore *time.Time `json:"createdBefore,omitempty"`
+}
+
+// The search-index status of one memory.
+type MemoryIndexStatusEvent struct {
+	// Global id of the memory.
+	MemoryID string `json:"memoryId"`
+	// The memory's current version.
+	Version int `json:"version"`
+	// One entry per configured index.
+	Indexes []stores.IndexStatus `json:"indexes"`
+	// True when every configured index holds the current version; the subscription then completes.
+	Searchable bool `json:"searchable"`
 }
 
 // Everything a client can change. Mutations take one input object and return a
@@ -575,6 +635,14 @@ type SetMemoryStatePayload struct {
 	Memory stores.Memory `json:"memory"`
 }
 
+// Live updates over WebSocket (graphql-transport-ws, at the GraphQL endpoint)
+// or Server-Sent Events (graphql-sse, distinct connections mode: POST to the
+// GraphQL endpoint with `Accept: text/event-stream`). Every subscription is
+// bound to the caller's tenant exactly like a query: another tenant's changes
+// are never delivered, whatever ids are asked for.
+type Subscription struct {
+}
+
 // Finds symbols; every field given must match.
 type SymbolFilter struct {
 	// Name prefix, ignoring case.
@@ -693,6 +761,67 @@ type Viewer struct {
 	UserID uuid.UUID `json:"userId"`
 	// The scopes the token grants, such as `memories:read`.
 	Scopes []string `json:"scopes"`
+}
+
+// What a committed change did to a memory.
+type MemoryChangeKind string
+
+const (
+	// The memory was created (version 1).
+	MemoryChangeKindCreated MemoryChangeKind = "CREATED"
+	// The memory's content, metadata, app, categories or state changed.
+	MemoryChangeKindUpdated MemoryChangeKind = "UPDATED"
+	// The memory was soft-deleted.
+	MemoryChangeKindDeleted MemoryChangeKind = "DELETED"
+)
+
+var AllMemoryChangeKind = []MemoryChangeKind{
+	MemoryChangeKindCreated,
+	MemoryChangeKindUpdated,
+	MemoryChangeKindDeleted,
+}
+
+func (e MemoryChangeKind) IsValid() bool {
+	switch e {
+	case MemoryChangeKindCreated, MemoryChangeKindUpdated, MemoryChangeKindDeleted:
+		return true
+	}
+	return false
+}
+
+func (e MemoryChangeKind) String() string {
+	return string(e)
+}
+
+func (e *MemoryChangeKind) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = MemoryChangeKind(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid MemoryChangeKind", str)
+	}
+	return nil
+}
+
+func (e MemoryChangeKind) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *MemoryChangeKind) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e MemoryChangeKind) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // A source recall draws on.

@@ -29,7 +29,15 @@ const (
 	KindCodeSymbol    Kind = "CodeSymbol"
 )
 
-var encoding = base64.RawURLEncoding
+var encoding = base64.RawURLEncoding.Strict()
+
+// decode reads an id or cursor, refusing every non-canonical spelling (the
+// decoder alone skips newlines and, unless strict, stray trailing bits), so
+// each object has exactly one id string.
+func decode(s string) ([]byte, bool) {
+	b, err := encoding.DecodeString(s)
+	return b, err == nil && encoding.EncodeToString(b) == s
+}
 
 // ID returns the global id of the object of the given kind whose store id is raw.
 func ID(kind Kind, raw string) string {
@@ -42,8 +50,8 @@ func UUIDID(kind Kind, id uuid.UUID) string { return ID(kind, id.String()) }
 // Parse splits a global id into its kind and store id. A string that is not a
 // global id of this API is ErrInvalid.
 func Parse(id string) (Kind, string, error) {
-	b, err := encoding.DecodeString(id)
-	if err != nil {
+	b, ok := decode(id)
+	if !ok {
 		return "", "", stores.Invalid("%q is not an id of this API", clip(id))
 	}
 	kind, raw, ok := strings.Cut(string(b), ":")
@@ -121,8 +129,8 @@ func (c Cursors) Seal(scope, raw string) string {
 
 // Open checks and unwraps a client cursor.
 func (c Cursors) Open(scope, cursor string) (string, error) {
-	b, err := encoding.DecodeString(cursor)
-	if err != nil || len(b) < macLen {
+	b, ok := decode(cursor)
+	if !ok || len(b) < macLen {
 		return "", stores.Invalid("the cursor is not valid for this list")
 	}
 	mac, raw := b[:macLen], string(b[macLen:])

@@ -48,6 +48,14 @@ func (r *memoryResolver) Categories(ctx context.Context, obj *stores.Memory) ([]
 	return l.MemoryCategories.Load(ctx, obj.ID)()
 }
 
+// IndexStatus is the resolver for the indexStatus field.
+func (r *memoryResolver) IndexStatus(ctx context.Context, obj *stores.Memory) ([]stores.IndexStatus, error) {
+	if _, err := access(ctx, auth.ScopeMemoriesRead); err != nil {
+		return nil, err
+	}
+	return indexStatuses(ctx, stores.For(ctx), *obj)
+}
+
 // CreateMemory is the resolver for the createMemory field.
 func (r *mutationResolver) CreateMemory(ctx context.Context, input model.CreateMemoryInput) (model.CreateMemoryPayload, error) {
 	b, err := access(ctx, auth.ScopeMemoriesWrite)

@@ -8,6 +8,7 @@ package resolvers
 
 import (
 	"context"
+	"time"
 
 	"github.com/codingbrain/gateway/graph/relay"
 )
@@ -21,6 +22,9 @@ type Resolver struct {
 	Pages relay.Limits
 	// MaxTraversalDepth caps the depth argument of code-graph traversals.
 	MaxTraversalDepth int
+	// Now is the clock of subscriptions' sliding windows and expiry timers
+	// (the stores' clock); nil means time.Now.
+	Now func() time.Time
 	// Embedder turns query text into a vector; nil without an embedding server.
 	Embedder Embedder
 }

@@ -29,7 +29,7 @@ type Options struct {
 	// Failures is how many consecutive unavailable answers open the breaker (default 5).
 	Failures uint32
 	// OpenFor is how long the breaker stays open before it lets one probe through (default 5s).
-	OpenFor time.Duration
+	OpenFor  time.Duration
 	Observer Observer
 }
 

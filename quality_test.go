@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/codingbrain/gateway/embeddings"
+	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/stores/storetest"
+	"github.com/jackc/pgx/v5"
+)
+
+// qualitySet is embeddings/testdata/quality.json: memories, and queries
+// whose relevant memories are mostly paraphrases.
+type qualitySet struct {
+	Memories []struct{ ID, Text string }
+	Queries  []struct {
+		Text     string
+		Relevant []string
+	}
+}
+
+// countingEmbeddings relays to the real embedding server and counts the
+// calls and the texts they carry.
+type countingEmbeddings struct {
+	calls, texts atomic.Int64
+}
+
+func (c *countingEmbeddings) start(t *testing.T, target string) string {
+	t.Helper()
+	u, err := url.Parse(target)
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy := httputil.NewSingleHostReverseProxy(&url.URL{Scheme: u.Scheme, Host: u.Host})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/embeddings") {
+			var body struct{ Input []string }
+			raw, _ := readBodyAndRestore(r)
+			if json.Unmarshal(raw, &body) == nil {
+				c.calls.Add(1)
+				c.texts.Add(int64(len(body.Input)))
+			}
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + u.Path
+}
+
+// TestRecallQuality loads the labelled set into a gateway on the real stack
+// (PostgreSQL, the outbox indexer, OpenSearch, Qdrant, the embedding server)
+// and scores full-text alone, vectors alone and the fused recall.
+func TestRecallQuality(t *testing.T) {
+	env := map[string]string{"GATEWAY_JWT_SECRET": testJWTSecret}
+	for _, k := range []string{"DATABASE_URL", "DATABASE_OWNER_URL", "OPENSEARCH_URL", "QDRANT_URL", "EMBEDDINGS_URL", "EMBEDDINGS_MODEL"} {
+		env[k] = storetest.ServiceEnv(t, k)
+	}
+	startPostgresGateway(t) // migrates the schema once
+	drainOutbox(t, env["DATABASE_OWNER_URL"])
+	counter := &countingEmbeddings{}
+	env["EMBEDDINGS_URL"] = counter.start(t, env["EMBEDDINGS_URL"])
+	base := startGatewayWith(t, env)
+
+	raw, err := os.ReadFile("embeddings/testdata/quality.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var set qualitySet
+	if err := json.Unmarshal(raw, &set); err != nil {
+		t.Fatal(err)
+	}
+	tenant := storetest.NewTenant()
+	tok := pgToken(t, tenant)
+	app := createPGApp(t, base, tok, "quality")
+
+	// Write the memories and time how long until every one is searchable by vector.
+	start := time.Now()
+	written, writtenTexts := counter.calls.Load(), counter.texts.Load()
+	memoryOf := map[string]string{} // gateway id -> set id
+	for i := 0; i < len(set.Memories); i += stores.MaxBatchSize {
+		batch := set.Memories[i:min(i+stores.MaxBatchSize, len(set.Memories))]
+		in := make([]map[string]any, len(batch))
+		for j, m := range batch {
+			in[j] = map[string]any{"appId": app, "content": m.Text}
+		}
+		var out struct {
+			CreateMemories struct{ Memories []struct{ ID string } }
+		}
+		mustGQL(t, base, tok, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`, map[string]any{"in": map[string]any{"memories": in}}, &out)
+		for j, m := range out.CreateMemories.Memories {
+			memoryOf[m.ID] = batch[j].ID
+		}
+	}
+	ids := make([]string, 0, len(memoryOf))
+	for id := range memoryOf {
+		ids = append(ids, id)
+	}
+	storetest.Eventually(t, 3*time.Minute, "every memory indexed in both search stores", func() bool {
+		for i := 0; i < len(ids); i += 100 {
+			var out struct {
+				Nodes []struct{ IndexStatus []struct{ State string } }
+			}
+			mustGQL(t, base, tok, `query($ids: [ID!]!) { nodes(ids: $ids) { ... on Memory { indexStatus { state } } } }`, map[string]any{"ids": ids[i:min(i+100, len(ids))]}, &out)
+			for _, n := range out.Nodes {
+				if len(n.IndexStatus) != 2 {
+					return false
+				}
+				for _, s := range n.IndexStatus {
+					if s.State != "INDEXED" {
+						return false
+					}
+				}
+			}
+		}
+		return true
+	})
+	indexCalls, indexTexts := counter.calls.Load()-written, counter.texts.Load()-writtenTexts
+	t.Logf("indexing %d memories: searchable by vector %s after the first write; %d embedding calls carrying %d texts",
+		len(set.Memories), time.Since(start).Round(time.Millisecond), indexCalls, indexTexts)
+
+	embedder, err := embeddings.NewOpenAI(storetest.Ctx(t), embeddings.Config{URL: storetest.ServiceEnv(t, "EMBEDDINGS_URL"), Model: env["EMBEDDINGS_MODEL"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = embedder.Close() })
+
+	type score struct{ recall, mrr float64 }
+	var fullText, vectors, fused score
+	grade := func(s *score, ranked []string, relevant []string) {
+		want := map[string]bool{}
+		for _, r := range relevant {
+			want[r] = true
+		}
+		found, first := 0, 0
+		for i, id := range ranked {
+			if want[memoryOf[id]] {
+				found++
+				if first == 0 {
+					first = i + 1
+				}
+			}
+		}
+		s.recall += float64(found) / float64(len(relevant))
+		if first > 0 {
+			s.mrr += 1 / float64(first)
+		}
+	}
+	var recallCalls, recallTexts int64
+	for _, q := range set.Queries {
+		var ft struct {
+			Search struct {
+				Nodes []struct {
+					Document struct{ Memory *struct{ ID string } }
+				}
+			}
+		}
+		mustGQL(t, base, tok, `query($t: String!) { search(text: $t, first: 10) { nodes { document { memory { id } } } } }`, map[string]any{"t": q.Text}, &ft)
+		var ids []string
+		for _, n := range ft.Search.Nodes {
+			if n.Document.Memory != nil {
+				ids = append(ids, n.Document.Memory.ID)
+			}
+		}
+		grade(&fullText, ids, q.Relevant)
+
+		v, err := embedder.Embed(storetest.Ctx(t), []string{q.Text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vs struct {
+			VectorSearch []struct{ Memory *struct{ ID string } }
+		}
+		mustGQL(t, base, tok, `query($m: String!, $v: [Float!]!) { vectorSearch(model: $m, vector: $v, first: 10) { memory { id } } }`, map[string]any{"m": env["EMBEDDINGS_MODEL"], "v": v[0]}, &vs)
+		ids = ids[:0]
+		for _, h := range vs.VectorSearch {
+			if h.Memory != nil {
+				ids = append(ids, h.Memory.ID)
+			}
+		}
+		grade(&vectors, ids, q.Relevant)
+
+		before, beforeTexts := counter.calls.Load(), counter.texts.Load()
+		var rc struct {
+			Recall struct {
+				Hits []struct{ Memory struct{ ID string } }
+			}
+		}
+		mustGQL(t, base, tok, `query($t: String!) { recall(text: $t, first: 10) { hits { memory { id } } } }`, map[string]any{"t": q.Text}, &rc)
+		recallCalls += counter.calls.Load() - before
+		recallTexts += counter.texts.Load() - beforeTexts
+		ids = ids[:0]
+		for _, h := range rc.Recall.Hits {
+			ids = append(ids, h.Memory.ID)
+		}
+		grade(&fused, ids, q.Relevant)
+	}
+	n := float64(len(set.Queries))
+	for _, s := range []*score{&fullText, &vectors, &fused} {
+		s.recall /= n
+		s.mrr /= n
+	}
+	t.Logf("%d queries: recall@10 / MRR  full-text %.3f / %.3f  vectors %.3f / %.3f  fused recall %.3f / %.3f",
+		len(set.Queries), fullText.recall, fullText.mrr, vectors.recall, vectors.mrr, fused.recall, fused.mrr)
+	t.Logf("recall: %d embedding calls carrying %d texts for %d queries", recallCalls, recallTexts, len(set.Queries))
+	if best := max(fullText.recall, vectors.recall); fused.recall < best {
+		t.Errorf("fused recall@10 %.3f is below the better single source %.3f", fused.recall, best)
+	}
+}
+
+// readBodyAndRestore reads a request body and puts it back for the proxy.
+func readBodyAndRestore(r *http.Request) ([]byte, error) {
+	raw, err := io.ReadAll(r.Body)
+	r.Body = io.NopCloser(bytes.NewReader(raw))
+	return raw, err
+}
+
+// drainOutbox empties the shared outbox of what earlier tests left for
+// tenants nobody indexes any more, so that the timing below measures this
+// test's memories only. Packages run one at a time (make test), so no other
+// test is waiting for those entries.
+func drainOutbox(t *testing.T, ownerURL string) {
+	t.Helper()
+	ctx := storetest.Ctx(t)
+	conn, err := pgx.Connect(ctx, ownerURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT set_config('app.outbox_worker', 'on', true)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM memory_outbox`); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
