@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"unicode/utf8"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/codingbrain/gateway/auth"
@@ -58,10 +59,11 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 			out.Extensions = map[string]any{}
 		}
 		if _, coded := out.Extensions["code"]; coded {
+			out.Message = clipMessage(out.Message)
 			return out // parse and validation errors from gqlparser
 		}
 		code, message := classify(err)
-		out.Message = message
+		out.Message = clipMessage(message)
 		out.Extensions["code"] = code
 		switch code {
 		case CodeInternal, CodeStoreUnavailable:
@@ -110,4 +112,20 @@ func recoverPanic(log *slog.Logger) graphql.RecoverFunc {
 		log.ErrorContext(ctx, "resolver panic", "request_id", RequestID(ctx), "panic", fmt.Sprint(p))
 		return &internalError{err: fmt.Errorf("panic: %v", p)}
 	}
+}
+
+// maxMessage bounds an error message: parser and validation messages quote
+// the document, and a hostile one (a megabyte-long field name) must not be
+// echoed back whole.
+const maxMessage = 512
+
+func clipMessage(m string) string {
+	if len(m) <= maxMessage {
+		return m
+	}
+	cut := maxMessage
+	for cut > 0 && !utf8.RuneStart(m[cut]) {
+		cut--
+	}
+	return m[:cut] + "..."
 }

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -123,6 +124,7 @@ func NewHandler(cfg Config) http.Handler {
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
 	}
 	srv.Use(requireAuthentication{})
+	srv.Use(subscriptionsOnStreams{})
 	srv.Use(queryLimits{cfg.Limits})
 	srv.AroundFields(markInternalErrors)
 	if cfg.Metrics != nil {
@@ -204,8 +206,19 @@ func authenticate(cfg Config, limiter *tenantLimiter, next http.Handler) http.Ha
 				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", cfg.MaxBodyBytes), CodeBadUserInput)
 				return
 			}
-			// A body without a declared length is cut at the limit while read.
-			r.Body = http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes)
+			if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+				// A body without a declared length is read here, up to the
+				// limit, so that an oversized one gets the same 413.
+				body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
+				if err != nil {
+					writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", cfg.MaxBodyBytes), CodeBadUserInput)
+					return
+				}
+				r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			}
+		}
+		if isStreamingRequest(r) {
+			r = r.WithContext(context.WithValue(r.Context(), streamingKey{}, true))
 		}
 		if r.Header.Get("Authorization") == "" {
 			next.ServeHTTP(w, r)
@@ -237,6 +250,40 @@ func authenticate(cfg Config, limiter *tenantLimiter, next http.Handler) http.Ha
 		setLogTenant(ctx, p.OrgID.String())
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+type streamingKey struct{}
+
+// isStreamingRequest tells the transports that can carry a subscription
+// (a WebSocket upgrade, or server-sent events) from plain POST and GET.
+func isStreamingRequest(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+}
+
+// subscriptionsOnStreams refuses a subscription sent over plain POST or GET:
+// those transports would hold the request open, silently, until a change
+// arrives. It runs before any resolver.
+type subscriptionsOnStreams struct{}
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationContextMutator
+} = subscriptionsOnStreams{}
+
+func (subscriptionsOnStreams) ExtensionName() string                   { return "SubscriptionsOnStreams" }
+func (subscriptionsOnStreams) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (subscriptionsOnStreams) MutateOperationContext(ctx context.Context, oc *graphql.OperationContext) *gqlerror.Error {
+	if oc.Operation.Operation != ast.Subscription {
+		return nil
+	}
+	if streaming, _ := ctx.Value(streamingKey{}).(bool); streaming {
+		return nil
+	}
+	return &gqlerror.Error{
+		Message:    "subscriptions need a WebSocket (graphql-transport-ws) or server-sent events (Accept: text/event-stream)",
+		Extensions: map[string]any{"code": CodeBadUserInput},
+	}
 }
 
 // requireAuthentication refuses every operation but pure introspection when

@@ -29,6 +29,22 @@ const textAnalysis = `{
   }
 }`
 
+// tenantSimilarity scores a match from the document alone: BM25's term
+// frequency saturation and length normalisation (k1 1.2, b 0.75, against a
+// fixed typical length of 64 terms), with no inverse document frequency and
+// no average length. Those corpus statistics come from the whole shard, which
+// every tenant of the shared index shares: with them, a tenant's scores would
+// reveal how often another tenant uses a word. Scores are then also the same
+// whether a tenant lives in the shared index or in one of its own.
+const tenantSimilarity = `{
+  "cb_tenant_bm25": {
+    "type": "scripted",
+    "script": {
+      "source": "double tf = doc.freq; return query.boost * tf * 2.2 / (tf + 1.2 * (0.25 + 0.75 * doc.length / 64.0));"
+    }
+  }
+}`
+
 // documentMapping is the strict mapping of a document. Routing is required,
 // so a write that bypasses the tenant's alias (which supplies it) fails
 // instead of landing on an arbitrary shard. Offsets in the postings let the
@@ -40,8 +56,8 @@ const documentMapping = `{
     "org_id": {"type": "keyword"},
     "doc_id": {"type": "keyword"},
     "memory_id": {"type": "keyword"},
-    "title": {"type": "text", "analyzer": "cb_text", "index_options": "offsets"},
-    "body": {"type": "text", "analyzer": "cb_text", "index_options": "offsets"},
+    "title": {"type": "text", "analyzer": "cb_text", "index_options": "offsets", "similarity": "cb_tenant_bm25"},
+    "body": {"type": "text", "analyzer": "cb_text", "index_options": "offsets", "similarity": "cb_tenant_bm25"},
     "tags": {"type": "keyword"},
     "created_at": {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
   }
@@ -57,13 +73,14 @@ type indexSettings struct {
 	Shards int `json:"number_of_shards"`
 	// "0-1": no replica on a single node (the index stays green), one
 	// replica as soon as a second node joins.
-	Replicas string          `json:"auto_expand_replicas"`
-	Analysis json.RawMessage `json:"analysis"`
+	Replicas   string          `json:"auto_expand_replicas"`
+	Analysis   json.RawMessage `json:"analysis"`
+	Similarity json.RawMessage `json:"similarity"`
 }
 
 func newIndexDefinition(shards int) indexDefinition {
 	return indexDefinition{
-		Settings: indexSettings{Shards: shards, Replicas: "0-1", Analysis: json.RawMessage(textAnalysis)},
+		Settings: indexSettings{Shards: shards, Replicas: "0-1", Analysis: json.RawMessage(textAnalysis), Similarity: json.RawMessage(tenantSimilarity)},
 		Mappings: json.RawMessage(documentMapping),
 	}
 }

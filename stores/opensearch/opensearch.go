@@ -36,7 +36,7 @@ const backendName = "opensearch"
 
 // Defaults for Options; one place so the README and the code agree.
 const (
-	DefaultIndex       = "codingbrain-docs-v1"
+	DefaultIndex       = "codingbrain-docs-v2"
 	DefaultAliasPrefix = "cb-docs-"
 	DefaultShards      = 3
 	DefaultTimeout     = 5 * time.Second
