@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"regexp"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -221,6 +223,22 @@ func TestRecallQuality(t *testing.T) {
 	if rescued == 0 {
 		t.Error("recall from text alone found no paraphrase that full text misses")
 	}
+	t.Run("one recall makes one hydration statement, one full-text search and one vector query", func(t *testing.T) {
+		before := storeCalls(t, base)
+		var rc struct {
+			Recall struct{ Hits []struct{ Score float64 } }
+		}
+		mustGQL(t, base, tok, `{ recall(text: "how do we retry failed webhook deliveries?", first: 20) { hits { score } } }`, nil, &rc)
+		after := storeCalls(t, base)
+		for call, want := range map[string]float64{
+			"postgres MemoriesByID": 1, "opensearch Search": 1, "qdrant SearchVectors": 1,
+		} {
+			if got := after[call] - before[call]; got != want {
+				t.Errorf("%s: %v calls, want %v", call, got, want)
+			}
+		}
+		t.Logf("store calls of one recall(first: 20) over %d memories: %v", len(set.Memories), diffCalls(before, after))
+	})
 	if best := max(fullText.recall, vectors.recall); fused.recall < best {
 		t.Errorf("fused recall@10 %.3f is below the better single source %.3f", fused.recall, best)
 	}
@@ -259,4 +277,36 @@ func drainOutbox(t *testing.T, ownerURL string) {
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// storeCalls reads gateway_store_calls_total from /metrics, summed by
+// "backend operation".
+func storeCalls(t *testing.T, base string) map[string]float64 {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	out := map[string]float64{}
+	for _, m := range storeCallRE.FindAllStringSubmatch(string(raw), -1) {
+		var v float64
+		_, _ = fmt.Sscan(m[3], &v)
+		out[m[1]+" "+m[2]] += v
+	}
+	return out
+}
+
+var storeCallRE = regexp.MustCompile(`gateway_store_calls_total\{backend="([^"]+)",operation="([^"]+)",outcome="[^"]+"\} ([0-9.e+]+)`)
+
+// diffCalls lists the calls that changed between two readings.
+func diffCalls(before, after map[string]float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range after {
+		if d := v - before[k]; d != 0 {
+			out[k] = d
+		}
+	}
+	return out
 }
