@@ -85,12 +85,11 @@ func startPostgresGateway(t *testing.T) string {
 			t.Fatalf("migrate up: %v", err)
 		}
 	})
-	// The statement count measures batching, not the scheduler: a loader wait
-	// of 20ms (default 500µs) lets every resolver of a 100-item page join
-	// its batch even under -race on a loaded machine.
-	// The indexer is off: its outbox statements would go through the same
-	// traced pool and be counted as the requests'.
-	return startGatewayWith(t, map[string]string{"DATABASE_URL": dbURL, "GATEWAY_JWT_SECRET": testJWTSecret, "GATEWAY_LOADER_WAIT": "20ms", "GATEWAY_INDEXER": "false"})
+	// The default loader wait: the memories resolver prefetches a page's apps
+	// and categories in one batch each, so the count does not depend on the
+	// scheduler. The indexer is off: its outbox statements would go through
+	// the same traced pool and be counted as the requests'.
+	return startGatewayWith(t, map[string]string{"DATABASE_URL": dbURL, "GATEWAY_JWT_SECRET": testJWTSecret, "GATEWAY_INDEXER": "false"})
 }
 
 // startGatewayWith runs `gateway serve` with exactly the given environment

@@ -133,6 +133,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			MaxRootFields: cfg.MaxRootFields, DefaultListSize: 10,
 		},
 		APQCacheSize: cfg.APQCacheSize,
+		MaxInFlight:  cfg.MaxInFlight,
 		RateLimit:    graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
 		Metrics:      metrics,
 		Readiness:    readiness(guards),

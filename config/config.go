@@ -36,6 +36,7 @@ type Config struct {
 	MaxRootFields     int
 	APQCacheSize      int
 	TrustedDocuments  string
+	MaxInFlight       int
 	RateLimit         float64
 	RateBurst         int
 	SeedDemo          bool
@@ -93,6 +94,7 @@ func Settings() []Setting {
 		integer("max-root-fields", "GATEWAY_MAX_ROOT_FIELDS", 20, "most top-level fields in one operation", func(c *Config) *int { return &c.MaxRootFields }),
 		integer("apq-cache-size", "GATEWAY_APQ_CACHE_SIZE", 1000, "operations kept for Automatic Persisted Queries (0 turns APQ off)", func(c *Config) *int { return &c.APQCacheSize }),
 		str("trusted-documents", "GATEWAY_TRUSTED_DOCUMENTS", "", "JSON manifest (sha256 -> operation); when set, only these operations are served", func(c *Config) *string { return &c.TrustedDocuments }),
+		integer("max-in-flight", "GATEWAY_MAX_IN_FLIGHT", 32, "GraphQL operations executing at once; the rest wait their turn (0: unbounded)", func(c *Config) *int { return &c.MaxInFlight }),
 		float("rate-limit", "GATEWAY_RATE_LIMIT", 0, "requests per second allowed per organisation (token bucket; 0 is off)", func(c *Config) *float64 { return &c.RateLimit }),
 		integer("rate-burst", "GATEWAY_RATE_BURST", 0, "burst size of the per-organisation bucket (0: twice the rate)", func(c *Config) *int { return &c.RateBurst }),
 		boolean("indexer", "GATEWAY_INDEXER", true, "drain the PostgreSQL outbox into the search indexes in this process (turn off on replicas that only serve the API)", func(c *Config) *bool { return &c.Indexer }),

@@ -50,6 +50,10 @@ type Config struct {
 	// (sha256 -> text); APQ is then off.
 	TrustedDocuments map[string]string
 	RateLimit        RateLimit
+	// MaxInFlight bounds the operations executing at once (0: unbounded);
+	// the rest wait their turn. Past a few per core, more concurrency only
+	// adds goroutines, memory and tail latency.
+	MaxInFlight int
 	// Metrics, when set, records requests and loader batches and is served at /metrics.
 	Metrics *telemetry.Metrics
 	// Readiness reports whether every configured backend can serve, and
@@ -249,6 +253,29 @@ func authenticate(cfg Config, limiter *tenantLimiter, next http.Handler) http.Ha
 		ctx = loaders.NewContext(ctx, loaders.New(bundle, cfg.LoaderWait, observe))
 		setLogTenant(ctx, p.OrgID.String())
 		next.ServeHTTP(w, r.WithContext(ctx))
+	})
+}
+
+// admit lets at most limit plain requests execute at once; the others wait
+// (until their client gives up). Live streams are not counted: they hold no
+// executor while idle.
+func admit(limit int, next http.Handler) http.Handler {
+	if limit <= 0 {
+		return next
+	}
+	slots := make(chan struct{}, limit)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isStreamingRequest(r) {
+			next.ServeHTTP(w, r)
+			return
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-r.Context().Done():
+			return
+		}
+		defer func() { <-slots }()
+		next.ServeHTTP(w, r)
 	})
 }
 

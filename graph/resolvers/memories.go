@@ -1,9 +1,16 @@
 package resolvers
 
 import (
+	"context"
+	"sync"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/codingbrain/gateway/graph/loaders"
 	"github.com/codingbrain/gateway/graph/model"
 	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // newMemory converts a createMemory input to the store's.
@@ -45,4 +52,92 @@ func version(v *int) *int64 {
 	}
 	n := int64(*v)
 	return &n
+}
+
+// prefetchMemoryFields loads the apps and the categories of a page of
+// memories, when the query selects them, with one store call each (side by
+// side), and primes the request's loaders with them: the field resolvers then
+// find every key cached. Leaving it to the loaders alone splits long pages:
+// a batch collects keys for its wait window from the first resolver that
+// asks, and on a busy machine a page's resolvers do not all ask within it
+// (5 to 10 statements instead of 3, docs/BENCHMARKS.md).
+func prefetchMemoryFields(ctx context.Context, b *stores.Bundle, page []stores.Memory) {
+	l := loaders.For(ctx)
+	if len(page) == 0 || l == nil {
+		return
+	}
+	fields := selectedMemoryFields(ctx)
+	var wg sync.WaitGroup
+	if fields["app"] {
+		wg.Go(func() {
+			appIDs := make([]uuid.UUID, 0, len(page))
+			seen := map[uuid.UUID]bool{}
+			for _, m := range page {
+				if !seen[m.AppID] {
+					seen[m.AppID] = true
+					appIDs = append(appIDs, m.AppID)
+				}
+			}
+			apps, err := b.Memories.AppsByID(ctx, appIDs)
+			if err != nil {
+				return // the field resolvers load, and report, on their own
+			}
+			for _, id := range appIDs {
+				if a, ok := apps[id]; ok {
+					l.App.Prime(ctx, id, &a)
+				} else {
+					l.App.Prime(ctx, id, nil)
+				}
+			}
+		})
+	}
+	if fields["categories"] {
+		wg.Go(func() {
+			ids := make([]uuid.UUID, len(page))
+			for i, m := range page {
+				ids[i] = m.ID
+			}
+			categories, err := b.Memories.CategoriesByMemory(ctx, ids)
+			if err != nil {
+				return
+			}
+			for _, id := range ids {
+				c := categories[id]
+				if c == nil {
+					c = []stores.Category{}
+				}
+				l.MemoryCategories.Prime(ctx, id, c)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// selectedMemoryFields names the fields the query selects on the memories
+// of a connection, through nodes { ... } and edges { node { ... } }.
+func selectedMemoryFields(ctx context.Context) map[string]bool {
+	oc := graphql.GetOperationContext(ctx)
+	fc := graphql.GetFieldContext(ctx)
+	out := map[string]bool{}
+	if oc == nil || fc == nil {
+		return out
+	}
+	add := func(set ast.SelectionSet) {
+		for _, f := range graphql.CollectFields(oc, set, nil) {
+			out[f.Name] = true
+		}
+	}
+	for _, f := range graphql.CollectFields(oc, fc.Field.Selections, nil) {
+		switch f.Name {
+		case "nodes":
+			add(f.Selections)
+		case "edges":
+			for _, e := range graphql.CollectFields(oc, f.Selections, nil) {
+				if e.Name == "node" {
+					add(e.Selections)
+				}
+			}
+		}
+	}
+	return out
 }

@@ -178,7 +178,11 @@ func (r *queryResolver) Memories(ctx context.Context, first *int, after *string,
 			if err != nil {
 				return stores.Page[stores.Memory]{}, err
 			}
-			return b.Memories.ListMemories(ctx, f, args)
+			page, err := b.Memories.ListMemories(ctx, f, args)
+			if err == nil {
+				prefetchMemoryFields(ctx, b, page.Items)
+			}
+			return page, err
 		},
 		func(cursor string, n stores.Memory) model.MemoryEdge {
 			return model.MemoryEdge{Cursor: cursor, Node: n}
