@@ -16,7 +16,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/codingbrain/gateway/embeddings"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/storetest"
 	"github.com/jackc/pgx/v5"
@@ -131,12 +130,6 @@ func TestRecallQuality(t *testing.T) {
 	t.Logf("indexing %d memories: searchable by vector %s after the first write; %d embedding calls carrying %d texts",
 		len(set.Memories), time.Since(start).Round(time.Millisecond), indexCalls, indexTexts)
 
-	embedder, err := embeddings.NewOpenAI(storetest.Ctx(t), embeddings.Config{URL: storetest.ServiceEnv(t, "EMBEDDINGS_URL"), Model: env["EMBEDDINGS_MODEL"]})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = embedder.Close() })
-
 	type score struct{ recall, mrr float64 }
 	var fullText, vectors, fused score
 	grade := func(s *score, ranked []string, relevant []string) bool {
@@ -178,22 +171,6 @@ func TestRecallQuality(t *testing.T) {
 		}
 		textFound := grade(&fullText, ids, q.Relevant)
 
-		v, err := embedder.Embed(storetest.Ctx(t), []string{q.Text})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var vs struct {
-			VectorSearch []struct{ Memory *struct{ ID string } }
-		}
-		mustGQL(t, base, tok, `query($m: String!, $v: [Float!]!) { vectorSearch(model: $m, vector: $v, first: 10) { memory { id } } }`, map[string]any{"m": env["EMBEDDINGS_MODEL"], "v": v[0]}, &vs)
-		ids = ids[:0]
-		for _, h := range vs.VectorSearch {
-			if h.Memory != nil {
-				ids = append(ids, h.Memory.ID)
-			}
-		}
-		grade(&vectors, ids, q.Relevant)
-
 		before, beforeTexts := counter.calls.Load(), counter.texts.Load()
 		var rc struct {
 			Recall struct {
@@ -210,6 +187,19 @@ func TestRecallQuality(t *testing.T) {
 		if grade(&fused, ids, q.Relevant) && !textFound {
 			rescued++
 		}
+		// Vectors alone, from text: the gateway embeds it.
+		var vs struct {
+			VectorSearch []struct{ Memory *struct{ ID string } }
+		}
+		mustGQL(t, base, tok, `query($t: String!) { vectorSearch(text: $t, first: 10) { memory { id } } }`, map[string]any{"t": q.Text}, &vs)
+		ids = ids[:0]
+		for _, h := range vs.VectorSearch {
+			if h.Memory != nil {
+				ids = append(ids, h.Memory.ID)
+			}
+		}
+		grade(&vectors, ids, q.Relevant)
+
 	}
 	n := float64(len(set.Queries))
 	for _, s := range []*score{&fullText, &vectors, &fused} {

@@ -2,6 +2,7 @@ package graph_test
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/codingbrain/gateway/auth"
@@ -322,5 +323,22 @@ func TestVectorsIsolateTenants(t *testing.T) {
 		if len(after) != 2 || after[0].Memory == nil || after[0].Memory.ID != memory.ID || after[0].Payload["team"] != "a" {
 			t.Fatalf("hits %+v", after)
 		}
+	})
+}
+
+func TestVectorSearchFromText(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.token(t, storetest.NewTenant())
+	t.Run("text without an embedding server is a clear BAD_USER_INPUT", func(t *testing.T) {
+		e := s.do(t, tok, `{ vectorSearch(text: "webhook retries") { pointId } }`, nil).code(t, "BAD_USER_INPUT")
+		if !strings.Contains(e.Message, "EMBEDDINGS_URL") {
+			t.Fatalf("message %q does not say what is missing", e.Message)
+		}
+	})
+	t.Run("neither a vector nor text is refused", func(t *testing.T) {
+		s.do(t, tok, `{ vectorSearch(model: "m") { pointId } }`, nil).code(t, "BAD_USER_INPUT")
+	})
+	t.Run("a vector without its model is refused", func(t *testing.T) {
+		s.do(t, tok, `{ vectorSearch(vector: [1, 0]) { pointId } }`, nil).code(t, "BAD_USER_INPUT")
 	})
 }

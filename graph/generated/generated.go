@@ -414,7 +414,7 @@ type ComplexityRoot struct {
 		Nodes              func(childComplexity int, ids []string) int
 		Recall             func(childComplexity int, text *string, vector []float64, model *string, sessionID *string, first *int, experimentID *string) int
 		Search             func(childComplexity int, text string, tags []string, first *int, after *string) int
-		VectorSearch       func(childComplexity int, model string, vector []float64, filter map[string]any, first *int) int
+		VectorSearch       func(childComplexity int, model *string, vector []float64, text *string, filter map[string]any, first *int) int
 		Viewer             func(childComplexity int) int
 		__resolve__service func(childComplexity int) int
 		__resolve_entities func(childComplexity int, representations []map[string]any) int
@@ -662,7 +662,7 @@ type QueryResolver interface {
 	Apps(ctx context.Context, first *int, after *string) (*model.AppConnection, error)
 	Categories(ctx context.Context, first *int, after *string) (*model.CategoryConnection, error)
 	Recall(ctx context.Context, text *string, vector []float64, model *string, sessionID *string, first *int, experimentID *string) (*model.Recall, error)
-	VectorSearch(ctx context.Context, model string, vector []float64, filter map[string]any, first *int) ([]stores.VectorHit, error)
+	VectorSearch(ctx context.Context, model *string, vector []float64, text *string, filter map[string]any, first *int) ([]stores.VectorHit, error)
 }
 type SearchDocumentResolver interface {
 	Memory(ctx context.Context, obj *stores.Document) (*stores.Memory, error)
@@ -2234,7 +2234,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Query.VectorSearch(childComplexity, args["model"].(string), args["vector"].([]float64), args["filter"].(map[string]any), args["first"].(*int)), true
+		return e.ComplexityRoot.Query.VectorSearch(childComplexity, args["model"].(*string), args["vector"].([]float64), args["text"].(*string), args["filter"].(map[string]any), args["first"].(*int)), true
 	case "Query.viewer":
 		if e.ComplexityRoot.Query.Viewer == nil {
 			break
@@ -4232,12 +4232,18 @@ type VectorHit {
 }
 
 extend type Query {
-  "The points nearest to a vector in one model's collection. Needs vectors:read."
+  """
+  The points nearest to a vector in one model's collection. Give a vector
+  (with its model), or text alone, which the gateway embeds with its
+  configured model (BAD_USER_INPUT when it has no embedding server). Needs vectors:read.
+  """
   vectorSearch(
-    "The embedding model, which names the collection (letters, digits, . _ -)."
-    model: String!
+    "The embedding model, which names the collection (letters, digits, . _ -); defaults to the gateway's embedding model with text."
+    model: String
     "The query vector; its length must be the model's dimension."
-    vector: [Float!]!
+    vector: [Float!]
+    "Words to embed into the query vector, instead of a vector."
+    text: String
     "Only points whose payload has these values (a JSON object of scalars)."
     filter: JSON
     "How many points to return (default 10, at most 100)."
@@ -6240,8 +6246,8 @@ func (ec *executionContext) field_Query_vectorSearch_args(ctx context.Context, r
 	var err error
 	args := map[string]any{}
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "model",
-		func(ctx context.Context, v any) (string, error) {
-			return ec.unmarshalNString2string(ctx, v)
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -6249,28 +6255,36 @@ func (ec *executionContext) field_Query_vectorSearch_args(ctx context.Context, r
 	args["model"] = arg0
 	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "vector",
 		func(ctx context.Context, v any) ([]float64, error) {
-			return ec.unmarshalNFloat2ᚕfloat64ᚄ(ctx, v)
+			return ec.unmarshalOFloat2ᚕfloat64ᚄ(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
 	args["vector"] = arg1
-	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "text",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["text"] = arg2
+	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "filter",
 		func(ctx context.Context, v any) (map[string]any, error) {
 			return ec.unmarshalOJSON2map(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["filter"] = arg2
-	arg3, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+	args["filter"] = arg3
+	arg4, err := graphql.ProcessArgField(ctx, rawArgs, "first",
 		func(ctx context.Context, v any) (*int, error) {
 			return ec.unmarshalOInt2ᚖint(ctx, v)
 		})
 	if err != nil {
 		return nil, err
 	}
-	args["first"] = arg3
+	args["first"] = arg4
 	return args, nil
 }
 
@@ -12806,7 +12820,7 @@ func (ec *executionContext) _Query_vectorSearch(ctx context.Context, field graph
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Query().VectorSearch(ctx, fc.Args["model"].(string), fc.Args["vector"].([]float64), fc.Args["filter"].(map[string]any), fc.Args["first"].(*int))
+			return ec.Resolvers.Query().VectorSearch(ctx, fc.Args["model"].(*string), fc.Args["vector"].([]float64), fc.Args["text"].(*string), fc.Args["filter"].(map[string]any), fc.Args["first"].(*int))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v []stores.VectorHit) graphql.Marshaler {

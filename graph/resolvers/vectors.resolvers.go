@@ -78,26 +78,12 @@ func (r *mutationResolver) DeleteVectors(ctx context.Context, input model.Delete
 }
 
 // VectorSearch is the resolver for the vectorSearch field.
-func (r *queryResolver) VectorSearch(ctx context.Context, model string, vector []float64, filter map[string]any, first *int) ([]stores.VectorHit, error) {
+func (r *queryResolver) VectorSearch(ctx context.Context, model *string, vector []float64, text *string, filter map[string]any, first *int) ([]stores.VectorHit, error) {
 	b, err := access(ctx, auth.ScopeVectorsRead)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkModelName(model); err != nil {
-		return nil, err
-	}
-	limit := 10
-	if first != nil {
-		limit = *first
-	}
-	if limit < 1 || limit > stores.MaxVectorLimit {
-		return nil, stores.Invalid("first must be between 1 and %d", stores.MaxVectorLimit)
-	}
-	query, err := float32s(vector)
-	if err != nil {
-		return nil, err
-	}
-	return b.Vectors.SearchVectors(ctx, model, query, filter, limit)
+	return r.vectorSearch(ctx, b, deref(model), vector, deref(text), filter, first)
 }
 
 // Memory is the resolver for the memory field.
