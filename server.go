@@ -90,6 +90,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	if cfg.OTLPEndpoint != "" {
+		stopTracing, err := telemetry.StartTracing(ctx, cfg.OTLPEndpoint, "codingbrain-gateway")
+		if err != nil {
+			return err
+		}
+		defer func() {
+			flushCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = stopTracing(flushCtx)
+		}()
+	}
 	metrics := telemetry.New()
 	w, err := newBackends(ctx, cfg, log, metrics)
 	if err != nil {
@@ -132,14 +143,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases,
 			MaxRootFields: cfg.MaxRootFields, DefaultListSize: 10,
 		},
-		APQCacheSize: cfg.APQCacheSize,
-		MaxInFlight:  cfg.MaxInFlight,
-		RateLimit:    graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
-		Metrics:      metrics,
-		Readiness:    readiness(guards),
-		Embedder:     embedderOrNil(embedder),
-		Streams:      streams,
-		Logger:       log,
+		APQCacheSize:   cfg.APQCacheSize,
+		MaxInFlight:    cfg.MaxInFlight,
+		TraceResolvers: cfg.OTLPEndpoint != "",
+		RateLimit:      graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
+		Metrics:        metrics,
+		Readiness:      readiness(guards),
+		Embedder:       embedderOrNil(embedder),
+		Streams:        streams,
+		Logger:         log,
 	}
 	if handlerCfg.RateLimit.Burst == 0 {
 		handlerCfg.RateLimit.Burst = int(2 * cfg.RateLimit)

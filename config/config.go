@@ -42,6 +42,7 @@ type Config struct {
 	SeedDemo          bool
 	Indexer           bool
 	LogLevel          string
+	OTLPEndpoint      string
 
 	MaxConnectionsPerTenant       int
 	MaxSubscriptionsPerConnection int
@@ -99,6 +100,7 @@ func Settings() []Setting {
 		integer("rate-burst", "GATEWAY_RATE_BURST", 0, "burst size of the per-organisation bucket (0: twice the rate)", func(c *Config) *int { return &c.RateBurst }),
 		boolean("indexer", "GATEWAY_INDEXER", true, "drain the PostgreSQL outbox into the search indexes in this process (turn off on replicas that only serve the API)", func(c *Config) *bool { return &c.Indexer }),
 		boolean("seed-demo", "GATEWAY_SEED_DEMO", true, "seed a demo tenant at start when every backend is embedded", func(c *Config) *bool { return &c.SeedDemo }),
+		str("otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector (e.g. http://collector:4318); when set, requests, resolvers and store calls are traced", func(c *Config) *string { return &c.OTLPEndpoint }),
 		str("log-level", "GATEWAY_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),
 		integer("max-connections-per-tenant", "GATEWAY_MAX_CONNECTIONS_PER_TENANT", 100, "live connections (WebSocket and SSE) one organisation may hold at once (0: unlimited)", func(c *Config) *int { return &c.MaxConnectionsPerTenant }),
 		integer("max-subscriptions-per-connection", "GATEWAY_MAX_SUBSCRIPTIONS_PER_CONNECTION", 20, "subscriptions one WebSocket may run at once (0: unlimited)", func(c *Config) *int { return &c.MaxSubscriptionsPerConnection }),

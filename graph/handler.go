@@ -31,6 +31,8 @@ import (
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/formatter"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Config is what the handler needs; server.go fills it from the gateway's settings.
@@ -50,6 +52,10 @@ type Config struct {
 	// (sha256 -> text); APQ is then off.
 	TrustedDocuments map[string]string
 	RateLimit        RateLimit
+	// TraceResolvers adds a span per resolver to each request's trace (the
+	// request and store-call spans are always made; they are no-ops until a
+	// tracer provider is installed).
+	TraceResolvers bool
 	// MaxInFlight bounds the operations executing at once (0: unbounded);
 	// the rest wait their turn. Past a few per core, more concurrency only
 	// adds goroutines, memory and tail latency.
@@ -131,6 +137,10 @@ func NewHandler(cfg Config) http.Handler {
 	srv.Use(subscriptionsOnStreams{})
 	srv.Use(queryLimits{cfg.Limits})
 	srv.AroundFields(markInternalErrors)
+	if cfg.TraceResolvers {
+		srv.AroundFields(traceResolver)
+	}
+	srv.AroundOperations(nameSpan)
 	if cfg.Metrics != nil {
 		srv.AroundOperations(recordOperation(cfg.Metrics))
 	}
@@ -163,7 +173,7 @@ func NewHandler(cfg Config) http.Handler {
 		mux.Handle("GET "+PathMetrics, cfg.Metrics.Handler())
 	}
 	page := graphiql.Page(PathGraphQL, PathGraphQL, cfg.GraphiQLHeaders)
-	api := authenticate(cfg, newTenantLimiter(cfg.RateLimit), serveStreams(cfg, streams, srv))
+	api := traceRequest(authenticate(cfg, newTenantLimiter(cfg.RateLimit), admit(cfg.MaxInFlight, serveStreams(cfg, streams, srv))))
 	mux.Handle(PathGraphQL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && wantsHTML(r) {
 			page.ServeHTTP(w, r)
@@ -252,6 +262,7 @@ func authenticate(cfg Config, limiter *tenantLimiter, next http.Handler) http.Ha
 		}
 		ctx = loaders.NewContext(ctx, loaders.New(bundle, cfg.LoaderWait, observe))
 		setLogTenant(ctx, p.OrgID.String())
+		trace.SpanFromContext(ctx).SetAttributes(attribute.String("codingbrain.org_id", p.OrgID.String()))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
 }

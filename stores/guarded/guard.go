@@ -12,6 +12,10 @@ import (
 
 	"github.com/codingbrain/gateway/stores"
 	"github.com/sony/gobreaker/v2"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Observer learns of every guarded call and of breaker state changes; the
@@ -74,6 +78,10 @@ func New(backend string, o Options) *Guard {
 	return g
 }
 
+// tracer makes a span of every guarded call when tracing is on (a no-op
+// until the gateway installs a tracer provider).
+var tracer = otel.Tracer("github.com/codingbrain/gateway")
+
 // Backend is the name the guard reports.
 func (g *Guard) Backend() string { return g.backend }
 
@@ -84,6 +92,9 @@ func (g *Guard) State() gobreaker.State { return g.breaker.State() }
 // the backend being unavailable; an open breaker answers at once.
 func call[T any](ctx context.Context, g *Guard, operation string, f func(context.Context) (T, error)) (T, error) {
 	start := time.Now()
+	ctx, span := tracer.Start(ctx, "store "+g.backend+"."+operation, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("db.system", g.backend), attribute.String("db.operation", operation)))
+	defer span.End()
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	res, err := g.breaker.Execute(func() (any, error) {
@@ -101,6 +112,7 @@ func call[T any](ctx context.Context, g *Guard, operation string, f func(context
 		g.observer.StoreCall(g.backend, operation, time.Since(start), err)
 	}
 	if err != nil {
+		span.SetStatus(codes.Error, stores.PublicMessage(err))
 		var zero T
 		if v, ok := res.(T); ok {
 			return v, err
