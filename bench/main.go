@@ -6,6 +6,7 @@
 //	bench [flags]          seed (once), start the processes, run every scenario
 //	bench direct [flags]   serve the direct path (started by bench itself)
 //	bench profile [flags]  CPU-profile the GraphQL handler in process under load
+//	bench indexing [flags] time how long new memories take to be searchable by vector
 //
 // What runs (each a process of its own, on a free loopback port):
 //   - the gateway binary, every backend real, access logs and rate limit off;
@@ -55,6 +56,13 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "profile" {
 		if err := profileGateway(os.Args[2:]); err != nil {
 			fmt.Fprintln(os.Stderr, "bench profile:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if len(os.Args) > 1 && os.Args[1] == "indexing" {
+		if err := measureIndexing(os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, "bench indexing:", err)
 			os.Exit(1)
 		}
 		return
