@@ -2897,7 +2897,9 @@ type MixedResponse struct {
 	EpisodicSession *MixedEpisodicSession `json:"episodicSession"`
 	// The organisation's repositories, by key. Needs codegraph:read.
 	CodeRepos *MixedCodeReposCodeRepoConnection `json:"codeRepos"`
-	// The points nearest to a vector in one model's collection. Needs vectors:read.
+	// The points nearest to a vector in one model's collection. Give a vector
+	// (with its model), or text alone, which the gateway embeds with its
+	// configured model (BAD_USER_INPUT when it has no embedding server). Needs vectors:read.
 	VectorSearch []MixedVectorSearchVectorHit `json:"vectorSearch"`
 	// Documents matching words, most relevant first. Needs search:read.
 	Search *MixedSearchSearchHitConnection `json:"search"`
@@ -5016,7 +5018,9 @@ func (v *VectorPointInput) GetPayload() *json.RawMessage { return v.Payload }
 
 // VectorSearchResponse is returned by VectorSearch on success.
 type VectorSearchResponse struct {
-	// The points nearest to a vector in one model's collection. Needs vectors:read.
+	// The points nearest to a vector in one model's collection. Give a vector
+	// (with its model), or text alone, which the gateway embeds with its
+	// configured model (BAD_USER_INPUT when it has no embedding server). Needs vectors:read.
 	VectorSearch []VectorSearchVectorSearchVectorHit `json:"vectorSearch"`
 }
 
