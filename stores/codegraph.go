@@ -173,20 +173,6 @@ const (
 	MaxCodeLongText = 4096 // URLs, paths, signatures
 )
 
-// PlainText reports whether s is valid UTF-8 of at most limit characters
-// without control characters.
-func PlainText(s string, limit int) bool {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > limit {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 // CheckCodeID refuses an id that cannot name a node: what says which kind.
 func CheckCodeID(what, id string) error {
 	if !ValidCodeID(id) || !utf8.ValidString(id) {

@@ -75,11 +75,11 @@ func (s *experimentStore) CreateExperiment(ctx context.Context, in stores.NewExp
 	if err := s.begin(ctx); err != nil {
 		return stores.Experiment{}, err
 	}
-	name, err := checkName("experiment name", in.Name)
+	name, err := stores.CheckName("experiment name", in.Name)
 	if err != nil {
 		return stores.Experiment{}, err
 	}
-	if err := checkDescription(in.Description); err != nil {
+	if err := stores.CheckDescription(in.Description); err != nil {
 		return stores.Experiment{}, err
 	}
 	if len(in.Variants) == 0 || len(in.Variants) > stores.MaxVariants {
@@ -88,7 +88,7 @@ func (s *experimentStore) CreateExperiment(ctx context.Context, in stores.NewExp
 	id := uuid.New()
 	variants := make([]stores.Variant, len(in.Variants))
 	for i, nv := range in.Variants {
-		if err := checkLabel("variant key", nv.Key, stores.MaxNameLength); err != nil {
+		if err := stores.CheckLabel("variant key", nv.Key, stores.MaxNameLength); err != nil {
 			return stores.Experiment{}, err
 		}
 		if strings.TrimSpace(nv.Key) != nv.Key {
@@ -194,7 +194,7 @@ func (s *experimentStore) TransitionExperiment(ctx context.Context, id uuid.UUID
 	if !to.Valid() {
 		return stores.Experiment{}, stores.Invalid("unknown experiment status %q", to)
 	}
-	if err := checkDescription(reason); err != nil {
+	if err := stores.CheckDescription(reason); err != nil {
 		return stores.Experiment{}, stores.Invalid("reason must be at most %d bytes of UTF-8", stores.MaxMemoryContent)
 	}
 	s.b.mu.Lock()

@@ -12,9 +12,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// maxQueryIDLength bounds a feedback event's query id.
-const maxQueryIDLength = 128
-
 // FeedbackBackend keeps every organisation's feedback events in process. It
 // checks the memories and experiments an event refers to through their
 // public interfaces, bound to the same tenant, as PostgreSQL's foreign keys
@@ -56,7 +53,7 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 	if err := s.begin(ctx); err != nil {
 		return stores.FeedbackEvent{}, err
 	}
-	if err := checkNewFeedback(in); err != nil {
+	if err := stores.CheckNewFeedback(in); err != nil {
 		return stores.FeedbackEvent{}, err
 	}
 	if err := s.checkReferences(ctx, in); err != nil {
@@ -79,33 +76,6 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 	ev.CreatedAt = storeTime(s.b.now)
 	s.b.orgs[s.tenant.OrgID] = append(s.b.orgs[s.tenant.OrgID], ev)
 	return copyEvent(ev), nil
-}
-
-func checkNewFeedback(in stores.NewFeedbackEvent) error {
-	if err := checkLabel("query id", in.QueryID, maxQueryIDLength); err != nil {
-		return err
-	}
-	if err := checkLabel("tool", in.Tool, stores.MaxNameLength); err != nil {
-		return err
-	}
-	if err := checkLabel("query type", in.QueryType, stores.MaxNameLength); err != nil {
-		return err
-	}
-	if !in.Outcome.Valid() {
-		return stores.Invalid("unknown outcome %q", in.Outcome)
-	}
-	if in.LatencyMs != nil && *in.LatencyMs < 0 {
-		return stores.Invalid("latency must not be negative")
-	}
-	if in.VariantKey != "" && in.ExperimentID == nil {
-		return stores.Invalid("a variant key needs an experiment id")
-	}
-	if in.VariantKey != "" {
-		if err := checkLabel("variant key", in.VariantKey, stores.MaxNameLength); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // checkReferences makes sure the memory and the experiment (and its variant)
@@ -251,10 +221,10 @@ func (s *feedbackStore) PurgeFeedback(ctx context.Context, before time.Time) (in
 }
 
 func checkFeedbackFilter(f stores.FeedbackFilter) error {
-	if err := checkFilterText("tool filter", f.Tool); err != nil {
+	if err := stores.CheckFilterText("tool filter", f.Tool); err != nil {
 		return err
 	}
-	if err := checkFilterText("query type filter", f.QueryType); err != nil {
+	if err := stores.CheckFilterText("query type filter", f.QueryType); err != nil {
 		return err
 	}
 	for _, o := range f.Outcomes {

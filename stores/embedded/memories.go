@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/codingbrain/gateway/stores"
@@ -131,7 +130,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 			return stores.Page[stores.Memory]{}, stores.Invalid("unknown memory state %q", st)
 		}
 	}
-	if err := checkFilterText("text filter", f.TextContains); err != nil {
+	if err := stores.CheckFilterText("text filter", f.TextContains); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 	after, err := decodeNewestCursor(p.After)
@@ -181,14 +180,14 @@ type validMemory struct {
 }
 
 func checkNewMemory(in stores.NewMemory) (validMemory, error) {
-	if err := checkContent(in.Content); err != nil {
+	if err := stores.CheckContent(in.Content); err != nil {
 		return validMemory{}, err
 	}
 	meta, err := normalizeJSONObject("metadata", in.Metadata)
 	if err != nil {
 		return validMemory{}, err
 	}
-	cats, err := checkCategoryNames(in.Categories)
+	cats, err := stores.CheckCategoryNames(in.Categories)
 	if err != nil {
 		return validMemory{}, err
 	}
@@ -271,7 +270,7 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 		return stores.Memory{}, err
 	}
 	if u.Content != nil {
-		if err := checkContent(*u.Content); err != nil {
+		if err := stores.CheckContent(*u.Content); err != nil {
 			return stores.Memory{}, err
 		}
 	}
@@ -285,7 +284,7 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 	var cats []string
 	if u.Categories != nil {
 		var err error
-		if cats, err = checkCategoryNames(u.Categories); err != nil {
+		if cats, err = stores.CheckCategoryNames(u.Categories); err != nil {
 			return stores.Memory{}, err
 		}
 	}
@@ -429,11 +428,11 @@ func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (
 	if err := s.begin(ctx); err != nil {
 		return stores.App{}, err
 	}
-	name, err := checkName("app name", name)
+	name, err := stores.CheckName("app name", name)
 	if err != nil {
 		return stores.App{}, err
 	}
-	if err := checkDescription(description); err != nil {
+	if err := stores.CheckDescription(description); err != nil {
 		return stores.App{}, err
 	}
 	s.b.mu.Lock()
@@ -549,81 +548,6 @@ func copyMemory(m stores.Memory) stores.Memory {
 		m.DeletedAt = &at
 	}
 	return m
-}
-
-// Input checks shared by the memories, feedback and experiments domains.
-
-func checkContent(content string) error {
-	switch {
-	case content == "":
-		return stores.Invalid("content must not be empty")
-	case len(content) > stores.MaxMemoryContent:
-		return stores.Invalid("content must be at most %d bytes", stores.MaxMemoryContent)
-	case !utf8.ValidString(content):
-		return stores.Invalid("content must be valid UTF-8")
-	case strings.ContainsRune(content, 0):
-		// PostgreSQL text cannot hold NUL, so no backend accepts it.
-		return stores.Invalid("content must not contain NUL characters")
-	}
-	return nil
-}
-
-// checkName trims a name and checks it is 1..MaxNameLength characters of
-// UTF-8 without control characters. It returns the trimmed name.
-func checkName(what, name string) (string, error) {
-	name = strings.TrimSpace(name)
-	return name, checkLabel(what, name, stores.MaxNameLength)
-}
-
-// checkLabel checks s as given: 1..max characters of UTF-8, no control characters.
-func checkLabel(what, s string, max int) error {
-	switch {
-	case s == "":
-		return stores.Invalid("%s must not be empty", what)
-	case !utf8.ValidString(s):
-		return stores.Invalid("%s must be valid UTF-8", what)
-	case utf8.RuneCountInString(s) > max:
-		return stores.Invalid("%s must be at most %d characters", what, max)
-	case strings.IndexFunc(s, unicode.IsControl) >= 0:
-		return stores.Invalid("%s must not contain control characters", what)
-	}
-	return nil
-}
-
-// checkFilterText refuses filter text no PostgreSQL query could carry.
-func checkFilterText(what, s string) error {
-	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
-		return stores.Invalid("%s must be UTF-8 without NUL characters", what)
-	}
-	return nil
-}
-
-func checkDescription(d string) error {
-	switch {
-	case len(d) > stores.MaxMemoryContent:
-		return stores.Invalid("description must be at most %d bytes", stores.MaxMemoryContent)
-	case !utf8.ValidString(d):
-		return stores.Invalid("description must be valid UTF-8")
-	case strings.ContainsRune(d, 0):
-		return stores.Invalid("description must not contain NUL characters")
-	}
-	return nil
-}
-
-// checkCategoryNames trims and checks category names and drops duplicates,
-// keeping the first occurrence. Names are case-sensitive.
-func checkCategoryNames(names []string) ([]string, error) {
-	out := make([]string, 0, len(names))
-	for _, n := range names {
-		n, err := checkName("category name", n)
-		if err != nil {
-			return nil, err
-		}
-		if !slices.Contains(out, n) {
-			out = append(out, n)
-		}
-	}
-	return out, nil
 }
 
 // normalizeJSONObject checks that m is a JSON object and returns the value a

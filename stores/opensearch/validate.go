@@ -16,18 +16,6 @@ const (
 	maxTag       = 256
 )
 
-func plainText(s string, limit int) bool {
-	if !utf8.ValidString(s) || utf8.RuneCountInString(s) > limit {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
-}
-
 func checkDocumentID(id string) error {
 	if !stores.ValidCodeID(id) || !utf8.ValidString(id) {
 		return stores.Invalid("document id must be 1..512 characters without control characters")
@@ -36,7 +24,7 @@ func checkDocumentID(id string) error {
 }
 
 func checkTag(tag string) error {
-	if tag == "" || !plainText(tag, maxTag) {
+	if tag == "" || !stores.PlainText(tag, maxTag) {
 		return stores.Invalid("tags must be 1..%d characters without control characters", maxTag)
 	}
 	return nil

@@ -85,11 +85,11 @@ type experimentStore struct {
 }
 
 func (s *experimentStore) CreateExperiment(ctx context.Context, in stores.NewExperiment) (stores.Experiment, error) {
-	name, err := checkName("experiment name", in.Name)
+	name, err := stores.CheckName("experiment name", in.Name)
 	if err != nil {
 		return stores.Experiment{}, err
 	}
-	if err := checkDescription(in.Description); err != nil {
+	if err := stores.CheckDescription(in.Description); err != nil {
 		return stores.Experiment{}, err
 	}
 	n := len(in.Variants)
@@ -98,7 +98,7 @@ func (s *experimentStore) CreateExperiment(ctx context.Context, in stores.NewExp
 	}
 	ids, keys, weights, configs, positions := make([]uuid.UUID, n), make([]string, n), make([]int64, n), make([]string, n), make([]int32, n)
 	for i, v := range in.Variants {
-		if err := checkLabel("variant key", v.Key, stores.MaxNameLength); err != nil {
+		if err := stores.CheckLabel("variant key", v.Key, stores.MaxNameLength); err != nil {
 			return stores.Experiment{}, err
 		}
 		if strings.TrimSpace(v.Key) != v.Key {
@@ -206,7 +206,7 @@ func (s *experimentStore) TransitionExperiment(ctx context.Context, id uuid.UUID
 	if !to.Valid() {
 		return stores.Experiment{}, stores.Invalid("unknown experiment status %q", to)
 	}
-	if err := checkDescription(reason); err != nil {
+	if err := stores.CheckDescription(reason); err != nil {
 		return stores.Experiment{}, stores.Invalid("reason must be at most %d bytes of UTF-8", stores.MaxMemoryContent)
 	}
 	var e stores.Experiment

@@ -70,7 +70,7 @@ type feedbackStore struct {
 }
 
 func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbackEvent) (stores.FeedbackEvent, error) {
-	if err := checkNewFeedback(in); err != nil {
+	if err := stores.CheckNewFeedback(in); err != nil {
 		return stores.FeedbackEvent{}, err
 	}
 	ev := stores.FeedbackEvent{
@@ -104,40 +104,13 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 	return ev, nil
 }
 
-func checkNewFeedback(in stores.NewFeedbackEvent) error {
-	if err := checkLabel("query id", in.QueryID, maxQueryIDLength); err != nil {
-		return err
-	}
-	if err := checkLabel("tool", in.Tool, stores.MaxNameLength); err != nil {
-		return err
-	}
-	if err := checkLabel("query type", in.QueryType, stores.MaxNameLength); err != nil {
-		return err
-	}
-	if !in.Outcome.Valid() {
-		return stores.Invalid("unknown outcome %q", in.Outcome)
-	}
-	if in.LatencyMs != nil && *in.LatencyMs < 0 {
-		return stores.Invalid("latency must not be negative")
-	}
-	if in.VariantKey != "" && in.ExperimentID == nil {
-		return stores.Invalid("a variant key needs an experiment id")
-	}
-	if in.VariantKey != "" {
-		if err := checkLabel("variant key", in.VariantKey, stores.MaxNameLength); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // filterArgs returns the arguments $1..$7 of feedbackFilterSQL; zero values
 // of f become NULL ("any").
 func filterArgs(f stores.FeedbackFilter) ([]any, error) {
-	if err := checkFilterText("tool filter", f.Tool); err != nil {
+	if err := stores.CheckFilterText("tool filter", f.Tool); err != nil {
 		return nil, err
 	}
-	if err := checkFilterText("query type filter", f.QueryType); err != nil {
+	if err := stores.CheckFilterText("query type filter", f.QueryType); err != nil {
 		return nil, err
 	}
 	var outcomes []string

@@ -176,7 +176,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 		}
 		states = append(states, string(st))
 	}
-	if err := checkFilterText("text filter", f.TextContains); err != nil {
+	if err := stores.CheckFilterText("text filter", f.TextContains); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 	after, err := parseNewestCursor(p.After)
@@ -221,14 +221,14 @@ type validMemory struct {
 }
 
 func checkNewMemory(in stores.NewMemory) (validMemory, error) {
-	if err := checkContent(in.Content); err != nil {
+	if err := stores.CheckContent(in.Content); err != nil {
 		return validMemory{}, err
 	}
 	meta, err := jsonObject("metadata", in.Metadata)
 	if err != nil {
 		return validMemory{}, err
 	}
-	cats, err := checkCategoryNames(in.Categories)
+	cats, err := stores.CheckCategoryNames(in.Categories)
 	if err != nil {
 		return validMemory{}, err
 	}
@@ -299,7 +299,7 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 
 func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.MemoryUpdate) (stores.Memory, error) {
 	if u.Content != nil {
-		if err := checkContent(*u.Content); err != nil {
+		if err := stores.CheckContent(*u.Content); err != nil {
 			return stores.Memory{}, err
 		}
 	}
@@ -314,7 +314,7 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 	var cats []string
 	if u.Categories != nil {
 		var err error
-		if cats, err = checkCategoryNames(u.Categories); err != nil {
+		if cats, err = stores.CheckCategoryNames(u.Categories); err != nil {
 			return stores.Memory{}, err
 		}
 	}
@@ -388,11 +388,11 @@ func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion 
 }
 
 func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (stores.App, error) {
-	name, err := checkName("app name", name)
+	name, err := stores.CheckName("app name", name)
 	if err != nil {
 		return stores.App{}, err
 	}
-	if err := checkDescription(description); err != nil {
+	if err := stores.CheckDescription(description); err != nil {
 		return stores.App{}, err
 	}
 	app := stores.App{ID: uuid.New(), Name: name, Description: description}
