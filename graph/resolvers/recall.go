@@ -162,8 +162,16 @@ type weightsChoice struct {
 // no experiments scope is needed to be weighted by one.
 func recallWeights(ctx context.Context, b *stores.Bundle, experimentID *uuid.UUID) (weightsChoice, error) {
 	choice := weightsChoice{fusion: defaultFusion}
+	// The candidate experiments, in order: the named one, or the running
+	// ones, whose listing already carries them (no second read).
 	var ids []uuid.UUID
+	experiments := map[uuid.UUID]stores.Experiment{}
 	if experimentID != nil {
+		found, err := b.Experiments.ExperimentsByID(ctx, []uuid.UUID{*experimentID})
+		if err != nil {
+			return choice, err
+		}
+		experiments = found
 		ids = []uuid.UUID{*experimentID}
 	} else {
 		page, err := b.Experiments.ListExperiments(ctx, []stores.ExperimentStatus{stores.ExperimentRunning}, stores.PageArgs{First: 20})
@@ -172,14 +180,11 @@ func recallWeights(ctx context.Context, b *stores.Bundle, experimentID *uuid.UUI
 		}
 		for _, e := range page.Items {
 			ids = append(ids, e.ID)
+			experiments[e.ID] = e
 		}
 	}
 	if len(ids) > 0 {
 		assigned, err := b.Experiments.Assignments(ctx, ids)
-		if err != nil {
-			return choice, err
-		}
-		experiments, err := b.Experiments.ExperimentsByID(ctx, ids)
 		if err != nil {
 			return choice, err
 		}
