@@ -141,17 +141,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxBodyBytes:      cfg.MaxBodyBytes,
 		Limits: graph.Limits{
 			MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases,
-			MaxRootFields: cfg.MaxRootFields, DefaultListSize: 10,
+			MaxRootFields: cfg.MaxRootFields, DefaultListSize: 10, MaxTokens: cfg.MaxTokens,
 		},
-		APQCacheSize:   cfg.APQCacheSize,
-		MaxInFlight:    cfg.MaxInFlight,
-		TraceResolvers: cfg.OTLPEndpoint != "",
-		RateLimit:      graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
-		Metrics:        metrics,
-		Readiness:      readiness(guards),
-		Embedder:       embedderOrNil(embedder),
-		Streams:        streams,
-		Logger:         log,
+		APQCacheSize:       cfg.APQCacheSize,
+		MaxInFlight:        cfg.MaxInFlight,
+		TraceResolvers:     cfg.OTLPEndpoint != "",
+		RateLimit:          graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
+		AnonymousRateLimit: graph.RateLimit{PerSecond: cfg.AnonymousRateLimit, Burst: max(1, int(2*cfg.AnonymousRateLimit))},
+		Metrics:            metrics,
+		Readiness:          readiness(guards),
+		Embedder:           embedderOrNil(embedder),
+		Streams:            streams,
+		Logger:             log,
 	}
 	if handlerCfg.RateLimit.Burst == 0 {
 		handlerCfg.RateLimit.Burst = int(2 * cfg.RateLimit)

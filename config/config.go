@@ -23,26 +23,28 @@ type Config struct {
 	JWTAudience      string
 	CursorSecret     string
 
-	Introspection     bool
-	DefaultPageSize   int
-	MaxPageSize       int
-	MaxTraversalDepth int
-	LoaderWait        time.Duration
-	StoreTimeout      time.Duration
-	MaxBodyBytes      int64
-	MaxDepth          int
-	MaxComplexity     int
-	MaxAliases        int
-	MaxRootFields     int
-	APQCacheSize      int
-	TrustedDocuments  string
-	MaxInFlight       int
-	RateLimit         float64
-	RateBurst         int
-	SeedDemo          bool
-	Indexer           bool
-	LogLevel          string
-	OTLPEndpoint      string
+	Introspection      bool
+	DefaultPageSize    int
+	MaxPageSize        int
+	MaxTraversalDepth  int
+	LoaderWait         time.Duration
+	StoreTimeout       time.Duration
+	MaxBodyBytes       int64
+	MaxDepth           int
+	MaxComplexity      int
+	MaxAliases         int
+	MaxRootFields      int
+	MaxTokens          int
+	APQCacheSize       int
+	TrustedDocuments   string
+	MaxInFlight        int
+	RateLimit          float64
+	RateBurst          int
+	AnonymousRateLimit float64
+	SeedDemo           bool
+	Indexer            bool
+	LogLevel           string
+	OTLPEndpoint       string
 
 	MaxConnectionsPerTenant       int
 	MaxSubscriptionsPerConnection int
@@ -93,11 +95,13 @@ func Settings() []Setting {
 		integer("max-complexity", "GATEWAY_MAX_COMPLEXITY", 50000, "largest estimated cost of an operation: each field 1, times first (or 10) for lists", func(c *Config) *int { return &c.MaxComplexity }),
 		integer("max-aliases", "GATEWAY_MAX_ALIASES", 30, "most aliased fields in one operation", func(c *Config) *int { return &c.MaxAliases }),
 		integer("max-root-fields", "GATEWAY_MAX_ROOT_FIELDS", 20, "most top-level fields in one operation", func(c *Config) *int { return &c.MaxRootFields }),
+		integer("max-tokens", "GATEWAY_MAX_TOKENS", 10000, "most lexical tokens a GraphQL document may have; the parser stops there, before validation (0: no limit)", func(c *Config) *int { return &c.MaxTokens }),
 		integer("apq-cache-size", "GATEWAY_APQ_CACHE_SIZE", 1000, "operations kept for Automatic Persisted Queries (0 turns APQ off)", func(c *Config) *int { return &c.APQCacheSize }),
 		str("trusted-documents", "GATEWAY_TRUSTED_DOCUMENTS", "", "JSON manifest (sha256 -> operation); when set, only these operations are served", func(c *Config) *string { return &c.TrustedDocuments }),
 		integer("max-in-flight", "GATEWAY_MAX_IN_FLIGHT", 32, "GraphQL operations executing at once; the rest wait their turn (0: unbounded)", func(c *Config) *int { return &c.MaxInFlight }),
 		float("rate-limit", "GATEWAY_RATE_LIMIT", 0, "requests per second allowed per organisation (token bucket; 0 is off)", func(c *Config) *float64 { return &c.RateLimit }),
 		integer("rate-burst", "GATEWAY_RATE_BURST", 0, "burst size of the per-organisation bucket (0: twice the rate)", func(c *Config) *int { return &c.RateBurst }),
+		float("anonymous-rate-limit", "GATEWAY_ANONYMOUS_RATE_LIMIT", 10, "requests per second allowed per client address without a token (they may only introspect; burst twice the rate; 0 is off)", func(c *Config) *float64 { return &c.AnonymousRateLimit }),
 		boolean("indexer", "GATEWAY_INDEXER", true, "drain the PostgreSQL outbox into the search indexes in this process (turn off on replicas that only serve the API)", func(c *Config) *bool { return &c.Indexer }),
 		boolean("seed-demo", "GATEWAY_SEED_DEMO", true, "seed a demo tenant at start when every backend is embedded", func(c *Config) *bool { return &c.SeedDemo }),
 		str("otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector (e.g. http://collector:4318); when set, requests, resolvers and store calls are traced", func(c *Config) *string { return &c.OTLPEndpoint }),

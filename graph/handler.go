@@ -28,6 +28,7 @@ import (
 	"github.com/codingbrain/gateway/graphiql"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/telemetry"
+	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/formatter"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -52,6 +53,9 @@ type Config struct {
 	// (sha256 -> text); APQ is then off.
 	TrustedDocuments map[string]string
 	RateLimit        RateLimit
+	// AnonymousRateLimit bounds requests without a token (introspection
+	// only) per client address.
+	AnonymousRateLimit RateLimit
 	// TraceResolvers adds a span per resolver to each request's trace (the
 	// request and store-call spans are always made; they are no-ops until a
 	// tracer provider is installed).
@@ -120,10 +124,14 @@ func NewHandler(cfg Config) http.Handler {
 		streams = NewStreams(DefaultStreamLimits)
 	}
 	addStreamTransports(srv, cfg, streams)
-	srv.AddTransport(transport.Options{})
-	srv.AddTransport(transport.GET{})
-	srv.AddTransport(transport.POST{})
+	srv.AddTransport(transport.Options{AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions}})
+	srv.AddTransport(plainTransport{log: cfg.Logger})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
+	if cfg.Limits.MaxTokens > 0 {
+		// The parser stops at this many tokens, before building anything
+		// bigger: alias and directive floods cost microseconds, not seconds.
+		srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
+	}
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -136,6 +144,7 @@ func NewHandler(cfg Config) http.Handler {
 	srv.Use(requireAuthentication{})
 	srv.Use(subscriptionsOnStreams{})
 	srv.Use(queryLimits{cfg.Limits})
+	srv.AroundResponses(reportCost)
 	srv.AroundFields(markInternalErrors)
 	if cfg.TraceResolvers {
 		srv.AroundFields(traceResolver)
@@ -173,7 +182,8 @@ func NewHandler(cfg Config) http.Handler {
 		mux.Handle("GET "+PathMetrics, cfg.Metrics.Handler())
 	}
 	page := graphiql.Page(PathGraphQL, PathGraphQL, cfg.GraphiQLHeaders)
-	api := traceRequest(authenticate(cfg, newTenantLimiter(cfg.RateLimit), admit(cfg.MaxInFlight, serveStreams(cfg, streams, srv))))
+	api := traceRequest(negotiateHTTP(authenticate(cfg, newKeyedLimiter[uuid.UUID](cfg.RateLimit), newKeyedLimiter[string](cfg.AnonymousRateLimit),
+		admit(cfg.MaxInFlight, serveStreams(cfg, streams, srv)))))
 	mux.Handle(PathGraphQL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && wantsHTML(r) {
 			page.ServeHTTP(w, r)
@@ -208,50 +218,56 @@ func wantsHTML(r *http.Request) bool {
 	return r.URL.RawQuery == "" && strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
-// authenticate verifies the bearer token when there is one and binds the
-// tenant's stores and loaders into the request context. A request without a
-// token goes on with no principal: requireAuthentication lets it run
-// introspection only. A bad token is refused at once, and a tenant over its
-// rate limit gets 429 with Retry-After.
-func authenticate(cfg Config, limiter *tenantLimiter, next http.Handler) http.Handler {
+// authenticate verifies the bearer token and binds the tenant's stores and
+// loaders into the request context. A bad token is refused at once, and a
+// tenant over its rate limit gets 429 with Retry-After. A request without a
+// token may only introspect: it gets a smaller body limit and its own rate
+// limit per client address, and its document is parsed under a small token
+// cap just to see that it asks for nothing else (otherwise 401), so an
+// anonymous caller cannot make the gateway parse or validate anything big.
+func authenticate(cfg Config, tenants *keyedLimiter[uuid.UUID], anonymous *keyedLimiter[string], next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if cfg.MaxBodyBytes > 0 {
-			if r.ContentLength > cfg.MaxBodyBytes {
-				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", cfg.MaxBodyBytes), CodeBadUserInput)
+		if isWebsocket(r) {
+			next.ServeHTTP(w, r) // authenticated by connection_init
+			return
+		}
+		hasToken := r.Header.Get("Authorization") != ""
+		limit := cfg.MaxBodyBytes
+		if !hasToken {
+			limit = min(limit, anonymousMaxBodyBytes)
+		}
+		if r.ContentLength > limit {
+			writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", limit), CodeBadUserInput)
+			return
+		}
+		if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
+			// A body without a declared length is read here, up to the
+			// limit, so that an oversized one gets the same 413.
+			body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+			if err != nil {
+				writeError(w, r, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", limit), CodeBadUserInput)
 				return
 			}
-			if r.ContentLength < 0 && r.Body != nil && r.Body != http.NoBody {
-				// A body without a declared length is read here, up to the
-				// limit, so that an oversized one gets the same 413.
-				body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, cfg.MaxBodyBytes))
-				if err != nil {
-					writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("the request body is larger than %d bytes", cfg.MaxBodyBytes), CodeBadUserInput)
-					return
-				}
-				r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
-			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		}
-		if isStreamingRequest(r) {
-			r = r.WithContext(context.WithValue(r.Context(), streamingKey{}, true))
-		}
-		if r.Header.Get("Authorization") == "" {
-			next.ServeHTTP(w, r)
+		if !hasToken {
+			serveAnonymous(cfg, anonymous, next, w, r)
 			return
 		}
 		p, err := cfg.Verifier.FromRequest(r)
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, err.Error(), CodeUnauthenticated)
+			writeError(w, r, http.StatusUnauthorized, err.Error(), CodeUnauthenticated)
 			return
 		}
-		if limiter != nil {
-			if ok, wait := limiter.allow(p.OrgID, time.Now()); !ok {
-				writeRateLimited(w, wait)
+		if tenants != nil {
+			if ok, wait := tenants.allow(p.OrgID, time.Now()); !ok {
+				writeRateLimited(w, r, wait, "this organisation")
 				return
 			}
 		}
 		bundle, err := cfg.Backends.For(stores.Tenant{OrgID: p.OrgID, UserID: p.UserID})
 		if err != nil {
-			writeError(w, http.StatusUnauthorized, "unauthenticated: token names no tenant", CodeUnauthenticated)
+			writeError(w, r, http.StatusUnauthorized, "unauthenticated: token names no tenant", CodeUnauthenticated)
 			return
 		}
 		ctx := auth.NewContext(r.Context(), p)
@@ -267,6 +283,39 @@ func authenticate(cfg Config, limiter *tenantLimiter, next http.Handler) http.Ha
 	})
 }
 
+// anonymousMaxBodyBytes bounds the body of a request without a token: the
+// largest introspection query a tool sends is a few kilobytes.
+const anonymousMaxBodyBytes = 64 << 10
+
+// serveAnonymous lets a request without a token through only when it is
+// pure introspection (or a CORS preflight), under the per-address rate limit.
+func serveAnonymous(cfg Config, limiter *keyedLimiter[string], next http.Handler, w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodOptions {
+		next.ServeHTTP(w, r)
+		return
+	}
+	if limiter != nil {
+		if ok, wait := limiter.allow(clientAddress(r), time.Now()); !ok {
+			writeRateLimited(w, r, wait, "requests without a token from this address")
+			return
+		}
+	}
+	if isSSE(r) {
+		writeError(w, r, http.StatusUnauthorized, "unauthenticated: missing bearer token", CodeUnauthenticated)
+		return
+	}
+	params, reqErr := readParams(r)
+	if reqErr != nil {
+		writeError(w, r, reqErr.status, reqErr.message, reqErr.code)
+		return
+	}
+	if !introspectionOnly(params.Query, params.OperationName) {
+		writeError(w, r, http.StatusUnauthorized, "unauthenticated: missing bearer token (without one, only introspection is served)", CodeUnauthenticated)
+		return
+	}
+	next.ServeHTTP(w, withParams(r, params))
+}
+
 // admit lets at most limit plain requests execute at once; the others wait
 // (until their client gives up). Live streams are not counted: they hold no
 // executor while idle.
@@ -276,7 +325,7 @@ func admit(limit int, next http.Handler) http.Handler {
 	}
 	slots := make(chan struct{}, limit)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if isStreamingRequest(r) {
+		if isSSE(r) || isWebsocket(r) {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -290,13 +339,8 @@ func admit(limit int, next http.Handler) http.Handler {
 	})
 }
 
+// streamingKey marks a request negotiated as server-sent events.
 type streamingKey struct{}
-
-// isStreamingRequest tells the transports that can carry a subscription
-// (a WebSocket upgrade, or server-sent events) from plain POST and GET.
-func isStreamingRequest(r *http.Request) bool {
-	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") || strings.Contains(r.Header.Get("Accept"), "text/event-stream")
-}
 
 // subscriptionsOnStreams refuses a subscription sent over plain POST or GET:
 // those transports would hold the request open, silently, until a change
@@ -315,8 +359,8 @@ func (subscriptionsOnStreams) MutateOperationContext(ctx context.Context, oc *gr
 	if oc.Operation.Operation != ast.Subscription {
 		return nil
 	}
-	if streaming, _ := ctx.Value(streamingKey{}).(bool); streaming {
-		return nil
+	if liveConnFrom(ctx) != nil {
+		return nil // a WebSocket or an SSE stream
 	}
 	return &gqlerror.Error{
 		Message:    "subscriptions need a WebSocket (graphql-transport-ws) or server-sent events (Accept: text/event-stream)",
@@ -356,19 +400,6 @@ func (requireAuthentication) MutateOperationContext(ctx context.Context, oc *gra
 		}
 	}
 	return &gqlerror.Error{Message: "unauthenticated: missing bearer token", Extensions: map[string]any{"code": CodeUnauthenticated}}
-}
-
-// writeError answers with a GraphQL error response before the executor runs.
-func writeError(w http.ResponseWriter, status int, message, code string) {
-	w.Header().Set("Content-Type", "application/graphql-response+json")
-	if status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="codingbrain"`)
-	}
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(graphql.Response{Errors: gqlerror.List{{
-		Message:    message,
-		Extensions: map[string]any{"code": code},
-	}}})
 }
 
 var errBodyTooLarge = &http.MaxBytesError{}

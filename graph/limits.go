@@ -21,6 +21,9 @@ type Limits struct {
 	MaxRootFields int // top-level fields of one operation
 	// DefaultListSize is the size assumed for a list field without first.
 	DefaultListSize int
+	// MaxTokens stops the parser at this many tokens (0: no limit), so a
+	// flood of aliases or directives is refused before it is parsed whole.
+	MaxTokens int
 }
 
 // queryLimits is the gqlgen extension that enforces Limits.
@@ -50,6 +53,9 @@ func (l queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 		{"aliases", m.aliases, l.MaxAliases, "the query uses %d aliases; the limit is %d"},
 		{"rootFields", len(roots), l.MaxRootFields, "the query asks for %d top-level fields; the limit is %d"},
 	}
+	report := Cost{Estimated: complexity, Depth: m.maxDepth, Aliases: m.aliases, RootFields: len(roots),
+		Limits: CostLimits{Complexity: l.MaxComplexity, Depth: l.MaxDepth, Aliases: l.MaxAliases, RootFields: l.MaxRootFields}}
+	oc.Stats.SetExtension(costExtension, report)
 	for _, c := range checks {
 		if c.limit > 0 && c.actual > c.limit {
 			err := gqlerror.Errorf(c.message, c.actual, c.limit)
@@ -58,6 +64,41 @@ func (l queryLimits) MutateOperationContext(_ context.Context, oc *graphql.Opera
 		}
 	}
 	return nil
+}
+
+// costExtension is the key of the cost report in a response's extensions.
+const costExtension = "cost"
+
+// Cost is what the query limits measured of an operation, reported to the
+// client in extensions.cost of every response (as Hive Router and Apollo's
+// demand control do), so a UI can see how close a query is to the limits
+// before it hits them.
+type Cost struct {
+	// Estimated is the complexity: each field 1, times first (or the
+	// default list size) for lists; the complexity limit applies to it.
+	Estimated  int        `json:"estimated"`
+	Depth      int        `json:"depth"`
+	Aliases    int        `json:"aliases"`
+	RootFields int        `json:"rootFields"`
+	Limits     CostLimits `json:"limits"`
+}
+
+// CostLimits are the limits the cost was measured against (0: none).
+type CostLimits struct {
+	Complexity int `json:"complexity"`
+	Depth      int `json:"depth"`
+	Aliases    int `json:"aliases"`
+	RootFields int `json:"rootFields"`
+}
+
+// reportCost adds the operation's measured cost to its responses.
+func reportCost(ctx context.Context, next graphql.ResponseHandler) *graphql.Response {
+	if graphql.HasOperationContext(ctx) {
+		if cost := graphql.GetOperationContext(ctx).Stats.GetExtension(costExtension); cost != nil {
+			graphql.RegisterExtension(ctx, costExtension, cost)
+		}
+	}
+	return next(ctx)
 }
 
 // measure walks an operation once, counting depth, aliases and cost.

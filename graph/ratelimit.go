@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
 	"golang.org/x/time/rate"
 )
 
@@ -18,41 +17,41 @@ type RateLimit struct {
 	Burst     int
 }
 
-// tenantLimiter holds one bucket per organisation, so one noisy tenant
-// cannot starve the others.
-type tenantLimiter struct {
+// keyedLimiter holds one bucket per key (an organisation, or the address of
+// an anonymous client), so one noisy caller cannot starve the others.
+type keyedLimiter[K comparable] struct {
 	limit RateLimit
 	mu    sync.Mutex
-	byOrg map[uuid.UUID]*orgBucket
+	byKey map[K]*bucket
 }
 
-type orgBucket struct {
+type bucket struct {
 	limiter  *rate.Limiter
 	lastSeen time.Time
 }
 
-// maxTrackedOrgs bounds the limiter's memory; idle buckets are dropped
+// maxTrackedKeys bounds the limiter's memory; idle buckets are dropped
 // beyond it (a dropped bucket starts full again, which only forgives).
-const maxTrackedOrgs = 10000
+const maxTrackedKeys = 10000
 
-func newTenantLimiter(l RateLimit) *tenantLimiter {
+func newKeyedLimiter[K comparable](l RateLimit) *keyedLimiter[K] {
 	if l.PerSecond <= 0 {
 		return nil
 	}
-	return &tenantLimiter{limit: l, byOrg: map[uuid.UUID]*orgBucket{}}
+	return &keyedLimiter[K]{limit: l, byKey: map[K]*bucket{}}
 }
 
-// allow takes a token for org, or returns how long until one is available.
-func (t *tenantLimiter) allow(org uuid.UUID, now time.Time) (bool, time.Duration) {
+// allow takes a token for key, or returns how long until one is available.
+func (t *keyedLimiter[K]) allow(key K, now time.Time) (bool, time.Duration) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	b, ok := t.byOrg[org]
+	b, ok := t.byKey[key]
 	if !ok {
-		if len(t.byOrg) >= maxTrackedOrgs {
+		if len(t.byKey) >= maxTrackedKeys {
 			t.evictIdle(now)
 		}
-		b = &orgBucket{limiter: rate.NewLimiter(rate.Limit(t.limit.PerSecond), max(t.limit.Burst, 1))}
-		t.byOrg[org] = b
+		b = &bucket{limiter: rate.NewLimiter(rate.Limit(t.limit.PerSecond), max(t.limit.Burst, 1))}
+		t.byKey[key] = b
 	}
 	b.lastSeen = now
 	r := b.limiter.ReserveN(now, 1)
@@ -64,17 +63,17 @@ func (t *tenantLimiter) allow(org uuid.UUID, now time.Time) (bool, time.Duration
 }
 
 // evictIdle drops the buckets that have refilled (idle long enough to be full).
-func (t *tenantLimiter) evictIdle(now time.Time) {
+func (t *keyedLimiter[K]) evictIdle(now time.Time) {
 	full := time.Duration(float64(max(t.limit.Burst, 1)) / t.limit.PerSecond * float64(time.Second))
-	for org, b := range t.byOrg {
+	for key, b := range t.byKey {
 		if now.Sub(b.lastSeen) > full {
-			delete(t.byOrg, org)
+			delete(t.byKey, key)
 		}
 	}
 }
 
 // writeRateLimited answers 429 with Retry-After in whole seconds, rounded up.
-func writeRateLimited(w http.ResponseWriter, wait time.Duration) {
+func writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration, who string) {
 	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
-	writeError(w, http.StatusTooManyRequests, "rate limit exceeded for this organisation; retry after the Retry-After delay", CodeRateLimited)
+	writeError(w, r, http.StatusTooManyRequests, "rate limit exceeded for "+who+"; retry after the Retry-After delay", CodeRateLimited)
 }

@@ -273,9 +273,11 @@ func liveConnFrom(ctx context.Context) *liveConn {
 	return c
 }
 
-// isSSE reports whether r asks for a graphql-sse stream (distinct connections mode).
+// isSSE reports whether r was negotiated as a graphql-sse stream (distinct
+// connections mode): a POST whose client prefers text/event-stream.
 func isSSE(r *http.Request) bool {
-	return r.Method == http.MethodPost && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	streaming, _ := r.Context().Value(streamingKey{}).(bool)
+	return streaming
 }
 
 // isWebsocket reports whether r asks to upgrade to a WebSocket.
@@ -322,7 +324,7 @@ func serveStreams(cfg Config, streams *Streams, next http.Handler) http.Handler 
 		defer cancel()
 		c := &liveConn{streams: streams, cancel: cancel, subscriptions: map[*subscriptionSlot]struct{}{}}
 		if !streams.register(c) {
-			writeError(w, http.StatusServiceUnavailable, "the gateway is shutting down", CodeStoreUnavailable)
+			writeError(w, r, http.StatusServiceUnavailable, "the gateway is shutting down", CodeStoreUnavailable)
 			return
 		}
 		defer streams.unregister(c)
@@ -335,7 +337,7 @@ func serveStreams(cfg Config, streams *Streams, next http.Handler) http.Handler 
 		}
 		if p, ok := auth.FromContext(ctx); ok {
 			if err := streams.admit(c, p.OrgID); err != nil {
-				writeError(w, http.StatusTooManyRequests, err.Error(), CodeRateLimited)
+				writeError(w, r, http.StatusTooManyRequests, err.Error(), CodeRateLimited)
 				return
 			}
 			c.watchExpiry(p, cfg.now)
