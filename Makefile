@@ -25,6 +25,7 @@ test: lint
 	$(MAKE) fuzz-short
 	e2e/graphiql/run
 	e2e/subscriptions/run
+	e2e/http/run
 	e2e/federation/run
 
 test-unit: ## Tests that need no service (real-service tests skip)
