@@ -81,10 +81,11 @@ type acceptEntry struct {
 
 // negotiate reads an Accept header: entries by quality (ties keep the
 // client's order), the first one we support wins. A missing Accept, */* and
-// application/* mean the spec's own application/graphql-response+json.
+// application/* mean application/json, which every client reads (as the
+// spec and graphql-http's audits ask).
 func negotiate(accept string) negotiation {
 	if strings.TrimSpace(accept) == "" {
-		return negotiation{best: formatGraphQLResponse, document: formatGraphQLResponse}
+		return negotiation{best: formatJSON, document: formatJSON}
 	}
 	var entries []acceptEntry
 	for _, part := range strings.Split(accept, ",") {
@@ -107,9 +108,9 @@ func negotiate(accept string) negotiation {
 	for _, e := range entries {
 		var f format
 		switch e.mediaType {
-		case mediaGraphQLResponse, "application/*", "*/*":
+		case mediaGraphQLResponse:
 			f = formatGraphQLResponse
-		case mediaJSON:
+		case mediaJSON, "application/*", "*/*":
 			f = formatJSON
 		case mediaMultipart, "multipart/*":
 			f = formatMultipart
@@ -135,17 +136,21 @@ func negotiationFrom(ctx context.Context) negotiation {
 	if n, ok := ctx.Value(negotiationKey{}).(negotiation); ok {
 		return n
 	}
-	return negotiation{best: formatGraphQLResponse, document: formatGraphQLResponse}
+	return negotiation{best: formatJSON, document: formatJSON}
 }
 
 // requestError is an error found before execution: it is answered without
 // a data entry, with status for clients of application/graphql-response+json
 // (application/json clients get 200 for a well-formed HTTP request, as the
-// spec asks, unless the status is about HTTP itself).
+// spec asks, unless the status is about HTTP itself or the body is no JSON
+// at all).
 type requestError struct {
 	status  int
 	code    string
 	message string
+	// malformed marks a body that is not JSON: not a well-formed request,
+	// 400 under every media type.
+	malformed bool
 }
 
 func (e *requestError) Error() string { return e.message }
@@ -174,8 +179,11 @@ type errorResponse struct {
 // the client negotiated.
 func writeRequestErrors(w http.ResponseWriter, r *http.Request, status int, errs gqlerror.List) {
 	f := negotiationFrom(r.Context()).errorFormat()
-	if f == formatJSON && !httpLevel(status) {
+	if f == formatJSON && !httpLevel(status) && status != statusMalformed {
 		status = http.StatusOK
+	}
+	if status == statusMalformed {
+		status = http.StatusBadRequest
 	}
 	w.Header().Set("Content-Type", f.contentType())
 	if status == http.StatusUnauthorized {
@@ -188,6 +196,10 @@ func writeRequestErrors(w http.ResponseWriter, r *http.Request, status int, errs
 	}
 	_, _ = w.Write(body)
 }
+
+// statusMalformed stands for 400 on a body that is not JSON, which stays 400
+// under application/json too.
+const statusMalformed = -http.StatusBadRequest
 
 // writeError answers one request error before the executor runs.
 func writeError(w http.ResponseWriter, r *http.Request, status int, message, code string) {
@@ -290,7 +302,7 @@ func readParams(r *http.Request) (*graphql.RawParams, *requestError) {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return bad("the request body is not a JSON object: %v", err)
+		return nil, &requestError{status: statusMalformed, code: CodeBadUserInput, message: fmt.Sprintf("the request body is not a JSON object: %v", err)}
 	}
 	for name, into := range map[string]*string{"query": &p.Query, "operationName": &p.OperationName} {
 		if raw, ok := fields[name]; ok && !isNull(raw) {
@@ -520,7 +532,7 @@ func (t plainTransport) writeMultipart(ctx context.Context, w http.ResponseWrite
 	rc := http.NewResponseController(w)
 	running := cap(parts) // executions that may still send a payload
 	sentInitial := false
-	var held []*graphql.Response // deferred results that came before the initial payload
+	var held []incrementalResult // deferred results not yet sent (they wait for the initial payload)
 	for p := range parts {
 		if p.last {
 			running--
@@ -533,8 +545,7 @@ func (t plainTransport) writeMultipart(ctx context.Context, w http.ResponseWrite
 			t.writePart(ctx, w, p.resp)
 			sentInitial = true
 		default:
-			p.resp.HasNext = nil
-			held = append(held, p.resp)
+			held = append(held, incrementalResult{Data: p.resp.Data, Errors: p.resp.Errors, Path: p.resp.Path, Label: p.resp.Label, Extensions: p.resp.Extensions})
 		}
 		if sentInitial && len(held) > 0 {
 			t.writePart(ctx, w, &incrementalPayload{Incremental: held, HasNext: hasNext})
@@ -558,8 +569,18 @@ func (t plainTransport) writePart(ctx context.Context, w io.Writer, payload any)
 
 // incrementalPayload is a subsequent part of an incremental response.
 type incrementalPayload struct {
-	Incremental []*graphql.Response `json:"incremental"`
+	Incremental []incrementalResult `json:"incremental"`
 	HasNext     bool                `json:"hasNext"`
+}
+
+// incrementalResult is one deferred fragment's result; its path is always
+// there, [] for a fragment deferred at the root.
+type incrementalResult struct {
+	Errors     gqlerror.List   `json:"errors,omitempty"`
+	Data       json.RawMessage `json:"data"`
+	Path       ast.Path        `json:"path"`
+	Label      string          `json:"label,omitempty"`
+	Extensions map[string]any  `json:"extensions,omitempty"`
 }
 
 // usesDefer reports whether the operation, through its fragments, defers
