@@ -6,6 +6,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -99,11 +100,30 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 	}})
 }
 
+// federationDefinitions declares the Apollo Federation directives the schema
+// uses, for SDL.
+//
+//go:embed federation.graphql
+var federationDefinitions string
+
 // SDL returns the schema in GraphQL SDL, with descriptions, as served at
-// PathSchema and printed by `gateway schema`.
+// PathSchema and printed by `gateway schema`: a complete schema document that
+// graphql-js, linters and code generators accept on its own.
+//
+// The entity keys (@key) stay in it, declared by federationDefinitions,
+// rather than being stripped: a client reading the SDL sees which types a
+// router can fetch by id, and the file is the same schema the subgraph SDL
+// (`_service { sdl }`, the raw schema files, which routers read with the
+// definitions implied by @link) describes. gqlgen's own definitions of these
+// directives are built-in sources the formatter leaves out, and they differ
+// from the specification's (@link's import is [String!]), so the
+// specification's text is appended instead. The router-only fields
+// `_entities` and `_service` stay out, as gqlgen builds them.
 func SDL() string {
 	var buf bytes.Buffer
 	formatter.NewFormatter(&buf, formatter.WithIndent("  ")).FormatSchema(generated.NewExecutableSchema(generated.Config{}).Schema())
+	buf.WriteString("\n")
+	buf.WriteString(federationDefinitions)
 	return buf.String()
 }
 
