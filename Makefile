@@ -10,16 +10,19 @@ run: ## Serve on the embedded stores with a demo tenant (same as `go run .`)
 build: ## Build the gateway binary into ./gateway
 	$(GO) build -o gateway .
 
-generate: ## Regenerate gqlgen code from graph/schema/*.graphqls, then the schema snapshot
+generate: ## Regenerate everything from graph/schema/*.graphqls: gqlgen code, the schema snapshot, the e2e client
 	$(GO) generate ./...
 	$(MAKE) schema-snapshot
 
-# The served SDL as committed, the base of the breaking-change check
-# (e2e/schema/check). Written through a temporary file so that a failing
+# The served SDL as committed (what `make lint` compares with the last
+# release, e2e/schema/check), then the e2e client genqlient generates from
+# it: go generate ./... runs e2e before graph, so on its own it would read
+# the previous snapshot. Written through a temporary file so that a failing
 # build leaves the snapshot as it was.
-schema-snapshot: ## Rewrite graph/schema.snapshot.graphql from `go run . schema`
+schema-snapshot: ## Rewrite graph/schema.snapshot.graphql from `go run . schema`, and the e2e client from it
 	$(GO) run . schema > graph/schema.snapshot.graphql.tmp
 	mv graph/schema.snapshot.graphql.tmp graph/schema.snapshot.graphql
+	$(GO) generate ./e2e/...
 
 # The whole suite: bring up the real services (installing what is missing),
 # then run every test with REQUIRE_SERVICES=1 so a missing service fails
