@@ -101,7 +101,7 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 }
 
 // federationDefinitions declares the Apollo Federation directives the schema
-// uses, for SDL.
+// uses, as the subgraph specification defines them; SDL appends it.
 //
 //go:embed federation.graphql
 var federationDefinitions string
@@ -110,15 +110,14 @@ var federationDefinitions string
 // PathSchema and printed by `gateway schema`: a complete schema document that
 // graphql-js, linters and code generators accept on its own.
 //
-// The entity keys (@key) stay in it, declared by federationDefinitions,
-// rather than being stripped: a client reading the SDL sees which types a
-// router can fetch by id, and the file is the same schema the subgraph SDL
-// (`_service { sdl }`, the raw schema files, which routers read with the
-// definitions implied by @link) describes. gqlgen's own definitions of these
-// directives are built-in sources the formatter leaves out, and they differ
-// from the specification's (@link's import is [String!]), so the
-// specification's text is appended instead. The router-only fields
-// `_entities` and `_service` stay out, as gqlgen builds them.
+// The federation directives are declared rather than stripped: the entity
+// keys (@key) tell a client which types a router can fetch by id, and the
+// document stays the schema the subgraph SDL (`_service { sdl }`: the schema
+// files, whose definitions routers take from the @link URL) describes, minus
+// the router-only `_entities` and `_service`. gqlgen's own definitions of the
+// directives come from built-in sources the formatter leaves out, and differ
+// from the specification's (its @link imports [String!]), so the
+// specification's text is appended instead of them.
 func SDL() string {
 	var buf bytes.Buffer
 	formatter.NewFormatter(&buf, formatter.WithIndent("  ")).FormatSchema(generated.NewExecutableSchema(generated.Config{}).Schema())
