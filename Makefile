@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build generate test test-unit lint services services-down graphiql-check bench fuzz-short fuzz
+.PHONY: run build generate schema-snapshot test test-unit lint services services-down graphiql-check bench fuzz-short fuzz
 
 run: ## Serve on the embedded stores with a demo tenant (same as `go run .`)
 	$(GO) run .
@@ -10,8 +10,19 @@ run: ## Serve on the embedded stores with a demo tenant (same as `go run .`)
 build: ## Build the gateway binary into ./gateway
 	$(GO) build -o gateway .
 
-generate: ## Regenerate gqlgen code from graph/schema/*.graphqls
+generate: ## Regenerate everything from graph/schema/*.graphqls: gqlgen code, the schema snapshot, the e2e client
 	$(GO) generate ./...
+	$(MAKE) schema-snapshot
+
+# The served SDL as committed (what `make lint` compares with the last
+# release, e2e/schema/check), then the e2e client genqlient generates from
+# it: go generate ./... runs e2e before graph, so on its own it would read
+# the previous snapshot. Written through a temporary file so that a failing
+# build leaves the snapshot as it was.
+schema-snapshot: ## Rewrite graph/schema.snapshot.graphql from `go run . schema`, and the e2e client from it
+	$(GO) run . schema > graph/schema.snapshot.graphql.tmp
+	mv graph/schema.snapshot.graphql.tmp graph/schema.snapshot.graphql
+	$(GO) generate ./e2e/...
 
 # The whole suite: bring up the real services (installing what is missing),
 # then run every test with REQUIRE_SERVICES=1 so a missing service fails
@@ -31,11 +42,12 @@ test: lint
 test-unit: ## Tests that need no service (real-service tests skip)
 	$(GO) test -race -count=1 ./...
 
-lint: ## gofmt, go vet, go mod tidy check, generated code up to date
+lint: ## gofmt, go vet, go mod tidy check, generated code up to date, schema snapshot and its evolution
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
 	$(GO) generate ./... && git diff --exit-code -- graph/ e2e/client/ || { echo "generated code is stale: run make generate and commit"; exit 1; }
+	e2e/schema/check
 
 # Fuzz targets (package:target). fuzz-short runs each briefly, as CI does;
 # `make fuzz FUZZTIME=10m` runs each for longer.

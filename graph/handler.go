@@ -6,6 +6,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -103,11 +104,29 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 	}})
 }
 
+// federationDefinitions declares the Apollo Federation directives the schema
+// uses, as the subgraph specification defines them; SDL appends it.
+//
+//go:embed federation.graphql
+var federationDefinitions string
+
 // SDL returns the schema in GraphQL SDL, with descriptions, as served at
-// PathSchema and printed by `gateway schema`.
+// PathSchema and printed by `gateway schema`: a complete schema document that
+// graphql-js, linters and code generators accept on its own.
+//
+// The federation directives are declared rather than stripped: the entity
+// keys (@key) tell a client which types a router can fetch by id, and the
+// document stays the schema the subgraph SDL (`_service { sdl }`: the schema
+// files, whose definitions routers take from the @link URL) describes, minus
+// the router-only `_entities` and `_service`. gqlgen's own definitions of the
+// directives come from built-in sources the formatter leaves out, and differ
+// from the specification's (its @link imports [String!]), so the
+// specification's text is appended instead of them.
 func SDL() string {
 	var buf bytes.Buffer
 	formatter.NewFormatter(&buf, formatter.WithIndent("  ")).FormatSchema(generated.NewExecutableSchema(generated.Config{}).Schema())
+	buf.WriteString("\n")
+	buf.WriteString(federationDefinitions)
 	return buf.String()
 }
 

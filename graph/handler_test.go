@@ -103,7 +103,7 @@ func TestTransport(t *testing.T) {
 
 	t.Run("the SDL is served for codegen", func(t *testing.T) {
 		resp, body := get(t, graph.PathSchema, nil)
-		if resp.StatusCode != 200 || !strings.Contains(body, "interface Node") || !strings.Contains(body, `"""`) {
+		if resp.StatusCode != 200 || body != graph.SDL() || !strings.Contains(body, "interface Node") || !strings.Contains(body, `"""`) {
 			t.Fatalf("status %d, body starts %q", resp.StatusCode, body[:min(len(body), 80)])
 		}
 	})

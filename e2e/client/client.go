@@ -2067,7 +2067,7 @@ type FeedbackAggregatesFeedbackAggregatesOverallFeedbackStats struct {
 	Total int `json:"total"`
 	// How many were ACCEPTED.
 	Accepted int `json:"accepted"`
-	// accepted / total, 0 when there are none.
+	// The share accepted: accepted / total, 0 when there are none.
 	AcceptanceRate float64 `json:"acceptanceRate"`
 	// One count per outcome, zeros included.
 	Outcomes []FeedbackAggregatesFeedbackAggregatesOverallFeedbackStatsOutcomesOutcomeCount `json:"outcomes"`

@@ -3124,7 +3124,7 @@ type EpisodicItem {
   metadata: JSON!
   "Importance; the ranking score is weight x recency decay."
   weight: Float!
-  "weight x 2^(-age / half-life), age counted from touchedAt."
+  "The ranking score: weight x 2^(-age / half-life), age counted from touchedAt."
   score: Float!
   "When the item was first put."
   createdAt: DateTime!
@@ -3475,7 +3475,7 @@ type FeedbackStats {
   total: Int!
   "How many were ACCEPTED."
   accepted: Int!
-  "accepted / total, 0 when there are none."
+  "The share accepted: accepted / total, 0 when there are none."
   acceptanceRate: Float!
   "One count per outcome, zeros included."
   outcomes: [OutcomeCount!]!
