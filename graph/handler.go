@@ -146,11 +146,6 @@ func NewHandler(cfg Config) http.Handler {
 	srv.AddTransport(transport.Options{AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions}})
 	srv.AddTransport(plainTransport{log: cfg.Logger})
 	srv.SetQueryCache(lru.New[*ast.QueryDocument](1000))
-	if cfg.Limits.MaxTokens > 0 {
-		// The parser stops at this many tokens, before building anything
-		// bigger: alias and directive floods cost microseconds, not seconds.
-		srv.SetParserTokenLimit(cfg.Limits.MaxTokens)
-	}
 	if cfg.Introspection {
 		srv.Use(extension.Introspection{})
 	}
@@ -160,6 +155,7 @@ func NewHandler(cfg Config) http.Handler {
 	case cfg.APQCacheSize > 0:
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
 	}
+	srv.Use(lexicalLimits{maxTokens: cfg.Limits.MaxTokens})
 	srv.Use(requireAuthentication{})
 	srv.Use(subscriptionsOnStreams{})
 	srv.Use(queryLimits{cfg.Limits})

@@ -9,6 +9,7 @@ import (
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/gqlerror"
+	"github.com/vektah/gqlparser/v2/lexer"
 )
 
 // Limits bound what one operation may ask for. They are checked on the
@@ -21,9 +22,48 @@ type Limits struct {
 	MaxRootFields int // top-level fields of one operation
 	// DefaultListSize is the size assumed for a list field without first.
 	DefaultListSize int
-	// MaxTokens stops the parser at this many tokens (0: no limit), so a
-	// flood of aliases or directives is refused before it is parsed whole.
+	// MaxTokens refuses a document of more tokens before it is parsed (0:
+	// no limit), so a flood of aliases or directives costs a lexer pass.
 	MaxTokens int
+}
+
+// maxNameLength bounds every name in a document. The spec sets none, but no
+// schema has a name this long, and the validator's "did you mean" compares
+// an unknown name with every known one: a 900 KB field name cost over a
+// second of CPU before this limit.
+const maxNameLength = 256
+
+// lexicalLimits refuses a document by its tokens alone, before it is parsed
+// or validated: more than MaxTokens tokens, or a name longer than
+// maxNameLength. It runs after persisted queries have put the text in place.
+type lexicalLimits struct{ maxTokens int }
+
+var _ interface {
+	graphql.HandlerExtension
+	graphql.OperationParameterMutator
+} = lexicalLimits{}
+
+func (lexicalLimits) ExtensionName() string                   { return "LexicalLimits" }
+func (lexicalLimits) Validate(graphql.ExecutableSchema) error { return nil }
+
+func (l lexicalLimits) MutateOperationParameters(_ context.Context, p *graphql.RawParams) *gqlerror.Error {
+	lex := lexer.New(&ast.Source{Input: p.Query})
+	for tokens := 0; ; tokens++ {
+		tok, err := lex.ReadToken()
+		if err != nil || tok.Kind == lexer.EOF {
+			return nil // a lexical error is the parser's to report, with its location
+		}
+		if l.maxTokens > 0 && tokens >= l.maxTokens {
+			err := gqlerror.Errorf("the document has more than %d tokens; the limit is %d", l.maxTokens, l.maxTokens)
+			err.Extensions = map[string]any{"code": CodeBadUserInput, "limit": "tokens", "max": l.maxTokens}
+			return err
+		}
+		if tok.Kind == lexer.Name && len(tok.Value) > maxNameLength {
+			err := gqlerror.Errorf("a name in the document is %d characters long; the limit is %d", len(tok.Value), maxNameLength)
+			err.Extensions = map[string]any{"code": CodeBadUserInput, "limit": "nameLength", "max": maxNameLength, "actual": len(tok.Value)}
+			return err
+		}
+	}
 }
 
 // queryLimits is the gqlgen extension that enforces Limits.
