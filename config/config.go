@@ -92,7 +92,7 @@ func Settings() []Setting {
 		duration("store-timeout", "GATEWAY_STORE_TIMEOUT", 5*time.Second, "deadline of every call to a real backend (then STORE_UNAVAILABLE)", func(c *Config) *time.Duration { return &c.StoreTimeout }),
 		integer64("max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1<<20, "largest request body accepted", func(c *Config) *int64 { return &c.MaxBodyBytes }),
 		integer("max-depth", "GATEWAY_MAX_DEPTH", 15, "deepest field nesting an operation may have (introspection not counted)", func(c *Config) *int { return &c.MaxDepth }),
-		integer("max-complexity", "GATEWAY_MAX_COMPLEXITY", 50000, "largest estimated cost of an operation: each field 1, times first (or 10) for lists", func(c *Config) *int { return &c.MaxComplexity }),
+		integer("max-complexity", "GATEWAY_MAX_COMPLEXITY", 50000, "largest estimated cost of an operation: each field 1 (a connection's totalCount 10), times first (or 10) for lists", func(c *Config) *int { return &c.MaxComplexity }),
 		integer("max-aliases", "GATEWAY_MAX_ALIASES", 30, "most aliased fields in one operation", func(c *Config) *int { return &c.MaxAliases }),
 		integer("max-root-fields", "GATEWAY_MAX_ROOT_FIELDS", 20, "most top-level fields in one operation", func(c *Config) *int { return &c.MaxRootFields }),
 		integer("max-tokens", "GATEWAY_MAX_TOKENS", 10000, "most lexical tokens a GraphQL document may have; the parser stops there, before validation (0: no limit)", func(c *Config) *int { return &c.MaxTokens }),

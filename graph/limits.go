@@ -193,10 +193,18 @@ func (m *measure) fragment(def *ast.FragmentDefinition, depth int, parentType st
 	return f.cost
 }
 
+// totalCountCost is the cost of a connection's totalCount instead of 1: it
+// is not a value already fetched but one more store call, a count over the
+// whole filtered list, which weighs like a default page of values. Inside a
+// connection it is multiplied by first like every other field there, so the
+// estimate errs high, never low.
+const totalCountCost = 10
+
 // selections returns the cost of a selection set at a depth: each field
-// costs 1 plus its children, times the list size for a list field (its first
-// argument, or the default). The edges and nodes of a connection are not
-// multiplied again: the connection's first already was.
+// costs 1 (a connection's totalCount, totalCountCost) plus its children,
+// times the list size for a list field (its first argument, or the default).
+// The edges and nodes of a connection are not multiplied again: the
+// connection's first already was.
 func (m *measure) selections(set ast.SelectionSet, depth int, parentType string) int {
 	total := 0
 	for _, sel := range set {
@@ -213,7 +221,11 @@ func (m *measure) selections(set ast.SelectionSet, depth int, parentType string)
 			if s.Definition != nil {
 				childType = s.Definition.Type.Name()
 			}
-			total = satAdd(total, satMul(m.multiplier(s, parentType), satAdd(1, m.selections(s.SelectionSet, depth+1, childType))))
+			own := 1
+			if s.Name == "totalCount" && strings.HasSuffix(parentType, "Connection") {
+				own = totalCountCost
+			}
+			total = satAdd(total, satMul(m.multiplier(s, parentType), satAdd(own, m.selections(s.SelectionSet, depth+1, childType))))
 		case *ast.FragmentSpread:
 			if s.Definition != nil {
 				total = satAdd(total, m.fragment(s.Definition, depth, parentType))

@@ -82,6 +82,26 @@ func TestQueryLimits(t *testing.T) {
 	})
 }
 
+func TestTotalCountComplexity(t *testing.T) {
+	// memories(first: 1) costs 1, its nodes { id } 2: 3 in all, under the limit.
+	// totalCount costs 10 in its place (one more store call): 1 + 10 = 11.
+	s := newTestServer(t, func(c *graph.Config) {
+		c.Limits = graph.Limits{MaxDepth: 15, MaxComplexity: 10, MaxAliases: 30, MaxRootFields: 20, DefaultListSize: 10}
+	})
+	tok := s.token(t, storetest.NewTenant())
+	s.do(t, tok, `{ memories(first: 1) { nodes { id } } }`, nil).ok(t, nil)
+	e := s.do(t, tok, `{ memories(first: 1) { totalCount } }`, nil).code(t, graph.CodeBadUserInput)
+	if e.Extensions["limit"] != "complexity" || e.Extensions["actual"] != float64(11) {
+		t.Fatalf("limit = %v, actual = %v, want complexity at 11 (%s)", e.Extensions["limit"], e.Extensions["actual"], e.Message)
+	}
+	t.Run("a connection's first multiplies its totalCount like its other fields", func(t *testing.T) {
+		e := s.do(t, tok, `fragment C on SearchHitConnection { totalCount } { search(text: "x", first: 2) { ...C } }`, nil).code(t, graph.CodeBadUserInput)
+		if e.Extensions["actual"] != float64(22) {
+			t.Fatalf("actual = %v, want 2 × (1 + 10) = 22", e.Extensions["actual"])
+		}
+	})
+}
+
 func sha(q string) string {
 	sum := sha256.Sum256([]byte(q))
 	return hex.EncodeToString(sum[:])

@@ -136,6 +136,8 @@ type CodeGraphStore interface {
 	ReposByID(ctx context.Context, ids []string) (map[string]CodeRepo, error)
 	// ListRepos pages through repos ordered by id.
 	ListRepos(ctx context.Context, p PageArgs) (Page[CodeRepo], error)
+	// CountRepos counts the org's repos.
+	CountRepos(ctx context.Context) (int, error)
 	// UpsertFiles creates or updates files (at most MaxCodeBatch), all or none.
 	// ErrNotFound if a repo is missing; ErrConflict if a file id exists under
 	// another repo.
@@ -155,6 +157,9 @@ type CodeGraphStore interface {
 	SymbolsByID(ctx context.Context, ids []string) (map[string]CodeSymbol, error)
 	// FindSymbols pages through symbols matching q, ordered by name, then id.
 	FindSymbols(ctx context.Context, q SymbolQuery, p PageArgs) (Page[CodeSymbol], error)
+	// CountSymbols counts the symbols FindSymbols would page through with q.
+	// ErrInvalid for a bad query.
+	CountSymbols(ctx context.Context, q SymbolQuery) (int, error)
 	// AddEdges adds dependency edges (idempotent), all or none. ErrNotFound if
 	// an endpoint is missing.
 	AddEdges(ctx context.Context, edges []Edge) error

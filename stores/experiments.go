@@ -115,6 +115,9 @@ type ExperimentStore interface {
 	// ListExperiments pages through experiments, newest first; an empty
 	// statuses slice means every status.
 	ListExperiments(ctx context.Context, statuses []ExperimentStatus, p PageArgs) (Page[Experiment], error)
+	// CountExperiments counts the experiments ListExperiments would page
+	// through with statuses. ErrInvalid for an unknown status.
+	CountExperiments(ctx context.Context, statuses []ExperimentStatus) (int, error)
 	// TransitionExperiment moves an experiment to a new status and appends the
 	// change to its history in the same transaction. ErrNotFound if missing;
 	// ErrConflict for a move CanTransition refuses.

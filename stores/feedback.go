@@ -112,6 +112,9 @@ type FeedbackStore interface {
 	RecordFeedback(ctx context.Context, in NewFeedbackEvent) (FeedbackEvent, error)
 	// FeedbackEvents pages through events, newest first.
 	FeedbackEvents(ctx context.Context, f FeedbackFilter, p PageArgs) (Page[FeedbackEvent], error)
+	// CountFeedbackEvents counts the events FeedbackEvents would page
+	// through with f. ErrInvalid for a bad filter.
+	CountFeedbackEvents(ctx context.Context, f FeedbackFilter) (int, error)
 	// FeedbackAggregates computes the summary of the events f selects.
 	FeedbackAggregates(ctx context.Context, f FeedbackFilter) (FeedbackAggregates, error)
 	// PurgeFeedback deletes every event created before the cut-off and returns

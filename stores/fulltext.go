@@ -41,4 +41,7 @@ type FullTextStore interface {
 	// Search pages through the documents matching q by relevance (BM25),
 	// ties by id. ErrInvalid for an empty text or a bad cursor.
 	Search(ctx context.Context, q SearchQuery, p PageArgs) (Page[SearchHit], error)
+	// CountSearchHits counts every document Search would page through for q,
+	// exactly. ErrInvalid for an empty or oversized text or bad tags.
+	CountSearchHits(ctx context.Context, q SearchQuery) (int, error)
 }

@@ -104,6 +104,9 @@ type MemoryStore interface {
 	MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]Memory, error)
 	// ListMemories pages through the org's memories. ErrInvalid for a bad cursor or filter.
 	ListMemories(ctx context.Context, f MemoryFilter, p PageArgs) (Page[Memory], error)
+	// CountMemories counts the memories ListMemories would page through
+	// with f, on every page. ErrInvalid for a bad filter.
+	CountMemories(ctx context.Context, f MemoryFilter) (int, error)
 	// CreateMemory stores a new ACTIVE memory at version 1. ErrInvalid for bad
 	// content or metadata; ErrNotFound if the app does not exist.
 	CreateMemory(ctx context.Context, in NewMemory) (Memory, error)
@@ -126,9 +129,13 @@ type MemoryStore interface {
 	AppsByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]App, error)
 	// ListApps pages through apps ordered by name.
 	ListApps(ctx context.Context, p PageArgs) (Page[App], error)
+	// CountApps counts the org's apps.
+	CountApps(ctx context.Context) (int, error)
 
 	// ListCategories pages through categories ordered by name.
 	ListCategories(ctx context.Context, p PageArgs) (Page[Category], error)
+	// CountCategories counts the org's categories.
+	CountCategories(ctx context.Context) (int, error)
 	// CategoriesByMemory returns each memory's categories ordered by name;
 	// every id in memoryIDs is a key (an empty, non-nil slice when it has none).
 	CategoriesByMemory(ctx context.Context, memoryIDs []uuid.UUID) (map[uuid.UUID][]Category, error)

@@ -33,19 +33,27 @@ type Config = graphql.Config[ResolverRoot, DirectiveRoot, ComplexityRoot]
 
 type ResolverRoot interface {
 	App() AppResolver
+	AppConnection() AppConnectionResolver
 	Category() CategoryResolver
+	CategoryConnection() CategoryConnectionResolver
 	CodeFile() CodeFileResolver
 	CodeRepo() CodeRepoResolver
+	CodeRepoConnection() CodeRepoConnectionResolver
 	CodeSymbol() CodeSymbolResolver
+	CodeSymbolConnection() CodeSymbolConnectionResolver
 	Entity() EntityResolver
 	EpisodicItem() EpisodicItemResolver
 	EpisodicSession() EpisodicSessionResolver
 	Experiment() ExperimentResolver
+	ExperimentConnection() ExperimentConnectionResolver
 	FeedbackEvent() FeedbackEventResolver
+	FeedbackEventConnection() FeedbackEventConnectionResolver
 	Memory() MemoryResolver
+	MemoryConnection() MemoryConnectionResolver
 	Mutation() MutationResolver
 	Query() QueryResolver
 	SearchDocument() SearchDocumentResolver
+	SearchHitConnection() SearchHitConnectionResolver
 	Subscription() SubscriptionResolver
 	Variant() VariantResolver
 	VariantFeedbackStats() VariantFeedbackStatsResolver
@@ -68,9 +76,10 @@ type ComplexityRoot struct {
 	}
 
 	AppConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	AppEdge struct {
@@ -85,9 +94,10 @@ type ComplexityRoot struct {
 	}
 
 	CategoryConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	CategoryEdge struct {
@@ -114,9 +124,10 @@ type ComplexityRoot struct {
 	}
 
 	CodeRepoConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	CodeRepoEdge struct {
@@ -139,9 +150,10 @@ type ComplexityRoot struct {
 	}
 
 	CodeSymbolConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	CodeSymbolEdge struct {
@@ -229,9 +241,10 @@ type ComplexityRoot struct {
 	}
 
 	ExperimentConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	ExperimentEdge struct {
@@ -279,9 +292,10 @@ type ComplexityRoot struct {
 	}
 
 	FeedbackEventConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	FeedbackEventEdge struct {
@@ -328,9 +342,10 @@ type ComplexityRoot struct {
 	}
 
 	MemoryConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	MemoryEdge struct {
@@ -477,9 +492,10 @@ type ComplexityRoot struct {
 	}
 
 	SearchHitConnection struct {
-		Edges    func(childComplexity int) int
-		Nodes    func(childComplexity int) int
-		PageInfo func(childComplexity int) int
+		Edges      func(childComplexity int) int
+		Nodes      func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
 	}
 
 	SearchHitEdge struct {
@@ -562,8 +578,14 @@ type ComplexityRoot struct {
 type AppResolver interface {
 	ID(ctx context.Context, obj *stores.App) (string, error)
 }
+type AppConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.AppConnection) (int, error)
+}
 type CategoryResolver interface {
 	ID(ctx context.Context, obj *stores.Category) (string, error)
+}
+type CategoryConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.CategoryConnection) (int, error)
 }
 type CodeFileResolver interface {
 	ID(ctx context.Context, obj *stores.CodeFile) (string, error)
@@ -576,6 +598,9 @@ type CodeRepoResolver interface {
 
 	Files(ctx context.Context, obj *stores.CodeRepo) ([]stores.CodeFile, error)
 }
+type CodeRepoConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.CodeRepoConnection) (int, error)
+}
 type CodeSymbolResolver interface {
 	ID(ctx context.Context, obj *stores.CodeSymbol) (string, error)
 
@@ -583,6 +608,9 @@ type CodeSymbolResolver interface {
 	Repo(ctx context.Context, obj *stores.CodeSymbol) (*stores.CodeRepo, error)
 	Dependencies(ctx context.Context, obj *stores.CodeSymbol, depth *int, kinds []stores.EdgeKind) ([]stores.Dependency, error)
 	Dependents(ctx context.Context, obj *stores.CodeSymbol, depth *int, kinds []stores.EdgeKind) ([]stores.Dependency, error)
+}
+type CodeSymbolConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.CodeSymbolConnection) (int, error)
 }
 type EntityResolver interface {
 	FindManyCodeRepoByIDs(ctx context.Context, reps []*model.CodeRepoByIDsInput) ([]*stores.CodeRepo, error)
@@ -604,6 +632,9 @@ type ExperimentResolver interface {
 	Assignment(ctx context.Context, obj *stores.Experiment) (*stores.Assignment, error)
 	Results(ctx context.Context, obj *stores.Experiment, since *time.Time, until *time.Time) ([]stores.VariantStats, error)
 }
+type ExperimentConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.ExperimentConnection) (int, error)
+}
 type FeedbackEventResolver interface {
 	ID(ctx context.Context, obj *stores.FeedbackEvent) (string, error)
 
@@ -612,12 +643,18 @@ type FeedbackEventResolver interface {
 	Experiment(ctx context.Context, obj *stores.FeedbackEvent) (*stores.Experiment, error)
 	VariantKey(ctx context.Context, obj *stores.FeedbackEvent) (*string, error)
 }
+type FeedbackEventConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.FeedbackEventConnection) (int, error)
+}
 type MemoryResolver interface {
 	ID(ctx context.Context, obj *stores.Memory) (string, error)
 
 	App(ctx context.Context, obj *stores.Memory) (*stores.App, error)
 	Categories(ctx context.Context, obj *stores.Memory) ([]stores.Category, error)
 	IndexStatus(ctx context.Context, obj *stores.Memory) ([]stores.IndexStatus, error)
+}
+type MemoryConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.MemoryConnection) (int, error)
 }
 type MutationResolver interface {
 	RegisterCodeRepo(ctx context.Context, input model.RegisterCodeRepoInput) (model.RegisterCodeRepoPayload, error)
@@ -666,6 +703,9 @@ type QueryResolver interface {
 }
 type SearchDocumentResolver interface {
 	Memory(ctx context.Context, obj *stores.Document) (*stores.Memory, error)
+}
+type SearchHitConnectionResolver interface {
+	TotalCount(ctx context.Context, obj *model.SearchHitConnection) (int, error)
 }
 type SubscriptionResolver interface {
 	MemoryChanged(ctx context.Context, filter *model.MemoryChangeFilter) (<-chan model.MemoryChangeEvent, error)
@@ -751,6 +791,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.AppConnection.PageInfo(childComplexity), true
+	case "AppConnection.totalCount":
+		if e.ComplexityRoot.AppConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.AppConnection.TotalCount(childComplexity), true
 
 	case "AppEdge.cursor":
 		if e.ComplexityRoot.AppEdge.Cursor == nil {
@@ -802,6 +848,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CategoryConnection.PageInfo(childComplexity), true
+	case "CategoryConnection.totalCount":
+		if e.ComplexityRoot.CategoryConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CategoryConnection.TotalCount(childComplexity), true
 
 	case "CategoryEdge.cursor":
 		if e.ComplexityRoot.CategoryEdge.Cursor == nil {
@@ -908,6 +960,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CodeRepoConnection.PageInfo(childComplexity), true
+	case "CodeRepoConnection.totalCount":
+		if e.ComplexityRoot.CodeRepoConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeRepoConnection.TotalCount(childComplexity), true
 
 	case "CodeRepoEdge.cursor":
 		if e.ComplexityRoot.CodeRepoEdge.Cursor == nil {
@@ -1017,6 +1075,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.CodeSymbolConnection.PageInfo(childComplexity), true
+	case "CodeSymbolConnection.totalCount":
+		if e.ComplexityRoot.CodeSymbolConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CodeSymbolConnection.TotalCount(childComplexity), true
 
 	case "CodeSymbolEdge.cursor":
 		if e.ComplexityRoot.CodeSymbolEdge.Cursor == nil {
@@ -1332,6 +1396,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.ExperimentConnection.PageInfo(childComplexity), true
+	case "ExperimentConnection.totalCount":
+		if e.ComplexityRoot.ExperimentConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ExperimentConnection.TotalCount(childComplexity), true
 
 	case "ExperimentEdge.cursor":
 		if e.ComplexityRoot.ExperimentEdge.Cursor == nil {
@@ -1513,6 +1583,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.FeedbackEventConnection.PageInfo(childComplexity), true
+	case "FeedbackEventConnection.totalCount":
+		if e.ComplexityRoot.FeedbackEventConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.FeedbackEventConnection.TotalCount(childComplexity), true
 
 	case "FeedbackEventEdge.cursor":
 		if e.ComplexityRoot.FeedbackEventEdge.Cursor == nil {
@@ -1688,6 +1764,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.MemoryConnection.PageInfo(childComplexity), true
+	case "MemoryConnection.totalCount":
+		if e.ComplexityRoot.MemoryConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryConnection.TotalCount(childComplexity), true
 
 	case "MemoryEdge.cursor":
 		if e.ComplexityRoot.MemoryEdge.Cursor == nil {
@@ -2477,6 +2559,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.SearchHitConnection.PageInfo(childComplexity), true
+	case "SearchHitConnection.totalCount":
+		if e.ComplexityRoot.SearchHitConnection.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SearchHitConnection.TotalCount(childComplexity), true
 
 	case "SearchHitEdge.cursor":
 		if e.ComplexityRoot.SearchHitEdge.Cursor == nil {
@@ -2951,6 +3039,8 @@ type CodeRepoConnection {
   nodes: [CodeRepo!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
+  "The number of items in the whole list, across all pages, under the same filter. Computed only when selected; it costs one extra store call."
+  totalCount: Int!
 }
 
 "A repository in a page, with its cursor."
@@ -2969,6 +3059,8 @@ type CodeSymbolConnection {
   nodes: [CodeSymbol!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
+  "The number of items in the whole list, across all pages, under the same filter. Computed only when selected; it costs one extra store call."
+  totalCount: Int!
 }
 
 "A symbol in a page, with its cursor."
@@ -3303,6 +3395,8 @@ type ExperimentConnection {
   nodes: [Experiment!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
+  "The number of items in the whole list, across all pages, under the same filter. Computed only when selected; it costs one extra store call."
+  totalCount: Int!
 }
 
 "An experiment in a page, with its cursor."
@@ -3433,6 +3527,8 @@ type FeedbackEventConnection {
   nodes: [FeedbackEvent!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
+  "The number of items in the whole list, across all pages, under the same filter. Computed only when selected; it costs one extra store call."
+  totalCount: Int!
 }
 
 "A feedback event in a page, with its cursor."
@@ -3604,6 +3700,8 @@ type SearchHitConnection {
   nodes: [SearchHit!]!
   "Where this page sits in the results."
   pageInfo: PageInfo!
+  "The number of hits in the whole result, across all pages, for the same text and tags (exact). Computed only when selected; it costs one extra store call."
+  totalCount: Int!
 }
 
 "A hit in a page, with its cursor."
@@ -3743,6 +3841,8 @@ type MemoryConnection {
   nodes: [Memory!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
+  "The number of items in the whole list, across all pages, under the same filter. Computed only when selected; it costs one extra store call."
+  totalCount: Int!
 }
 
 "A memory in a page, with its cursor."
@@ -3761,6 +3861,8 @@ type AppConnection {
   nodes: [App!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
+  "The number of items in the whole list, across all pages, under the same filter. Computed only when selected; it costs one extra store call."
+  totalCount: Int!
 }
 
 "An app in a page, with its cursor."
@@ -3779,6 +3881,8 @@ type CategoryConnection {
   nodes: [Category!]!
   "Where this page sits in the list."
   pageInfo: PageInfo!
+  "The number of items in the whole list, across all pages, under the same filter. Computed only when selected; it costs one extra store call."
+  totalCount: Int!
 }
 
 "A category in a page, with its cursor."
@@ -4424,6 +4528,8 @@ func (ec *executionContext) childFields_AppConnection(ctx context.Context, field
 		return ec.fieldContext_AppConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_AppConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_AppConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type AppConnection", field.Name)
 }
@@ -4458,6 +4564,8 @@ func (ec *executionContext) childFields_CategoryConnection(ctx context.Context, 
 		return ec.fieldContext_CategoryConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_CategoryConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CategoryConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CategoryConnection", field.Name)
 }
@@ -4520,6 +4628,8 @@ func (ec *executionContext) childFields_CodeRepoConnection(ctx context.Context, 
 		return ec.fieldContext_CodeRepoConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_CodeRepoConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CodeRepoConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CodeRepoConnection", field.Name)
 }
@@ -4572,6 +4682,8 @@ func (ec *executionContext) childFields_CodeSymbolConnection(ctx context.Context
 		return ec.fieldContext_CodeSymbolConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_CodeSymbolConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_CodeSymbolConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type CodeSymbolConnection", field.Name)
 }
@@ -4738,6 +4850,8 @@ func (ec *executionContext) childFields_ExperimentConnection(ctx context.Context
 		return ec.fieldContext_ExperimentConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_ExperimentConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_ExperimentConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type ExperimentConnection", field.Name)
 }
@@ -4838,6 +4952,8 @@ func (ec *executionContext) childFields_FeedbackEventConnection(ctx context.Cont
 		return ec.fieldContext_FeedbackEventConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_FeedbackEventConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_FeedbackEventConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FeedbackEventConnection", field.Name)
 }
@@ -4936,6 +5052,8 @@ func (ec *executionContext) childFields_MemoryConnection(ctx context.Context, fi
 		return ec.fieldContext_MemoryConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_MemoryConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_MemoryConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MemoryConnection", field.Name)
 }
@@ -5136,6 +5254,8 @@ func (ec *executionContext) childFields_SearchHitConnection(ctx context.Context,
 		return ec.fieldContext_SearchHitConnection_nodes(ctx, field)
 	case "pageInfo":
 		return ec.fieldContext_SearchHitConnection_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_SearchHitConnection_totalCount(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SearchHitConnection", field.Name)
 }
@@ -6662,6 +6782,29 @@ func (ec *executionContext) fieldContext_AppConnection_pageInfo(_ context.Contex
 	return fc, nil
 }
 
+func (ec *executionContext) _AppConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.AppConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_AppConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.AppConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_AppConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("AppConnection", field, true, true, "Int")
+}
+
 func (ec *executionContext) _AppEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.AppEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -6880,6 +7023,29 @@ func (ec *executionContext) fieldContext_CategoryConnection_pageInfo(_ context.C
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CategoryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CategoryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CategoryConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CategoryConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CategoryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CategoryConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _CategoryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CategoryEdge) (ret graphql.Marshaler) {
@@ -7382,6 +7548,29 @@ func (ec *executionContext) fieldContext_CodeRepoConnection_pageInfo(_ context.C
 	return fc, nil
 }
 
+func (ec *executionContext) _CodeRepoConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CodeRepoConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeRepoConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CodeRepoConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CodeRepoConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeRepoConnection", field, true, true, "Int")
+}
+
 func (ec *executionContext) _CodeRepoEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CodeRepoEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -7867,6 +8056,29 @@ func (ec *executionContext) fieldContext_CodeSymbolConnection_pageInfo(_ context
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _CodeSymbolConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.CodeSymbolConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CodeSymbolConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.CodeSymbolConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CodeSymbolConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CodeSymbolConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _CodeSymbolEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.CodeSymbolEdge) (ret graphql.Marshaler) {
@@ -9165,6 +9377,29 @@ func (ec *executionContext) fieldContext_ExperimentConnection_pageInfo(_ context
 	return fc, nil
 }
 
+func (ec *executionContext) _ExperimentConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.ExperimentConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ExperimentConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.ExperimentConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ExperimentConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ExperimentConnection", field, true, true, "Int")
+}
+
 func (ec *executionContext) _ExperimentEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.ExperimentEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -9922,6 +10157,29 @@ func (ec *executionContext) fieldContext_FeedbackEventConnection_pageInfo(_ cont
 	return fc, nil
 }
 
+func (ec *executionContext) _FeedbackEventConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackEventConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_FeedbackEventConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.FeedbackEventConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_FeedbackEventConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("FeedbackEventConnection", field, true, true, "Int")
+}
+
 func (ec *executionContext) _FeedbackEventEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.FeedbackEventEdge) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -10654,6 +10912,29 @@ func (ec *executionContext) fieldContext_MemoryConnection_pageInfo(_ context.Con
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _MemoryConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.MemoryConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.MemoryConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _MemoryEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.MemoryEdge) (ret graphql.Marshaler) {
@@ -13917,6 +14198,29 @@ func (ec *executionContext) fieldContext_SearchHitConnection_pageInfo(_ context.
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _SearchHitConnection_totalCount(ctx context.Context, field graphql.CollectedField, obj *model.SearchHitConnection) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SearchHitConnection_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.SearchHitConnection().TotalCount(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SearchHitConnection_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("SearchHitConnection", field, true, true, "Int")
 }
 
 func (ec *executionContext) _SearchHitEdge_cursor(ctx context.Context, field graphql.CollectedField, obj *model.SearchHitEdge) (ret graphql.Marshaler) {
@@ -18016,18 +18320,24 @@ func (ec *executionContext) _AppConnection(ctx context.Context, sel ast.Selectio
 		case "edges":
 			out.Values[i] = ec._AppConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._AppConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._AppConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._AppConnection_totalCount(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18141,18 +18451,24 @@ func (ec *executionContext) _CategoryConnection(ctx context.Context, sel ast.Sel
 		case "edges":
 			out.Values[i] = ec._CategoryConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._CategoryConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._CategoryConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CategoryConnection_totalCount(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18353,18 +18669,24 @@ func (ec *executionContext) _CodeRepoConnection(ctx context.Context, sel ast.Sel
 		case "edges":
 			out.Values[i] = ec._CodeRepoConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._CodeRepoConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._CodeRepoConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CodeRepoConnection_totalCount(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -18527,18 +18849,24 @@ func (ec *executionContext) _CodeSymbolConnection(ctx context.Context, sel ast.S
 		case "edges":
 			out.Values[i] = ec._CodeSymbolConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._CodeSymbolConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._CodeSymbolConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CodeSymbolConnection_totalCount(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19191,18 +19519,24 @@ func (ec *executionContext) _ExperimentConnection(ctx context.Context, sel ast.S
 		case "edges":
 			out.Values[i] = ec._ExperimentConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._ExperimentConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._ExperimentConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._ExperimentConnection_totalCount(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19536,18 +19870,24 @@ func (ec *executionContext) _FeedbackEventConnection(ctx context.Context, sel as
 		case "edges":
 			out.Values[i] = ec._FeedbackEventConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._FeedbackEventConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._FeedbackEventConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FeedbackEventConnection_totalCount(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -19876,18 +20216,24 @@ func (ec *executionContext) _MemoryConnection(ctx context.Context, sel ast.Selec
 		case "edges":
 			out.Values[i] = ec._MemoryConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._MemoryConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._MemoryConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._MemoryConnection_totalCount(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}
@@ -20950,18 +21296,24 @@ func (ec *executionContext) _SearchHitConnection(ctx context.Context, sel ast.Se
 		case "edges":
 			out.Values[i] = ec._SearchHitConnection_edges(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "nodes":
 			out.Values[i] = ec._SearchHitConnection_nodes(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "pageInfo":
 			out.Values[i] = ec._SearchHitConnection_pageInfo(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "totalCount":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._SearchHitConnection_totalCount(ctx, field, obj)
+				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
 		}

@@ -37,6 +37,8 @@ type AppConnection struct {
 	Nodes []stores.App `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo PageInfo `json:"pageInfo"`
+	// Counts the whole list; bound by the list resolver, called by totalCount.
+	Count TotalCount `json:"-"`
 }
 
 // An app in a page, with its cursor.
@@ -55,6 +57,8 @@ type CategoryConnection struct {
 	Nodes []stores.Category `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo PageInfo `json:"pageInfo"`
+	// Counts the whole list; bound by the list resolver, called by totalCount.
+	Count TotalCount `json:"-"`
 }
 
 // A category in a page, with its cursor.
@@ -97,6 +101,8 @@ type CodeRepoConnection struct {
 	Nodes []stores.CodeRepo `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo PageInfo `json:"pageInfo"`
+	// Counts the whole list; bound by the list resolver, called by totalCount.
+	Count TotalCount `json:"-"`
 }
 
 // A repository in a page, with its cursor.
@@ -119,6 +125,8 @@ type CodeSymbolConnection struct {
 	Nodes []stores.CodeSymbol `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo PageInfo `json:"pageInfo"`
+	// Counts the whole list; bound by the list resolver, called by totalCount.
+	Count TotalCount `json:"-"`
 }
 
 // A symbol in a page, with its cursor.
@@ -281,6 +289,8 @@ type ExperimentConnection struct {
 	Nodes []stores.Experiment `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo PageInfo `json:"pageInfo"`
+	// Counts the whole list; bound by the list resolver, called by totalCount.
+	Count TotalCount `json:"-"`
 }
 
 // An experiment in a page, with its cursor.
@@ -329,6 +339,8 @@ type FeedbackEventConnection struct {
 	Nodes []stores.FeedbackEvent `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo PageInfo `json:"pageInfo"`
+	// Counts the whole list; bound by the list resolver, called by totalCount.
+	Count TotalCount `json:"-"`
 }
 
 // A feedback event in a page, with its cursor.
@@ -405,6 +417,8 @@ type MemoryConnection struct {
 	Nodes []stores.Memory `json:"nodes"`
 	// Where this page sits in the list.
 	PageInfo PageInfo `json:"pageInfo"`
+	// Counts the whole list; bound by the list resolver, called by totalCount.
+	Count TotalCount `json:"-"`
 }
 
 // A memory in a page, with its cursor.
@@ -609,6 +623,8 @@ type SearchHitConnection struct {
 	Nodes []stores.SearchHit `json:"nodes"`
 	// Where this page sits in the results.
 	PageInfo PageInfo `json:"pageInfo"`
+	// Counts the whole list; bound by the list resolver, called by totalCount.
+	Count TotalCount `json:"-"`
 }
 
 // A hit in a page, with its cursor.

@@ -42,25 +42,28 @@ func (r *Resolver) pageArgs(ctx context.Context, list string, first *int, after 
 
 // list runs a connection field: it checks the caller's scope, opens the
 // page arguments (a cursor works only in the list and tenant that issued
-// it), fetches one page and turns it into edges, nodes and page info.
+// it), fetches one page and turns it into edges, nodes and page info. It
+// binds count to the same bundle for the connection's totalCount, which
+// calls it only when selected; count gets the arguments fetch accepted.
 func list[T, E any](ctx context.Context, r *Resolver, scope, name string, first *int, after *string,
 	fetch func(*stores.Bundle, stores.PageArgs) (stores.Page[T], error),
+	count func(context.Context, *stores.Bundle) (int, error),
 	edge func(cursor string, node T) E,
-) ([]E, []T, model.PageInfo, error) {
+) ([]E, []T, model.PageInfo, model.TotalCount, error) {
 	b, err := access(ctx, scope)
 	if err != nil {
-		return nil, nil, model.PageInfo{}, err
+		return nil, nil, model.PageInfo{}, nil, err
 	}
 	args, cursorScope, err := r.pageArgs(ctx, name, first, after)
 	if err != nil {
-		return nil, nil, model.PageInfo{}, err
+		return nil, nil, model.PageInfo{}, nil, err
 	}
 	page, err := fetch(b, args)
 	if err != nil {
-		return nil, nil, model.PageInfo{}, err
+		return nil, nil, model.PageInfo{}, nil, err
 	}
 	edges, nodes, info := connection(r, cursorScope, page, after, edge)
-	return edges, nodes, info, nil
+	return edges, nodes, info, func(ctx context.Context) (int, error) { return count(ctx, b) }, nil
 }
 
 // connection turns a store page into a connection's edges, nodes and page info.

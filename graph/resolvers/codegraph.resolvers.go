@@ -52,6 +52,11 @@ func (r *codeRepoResolver) Files(ctx context.Context, obj *stores.CodeRepo) ([]s
 	return l.RepoFiles.Load(ctx, obj.ID)()
 }
 
+// TotalCount is the resolver for the totalCount field.
+func (r *codeRepoConnectionResolver) TotalCount(ctx context.Context, obj *model.CodeRepoConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
 // ID is the resolver for the id field.
 func (r *codeSymbolResolver) ID(ctx context.Context, obj *stores.CodeSymbol) (string, error) {
 	return relay.ID(relay.KindCodeSymbol, obj.ID), nil
@@ -83,6 +88,11 @@ func (r *codeSymbolResolver) Dependencies(ctx context.Context, obj *stores.CodeS
 // Dependents is the resolver for the dependents field.
 func (r *codeSymbolResolver) Dependents(ctx context.Context, obj *stores.CodeSymbol, depth *int, kinds []stores.EdgeKind) ([]stores.Dependency, error) {
 	return r.traverse(ctx, obj.ID, stores.Dependents, depth, kinds)
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *codeSymbolConnectionResolver) TotalCount(ctx context.Context, obj *model.CodeSymbolConnection) (int, error) {
+	return obj.Count(ctx)
 }
 
 // RegisterCodeRepo is the resolver for the registerCodeRepo field.
@@ -202,10 +212,11 @@ func (r *queryResolver) CodeRepo(ctx context.Context, id string) (*stores.CodeRe
 func (r *queryResolver) CodeRepos(ctx context.Context, first *int, after *string) (*model.CodeRepoConnection, error) {
 	var c model.CodeRepoConnection
 	var err error
-	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeCodeGraphRead, "codeRepos", first, after,
+	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeCodeGraphRead, "codeRepos", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.CodeRepo], error) {
 			return b.CodeGraph.ListRepos(ctx, args)
 		},
+		func(ctx context.Context, b *stores.Bundle) (int, error) { return b.CodeGraph.CountRepos(ctx) },
 		func(cursor string, n stores.CodeRepo) model.CodeRepoEdge {
 			return model.CodeRepoEdge{Cursor: cursor, Node: n}
 		})
@@ -232,13 +243,20 @@ func (r *queryResolver) CodeSymbol(ctx context.Context, id string) (*stores.Code
 func (r *queryResolver) CodeSymbols(ctx context.Context, first *int, after *string, filter *model.SymbolFilter) (*model.CodeSymbolConnection, error) {
 	var c model.CodeSymbolConnection
 	var err error
-	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeCodeGraphRead, "codeSymbols", first, after,
+	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeCodeGraphRead, "codeSymbols", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.CodeSymbol], error) {
 			q, err := symbolQuery(filter)
 			if err != nil {
 				return stores.Page[stores.CodeSymbol]{}, err
 			}
 			return b.CodeGraph.FindSymbols(ctx, q, args)
+		},
+		func(ctx context.Context, b *stores.Bundle) (int, error) {
+			q, err := symbolQuery(filter)
+			if err != nil {
+				return 0, err
+			}
+			return b.CodeGraph.CountSymbols(ctx, q)
 		},
 		func(cursor string, n stores.CodeSymbol) model.CodeSymbolEdge {
 			return model.CodeSymbolEdge{Cursor: cursor, Node: n}
@@ -255,11 +273,23 @@ func (r *Resolver) CodeFile() generated.CodeFileResolver { return &codeFileResol
 // CodeRepo returns generated.CodeRepoResolver implementation.
 func (r *Resolver) CodeRepo() generated.CodeRepoResolver { return &codeRepoResolver{r} }
 
+// CodeRepoConnection returns generated.CodeRepoConnectionResolver implementation.
+func (r *Resolver) CodeRepoConnection() generated.CodeRepoConnectionResolver {
+	return &codeRepoConnectionResolver{r}
+}
+
 // CodeSymbol returns generated.CodeSymbolResolver implementation.
 func (r *Resolver) CodeSymbol() generated.CodeSymbolResolver { return &codeSymbolResolver{r} }
 
+// CodeSymbolConnection returns generated.CodeSymbolConnectionResolver implementation.
+func (r *Resolver) CodeSymbolConnection() generated.CodeSymbolConnectionResolver {
+	return &codeSymbolConnectionResolver{r}
+}
+
 type (
-	codeFileResolver   struct{ *Resolver }
-	codeRepoResolver   struct{ *Resolver }
-	codeSymbolResolver struct{ *Resolver }
+	codeFileResolver             struct{ *Resolver }
+	codeRepoResolver             struct{ *Resolver }
+	codeRepoConnectionResolver   struct{ *Resolver }
+	codeSymbolResolver           struct{ *Resolver }
+	codeSymbolConnectionResolver struct{ *Resolver }
 )

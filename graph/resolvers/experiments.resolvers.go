@@ -79,6 +79,11 @@ func (r *experimentResolver) Results(ctx context.Context, obj *stores.Experiment
 	return out, nil
 }
 
+// TotalCount is the resolver for the totalCount field.
+func (r *experimentConnectionResolver) TotalCount(ctx context.Context, obj *model.ExperimentConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
 // CreateExperiment is the resolver for the createExperiment field.
 func (r *mutationResolver) CreateExperiment(ctx context.Context, input model.CreateExperimentInput) (model.CreateExperimentPayload, error) {
 	b, err := access(ctx, auth.ScopeExperimentsWrite)
@@ -124,9 +129,12 @@ func (r *queryResolver) Experiment(ctx context.Context, id string) (*stores.Expe
 func (r *queryResolver) Experiments(ctx context.Context, first *int, after *string, statuses []stores.ExperimentStatus) (*model.ExperimentConnection, error) {
 	var c model.ExperimentConnection
 	var err error
-	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeExperimentsRead, "experiments", first, after,
+	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeExperimentsRead, "experiments", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.Experiment], error) {
 			return b.Experiments.ListExperiments(ctx, statuses, args)
+		},
+		func(ctx context.Context, b *stores.Bundle) (int, error) {
+			return b.Experiments.CountExperiments(ctx, statuses)
 		},
 		func(cursor string, n stores.Experiment) model.ExperimentEdge {
 			return model.ExperimentEdge{Cursor: cursor, Node: n}
@@ -145,10 +153,16 @@ func (r *variantResolver) ID(ctx context.Context, obj *stores.Variant) (string, 
 // Experiment returns generated.ExperimentResolver implementation.
 func (r *Resolver) Experiment() generated.ExperimentResolver { return &experimentResolver{r} }
 
+// ExperimentConnection returns generated.ExperimentConnectionResolver implementation.
+func (r *Resolver) ExperimentConnection() generated.ExperimentConnectionResolver {
+	return &experimentConnectionResolver{r}
+}
+
 // Variant returns generated.VariantResolver implementation.
 func (r *Resolver) Variant() generated.VariantResolver { return &variantResolver{r} }
 
 type (
-	experimentResolver struct{ *Resolver }
-	variantResolver    struct{ *Resolver }
+	experimentResolver           struct{ *Resolver }
+	experimentConnectionResolver struct{ *Resolver }
+	variantResolver              struct{ *Resolver }
 )

@@ -45,6 +45,11 @@ func (r *feedbackEventResolver) VariantKey(ctx context.Context, obj *stores.Feed
 	return &obj.VariantKey, nil
 }
 
+// TotalCount is the resolver for the totalCount field.
+func (r *feedbackEventConnectionResolver) TotalCount(ctx context.Context, obj *model.FeedbackEventConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
 // RecordFeedback is the resolver for the recordFeedback field.
 func (r *mutationResolver) RecordFeedback(ctx context.Context, input model.RecordFeedbackInput) (model.RecordFeedbackPayload, error) {
 	b, err := access(ctx, auth.ScopeFeedbackWrite)
@@ -89,13 +94,20 @@ func (r *mutationResolver) PurgeFeedback(ctx context.Context, input model.PurgeF
 func (r *queryResolver) FeedbackEvents(ctx context.Context, first *int, after *string, filter *model.FeedbackFilter) (*model.FeedbackEventConnection, error) {
 	var c model.FeedbackEventConnection
 	var err error
-	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeFeedbackRead, "feedbackEvents", first, after,
+	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeFeedbackRead, "feedbackEvents", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.FeedbackEvent], error) {
 			f, err := feedbackFilter(filter)
 			if err != nil {
 				return stores.Page[stores.FeedbackEvent]{}, err
 			}
 			return b.Feedback.FeedbackEvents(ctx, f, args)
+		},
+		func(ctx context.Context, b *stores.Bundle) (int, error) {
+			f, err := feedbackFilter(filter)
+			if err != nil {
+				return 0, err
+			}
+			return b.Feedback.CountFeedbackEvents(ctx, f)
 		},
 		func(cursor string, n stores.FeedbackEvent) model.FeedbackEventEdge {
 			return model.FeedbackEventEdge{Cursor: cursor, Node: n}
@@ -135,12 +147,18 @@ func (r *variantFeedbackStatsResolver) Experiment(ctx context.Context, obj *stor
 // FeedbackEvent returns generated.FeedbackEventResolver implementation.
 func (r *Resolver) FeedbackEvent() generated.FeedbackEventResolver { return &feedbackEventResolver{r} }
 
+// FeedbackEventConnection returns generated.FeedbackEventConnectionResolver implementation.
+func (r *Resolver) FeedbackEventConnection() generated.FeedbackEventConnectionResolver {
+	return &feedbackEventConnectionResolver{r}
+}
+
 // VariantFeedbackStats returns generated.VariantFeedbackStatsResolver implementation.
 func (r *Resolver) VariantFeedbackStats() generated.VariantFeedbackStatsResolver {
 	return &variantFeedbackStatsResolver{r}
 }
 
 type (
-	feedbackEventResolver        struct{ *Resolver }
-	variantFeedbackStatsResolver struct{ *Resolver }
+	feedbackEventResolver           struct{ *Resolver }
+	feedbackEventConnectionResolver struct{ *Resolver }
+	variantFeedbackStatsResolver    struct{ *Resolver }
 )

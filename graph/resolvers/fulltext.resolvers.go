@@ -73,7 +73,7 @@ func (r *mutationResolver) DeleteDocuments(ctx context.Context, input model.Dele
 func (r *queryResolver) Search(ctx context.Context, text string, tags []string, first *int, after *string) (*model.SearchHitConnection, error) {
 	var c model.SearchHitConnection
 	var err error
-	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeSearchRead, searchList(text, tags), first, after,
+	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeSearchRead, searchList(text, tags), first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.SearchHit], error) {
 			if strings.TrimSpace(text) == "" {
 				return stores.Page[stores.SearchHit]{}, stores.Invalid("text must not be empty")
@@ -82,6 +82,9 @@ func (r *queryResolver) Search(ctx context.Context, text string, tags []string, 
 				return stores.Page[stores.SearchHit]{}, stores.Invalid("text must be at most %d characters", maxSearchText)
 			}
 			return b.FullText.Search(ctx, stores.SearchQuery{Text: text, Tags: tags}, args)
+		},
+		func(ctx context.Context, b *stores.Bundle) (int, error) {
+			return b.FullText.CountSearchHits(ctx, stores.SearchQuery{Text: text, Tags: tags})
 		},
 		func(cursor string, n stores.SearchHit) model.SearchHitEdge {
 			return model.SearchHitEdge{Cursor: cursor, Node: n}
@@ -97,9 +100,22 @@ func (r *searchDocumentResolver) Memory(ctx context.Context, obj *stores.Documen
 	return loadMemory(ctx, obj.MemoryID)
 }
 
+// TotalCount is the resolver for the totalCount field.
+func (r *searchHitConnectionResolver) TotalCount(ctx context.Context, obj *model.SearchHitConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
 // SearchDocument returns generated.SearchDocumentResolver implementation.
 func (r *Resolver) SearchDocument() generated.SearchDocumentResolver {
 	return &searchDocumentResolver{r}
 }
 
-type searchDocumentResolver struct{ *Resolver }
+// SearchHitConnection returns generated.SearchHitConnectionResolver implementation.
+func (r *Resolver) SearchHitConnection() generated.SearchHitConnectionResolver {
+	return &searchHitConnectionResolver{r}
+}
+
+type (
+	searchDocumentResolver      struct{ *Resolver }
+	searchHitConnectionResolver struct{ *Resolver }
+)

@@ -20,9 +20,19 @@ func (r *appResolver) ID(ctx context.Context, obj *stores.App) (string, error) {
 	return relay.UUIDID(relay.KindApp, obj.ID), nil
 }
 
+// TotalCount is the resolver for the totalCount field.
+func (r *appConnectionResolver) TotalCount(ctx context.Context, obj *model.AppConnection) (int, error) {
+	return obj.Count(ctx)
+}
+
 // ID is the resolver for the id field.
 func (r *categoryResolver) ID(ctx context.Context, obj *stores.Category) (string, error) {
 	return relay.UUIDID(relay.KindCategory, obj.ID), nil
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *categoryConnectionResolver) TotalCount(ctx context.Context, obj *model.CategoryConnection) (int, error) {
+	return obj.Count(ctx)
 }
 
 // ID is the resolver for the id field.
@@ -54,6 +64,11 @@ func (r *memoryResolver) IndexStatus(ctx context.Context, obj *stores.Memory) ([
 		return nil, err
 	}
 	return indexStatuses(ctx, stores.For(ctx), *obj)
+}
+
+// TotalCount is the resolver for the totalCount field.
+func (r *memoryConnectionResolver) TotalCount(ctx context.Context, obj *model.MemoryConnection) (int, error) {
+	return obj.Count(ctx)
 }
 
 // CreateMemory is the resolver for the createMemory field.
@@ -172,7 +187,7 @@ func (r *queryResolver) Memory(ctx context.Context, id string) (*stores.Memory, 
 func (r *queryResolver) Memories(ctx context.Context, first *int, after *string, filter *model.MemoryFilter) (*model.MemoryConnection, error) {
 	var c model.MemoryConnection
 	var err error
-	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "memories", first, after,
+	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "memories", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.Memory], error) {
 			f, err := memoryFilter(filter)
 			if err != nil {
@@ -183,6 +198,13 @@ func (r *queryResolver) Memories(ctx context.Context, first *int, after *string,
 				prefetchMemoryFields(ctx, b, page.Items)
 			}
 			return page, err
+		},
+		func(ctx context.Context, b *stores.Bundle) (int, error) {
+			f, err := memoryFilter(filter)
+			if err != nil {
+				return 0, err
+			}
+			return b.Memories.CountMemories(ctx, f)
 		},
 		func(cursor string, n stores.Memory) model.MemoryEdge {
 			return model.MemoryEdge{Cursor: cursor, Node: n}
@@ -197,10 +219,11 @@ func (r *queryResolver) Memories(ctx context.Context, first *int, after *string,
 func (r *queryResolver) Apps(ctx context.Context, first *int, after *string) (*model.AppConnection, error) {
 	var c model.AppConnection
 	var err error
-	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "apps", first, after,
+	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "apps", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.App], error) {
 			return b.Memories.ListApps(ctx, args)
 		},
+		func(ctx context.Context, b *stores.Bundle) (int, error) { return b.Memories.CountApps(ctx) },
 		func(cursor string, n stores.App) model.AppEdge { return model.AppEdge{Cursor: cursor, Node: n} })
 	if err != nil {
 		return nil, err
@@ -212,10 +235,11 @@ func (r *queryResolver) Apps(ctx context.Context, first *int, after *string) (*m
 func (r *queryResolver) Categories(ctx context.Context, first *int, after *string) (*model.CategoryConnection, error) {
 	var c model.CategoryConnection
 	var err error
-	c.Edges, c.Nodes, c.PageInfo, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "categories", first, after,
+	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "categories", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.Category], error) {
 			return b.Memories.ListCategories(ctx, args)
 		},
+		func(ctx context.Context, b *stores.Bundle) (int, error) { return b.Memories.CountCategories(ctx) },
 		func(cursor string, n stores.Category) model.CategoryEdge {
 			return model.CategoryEdge{Cursor: cursor, Node: n}
 		})
@@ -228,14 +252,30 @@ func (r *queryResolver) Categories(ctx context.Context, first *int, after *strin
 // App returns generated.AppResolver implementation.
 func (r *Resolver) App() generated.AppResolver { return &appResolver{r} }
 
+// AppConnection returns generated.AppConnectionResolver implementation.
+func (r *Resolver) AppConnection() generated.AppConnectionResolver { return &appConnectionResolver{r} }
+
 // Category returns generated.CategoryResolver implementation.
 func (r *Resolver) Category() generated.CategoryResolver { return &categoryResolver{r} }
+
+// CategoryConnection returns generated.CategoryConnectionResolver implementation.
+func (r *Resolver) CategoryConnection() generated.CategoryConnectionResolver {
+	return &categoryConnectionResolver{r}
+}
 
 // Memory returns generated.MemoryResolver implementation.
 func (r *Resolver) Memory() generated.MemoryResolver { return &memoryResolver{r} }
 
+// MemoryConnection returns generated.MemoryConnectionResolver implementation.
+func (r *Resolver) MemoryConnection() generated.MemoryConnectionResolver {
+	return &memoryConnectionResolver{r}
+}
+
 type (
-	appResolver      struct{ *Resolver }
-	categoryResolver struct{ *Resolver }
-	memoryResolver   struct{ *Resolver }
+	appResolver                struct{ *Resolver }
+	appConnectionResolver      struct{ *Resolver }
+	categoryResolver           struct{ *Resolver }
+	categoryConnectionResolver struct{ *Resolver }
+	memoryResolver             struct{ *Resolver }
+	memoryConnectionResolver   struct{ *Resolver }
 )

@@ -161,6 +161,15 @@ func (s *codeGraphStore) ListRepos(ctx context.Context, p stores.PageArgs) (stor
 	return codePage(repos, func(r stores.CodeRepo) (string, string) { return r.ID, r.ID }, after, p.First), nil
 }
 
+func (s *codeGraphStore) CountRepos(ctx context.Context) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	return len(s.readGraph().repos), nil
+}
+
 func (s *codeGraphStore) UpsertFiles(ctx context.Context, files []stores.CodeFile) ([]stores.CodeFile, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -366,12 +375,24 @@ func (s *codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, 
 	if err != nil {
 		return stores.Page[stores.CodeSymbol]{}, err
 	}
-	prefix := strings.ToLower(q.Name)
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
-	g := s.readGraph()
+	found := s.matchingSymbols(q)
+	sort.Slice(found, func(i, j int) bool {
+		if found[i].Name != found[j].Name {
+			return found[i].Name < found[j].Name
+		}
+		return found[i].ID < found[j].ID
+	})
+	return codePage(found, func(sym stores.CodeSymbol) (string, string) { return sym.Name, sym.ID }, after, p.First), nil
+}
+
+// matchingSymbols returns the org's symbols that q selects, in no order.
+// The caller holds the read lock and has validated q.
+func (s *codeGraphStore) matchingSymbols(q stores.SymbolQuery) []stores.CodeSymbol {
+	prefix := strings.ToLower(q.Name)
 	found := []stores.CodeSymbol{}
-	for _, sym := range g.symbols {
+	for _, sym := range s.readGraph().symbols {
 		if q.Kind != "" && sym.Kind != q.Kind {
 			continue
 		}
@@ -383,13 +404,19 @@ func (s *codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, 
 		}
 		found = append(found, *sym)
 	}
-	sort.Slice(found, func(i, j int) bool {
-		if found[i].Name != found[j].Name {
-			return found[i].Name < found[j].Name
-		}
-		return found[i].ID < found[j].ID
-	})
-	return codePage(found, func(sym stores.CodeSymbol) (string, string) { return sym.Name, sym.ID }, after, p.First), nil
+	return found
+}
+
+func (s *codeGraphStore) CountSymbols(ctx context.Context, q stores.SymbolQuery) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	if err := q.Validate(); err != nil {
+		return 0, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	return len(s.matchingSymbols(q)), nil
 }
 
 func (s *codeGraphStore) AddEdges(ctx context.Context, edges []stores.Edge) error {

@@ -155,14 +155,48 @@ func (s *experimentStore) ExperimentsByID(ctx context.Context, ids []uuid.UUID) 
 	return out, nil
 }
 
+// checkStatuses refuses a status filter naming an unknown status.
+func checkStatuses(statuses []stores.ExperimentStatus) error {
+	for _, st := range statuses {
+		if !st.Valid() {
+			return stores.Invalid("unknown experiment status %q", st)
+		}
+	}
+	return nil
+}
+
+// withStatus returns the org's experiments in one of statuses (any when
+// empty), in no order. The caller holds the read lock.
+func (s *experimentStore) withStatus(statuses []stores.ExperimentStatus) []stores.Experiment {
+	var list []stores.Experiment
+	if o := s.b.org(s.tenant.OrgID, false); o != nil {
+		for _, row := range o.experiments {
+			if len(statuses) == 0 || slices.Contains(statuses, row.experiment.Status) {
+				list = append(list, row.experiment)
+			}
+		}
+	}
+	return list
+}
+
+func (s *experimentStore) CountExperiments(ctx context.Context, statuses []stores.ExperimentStatus) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	if err := checkStatuses(statuses); err != nil {
+		return 0, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	return len(s.withStatus(statuses)), nil
+}
+
 func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores.ExperimentStatus, p stores.PageArgs) (stores.Page[stores.Experiment], error) {
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	for _, st := range statuses {
-		if !st.Valid() {
-			return stores.Page[stores.Experiment]{}, stores.Invalid("unknown experiment status %q", st)
-		}
+	if err := checkStatuses(statuses); err != nil {
+		return stores.Page[stores.Experiment]{}, err
 	}
 	after, err := decodeNewestCursor(p.After)
 	if err != nil {
@@ -173,14 +207,7 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
-	var list []stores.Experiment
-	if o := s.b.org(s.tenant.OrgID, false); o != nil {
-		for _, row := range o.experiments {
-			if len(statuses) == 0 || slices.Contains(statuses, row.experiment.Status) {
-				list = append(list, row.experiment)
-			}
-		}
-	}
+	list := s.withStatus(statuses)
 	slices.SortFunc(list, func(a, b stores.Experiment) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	return keysetPage(list, p.First,
 		func(e stores.Experiment) bool { return after.passed(e.CreatedAt, e.ID) },

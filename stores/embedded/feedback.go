@@ -139,6 +139,18 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	return page, nil
 }
 
+func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.FeedbackFilter) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	if err := checkFeedbackFilter(f); err != nil {
+		return 0, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	return len(s.selectEvents(f)), nil
+}
+
 func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.FeedbackFilter) (stores.FeedbackAggregates, error) {
 	if err := s.begin(ctx); err != nil {
 		return stores.FeedbackAggregates{}, err

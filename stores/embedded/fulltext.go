@@ -345,24 +345,81 @@ func fullTextBM25(terms []string, tf map[string]int, length int, stats fullTextF
 	return score
 }
 
+// fullTextCheckQuery refuses a query text or tags no backend can search by.
+func fullTextCheckQuery(q stores.SearchQuery) error {
+	if strings.TrimSpace(q.Text) == "" {
+		return stores.Invalid("search text must not be empty")
+	}
+	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > fullTextMaxQuery {
+		return stores.Invalid("search text must be at most %d characters", fullTextMaxQuery)
+	}
+	if len(q.Tags) > fullTextMaxTags {
+		return stores.Invalid("at most %d tags", fullTextMaxTags)
+	}
+	for _, tag := range q.Tags {
+		if err := fullTextCheckTag(tag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// fullTextQueryTerms returns the distinct terms of a query text, at most
+// fullTextMaxQueryTerms, in order, and the same terms as a set.
+func fullTextQueryTerms(text string) ([]string, map[string]bool) {
+	seen := map[string]bool{}
+	var terms []string
+	for _, t := range fullTextTokens(text) {
+		if !seen[t.term] && len(terms) < fullTextMaxQueryTerms {
+			seen[t.term] = true
+			terms = append(terms, t.term)
+		}
+	}
+	return terms, seen
+}
+
+// matching returns the documents holding at least one of terms and
+// carrying every one of tags, in no order. The caller holds the read lock.
+func (idx *fullTextIndex) matching(terms, tags []string) []*fullTextDoc {
+	candidates := map[string]bool{}
+	for _, term := range terms {
+		for id := range idx.postings[term] {
+			candidates[id] = true
+		}
+	}
+	var out []*fullTextDoc
+	for id := range candidates {
+		if d := idx.docs[id]; fullTextHasTags(d.doc.Tags, tags) {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+func (s *fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuery) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	if err := fullTextCheckQuery(q); err != nil {
+		return 0, err
+	}
+	terms, _ := fullTextQueryTerms(q.Text)
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	idx := s.b.orgs[s.tenant.OrgID]
+	if idx == nil {
+		return 0, nil
+	}
+	return len(idx.matching(terms, q.Tags)), nil
+}
+
 func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stores.PageArgs) (stores.Page[stores.SearchHit], error) {
 	var none stores.Page[stores.SearchHit]
 	if err := s.begin(ctx); err != nil {
 		return none, err
 	}
-	if strings.TrimSpace(q.Text) == "" {
-		return none, stores.Invalid("search text must not be empty")
-	}
-	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > fullTextMaxQuery {
-		return none, stores.Invalid("search text must be at most %d characters", fullTextMaxQuery)
-	}
-	if len(q.Tags) > fullTextMaxTags {
-		return none, stores.Invalid("at most %d tags", fullTextMaxTags)
-	}
-	for _, tag := range q.Tags {
-		if err := fullTextCheckTag(tag); err != nil {
-			return none, err
-		}
+	if err := fullTextCheckQuery(q); err != nil {
+		return none, err
 	}
 	if p.First < 1 {
 		return none, stores.Invalid("first must be at least 1")
@@ -375,14 +432,7 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 		}
 		after = &c
 	}
-	seen := map[string]bool{}
-	var terms []string
-	for _, t := range fullTextTokens(q.Text) {
-		if !seen[t.term] && len(terms) < fullTextMaxQueryTerms {
-			seen[t.term] = true
-			terms = append(terms, t.term)
-		}
-	}
+	terms, seen := fullTextQueryTerms(q.Text)
 
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
@@ -395,19 +445,10 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 		d     *fullTextDoc
 		score float64
 	}
-	candidates := map[string]bool{}
-	for _, term := range terms {
-		for id := range idx.postings[term] {
-			candidates[id] = true
-		}
-	}
 	n := len(idx.docs)
 	var found []scored
-	for id := range candidates {
-		d := idx.docs[id]
-		if !fullTextHasTags(d.doc.Tags, q.Tags) {
-			continue
-		}
+	for _, d := range idx.matching(terms, q.Tags) {
+		id := d.doc.ID
 		score := math.Max(
 			fullTextBM25(terms, d.titleTF, d.titleLen, idx.title, n),
 			fullTextBM25(terms, d.bodyTF, d.bodyLen, idx.body, n),

@@ -121,29 +121,20 @@ func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uu
 	return out, nil
 }
 
-func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p stores.PageArgs) (stores.Page[stores.Memory], error) {
-	if err := s.begin(ctx); err != nil {
-		return stores.Page[stores.Memory]{}, err
-	}
+// checkMemoryFilter refuses what no backend can filter by.
+func checkMemoryFilter(f stores.MemoryFilter) error {
 	for _, st := range f.States {
 		if !st.Valid() {
-			return stores.Page[stores.Memory]{}, stores.Invalid("unknown memory state %q", st)
+			return stores.Invalid("unknown memory state %q", st)
 		}
 	}
-	if err := stores.CheckFilterText("text filter", f.TextContains); err != nil {
-		return stores.Page[stores.Memory]{}, err
-	}
-	after, err := decodeNewestCursor(p.After)
-	if err != nil {
-		return stores.Page[stores.Memory]{}, err
-	}
-	if p.First <= 0 {
-		return stores.Page[stores.Memory]{}, stores.Invalid("first must be positive")
-	}
-	needle := strings.ToLower(f.TextContains)
+	return stores.CheckFilterText("text filter", f.TextContains)
+}
 
-	s.b.mu.RLock()
-	defer s.b.mu.RUnlock()
+// matchingMemories returns the org's memories that f selects, in no order.
+// The caller holds the read lock and has checked f.
+func (s *memoryStore) matchingMemories(f stores.MemoryFilter) []stores.Memory {
+	needle := strings.ToLower(f.TextContains)
 	var rows []stores.Memory
 	if o := s.b.org(s.tenant.OrgID, false); o != nil {
 		for _, row := range o.memories {
@@ -161,6 +152,39 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 			rows = append(rows, m)
 		}
 	}
+	return rows
+}
+
+func (s *memoryStore) CountMemories(ctx context.Context, f stores.MemoryFilter) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	if err := checkMemoryFilter(f); err != nil {
+		return 0, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	return len(s.matchingMemories(f)), nil
+}
+
+func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p stores.PageArgs) (stores.Page[stores.Memory], error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	if err := checkMemoryFilter(f); err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	after, err := decodeNewestCursor(p.After)
+	if err != nil {
+		return stores.Page[stores.Memory]{}, err
+	}
+	if p.First <= 0 {
+		return stores.Page[stores.Memory]{}, stores.Invalid("first must be positive")
+	}
+
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	rows := s.matchingMemories(f)
 	slices.SortFunc(rows, func(a, b stores.Memory) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	page := keysetPage(rows, p.First,
 		func(m stores.Memory) bool { return after.passed(m.CreatedAt, m.ID) },
@@ -489,6 +513,18 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 		func(a stores.App) string { return encodeNameCursor(a.Name, a.ID) }), nil
 }
 
+func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	if o := s.b.org(s.tenant.OrgID, false); o != nil {
+		return len(o.apps), nil
+	}
+	return 0, nil
+}
+
 func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (stores.Page[stores.Category], error) {
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.Category]{}, err
@@ -512,6 +548,18 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	return keysetPage(cats, p.First,
 		func(c stores.Category) bool { return after.passed(c.Name, c.ID) },
 		func(c stores.Category) string { return encodeNameCursor(c.Name, c.ID) }), nil
+}
+
+func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	if o := s.b.org(s.tenant.OrgID, false); o != nil {
+		return len(o.categories), nil
+	}
+	return 0, nil
 }
 
 func (s *memoryStore) CategoriesByMemory(ctx context.Context, memoryIDs []uuid.UUID) (map[uuid.UUID][]stores.Category, error) {

@@ -77,6 +77,10 @@ func (recordingIndexStore) Search(context.Context, stores.SearchQuery, stores.Pa
 	return stores.Page[stores.SearchHit]{}, nil
 }
 
+func (recordingIndexStore) CountSearchHits(context.Context, stores.SearchQuery) (int, error) {
+	return 0, nil
+}
+
 func TestMemoriesMirrorIntoTheFullTextIndex(t *testing.T) {
 	clock := storetest.NewManualClock()
 	index := newRecordingIndex()

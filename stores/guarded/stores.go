@@ -80,6 +80,10 @@ func (s memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p 
 	return call(ctx, s.g, "ListMemories", func(ctx context.Context) (stores.Page[stores.Memory], error) { return s.next.ListMemories(ctx, f, p) })
 }
 
+func (s memoryStore) CountMemories(ctx context.Context, f stores.MemoryFilter) (int, error) {
+	return call(ctx, s.g, "CountMemories", func(ctx context.Context) (int, error) { return s.next.CountMemories(ctx, f) })
+}
+
 func (s memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (stores.Memory, error) {
 	return call(ctx, s.g, "CreateMemory", func(ctx context.Context) (stores.Memory, error) { return s.next.CreateMemory(ctx, in) })
 }
@@ -114,8 +118,16 @@ func (s memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.Pa
 	return call(ctx, s.g, "ListApps", func(ctx context.Context) (stores.Page[stores.App], error) { return s.next.ListApps(ctx, p) })
 }
 
+func (s memoryStore) CountApps(ctx context.Context) (int, error) {
+	return call(ctx, s.g, "CountApps", s.next.CountApps)
+}
+
 func (s memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (stores.Page[stores.Category], error) {
 	return call(ctx, s.g, "ListCategories", func(ctx context.Context) (stores.Page[stores.Category], error) { return s.next.ListCategories(ctx, p) })
+}
+
+func (s memoryStore) CountCategories(ctx context.Context) (int, error) {
+	return call(ctx, s.g, "CountCategories", s.next.CountCategories)
 }
 
 func (s memoryStore) CategoriesByMemory(ctx context.Context, memoryIDs []uuid.UUID) (map[uuid.UUID][]stores.Category, error) {
@@ -146,6 +158,10 @@ func (s feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFilt
 	return call(ctx, s.g, "FeedbackEvents", func(ctx context.Context) (stores.Page[stores.FeedbackEvent], error) {
 		return s.next.FeedbackEvents(ctx, f, p)
 	})
+}
+
+func (s feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.FeedbackFilter) (int, error) {
+	return call(ctx, s.g, "CountFeedbackEvents", func(ctx context.Context) (int, error) { return s.next.CountFeedbackEvents(ctx, f) })
 }
 
 func (s feedbackStore) FeedbackAggregates(ctx context.Context, f stores.FeedbackFilter) (stores.FeedbackAggregates, error) {
@@ -188,6 +204,10 @@ func (s experimentStore) ListExperiments(ctx context.Context, statuses []stores.
 	return call(ctx, s.g, "ListExperiments", func(ctx context.Context) (stores.Page[stores.Experiment], error) {
 		return s.next.ListExperiments(ctx, statuses, p)
 	})
+}
+
+func (s experimentStore) CountExperiments(ctx context.Context, statuses []stores.ExperimentStatus) (int, error) {
+	return call(ctx, s.g, "CountExperiments", func(ctx context.Context) (int, error) { return s.next.CountExperiments(ctx, statuses) })
 }
 
 func (s experimentStore) TransitionExperiment(ctx context.Context, id uuid.UUID, to stores.ExperimentStatus, reason string) (stores.Experiment, error) {
@@ -282,6 +302,10 @@ func (s codeGraphStore) ListRepos(ctx context.Context, p stores.PageArgs) (store
 	return call(ctx, s.g, "ListRepos", func(ctx context.Context) (stores.Page[stores.CodeRepo], error) { return s.next.ListRepos(ctx, p) })
 }
 
+func (s codeGraphStore) CountRepos(ctx context.Context) (int, error) {
+	return call(ctx, s.g, "CountRepos", s.next.CountRepos)
+}
+
 func (s codeGraphStore) UpsertFiles(ctx context.Context, files []stores.CodeFile) ([]stores.CodeFile, error) {
 	return call(ctx, s.g, "UpsertFiles", func(ctx context.Context) ([]stores.CodeFile, error) { return s.next.UpsertFiles(ctx, files) })
 }
@@ -314,6 +338,10 @@ func (s codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, p
 	return call(ctx, s.g, "FindSymbols", func(ctx context.Context) (stores.Page[stores.CodeSymbol], error) {
 		return s.next.FindSymbols(ctx, q, p)
 	})
+}
+
+func (s codeGraphStore) CountSymbols(ctx context.Context, q stores.SymbolQuery) (int, error) {
+	return call(ctx, s.g, "CountSymbols", func(ctx context.Context) (int, error) { return s.next.CountSymbols(ctx, q) })
 }
 
 func (s codeGraphStore) AddEdges(ctx context.Context, edges []stores.Edge) error {
@@ -378,4 +406,8 @@ func (s fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int, 
 
 func (s fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stores.PageArgs) (stores.Page[stores.SearchHit], error) {
 	return call(ctx, s.g, "Search", func(ctx context.Context) (stores.Page[stores.SearchHit], error) { return s.next.Search(ctx, q, p) })
+}
+
+func (s fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuery) (int, error) {
+	return call(ctx, s.g, "CountSearchHits", func(ctx context.Context) (int, error) { return s.next.CountSearchHits(ctx, q) })
 }

@@ -83,6 +83,22 @@ func (s *codeGraphStore) ListRepos(ctx context.Context, p stores.PageArgs) (stor
 	return stores.CodePage(repos, p.First, func(r stores.CodeRepo) (string, string) { return r.ID, r.ID }), nil
 }
 
+func (s *codeGraphStore) CountRepos(ctx context.Context) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	return s.count(ctx, cypherCountRepos, s.params())
+}
+
+// count runs a statement that returns one count as n.
+func (s *codeGraphStore) count(ctx context.Context, cypher string, params map[string]any) (int, error) {
+	recs, err := s.b.query(ctx, neo4j.AccessModeRead, cypher, params)
+	if err != nil || len(recs) != 1 {
+		return 0, err
+	}
+	return recordInt(recs[0], "n"), nil
+}
+
 func (s *codeGraphStore) UpsertFiles(ctx context.Context, files []stores.CodeFile) ([]stores.CodeFile, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, err
@@ -246,6 +262,16 @@ func (s *codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, 
 		found[i] = decodeSymbol(item(rec))
 	}
 	return stores.CodePage(found, p.First, func(sym stores.CodeSymbol) (string, string) { return sym.Name, sym.ID }), nil
+}
+
+func (s *codeGraphStore) CountSymbols(ctx context.Context, q stores.SymbolQuery) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	if err := q.Validate(); err != nil {
+		return 0, err
+	}
+	return s.count(ctx, cypherCountSymbols, s.params("prefix", strings.ToLower(q.Name), "kind", string(q.Kind), "repo_id", q.RepoID))
 }
 
 func (s *codeGraphStore) AddEdges(ctx context.Context, edges []stores.Edge) error {

@@ -53,6 +53,9 @@ WHERE r.id > $after_id
 RETURN r ` + repoFields + ` AS item
 ORDER BY r.id
 LIMIT $limit`
+
+	cypherCountRepos = `MATCH (r:CODE_REPO {org_id: $org_id})
+RETURN count(r) AS n`
 )
 
 // Files. The write keeps a file in the repo that first created it: a row
@@ -116,14 +119,20 @@ RETURN sym ` + symbolFields + ` AS item`
 
 	// Empty filters match everything: every lowered name starts with "",
 	// and every name sorts after the empty cursor name.
-	cypherFindSymbols = `MATCH (sym:CODE_SYMBOL {org_id: $org_id})
-WHERE sym.name_lower STARTS WITH $prefix
-  AND ($kind = '' OR sym.kind = $kind)
-  AND ($repo_id = '' OR sym.repo_id = $repo_id)
+	cypherFindSymbols = `MATCH (sym:CODE_SYMBOL {org_id: $org_id})` + symbolFilter + `
   AND (sym.name > $after_name OR (sym.name = $after_name AND sym.id > $after_id))
 RETURN sym ` + symbolFields + ` AS item
 ORDER BY sym.name, sym.id
 LIMIT $limit`
+
+	cypherCountSymbols = `MATCH (sym:CODE_SYMBOL {org_id: $org_id})` + symbolFilter + `
+RETURN count(sym) AS n`
+
+	// The filter of a symbol search: $prefix (lowered), $kind and $repo_id.
+	symbolFilter = `
+WHERE sym.name_lower STARTS WITH $prefix
+  AND ($kind = '' OR sym.kind = $kind)
+  AND ($repo_id = '' OR sym.repo_id = $repo_id)`
 )
 
 // Edges. Relationship types cannot be parameters, so each kind has its own

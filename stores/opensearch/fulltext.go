@@ -55,6 +55,11 @@ type searchRequest struct {
 	TrackTotalHits bool            `json:"track_total_hits"`
 }
 
+// countRequest is the body of a _count.
+type countRequest struct {
+	Query searchQuery `json:"query"`
+}
+
 type searchQuery struct {
 	Bool struct {
 		Must   multiMatchQuery `json:"must"`
@@ -281,11 +286,15 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 	if err := s.begin(ctx); err != nil {
 		return none, err
 	}
-	if err := checkQuery(q, p); err != nil {
+	if err := checkQuery(q); err != nil {
 		return none, err
+	}
+	if p.First < 1 {
+		return none, stores.Invalid("first must be at least 1")
 	}
 	req := searchRequest{
 		Size:      p.First + 1,
+		Query:     s.query(q),
 		Sort:      json.RawMessage(searchSort),
 		Highlight: json.RawMessage(searchHighlight),
 	}
@@ -296,27 +305,14 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 		}
 		req.SearchAfter = []any{c.Score, c.ID}
 	}
-	mm := &req.Query.Bool.Must.MultiMatch
-	mm.Query, mm.Fields, mm.Type, mm.Operator = q.Text, searchFields, "best_fields", "or"
-	// The alias already filters on the org; the query says so too, so that a
-	// misconfigured alias cannot widen a search.
-	req.Query.Bool.Filter = []termQuery{newTermQuery("org_id", s.tenant.OrgID.String())}
-	for _, tag := range q.Tags {
-		req.Query.Bool.Filter = append(req.Query.Bool.Filter, newTermQuery("tags", tag))
-	}
-
 	page := stores.Page[stores.SearchHit]{Items: []stores.SearchHit{}, Cursors: []string{}}
 	var resp searchResponse
-	path := "/" + url.PathEscape(s.b.aliasName(s.tenant.OrgID)) + "/_search"
-	err := s.b.call(ctx, http.MethodPost, path, nil, req, &resp)
-	var se *serverError
-	switch {
-	case errors.As(err, &se) && se.has("index_not_found_exception"):
-		return page, nil // the tenant never wrote a document
-	case errors.As(err, &se) && (se.has("too_many_clauses") || se.has("too_many_nested_clauses")):
-		return none, stores.Invalid("search text has too many words")
-	case err != nil:
-		return none, unexpected(err)
+	found, err := s.searchAlias(ctx, "_search", req, &resp)
+	if err != nil {
+		return none, err
+	}
+	if !found {
+		return page, nil
 	}
 	hits := resp.Hits.Hits
 	if len(hits) > p.First {
@@ -336,6 +332,55 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 		page.Cursors = append(page.Cursors, encodeCursor(cursor{Score: h.Score, ID: d.ID}))
 	}
 	return page, nil
+}
+
+// CountSearchHits asks _count, which counts every match exactly (a search
+// counts only up to track_total_hits), with the query Search runs.
+func (s *fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuery) (int, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, err
+	}
+	if err := checkQuery(q); err != nil {
+		return 0, err
+	}
+	var resp struct {
+		Count int `json:"count"`
+	}
+	_, err := s.searchAlias(ctx, "_count", countRequest{Query: s.query(q)}, &resp)
+	return resp.Count, err
+}
+
+// query is the query of a search: the words as a multi_match, and the
+// tags as filters.
+func (s *fullTextStore) query(q stores.SearchQuery) searchQuery {
+	var out searchQuery
+	mm := &out.Bool.Must.MultiMatch
+	mm.Query, mm.Fields, mm.Type, mm.Operator = q.Text, searchFields, "best_fields", "or"
+	// The alias already filters on the org; the query says so too, so that a
+	// misconfigured alias cannot widen a search.
+	out.Bool.Filter = []termQuery{newTermQuery("org_id", s.tenant.OrgID.String())}
+	for _, tag := range q.Tags {
+		out.Bool.Filter = append(out.Bool.Filter, newTermQuery("tags", tag))
+	}
+	return out
+}
+
+// searchAlias posts body to an endpoint (_search, _count) of the tenant's
+// alias. found is false, with no error, when the tenant never wrote a
+// document (its alias does not exist yet): there is nothing to find.
+func (s *fullTextStore) searchAlias(ctx context.Context, endpoint string, body, out any) (found bool, err error) {
+	path := "/" + url.PathEscape(s.b.aliasName(s.tenant.OrgID)) + "/" + endpoint
+	err = s.b.call(ctx, http.MethodPost, path, nil, body, out)
+	var se *serverError
+	switch {
+	case errors.As(err, &se) && se.has("index_not_found_exception"):
+		return false, nil
+	case errors.As(err, &se) && (se.has("too_many_clauses") || se.has("too_many_nested_clauses")):
+		return false, stores.Invalid("search text has too many words")
+	case err != nil:
+		return false, unexpected(err)
+	}
+	return true, nil
 }
 
 // document turns a stored source back into a Document.

@@ -56,18 +56,12 @@ func checkDocument(d stores.Document) error {
 	return checkTags(d.Tags, "a document has at most %d tags")
 }
 
-func checkQuery(q stores.SearchQuery, p stores.PageArgs) error {
+func checkQuery(q stores.SearchQuery) error {
 	if strings.TrimSpace(q.Text) == "" {
 		return stores.Invalid("search text must not be empty")
 	}
 	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > maxQueryText {
 		return stores.Invalid("search text must be at most %d characters", maxQueryText)
 	}
-	if err := checkTags(q.Tags, "at most %d tags"); err != nil {
-		return err
-	}
-	if p.First < 1 {
-		return stores.Invalid("first must be at least 1")
-	}
-	return nil
+	return checkTags(q.Tags, "at most %d tags")
 }

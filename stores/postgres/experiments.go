@@ -32,8 +32,13 @@ SELECT created_at, updated_at FROM e`
 
 	experimentByIDSQL  = `SELECT ` + experimentColumns + ` FROM experiments WHERE id = $1`
 	experimentsByIDSQL = `SELECT ` + experimentColumns + ` FROM experiments WHERE id = ANY($1::uuid[])`
-	listExperimentsSQL = `SELECT ` + experimentColumns + ` FROM experiments
-WHERE ($1::text[] IS NULL OR status = ANY($1::text[]))
+
+	// The filter of an experiment list, $1 statuses (NULL: all); a page
+	// adds $2/$3 cursor and $4 limit.
+	experimentsWhere = `
+WHERE ($1::text[] IS NULL OR status = ANY($1::text[]))`
+	countExperimentsSQL = `SELECT count(*) FROM experiments` + experimentsWhere
+	listExperimentsSQL  = `SELECT ` + experimentColumns + ` FROM experiments` + experimentsWhere + `
   AND ($2::timestamptz IS NULL OR (created_at, id) < ($2::timestamptz, $3::uuid))
 ORDER BY created_at DESC, id DESC
 LIMIT $4`
@@ -171,13 +176,30 @@ func (s *experimentStore) ExperimentsByID(ctx context.Context, ids []uuid.UUID) 
 	return out, err
 }
 
-func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores.ExperimentStatus, p stores.PageArgs) (stores.Page[stores.Experiment], error) {
+// statusNames returns the argument $1 of experimentsWhere.
+func statusNames(statuses []stores.ExperimentStatus) ([]string, error) {
 	var names []string
 	for _, st := range statuses {
 		if !st.Valid() {
-			return stores.Page[stores.Experiment]{}, stores.Invalid("unknown experiment status %q", st)
+			return nil, stores.Invalid("unknown experiment status %q", st)
 		}
 		names = append(names, string(st))
+	}
+	return names, nil
+}
+
+func (s *experimentStore) CountExperiments(ctx context.Context, statuses []stores.ExperimentStatus) (int, error) {
+	names, err := statusNames(statuses)
+	if err != nil {
+		return 0, err
+	}
+	return s.b.count(ctx, s.t, countExperimentsSQL, names)
+}
+
+func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores.ExperimentStatus, p stores.PageArgs) (stores.Page[stores.Experiment], error) {
+	names, err := statusNames(statuses)
+	if err != nil {
+		return stores.Page[stores.Experiment]{}, err
 	}
 	after, err := parseNewestCursor(p.After)
 	if err != nil {

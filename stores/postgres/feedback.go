@@ -39,6 +39,9 @@ WHERE ` + feedbackFilterSQL + `
 ORDER BY created_at DESC, id DESC
 LIMIT $10`
 
+	countFeedbackSQL = `SELECT count(*) FROM feedback_events
+WHERE ` + feedbackFilterSQL
+
 	// One scan of the selected events computes every summary: the grouping
 	// sets are the overall total, per tool, per query type and per
 	// experiment variant; GROUPING() says which set a row belongs to.
@@ -146,6 +149,14 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	return page(events, p.First, func(e stores.FeedbackEvent) string { return newestCursor(e.CreatedAt, e.ID) }), nil
+}
+
+func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.FeedbackFilter) (int, error) {
+	args, err := filterArgs(f)
+	if err != nil {
+		return 0, err
+	}
+	return s.b.count(ctx, s.t, countFeedbackSQL, args...)
 }
 
 func scanFeedback(row pgx.CollectableRow) (stores.FeedbackEvent, error) {

@@ -18,25 +18,34 @@ const (
 	memoryByIDSQL   = `SELECT ` + memoryColumns + ` FROM memories WHERE id = $1`
 	memoriesByIDSQL = `SELECT ` + memoryColumns + ` FROM memories WHERE id = ANY($1::uuid[])`
 
-	// $1 states (NULL: all but DELETED), $2 app, $3 category, $4 ILIKE
-	// pattern, $5 created after, $6 created before, $7/$8 cursor, $9 limit.
-	// Two statements: the category filter is a semi-join the planner can
+	// The filter of a memory list: $1 states (NULL: all but DELETED), $2
+	// app, $3 category, $4 ILIKE pattern, $5 created after, $6 created
+	// before. Two forms: the category filter is a semi-join the planner can
 	// drive from either side, which an "$3 IS NULL OR EXISTS" would prevent.
-	listMemoriesSQL           = listMemoriesHead + `AND $3::uuid IS NULL` + listMemoriesTail
-	listMemoriesInCategorySQL = listMemoriesHead + `AND EXISTS (
+	memoriesWhere           = memoriesWhereHead + `AND $3::uuid IS NULL` + memoriesWhereTail
+	memoriesInCategoryWhere = memoriesWhereHead + `AND EXISTS (
         SELECT 1 FROM memory_categories mc
-        WHERE mc.org_id = m.org_id AND mc.category_id = $3::uuid AND mc.memory_id = m.id)` + listMemoriesTail
-	listMemoriesHead = `SELECT ` + memoryColumns + ` FROM memories m
+        WHERE mc.org_id = m.org_id AND mc.category_id = $3::uuid AND mc.memory_id = m.id)` + memoriesWhereTail
+	memoriesWhereHead = `
 WHERE (CASE WHEN $1::text[] IS NULL THEN m.state <> 'DELETED' ELSE m.state = ANY($1::text[]) END)
   AND ($2::uuid IS NULL OR m.app_id = $2::uuid)
   `
-	listMemoriesTail = `
+	memoriesWhereTail = `
   AND ($4::text IS NULL OR m.content ILIKE $4::text)
   AND ($5::timestamptz IS NULL OR m.created_at > $5::timestamptz)
-  AND ($6::timestamptz IS NULL OR m.created_at < $6::timestamptz)
+  AND ($6::timestamptz IS NULL OR m.created_at < $6::timestamptz)`
+
+	// A page of a memory list: the filter, then $7/$8 cursor, $9 limit.
+	listMemoriesSQL           = `SELECT ` + memoryColumns + ` FROM memories m` + memoriesWhere + memoriesPage
+	listMemoriesInCategorySQL = `SELECT ` + memoryColumns + ` FROM memories m` + memoriesInCategoryWhere + memoriesPage
+	memoriesPage              = `
   AND ($7::timestamptz IS NULL OR (m.created_at, m.id) < ($7::timestamptz, $8::uuid))
 ORDER BY m.created_at DESC, m.id DESC
 LIMIT $9`
+
+	// The size of a memory list: the filter alone.
+	countMemoriesSQL           = `SELECT count(*) FROM memories m` + memoriesWhere
+	countMemoriesInCategorySQL = `SELECT count(*) FROM memories m` + memoriesInCategoryWhere
 
 	// Creates the named categories that do not exist yet; a concurrent
 	// creator of the same name makes this one wait, then skip it.
@@ -95,10 +104,13 @@ WHERE ($1::text IS NULL OR name > $1::text)
 ORDER BY name
 LIMIT $2`
 
+	countAppsSQL = `SELECT count(*) FROM apps`
+
 	listCategoriesSQL = `SELECT id, name, created_at FROM categories
 WHERE ($1::text IS NULL OR name > $1::text)
 ORDER BY name
 LIMIT $2`
+	countCategoriesSQL    = `SELECT count(*) FROM categories`
 	categoriesByMemorySQL = `SELECT mc.memory_id, c.id, c.name, c.created_at
 FROM memory_categories mc
 JOIN categories c ON c.org_id = mc.org_id AND c.id = mc.category_id
@@ -168,15 +180,42 @@ func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uu
 	return out, err
 }
 
-func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p stores.PageArgs) (stores.Page[stores.Memory], error) {
+// memoryFilterArgs returns the arguments $1..$6 of a memory list's filter,
+// and whether the list is the form with the category semi-join.
+func memoryFilterArgs(f stores.MemoryFilter) (args []any, inCategory bool, err error) {
 	var states []string
 	for _, st := range f.States {
 		if !st.Valid() {
-			return stores.Page[stores.Memory]{}, stores.Invalid("unknown memory state %q", st)
+			return nil, false, stores.Invalid("unknown memory state %q", st)
 		}
 		states = append(states, string(st))
 	}
 	if err := stores.CheckFilterText("text filter", f.TextContains); err != nil {
+		return nil, false, err
+	}
+	var pattern *string
+	if f.TextContains != "" {
+		like := "%" + likeEscaper.Replace(f.TextContains) + "%"
+		pattern = &like
+	}
+	return []any{states, f.AppID, f.CategoryID, pattern, f.CreatedAfter, f.CreatedBefore}, f.CategoryID != nil, nil
+}
+
+func (s *memoryStore) CountMemories(ctx context.Context, f stores.MemoryFilter) (int, error) {
+	args, inCategory, err := memoryFilterArgs(f)
+	if err != nil {
+		return 0, err
+	}
+	sql := countMemoriesSQL
+	if inCategory {
+		sql = countMemoriesInCategorySQL
+	}
+	return s.b.count(ctx, s.t, sql, args...)
+}
+
+func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p stores.PageArgs) (stores.Page[stores.Memory], error) {
+	args, inCategory, err := memoryFilterArgs(f)
+	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 	after, err := parseNewestCursor(p.After)
@@ -186,18 +225,13 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err := checkFirst(p); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	var pattern *string
-	if f.TextContains != "" {
-		like := "%" + likeEscaper.Replace(f.TextContains) + "%"
-		pattern = &like
-	}
 	sql := listMemoriesSQL
-	if f.CategoryID != nil {
+	if inCategory {
 		sql = listMemoriesInCategorySQL
 	}
 	var ms []stores.Memory
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
-		b.Queue(sql, states, f.AppID, f.CategoryID, pattern, f.CreatedAfter, f.CreatedBefore, after.at, after.id, p.First+1).
+		b.Queue(sql, append(args, after.at, after.id, p.First+1)...).
 			Query(func(rows pgx.Rows) (err error) {
 				ms, err = pgx.CollectRows(rows, scanMemory)
 				return err
@@ -440,6 +474,10 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	return page(apps, p.First, func(a stores.App) string { return nameCursor(a.Name, a.ID) }), nil
 }
 
+func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
+	return s.b.count(ctx, s.t, countAppsSQL)
+}
+
 func scanCategory(row pgx.CollectableRow) (stores.Category, error) {
 	var c stores.Category
 	err := row.Scan(&c.ID, &c.Name, &c.CreatedAt)
@@ -453,6 +491,10 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 		return stores.Page[stores.Category]{}, err
 	}
 	return page(cats, p.First, func(c stores.Category) string { return nameCursor(c.Name, c.ID) }), nil
+}
+
+func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
+	return s.b.count(ctx, s.t, countCategoriesSQL)
 }
 
 // listByName reads one page of a list ordered by a unique name.

@@ -150,6 +150,16 @@ func (b *Backend) pipeline(ctx context.Context, t stores.Tenant, queue func(*pgx
 	})
 }
 
+// count runs one count(*) statement in a pipelined transaction bound to t,
+// under the same policies as the list it counts: one round trip.
+func (b *Backend) count(ctx context.Context, t stores.Tenant, sql string, args ...any) (int, error) {
+	var n int
+	err := b.pipeline(ctx, t, func(batch *pgx.Batch) {
+		batch.Queue(sql, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+	})
+	return n, err
+}
+
 // tx runs fn in a transaction bound to t, for calls whose later statements
 // depend on what earlier ones returned. fn's statements run on conn.
 func (b *Backend) tx(ctx context.Context, t stores.Tenant, fn func(ctx context.Context, conn *pgx.Conn) error) error {

@@ -103,6 +103,10 @@ func RunCodeGraph(t *testing.T, newHarness NewHarness) {
 		if got := strings.Join(seen, ","); got != "r-01,r-02,r-03,r-04,r-05,r-06" {
 			t.Fatalf("walked %q", got)
 		}
+		// Every repo counts, r-00 (inserted before the cursor) included.
+		if n, err := st.CountRepos(ctx); err != nil || n != len(seen)+1 {
+			t.Fatalf("CountRepos = %d, %v; want %d", n, err, len(seen)+1)
+		}
 		for _, bad := range []string{"!!!", "bm90IGEgY3Vyc29y", "{}"} {
 			_, err := st.ListRepos(ctx, stores.PageArgs{First: 2, After: bad})
 			RequireKind(t, err, stores.ErrInvalid)
@@ -266,6 +270,9 @@ func RunCodeGraph(t *testing.T, newHarness NewHarness) {
 			if page.Items == nil || page.HasNextPage {
 				t.Fatalf("find %+v: items %#v, next %v", c.q, page.Items, page.HasNextPage)
 			}
+			if n, err := st.CountSymbols(ctx, c.q); err != nil || n != len(page.Items) {
+				t.Fatalf("count %+v: %d, %v; want %d", c.q, n, err, len(page.Items))
+			}
 		}
 
 		q := stores.SymbolQuery{Name: "h"}
@@ -298,8 +305,14 @@ func RunCodeGraph(t *testing.T, newHarness NewHarness) {
 		if got := strings.Join(seen, ","); got != "6,3,5,1,2,7" {
 			t.Fatalf("walked %q, want 6,3,5,1,2,7", got)
 		}
+		// Every match counts, 0 (inserted before the cursor) included.
+		if n, err := st.CountSymbols(ctx, q); err != nil || n != len(seen)+1 {
+			t.Fatalf("CountSymbols(%+v) = %d, %v; want %d", q, n, err, len(seen)+1)
+		}
 
 		_, err = st.FindSymbols(ctx, stores.SymbolQuery{Kind: "FRIEND"}, stores.PageArgs{First: 2})
+		RequireKind(t, err, stores.ErrInvalid)
+		_, err = st.CountSymbols(ctx, stores.SymbolQuery{Kind: "FRIEND"})
 		RequireKind(t, err, stores.ErrInvalid)
 		_, err = st.FindSymbols(ctx, q, stores.PageArgs{First: 2, After: "!!!"})
 		RequireKind(t, err, stores.ErrInvalid)
@@ -397,6 +410,16 @@ func RunCodeGraph(t *testing.T, newHarness NewHarness) {
 		RequireNoError(t, err)
 		if list.Items == nil || len(list.Items) != 0 || found.Items == nil || len(found.Items) != 0 {
 			t.Fatalf("they list repos %+v and symbols %+v", list.Items, found.Items)
+		}
+		repoCount, err := theirs.CountRepos(ctx)
+		RequireNoError(t, err)
+		symbolCount, err := theirs.CountSymbols(ctx, stores.SymbolQuery{})
+		RequireNoError(t, err)
+		if repoCount != 0 || symbolCount != 0 {
+			t.Fatalf("they count %d repos and %d symbols of mine", repoCount, symbolCount)
+		}
+		if n, err := mine.CountSymbols(ctx, stores.SymbolQuery{}); err != nil || n == 0 {
+			t.Fatalf("my own symbols count %d, %v", n, err)
 		}
 		byRepo, err := theirs.FilesByRepo(ctx, []string{"r1"})
 		RequireNoError(t, err)

@@ -270,6 +270,8 @@ func RunExperiments(t *testing.T, newHarness NewHarness) {
 		expRequireList(t, b, []stores.ExperimentStatus{stores.ExperimentArchived})
 		_, err := b.Experiments.ListExperiments(ctx, []stores.ExperimentStatus{"SOMETIMES"}, stores.PageArgs{First: 10})
 		RequireKind(t, err, stores.ErrInvalid)
+		_, err = b.Experiments.CountExperiments(ctx, []stores.ExperimentStatus{"SOMETIMES"})
+		RequireKind(t, err, stores.ErrInvalid)
 	})
 
 	t.Run("pages walk every experiment exactly once in order", func(t *testing.T) {
@@ -290,6 +292,10 @@ func RunExperiments(t *testing.T, newHarness NewHarness) {
 		ids := slices.DeleteFunc(expIDs(walked), func(id uuid.UUID) bool { return id == added.ID })
 		if !slices.Equal(ids, expIDs(all.Items)) {
 			t.Fatalf("pages gave %v, want every earlier experiment once in order %v", expIDs(walked), expIDs(all.Items))
+		}
+		// The count is of the whole list now, the experiment added meanwhile included.
+		if n, err := b.Experiments.CountExperiments(ctx, nil); err != nil || n != len(ids)+1 {
+			t.Fatalf("CountExperiments = %d, %v; want %d", n, err, len(ids)+1)
 		}
 		_, err = b.Experiments.ListExperiments(ctx, nil, stores.PageArgs{First: 2, After: "garbage"})
 		RequireKind(t, err, stores.ErrInvalid)
@@ -566,6 +572,11 @@ func expRequireList(t *testing.T, b *stores.Bundle, statuses []stores.Experiment
 	}
 	if got := expIDs(page.Items); !slices.Equal(got, want) {
 		t.Fatalf("ListExperiments(%v) = %v, want %v", statuses, got, want)
+	}
+	n, err := b.Experiments.CountExperiments(Ctx(t), statuses)
+	RequireNoError(t, err)
+	if n != len(want) {
+		t.Fatalf("CountExperiments(%v) = %d, want %d", statuses, n, len(want))
 	}
 }
 

@@ -201,6 +201,8 @@ func RunFeedback(t *testing.T, newHarness NewHarness) {
 		RequireKind(t, err, stores.ErrInvalid)
 		_, err = b.Feedback.FeedbackAggregates(ctx, stores.FeedbackFilter{Outcomes: []stores.Outcome{"MAYBE"}})
 		RequireKind(t, err, stores.ErrInvalid)
+		_, err = b.Feedback.CountFeedbackEvents(ctx, stores.FeedbackFilter{Outcomes: []stores.Outcome{"MAYBE"}})
+		RequireKind(t, err, stores.ErrInvalid)
 	})
 
 	t.Run("events filter by memory and experiment", func(t *testing.T) {
@@ -236,6 +238,10 @@ func RunFeedback(t *testing.T, newHarness NewHarness) {
 		ids := slices.DeleteFunc(fbIDs(walked), func(id uuid.UUID) bool { return id == added.ID })
 		if !slices.Equal(ids, fbIDs(all.Items)) {
 			t.Fatalf("pages gave %v, want every earlier event once in order %v", fbIDs(walked), fbIDs(all.Items))
+		}
+		// The count is of the whole list now, the event added meanwhile included.
+		if n, err := b.Feedback.CountFeedbackEvents(ctx, stores.FeedbackFilter{}); err != nil || n != len(ids)+1 {
+			t.Fatalf("CountFeedbackEvents = %d, %v; want %d", n, err, len(ids)+1)
 		}
 		_, err = b.Feedback.FeedbackEvents(ctx, stores.FeedbackFilter{}, stores.PageArgs{First: 2, After: "%%%"})
 		RequireKind(t, err, stores.ErrInvalid)
@@ -461,6 +467,11 @@ func fbRequireEvents(t *testing.T, b *stores.Bundle, f stores.FeedbackFilter, wa
 	}
 	if got := fbNewestFirst(page.Items...); !slices.Equal(got, fbIDs(page.Items)) {
 		t.Fatalf("events are not newest first: %v", fbIDs(page.Items))
+	}
+	n, err := b.Feedback.CountFeedbackEvents(Ctx(t), f)
+	RequireNoError(t, err)
+	if n != len(want) {
+		t.Fatalf("CountFeedbackEvents(%+v) = %d, want %d", f, n, len(want))
 	}
 	return page.Items
 }

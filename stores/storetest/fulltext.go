@@ -167,6 +167,36 @@ func RunFullText(t *testing.T, newHarness NewHarness) {
 		}
 	})
 
+	t.Run("counts agree with the pages walked, across tags and tenants", func(t *testing.T) {
+		h := newHarness(t)
+		ctx := Ctx(t)
+		mine := h.Bundle(t, NewTenant()).FullText
+		theirs := h.Bundle(t, NewTenant()).FullText
+		for i := range 7 {
+			tags := []string{"all"}
+			if i%2 == 0 {
+				tags = append(tags, "even")
+			}
+			fullTextIndex(t, mine, stores.Document{ID: fmt.Sprintf("c-%d", i), Body: "counted words", Tags: tags})
+		}
+		fullTextIndex(t, mine, stores.Document{ID: "other", Body: "unrelated text"})
+		fullTextIndex(t, theirs, stores.Document{ID: "c-0", Body: "counted words too"}, stores.Document{ID: "t-1", Body: "words"})
+		if got := fullTextWalk(t, mine, stores.SearchQuery{Text: "counted"}, 3); len(strings.Split(got, ",")) != 7 {
+			t.Fatalf("walked %q, want 7 hits", got)
+		}
+		if got := fullTextWalk(t, mine, stores.SearchQuery{Text: "words", Tags: []string{"even"}}, 2); got != "c-0,c-2,c-4,c-6" {
+			t.Fatalf("walked %q with the even tag", got)
+		}
+		fullTextRequireCount(t, mine, stores.SearchQuery{Text: "counted unrelated"}, 8)
+		fullTextRequireCount(t, mine, stores.SearchQuery{Text: "nothing"}, 0)
+		fullTextRequireCount(t, theirs, stores.SearchQuery{Text: "counted words"}, 2)
+		fullTextRequireCount(t, h.Bundle(t, NewTenant()).FullText, stores.SearchQuery{Text: "counted"}, 0)
+		for _, q := range []stores.SearchQuery{{Text: " "}, {Text: strings.Repeat("a", 1025)}, {Text: "x", Tags: []string{""}}} {
+			_, err := mine.CountSearchHits(ctx, q)
+			RequireKind(t, err, stores.ErrInvalid)
+		}
+	})
+
 	t.Run("delete removes documents and counts those that existed", func(t *testing.T) {
 		st := setup(t)
 		ctx := Ctx(t)
@@ -316,13 +346,17 @@ func fullTextIndex(t *testing.T, st stores.FullTextStore, docs ...stores.Documen
 	RequireNoError(t, st.IndexDocuments(Ctx(t), docs))
 }
 
-// fullTextSearch returns the first 100 hits of q.
+// fullTextSearch returns the first 100 hits of q, checking that the count
+// of all hits agrees when they fit on that page.
 func fullTextSearch(t *testing.T, st stores.FullTextStore, q stores.SearchQuery) []stores.SearchHit {
 	t.Helper()
 	page, err := st.Search(Ctx(t), q, stores.PageArgs{First: 100})
 	RequireNoError(t, err)
 	if page.Items == nil || len(page.Items) != len(page.Cursors) {
 		t.Fatalf("search %q: %d items, %d cursors", q.Text, len(page.Items), len(page.Cursors))
+	}
+	if !page.HasNextPage {
+		fullTextRequireCount(t, st, q, len(page.Items))
 	}
 	return page.Items
 }
@@ -351,9 +385,20 @@ func fullTextWalk(t *testing.T, st stores.FullTextStore, q stores.SearchQuery, f
 			ids = append(ids, h.Document.ID)
 		}
 		if !page.HasNextPage {
+			fullTextRequireCount(t, st, q, len(ids))
 			return strings.Join(ids, ",")
 		}
 		after = page.Cursors[len(page.Cursors)-1]
+	}
+}
+
+// fullTextRequireCount fails unless CountSearchHits of q is want.
+func fullTextRequireCount(t *testing.T, st stores.FullTextStore, q stores.SearchQuery, want int) {
+	t.Helper()
+	n, err := st.CountSearchHits(Ctx(t), q)
+	RequireNoError(t, err)
+	if n != want {
+		t.Fatalf("CountSearchHits(%q, tags %v) = %d, want %d", q.Text, q.Tags, n, want)
 	}
 }
 

@@ -1,9 +1,12 @@
 package storetest
 
 import (
+	"context"
+	"fmt"
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -506,6 +509,74 @@ func RunMemories(t *testing.T, newHarness NewHarness) {
 		}
 	})
 
+	t.Run("counts agree with the pages walked and never include another org's", func(t *testing.T) {
+		h, b, app := memSetup(t, newHarness)
+		ctx := Ctx(t)
+		other := h.Bundle(t, NewTenant())
+		otherApp := memApp(t, other, "editor")
+		for i := range 7 {
+			_, err := b.Memories.CreateMemory(ctx, stores.NewMemory{AppID: app.ID, Content: fmt.Sprintf("counted %d", i), Categories: []string{"c" + strconv.Itoa(i%3)}})
+			RequireNoError(t, err)
+		}
+		deleted := memCreate(t, b, app, "counted but deleted")
+		_, err := b.Memories.DeleteMemory(ctx, deleted.ID, nil)
+		RequireNoError(t, err)
+		_, err = other.Memories.CreateMemory(ctx, stores.NewMemory{AppID: otherApp.ID, Content: "counted elsewhere", Categories: []string{"c0", "theirs"}})
+		RequireNoError(t, err)
+		memApp(t, b, "cli")
+
+		walked := pageThrough(t, func(after string) (stores.Page[stores.Memory], error) {
+			return b.Memories.ListMemories(ctx, stores.MemoryFilter{TextContains: "counted"}, stores.PageArgs{First: 3, After: after})
+		}, nil)
+		for _, c := range []struct {
+			who  *stores.Bundle
+			f    stores.MemoryFilter
+			want int
+		}{
+			{b, stores.MemoryFilter{TextContains: "counted"}, len(walked)},
+			{b, stores.MemoryFilter{}, 7},
+			{b, stores.MemoryFilter{States: []stores.MemoryState{stores.MemoryDeleted}}, 1},
+			{b, stores.MemoryFilter{AppID: &otherApp.ID}, 0},
+			{other, stores.MemoryFilter{}, 1},
+			{h.Bundle(t, NewTenant()), stores.MemoryFilter{}, 0},
+		} {
+			n, err := c.who.Memories.CountMemories(ctx, c.f)
+			RequireNoError(t, err)
+			if n != c.want {
+				t.Fatalf("CountMemories(%+v) = %d, want %d", c.f, n, c.want)
+			}
+		}
+		if len(walked) != 7 {
+			t.Fatalf("walked %d memories, want 7", len(walked))
+		}
+		_, err = b.Memories.CountMemories(ctx, stores.MemoryFilter{States: []stores.MemoryState{"GONE"}})
+		RequireKind(t, err, stores.ErrInvalid)
+
+		apps := pageThrough(t, func(after string) (stores.Page[stores.App], error) {
+			return b.Memories.ListApps(ctx, stores.PageArgs{First: 1, After: after})
+		}, nil)
+		cats := pageThrough(t, func(after string) (stores.Page[stores.Category], error) {
+			return b.Memories.ListCategories(ctx, stores.PageArgs{First: 2, After: after})
+		}, nil)
+		for _, c := range []struct {
+			what      string
+			count     func(context.Context) (int, error)
+			want      int
+			wantTotal int
+		}{
+			{"apps", b.Memories.CountApps, len(apps), 2},
+			{"categories", b.Memories.CountCategories, len(cats), 3},
+			{"their apps", other.Memories.CountApps, 1, 1},
+			{"their categories", other.Memories.CountCategories, 2, 2},
+		} {
+			n, err := c.count(ctx)
+			RequireNoError(t, err)
+			if n != c.want || n != c.wantTotal {
+				t.Fatalf("%s counted %d, walked %d, want %d", c.what, n, c.want, c.wantTotal)
+			}
+		}
+	})
+
 	t.Run("a malformed cursor is refused", func(t *testing.T) {
 		_, b, _ := memSetup(t, newHarness)
 		ctx := Ctx(t)
@@ -689,6 +760,11 @@ func memRequireList(t *testing.T, b *stores.Bundle, f stores.MemoryFilter, want 
 		t.Fatalf("ListMemories(%+v) = %v, want %v", f, got, want)
 	}
 	memRequireNewestFirst(t, page.Items)
+	n, err := b.Memories.CountMemories(Ctx(t), f)
+	RequireNoError(t, err)
+	if n != len(want) {
+		t.Fatalf("CountMemories(%+v) = %d, want %d", f, n, len(want))
+	}
 }
 
 // memNewestFirst returns the memories' ids in the documented list order
