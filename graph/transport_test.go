@@ -266,10 +266,24 @@ func TestHostileDocuments(t *testing.T) {
 	}
 	aliases.WriteString("}")
 
-	t.Run("an alias flood stops at the parser's token limit", func(t *testing.T) {
+	t.Run("an alias flood stops at the token limit, before parsing", func(t *testing.T) {
 		x := post(t, tok, aliases.String())
 		out, hasData := x.document(t)
-		if x.status != 400 || hasData || len(out.Errors) == 0 || !strings.Contains(out.Errors[0].Message, "token limit") {
+		if x.status != 400 || hasData || len(out.Errors) == 0 || out.Errors[0].Extensions["limit"] != "tokens" {
+			t.Fatalf("got %d: %.300s", x.status, x.body)
+		}
+	})
+	t.Run("a 900 KB field name is refused before validation", func(t *testing.T) {
+		x := post(t, tok, "{ "+strings.Repeat("f", 900<<10)+" }")
+		out, _ := x.document(t)
+		if x.status != 400 || len(out.Errors) == 0 || out.Errors[0].Extensions["limit"] != "nameLength" || len(x.body) > 1000 {
+			t.Fatalf("got %d: %.300s", x.status, x.body)
+		}
+	})
+	t.Run("a name of 256 characters is only unknown", func(t *testing.T) {
+		x := post(t, tok, "{ "+strings.Repeat("f", 256)+" }")
+		out, _ := x.document(t)
+		if x.status != 400 || len(out.Errors) == 0 || out.Errors[0].Extensions["code"] != "GRAPHQL_VALIDATION_FAILED" {
 			t.Fatalf("got %d: %.300s", x.status, x.body)
 		}
 	})
