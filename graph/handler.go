@@ -417,7 +417,9 @@ func (requireAuthentication) MutateOperationContext(ctx context.Context, oc *gra
 	return &gqlerror.Error{Message: "unauthenticated: missing bearer token", Extensions: map[string]any{"code": CodeUnauthenticated}}
 }
 
-var errBodyTooLarge = &http.MaxBytesError{}
-
-// isBodyTooLarge reports whether err comes from the body limit.
-func isBodyTooLarge(err error) bool { return errors.As(err, &errBodyTooLarge) }
+// isBodyTooLarge reports whether err comes from the body limit. The target
+// is local: errors.As writes to it, so a shared one would race.
+func isBodyTooLarge(err error) bool {
+	var tooLarge *http.MaxBytesError
+	return errors.As(err, &tooLarge)
+}
