@@ -378,24 +378,31 @@ func (t plainTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 		return
 	}
 	n := negotiationFrom(ctx)
-	deferred := usesDefer(oc.Doc, oc.Operation)
-	if deferred && !n.multipart {
-		writeError(w, r, http.StatusNotAcceptable, "this operation uses @defer: send Accept: multipart/mixed to receive its parts", CodeBadUserInput)
+	incremental := usesIncremental(oc.Doc, oc.Operation)
+	if incremental && !n.multipart {
+		writeError(w, r, http.StatusNotAcceptable, "this operation uses @defer or @stream: send Accept: multipart/mixed to receive its parts", CodeBadUserInput)
 		return
 	}
-	if !deferred && n.document != formatNone {
+	if !incremental && n.document != formatNone {
 		responses, ctx := exec.DispatchOperation(ctx, oc)
 		w.Header().Set("Content-Type", n.document.contentType())
 		t.writeJSON(ctx, w, responses(ctx))
 		return
 	}
-	t.writeMultipart(ctx, w, dispatchIncremental(ctx, exec, oc))
+	plan, err := planStreams(oc.Doc, oc.Operation.SelectionSet, oc.Variables)
+	if err != nil {
+		writeError(w, r, http.StatusBadRequest, err.Error(), CodeBadUserInput)
+		return
+	}
+	t.writeMultipart(ctx, w, dispatchIncremental(ctx, exec, oc, plan))
 }
 
 // part is one payload of an incremental response, from one of the
 // executions an operation was split into.
 type part struct {
 	resp *graphql.Response // nil when the execution ended without one (a cancelled request)
+	// items, when set, is a streamed list's remaining items (resp is nil).
+	items *streamedItems
 	// initial marks the payload every other part follows.
 	initial bool
 	// last marks the final payload of its execution.
@@ -410,7 +417,10 @@ type part struct {
 // of the same operation, at once and concurrently, its result sent as an
 // incremental payload at the root path when it is ready. Every execution
 // shares the request's loaders and limits (measured on the whole document).
-func dispatchIncremental(ctx context.Context, exec graphql.GraphExecutor, oc *graphql.OperationContext) <-chan part {
+//
+// Lists under @stream are cut by plan in each payload, their remaining
+// items sent right after it.
+func dispatchIncremental(ctx context.Context, exec graphql.GraphExecutor, oc *graphql.OperationContext, plan streamPlan) <-chan part {
 	initial, deferred := splitRootDefers(oc)
 	parts := make(chan part, len(deferred)+1)
 	run := func(set ast.SelectionSet, label string, initial bool) {
@@ -426,7 +436,14 @@ func dispatchIncremental(ctx context.Context, exec graphql.GraphExecutor, oc *gr
 				// A fragment deferred at the root: its data goes at the root.
 				resp.Path, resp.Label = ast.Path{}, label
 			}
-			parts <- part{resp: resp, initial: initial, last: last}
+			var streamed []streamedItems
+			if data, cut, err := splitStreams(resp.Data, resp.Path, plan.at(resp.Path)); err == nil {
+				resp.Data, streamed = data, cut
+			}
+			parts <- part{resp: resp, initial: initial, last: last && len(streamed) == 0}
+			for i := range streamed {
+				parts <- part{items: &streamed[i], last: last && i == len(streamed)-1}
+			}
 			if last {
 				return
 			}
@@ -539,6 +556,8 @@ func (t plainTransport) writeMultipart(ctx context.Context, w http.ResponseWrite
 		}
 		hasNext := running > 0
 		switch {
+		case p.items != nil:
+			held = append(held, incrementalResult{Items: p.items.items, Path: p.items.path, Label: p.items.label})
 		case p.resp == nil:
 		case p.initial:
 			p.resp.HasNext = ptr(hasNext || len(held) > 0)
@@ -576,24 +595,25 @@ type incrementalPayload struct {
 // incrementalResult is one deferred fragment's result; its path is always
 // there, [] for a fragment deferred at the root.
 type incrementalResult struct {
-	Errors     gqlerror.List   `json:"errors,omitempty"`
-	Data       json.RawMessage `json:"data"`
-	Path       ast.Path        `json:"path"`
-	Label      string          `json:"label,omitempty"`
-	Extensions map[string]any  `json:"extensions,omitempty"`
+	Errors     gqlerror.List     `json:"errors,omitempty"`
+	Data       json.RawMessage   `json:"data,omitempty"`
+	Items      []json.RawMessage `json:"items,omitempty"`
+	Path       ast.Path          `json:"path"`
+	Label      string            `json:"label,omitempty"`
+	Extensions map[string]any    `json:"extensions,omitempty"`
 }
 
-// usesDefer reports whether the operation, through its fragments, defers
-// anything. Fragments are visited once each, so a cycle cannot loop (the
-// validator refuses cycles anyway).
-func usesDefer(doc *ast.QueryDocument, op *ast.OperationDefinition) bool {
+// usesIncremental reports whether the operation, through its fragments,
+// defers or streams anything. Fragments are visited once each, so a cycle
+// cannot loop (the validator refuses cycles anyway).
+func usesIncremental(doc *ast.QueryDocument, op *ast.OperationDefinition) bool {
 	seen := map[string]bool{}
 	var walk func(ast.SelectionSet) bool
 	walk = func(set ast.SelectionSet) bool {
 		for _, sel := range set {
 			switch s := sel.(type) {
 			case *ast.Field:
-				if walk(s.SelectionSet) {
+				if s.Directives.ForName("stream") != nil || walk(s.SelectionSet) {
 					return true
 				}
 			case *ast.InlineFragment:

@@ -3,6 +3,7 @@ package graph_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -202,12 +203,13 @@ func TestGraphQLOverHTTP(t *testing.T) {
 	})
 }
 
-func TestDeferOverMultipart(t *testing.T) {
-	s := newTestServer(t)
-	tok := s.token(t, storetest.NewTenant())
-	body, _ := json.Marshal(map[string]any{"query": `{ viewer { orgId } ... @defer(label: "slow") { memories(first: 1) { nodes { id } } } }`})
+// incremental posts a query asking for incremental delivery and returns
+// its multipart parts, each decoded.
+func (s *testServer) incremental(t *testing.T, token, query string) []map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query})
 	x := s.raw(t, "POST", graph.PathGraphQL, http.Header{
-		"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json"},
+		"Authorization": {"Bearer " + token}, "Content-Type": {"application/json"},
 		"Accept": {"multipart/mixed;deferSpec=20220824, application/json"},
 	}, string(body))
 	mt, params, err := mime.ParseMediaType(x.header.Get("Content-Type"))
@@ -219,7 +221,7 @@ func TestDeferOverMultipart(t *testing.T) {
 	for {
 		p, err := r.NextPart()
 		if err == io.EOF {
-			break
+			return parts
 		}
 		if err != nil {
 			t.Fatalf("part %d: %v in %q", len(parts), err, x.body)
@@ -230,17 +232,94 @@ func TestDeferOverMultipart(t *testing.T) {
 		}
 		parts = append(parts, part)
 	}
-	if len(parts) != 2 {
-		t.Fatalf("want the initial payload and one deferred part, got %d: %s", len(parts), x.body)
+}
+
+func marshal(v any) string { b, _ := json.Marshal(v); return string(b) }
+
+func TestDeferOverMultipart(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.token(t, storetest.NewTenant())
+	app := s.createApp(t, tok, "defer")
+	s.createMemory(t, tok, app, "deferred memory")
+
+	t.Run("a fragment deferred at the root comes after the initial payload", func(t *testing.T) {
+		parts := s.incremental(t, tok, `{ viewer { orgId } ... @defer(label: "slow") { memories(first: 1) { nodes { id } } } }`)
+		if len(parts) != 2 {
+			t.Fatalf("want the initial payload and one deferred part, got %d: %v", len(parts), parts)
+		}
+		if initial := marshal(parts[0]); parts[0]["hasNext"] != true || !strings.Contains(initial, "orgId") || strings.Contains(initial, "memories") {
+			t.Fatalf("initial payload = %s", initial)
+		}
+		if later := marshal(parts[1]); parts[1]["hasNext"] != false || !strings.Contains(later, `"label":"slow"`) || !strings.Contains(later, `"path":[]`) || !strings.Contains(later, `"memories"`) {
+			t.Fatalf("deferred part = %s", later)
+		}
+	})
+	t.Run("a fragment deferred below the root is delivered at its path", func(t *testing.T) {
+		parts := s.incremental(t, tok, `{ memories(first: 1) { nodes { id ... @defer(label: "app") { app { name } } } } }`)
+		if len(parts) != 2 {
+			t.Fatalf("got %d parts: %v", len(parts), parts)
+		}
+		if later := marshal(parts[1]); !strings.Contains(later, `"path":["memories","nodes",0]`) || !strings.Contains(later, `"name":"defer"`) || parts[1]["hasNext"] != false {
+			t.Fatalf("deferred part = %s", later)
+		}
+	})
+}
+
+func TestStreamOverMultipart(t *testing.T) {
+	s := newTestServer(t)
+	tok := s.token(t, storetest.NewTenant())
+	app := s.createApp(t, tok, "stream")
+	for i := range 5 {
+		s.createMemory(t, tok, app, fmt.Sprintf("memory %d", i))
 	}
-	initial, _ := json.Marshal(parts[0])
-	if parts[0]["hasNext"] != true || !strings.Contains(string(initial), "orgId") || strings.Contains(string(initial), "memories") {
-		t.Fatalf("initial payload = %s", initial)
-	}
-	later, _ := json.Marshal(parts[1])
-	if parts[1]["hasNext"] != false || !strings.Contains(string(later), `"label":"slow"`) || !strings.Contains(string(later), `"memories"`) {
-		t.Fatalf("deferred part = %s", later)
-	}
+	t.Run("the first initialCount items come first, the others after, at their index", func(t *testing.T) {
+		parts := s.incremental(t, tok, `{ memories(first: 5) { nodes @stream(initialCount: 2, label: "rest") { content } } }`)
+		if len(parts) != 2 {
+			t.Fatalf("got %d parts: %v", len(parts), parts)
+		}
+		var initial struct {
+			Data struct{ Memories struct{ Nodes []struct{ Content string } } }
+		}
+		_ = json.Unmarshal([]byte(marshal(parts[0])), &initial)
+		var later struct {
+			Incremental []struct {
+				Items []struct{ Content string }
+				Path  []any
+				Label string
+			}
+			HasNext bool
+		}
+		_ = json.Unmarshal([]byte(marshal(parts[1])), &later)
+		if len(initial.Data.Memories.Nodes) != 2 || parts[0]["hasNext"] != true {
+			t.Fatalf("initial payload = %v", parts[0])
+		}
+		if len(later.Incremental) != 1 || len(later.Incremental[0].Items) != 3 || later.HasNext || later.Incremental[0].Label != "rest" ||
+			marshal(later.Incremental[0].Path) != `["memories","nodes",2]` {
+			t.Fatalf("streamed part = %v", parts[1])
+		}
+		seen := map[string]bool{}
+		for _, n := range append(initial.Data.Memories.Nodes, later.Incremental[0].Items...) {
+			seen[n.Content] = true
+		}
+		if len(seen) != 5 {
+			t.Fatalf("merged items = %v", seen)
+		}
+	})
+	t.Run("@stream on a field that is not a list is refused", func(t *testing.T) {
+		body, _ := json.Marshal(map[string]any{"query": `{ viewer @stream { orgId } }`})
+		x := s.raw(t, "POST", graph.PathGraphQL, http.Header{"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json"},
+			"Accept": {"multipart/mixed, application/graphql-response+json"}}, string(body))
+		if out, _ := x.document(t); x.status != 400 || len(out.Errors) == 0 || out.Errors[0].Extensions["code"] != graph.CodeBadUserInput {
+			t.Fatalf("got %d %s", x.status, x.body)
+		}
+	})
+	t.Run("@stream without multipart/mixed in Accept is 406", func(t *testing.T) {
+		body, _ := json.Marshal(map[string]any{"query": `{ memories { nodes @stream { id } } }`})
+		x := s.raw(t, "POST", graph.PathGraphQL, http.Header{"Authorization": {"Bearer " + tok}, "Content-Type": {"application/json"}}, string(body))
+		if x.status != 406 {
+			t.Fatalf("got %d %s", x.status, x.body)
+		}
+	})
 }
 
 func TestHostileDocuments(t *testing.T) {

@@ -4210,6 +4210,20 @@ Everything a client can change. Mutations take one input object and return a
 payload holding the changed objects, so a client cache updates without a refetch.
 """
 type Mutation
+
+"""
+Streams a list over ` + "`" + `multipart/mixed` + "`" + ` (incremental delivery): the initial
+payload holds the first ` + "`" + `initialCount` + "`" + ` items and the others follow as
+` + "`" + `items` + "`" + ` parts. Needs ` + "`" + `Accept: multipart/mixed` + "`" + `.
+"""
+directive @stream(
+  "False turns the directive off."
+  if: Boolean! = true
+  "Names the parts of this list, so the client can tell them apart."
+  label: String
+  "How many items the initial payload holds."
+  initialCount: Int = 0
+) on FIELD
 `, BuiltIn: false},
 	{Name: "../schema/subscriptions.graphqls", Input: `"What a committed change did to a memory."
 enum MemoryChangeKind {
