@@ -665,7 +665,7 @@ func (b *bench) verdict(r row) string {
 
 // print writes the table (Markdown, so it can go into docs/BENCHMARKS.md).
 func (b *bench) print(rows []row, idle time.Duration) {
-	header := []string{"case", "token", "sent", "HTTP", "code", "CPU ms/req median", "CPU ms/req max", "CPU ms/req (stat)", "wall ms median", "GC/req", "alloc MB/req", "verdict"}
+	header := []string{"case", "token", "sent", "HTTP", "code", "CPU ms/req median", "CPU ms/req max", "CPU ms/req mean (stat)", "wall ms median", "GC/req", "alloc MB/req", "verdict"}
 	table := [][]string{header}
 	for _, r := range rows {
 		n := float64(len(r.cpu))
@@ -699,9 +699,10 @@ func (b *bench) print(rows []row, idle time.Duration) {
 	}
 	fmt.Println(`
 CPU ms/req: growth of the gateway's CPU time (user + system, every thread) from
-just before the request until the process is idle again, per request; (stat)
-is the same total read from /proc/PID/stat in 10 ms ticks, divided by the runs.
-GC/req and alloc MB/req come from the gateway's /metrics around the runs.`)
+just before the request until the process is idle again, per request; mean
+(stat) is the total over the runs read from /proc/PID/stat (10 ms ticks),
+divided by the runs. GC/req and alloc MB/req come from the gateway's /metrics
+around the runs.`)
 }
 
 func markdownRow(cells []string, widths []int) string {
