@@ -298,11 +298,17 @@ func (b *bench) sendMeasured(ctx context.Context, r *row, req request, withToken
 	start := time.Now()
 	status, code, message, sendErr := b.send(ctx, req, withToken)
 	wall := time.Since(start)
-	if b.gw.Exited() {
-		r.failure = fmt.Sprintf("the gateway died (%v)", sendErr)
-		r.statuses = append(r.statuses, "died")
-		fmt.Fprintf(os.Stderr, "%s: the gateway died; its log: %s\n%s\nrestarting it\n", r.name, b.gw.Log, proc.Tail(b.gw.Log))
-		return false, b.startGateway(ctx)
+	if sendErr != nil {
+		// A gateway that crashed has dropped the connection: its exit
+		// follows within moments.
+		select {
+		case <-b.gw.Exited():
+			r.failure = fmt.Sprintf("the gateway died (%v)", sendErr)
+			r.statuses = append(r.statuses, "died")
+			fmt.Fprintf(os.Stderr, "%s: the gateway died; its log: %s\n%s\nrestarting it\n", r.name, b.gw.Log, proc.Tail(b.gw.Log))
+			return false, b.startGateway(ctx)
+		case <-time.After(time.Second):
+		}
 	}
 	limit := settleLimit
 	if sendErr != nil {
@@ -654,7 +660,11 @@ func (b *bench) verdict(r row) string {
 	case r.baseline:
 		return "baseline"
 	case r.failure != "":
-		return "FAIL: " + r.failure
+		reason := r.failure // in full on stderr
+		if len(reason) > 60 {
+			reason = reason[:60] + "…"
+		}
+		return "FAIL: " + reason
 	case slices.Contains(r.codes, "-"):
 		return "FAIL: not refused"
 	case median(r.cpu) > b.target:
@@ -668,15 +678,17 @@ func (b *bench) print(rows []row, idle time.Duration) {
 	header := []string{"case", "token", "sent", "HTTP", "code", "CPU ms/req median", "CPU ms/req max", "CPU ms/req mean (stat)", "wall ms median", "GC/req", "alloc MB/req", "verdict"}
 	table := [][]string{header}
 	for _, r := range rows {
-		n := float64(len(r.cpu))
-		if n == 0 {
-			n = 1
+		// The totals are read only when every run succeeded.
+		stat, gcs, allocated := "-", "-", "-"
+		if n := float64(len(r.cpu)); r.failure == "" && n > 0 {
+			stat = fmt.Sprintf("%.1f", ms(r.ticksCPU)/n)
+			gcs = fmt.Sprintf("%.2f", r.gcs/n)
+			allocated = fmt.Sprintf("%.1f", r.allocated/n/(1<<20))
 		}
 		table = append(table, []string{
 			r.name, r.tokenText(), size(r.size), distinct(r.statuses), distinct(r.codes),
 			fmt.Sprintf("%.2f", ms(median(r.cpu))), fmt.Sprintf("%.2f", ms(longest(r.cpu))),
-			fmt.Sprintf("%.1f", ms(r.ticksCPU)/n), fmt.Sprintf("%.1f", ms(median(r.wall))),
-			fmt.Sprintf("%.2f", r.gcs/n), fmt.Sprintf("%.1f", r.allocated/n/(1<<20)), b.verdict(r),
+			stat, fmt.Sprintf("%.1f", ms(median(r.wall))), gcs, allocated, b.verdict(r),
 		})
 	}
 	widths := make([]int, len(header))
