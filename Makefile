@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build generate schema-snapshot test test-unit lint services services-down graphiql-check bench fuzz-short fuzz
+.PHONY: run build generate schema-snapshot test test-unit lint services services-down graphiql-check bench bench-hostile fuzz-short fuzz
 
 run: ## Serve on the embedded stores with a demo tenant (same as `go run .`)
 	$(GO) run .
@@ -81,3 +81,11 @@ bench:
 	$(GO) build -o bin/gateway .
 	$(GO) build -o bin/bench ./bench
 	set -a && source e2e/services/env && set +a && bin/bench $(BENCH_FLAGS)
+
+# Server CPU spent refusing hostile documents (docs/BENCHMARKS.md): never
+# part of `make test`. Needs no service: the gateway runs on its embedded
+# stores. HOSTILE_FLAGS passes flags, e.g. HOSTILE_FLAGS='-n 5 -cases alias'.
+bench-hostile:
+	$(GO) build -o bin/gateway .
+	$(GO) build -o bin/hostile ./bench/hostile
+	bin/hostile -gateway bin/gateway $(HOSTILE_FLAGS)

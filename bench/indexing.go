@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/bench/internal/proc"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -66,21 +67,21 @@ func measureIndexing(args []string) error {
 	if err != nil {
 		return err
 	}
-	env := environ([]string{"GATEWAY_*", "EMBEDDINGS_URL", "DATABASE_URL", "DATABASE_OWNER_URL"},
+	env := proc.Environ([]string{"GATEWAY_*", "EMBEDDINGS_URL", "DATABASE_URL", "DATABASE_OWNER_URL"},
 		"DATABASE_URL="+svc.appURL, "DATABASE_OWNER_URL="+svc.ownerURL, "EMBEDDINGS_URL="+relay.URL+"/v1",
 		"GATEWAY_JWT_SECRET="+benchSecret, "GATEWAY_LOG_LEVEL=warn", "GATEWAY_ADDR={addr}")
-	gw, err := start(ctx, "gateway-indexing", "", env, func() bool {
-		return httpOK(http.MethodPost, "/graphql", token, `{"query":"{ viewer { orgId } }"}`)
+	gw, err := proc.Start(ctx, "gateway-indexing", "", env, func(base string) bool {
+		return proc.HTTPOK(base, http.MethodPost, "/graphql", token, `{"query":"{ viewer { orgId } }"}`)
 	}, abs, "serve")
 	if err != nil {
 		return err
 	}
-	defer gw.stop()
+	defer gw.Stop()
 
 	var app struct {
 		CreateApp struct{ App struct{ ID string } }
 	}
-	if err := gqlPost(gw.base, token, `mutation { createApp(input: {name: "indexing"}) { app { id } } }`, nil, &app); err != nil {
+	if err := gqlPost(gw.Base, token, `mutation { createApp(input: {name: "indexing"}) { app { id } } }`, nil, &app); err != nil {
 		return err
 	}
 	calls.Store(0)
@@ -96,7 +97,7 @@ func measureIndexing(args []string) error {
 		var out struct {
 			CreateMemories struct{ Memories []struct{ ID string } }
 		}
-		if err := gqlPost(gw.base, token, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`,
+		if err := gqlPost(gw.Base, token, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`,
 			map[string]any{"in": map[string]any{"memories": batch}}, &out); err != nil {
 			return err
 		}
@@ -106,7 +107,7 @@ func measureIndexing(args []string) error {
 	}
 	written := time.Since(start)
 	for {
-		done, err := allIndexed(gw.base, token, ids)
+		done, err := allIndexed(gw.Base, token, ids)
 		if err != nil {
 			return err
 		}

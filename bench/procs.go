@@ -5,195 +5,50 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
 
+	"github.com/codingbrain/gateway/bench/internal/proc"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// server is a process the benchmark started and measures.
-type server struct {
-	name   string
-	base   string
-	proc   *os.Process
-	exited chan struct{}
-	log    string
-}
-
-func (s *server) pid() int { return s.proc.Pid }
-
-// stop ends the process the benchmark started: SIGTERM, then SIGKILL after 10 s.
-func (s *server) stop() {
-	if s == nil {
-		return
-	}
-	_ = s.proc.Signal(syscall.SIGTERM)
-	select {
-	case <-s.exited:
-	case <-time.After(10 * time.Second):
-		_ = s.proc.Kill()
-		<-s.exited
-	}
-}
-
-func freeAddr() (string, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
-}
-
-// start runs name's command with env, its output in a log file, and waits
-// until ready answers true.
-func start(ctx context.Context, name, dir string, env []string, ready func() bool, argv ...string) (*server, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return nil, err
-	}
-	for i := range argv {
-		argv[i] = strings.ReplaceAll(argv[i], "{addr}", addr)
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	for i := range env {
-		env[i] = strings.ReplaceAll(strings.ReplaceAll(env[i], "{addr}", addr), "{port}", port)
-	}
-	logDir := filepath.Join(os.TempDir(), "codingbrain-bench")
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return nil, err
-	}
-	logPath := filepath.Join(logDir, name+".log")
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = dir
-	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logFile, logFile
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	logFile.Close()
-	exited := make(chan struct{})
-	s := &server{name: name, base: "http://" + addr, proc: cmd.Process, exited: exited, log: logPath}
-	go func() { _ = cmd.Wait(); close(exited) }()
-	deadline := time.Now().Add(90 * time.Second)
-	for {
-		if readyAt(s, ready) {
-			return s, nil
-		}
-		select {
-		case <-exited:
-			return nil, fmt.Errorf("%s exited at start; its log: %s\n%s", name, logPath, tail(logPath))
-		case <-ctx.Done():
-			_ = cmd.Process.Kill()
-			return nil, ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			_ = cmd.Process.Kill()
-			return nil, fmt.Errorf("%s did not become ready in 90 s; its log: %s\n%s", name, logPath, tail(logPath))
-		}
-	}
-}
-
-func readyAt(s *server, ready func() bool) bool {
-	readyBase = s.base
-	return ready()
-}
-
-// readyBase is the base URL the ready functions probe (set by start).
-var readyBase string
-
-func tail(path string) string {
-	data, _ := os.ReadFile(path)
-	if len(data) > 2000 {
-		data = data[len(data)-2000:]
-	}
-	return string(data)
-}
-
-func httpOK(method, path, token string, body string) bool {
-	req, err := http.NewRequest(method, readyBase+path, strings.NewReader(body))
-	if err != nil {
-		return false
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := (&http.Client{Timeout: 2 * time.Second}).Do(req)
-	if err != nil {
-		return false
-	}
-	defer resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
-}
-
-// environ is the environment of a child: ours without the given variables,
-// plus extra.
-func environ(drop []string, extra ...string) []string {
-	var out []string
-	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		keep := true
-		for _, d := range drop {
-			prefix, wild := strings.CutSuffix(d, "*")
-			if name == d || wild && strings.HasPrefix(name, prefix) {
-				keep = false
-			}
-		}
-		if keep {
-			out = append(out, kv)
-		}
-	}
-	return append(out, extra...)
-}
-
-func startGateway(ctx context.Context, bin string, svc services, loaderWait string, token string) (*server, error) {
+func startGateway(ctx context.Context, bin string, svc services, loaderWait string, token string) (*proc.Server, error) {
 	abs, err := filepath.Abs(bin)
 	if err != nil {
 		return nil, err
 	}
-	env := environ([]string{"GATEWAY_*", "EMBEDDINGS_*", "DATABASE_URL", "DATABASE_OWNER_URL"},
+	env := proc.Environ([]string{"GATEWAY_*", "EMBEDDINGS_*", "DATABASE_URL", "DATABASE_OWNER_URL"},
 		"DATABASE_URL="+svc.appURL, "DATABASE_OWNER_URL="+svc.ownerURL,
 		"GATEWAY_JWT_SECRET="+benchSecret, "GATEWAY_LOG_LEVEL=warn", "GATEWAY_RATE_LIMIT=0", "GATEWAY_ADDR={addr}")
 	if loaderWait != "" {
 		env = append(env, "GATEWAY_LOADER_WAIT="+loaderWait)
 	}
-	return start(ctx, "gateway", "", env, func() bool {
-		return httpOK(http.MethodGet, "/readyz", "", "") && httpOK(http.MethodPost, "/graphql", token, `{"query":"{ viewer { orgId } }"}`)
+	return proc.Start(ctx, "gateway", "", env, func(base string) bool {
+		return proc.HTTPOK(base, http.MethodGet, "/readyz", "", "") && proc.HTTPOK(base, http.MethodPost, "/graphql", token, `{"query":"{ viewer { orgId } }"}`)
 	}, abs, "serve")
 }
 
-func startDirect(ctx context.Context, svc services, token string) (*server, error) {
+func startDirect(ctx context.Context, svc services, token string) (*proc.Server, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	env := environ([]string{"DATABASE_URL", "DATABASE_OWNER_URL"}, "DATABASE_URL="+svc.appURL, "DATABASE_OWNER_URL="+svc.ownerURL, "BENCH_DB="+svc.db)
-	return start(ctx, "direct", "", env, func() bool { return httpOK(http.MethodGet, "/counts", "", "") }, self, "direct", "--addr", "{addr}")
+	env := proc.Environ([]string{"DATABASE_URL", "DATABASE_OWNER_URL"}, "DATABASE_URL="+svc.appURL, "DATABASE_OWNER_URL="+svc.ownerURL, "BENCH_DB="+svc.db)
+	return proc.Start(ctx, "direct", "", env, func(base string) bool { return proc.HTTPOK(base, http.MethodGet, "/counts", "", "") }, self, "direct", "--addr", "{addr}")
 }
 
-func startPeer(ctx context.Context, dir string, svc services, token string) (*server, error) {
+func startPeer(ctx context.Context, dir string, svc services, token string) (*proc.Server, error) {
 	node := filepath.Join(dir, "node_modules", ".bin", "node")
 	if _, err := os.Stat(node); err != nil {
 		return nil, fmt.Errorf("the peer is not installed: run `npm ci` in %s (%v)", dir, err)
 	}
 	node, _ = filepath.Abs(node)
-	env := environ([]string{"DATABASE_URL"}, "DATABASE_URL="+svc.appURL, "PEER_JWT_SECRET="+benchSecret, "PEER_PORT={port}", "NODE_ENV=production")
-	return start(ctx, "peer", dir, env, func() bool {
-		return httpOK(http.MethodPost, "/graphql", token, `{"query":"{ __typename }"}`)
+	env := proc.Environ([]string{"DATABASE_URL"}, "DATABASE_URL="+svc.appURL, "PEER_JWT_SECRET="+benchSecret, "PEER_PORT={port}", "NODE_ENV=production")
+	return proc.Start(ctx, "peer", dir, env, func(base string) bool {
+		return proc.HTTPOK(base, http.MethodPost, "/graphql", token, `{"query":"{ __typename }"}`)
 	}, node, "server.mjs")
 }
 

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/codingbrain/gateway/bench/internal/proc"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -26,7 +27,7 @@ func (r result) ms(p float64) float64 { return float64(r.load.percentile(p).Micr
 // system is one server under load for a scenario.
 type system struct {
 	name   string
-	srv    *server
+	srv    *proc.Server
 	req    request
 	counts func() (counters, error)
 }
@@ -64,25 +65,25 @@ func run(ctx context.Context, s settings) error {
 	if err != nil {
 		return err
 	}
-	defer gw.stop()
+	defer gw.Stop()
 	direct, err := startDirect(ctx, svc, ts[0].token)
 	if err != nil {
 		return err
 	}
-	defer direct.stop()
-	var peer *server
+	defer direct.Stop()
+	var peer *proc.Server
 	if s.peerDir != "" {
 		if peer, err = startPeer(ctx, s.peerDir, svc, ts[0].token); err != nil {
 			return err
 		}
-		defer peer.stop()
+		defer peer.Stop()
 	}
 	if s.keep {
-		fmt.Fprintf(os.Stderr, "gateway %s (pid %d), direct %s, peer %v; token of tenant 0:\n%s\n", gw.base, gw.pid(), direct.base, peer, ts[0].token)
+		fmt.Fprintf(os.Stderr, "gateway %s (pid %d), direct %s, peer %v; token of tenant 0:\n%s\n", gw.Base, gw.PID(), direct.Base, peer, ts[0].token)
 	}
-	fmt.Fprintf(os.Stderr, "servers up: gateway %s (pid %d), direct %s (pid %d)", gw.base, gw.pid(), direct.base, direct.pid())
+	fmt.Fprintf(os.Stderr, "servers up: gateway %s (pid %d), direct %s (pid %d)", gw.Base, gw.PID(), direct.Base, direct.PID())
 	if peer != nil {
-		fmt.Fprintf(os.Stderr, ", peer %s (pid %d)", peer.base, peer.pid())
+		fmt.Fprintf(os.Stderr, ", peer %s (pid %d)", peer.Base, peer.PID())
 	}
 	fmt.Fprintln(os.Stderr)
 
@@ -99,8 +100,8 @@ func run(ctx context.Context, s settings) error {
 			return c, err
 		}
 	}
-	gwCounts := withPG(func() (counters, error) { return gatewayCounters(gw.base) })
-	directCounts := withPG(func() (counters, error) { return directCounters(direct.base) })
+	gwCounts := withPG(func() (counters, error) { return gatewayCounters(gw.Base) })
+	directCounts := withPG(func() (counters, error) { return directCounters(direct.Base) })
 	peerCounts := withPG(func() (counters, error) { return counters{}, nil })
 
 	measure := func(scen string, sys system, conc int, duration time.Duration) (result, error) {
@@ -109,7 +110,7 @@ func run(ctx context.Context, s settings) error {
 		if err != nil {
 			return result{}, err
 		}
-		load := runLoad(ctx, sys.srv.base, sys.srv.pid(), conc, s.warmup, duration, ts, sys.req)
+		load := runLoad(ctx, sys.srv.Base, sys.srv.PID(), conc, s.warmup, duration, ts, sys.req)
 		after, err := sys.counts()
 		if err != nil {
 			return result{}, err
