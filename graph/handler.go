@@ -155,7 +155,7 @@ func NewHandler(cfg Config) http.Handler {
 	case cfg.APQCacheSize > 0:
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
 	}
-	srv.Use(lexicalLimits{maxTokens: cfg.Limits.MaxTokens})
+	srv.Use(newDocumentLimits(cfg.Limits))
 	srv.Use(requireAuthentication{})
 	srv.Use(subscriptionsOnStreams{})
 	srv.Use(queryLimits{cfg.Limits})

@@ -278,7 +278,9 @@ func TestStreamOverMultipart(t *testing.T) {
 			t.Fatalf("got %d parts: %v", len(parts), parts)
 		}
 		var initial struct {
-			Data struct{ Memories struct{ Nodes []struct{ Content string } } }
+			Data struct {
+				Memories struct{ Nodes []struct{ Content string } }
+			}
 		}
 		_ = json.Unmarshal([]byte(marshal(parts[0])), &initial)
 		var later struct {
@@ -356,6 +358,23 @@ func TestHostileDocuments(t *testing.T) {
 		x := post(t, tok, "{ "+strings.Repeat("f", 900<<10)+" }")
 		out, _ := x.document(t)
 		if x.status != 400 || len(out.Errors) == 0 || out.Errors[0].Extensions["limit"] != "nameLength" || len(x.body) > 1000 {
+			t.Fatalf("got %d: %.300s", x.status, x.body)
+		}
+	})
+	t.Run("one field repeated 101 times in a selection set is refused before validation", func(t *testing.T) {
+		x := post(t, tok, "{"+strings.Repeat(" __typename", 101)+" }")
+		out, _ := x.document(t)
+		if x.status != 400 || len(out.Errors) == 0 || out.Errors[0].Extensions["limit"] != "repeatedField" {
+			t.Fatalf("got %d: %.300s", x.status, x.body)
+		}
+		if x := post(t, tok, "{"+strings.Repeat(" __typename", 100)+" }"); x.status != 200 {
+			t.Fatalf("100 copies: %d %.300s", x.status, x.body)
+		}
+	})
+	t.Run("more than 500 fragment spreads are refused before validation", func(t *testing.T) {
+		x := post(t, tok, "{"+strings.Repeat(" ...F", 501)+" } fragment F on Query { __typename }")
+		out, _ := x.document(t)
+		if x.status != 400 || len(out.Errors) == 0 || out.Errors[0].Extensions["limit"] != "fragmentSpreads" {
 			t.Fatalf("got %d: %.300s", x.status, x.body)
 		}
 	})

@@ -449,11 +449,15 @@ func cases() []hostileCase {
 		{"alias bomb: 20,000 × __typename", aliasBombTypename},
 		{"alias bomb: 20,000 × __typename, GET", aliasBombTypenameGET},
 		{"alias bomb: 20,000 × memories{nodes{id}}", aliasBombMemories},
+		{"alias bomb at the token limit: 3,300 × __typename", aliasBombUnderTokenLimit},
+		{"field repetition at the token limit: 9,900 × __typename", fieldRepetition},
+		{"fragment fan-out: 70 fragments, each spreading every earlier one", fragmentFanOut},
 		{"fragment cycle: A→B→A", fragmentCycle2},
 		{"fragment cycle: 1,000 fragments", fragmentCycle1000},
 		{"billion laughs: 30 fragments, each spreads the previous twice", billionLaughs},
 		{"directive flood: 50,000 × @include(if: true)", directiveFloodInclude},
 		{"directive flood: 50,000 × unknown @x", directiveFloodUnknown},
+		{"directive flood at the token limit: 1,600 × @include(if: true)", directiveFloodUnderTokenLimit},
 		{"10 MB body", body10MB},
 		{"10 MB body, chunked (no Content-Length)", body10MBChunked},
 		{"5 MB variables object", variables5MB},
@@ -504,6 +508,36 @@ func aliasBombTypenameGET(nonce string) request {
 	return request{method: http.MethodGet, query: url.Values{"query": {aliases(20_000, "__typename") + nonce}}.Encode()}
 }
 
+// aliasBombUnderTokenLimit is the largest alias bomb the default token
+// limit (10,000) lets through to the parser and validator: 3 tokens an alias.
+func aliasBombUnderTokenLimit(nonce string) request {
+	return postQuery(aliases(3_300, "__typename") + nonce)
+}
+
+// fieldRepetition repeats one field without aliases up to the token limit:
+// every copy has the same response name, which the validator's
+// overlapping-fields rule compares pairwise.
+func fieldRepetition(nonce string) request {
+	return postQuery("{" + strings.Repeat(" __typename", 9_900) + " }" + nonce)
+}
+
+// fragmentFanOut has each of 70 fragments spread every earlier one: no
+// cycle and few tokens per spread, but 2,415 spreads whose fields the
+// validator must compare.
+func fragmentFanOut(nonce string) request {
+	const n = 70
+	var sb strings.Builder
+	fmt.Fprintf(&sb, "{ ...F%d } fragment F0 on Query { __typename }", n-1)
+	for i := 1; i < n; i++ {
+		fmt.Fprintf(&sb, " fragment F%d on Query {", i)
+		for j := range i {
+			fmt.Fprintf(&sb, " ...F%d", j)
+		}
+		sb.WriteString(" }")
+	}
+	return postQuery(sb.String() + nonce)
+}
+
 // aliasBombMemories asks for a store-backed connection 20,000 times.
 func aliasBombMemories(nonce string) request {
 	return postQuery(aliases(20_000, "memories { nodes { id } }") + nonce)
@@ -546,6 +580,12 @@ func billionLaughs(nonce string) request {
 // validation must find.
 func directiveFloodInclude(nonce string) request {
 	return postQuery("{ __typename" + strings.Repeat(" @include(if: true)", 50_000) + " }" + nonce)
+}
+
+// directiveFloodUnderTokenLimit is the largest @include flood the default
+// token limit lets through: 6 tokens a directive.
+func directiveFloodUnderTokenLimit(nonce string) request {
+	return postQuery("{ __typename" + strings.Repeat(" @include(if: true)", 1_600) + " }" + nonce)
 }
 
 // directiveFloodUnknown puts 50,000 undefined directives on one field.
