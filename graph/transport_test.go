@@ -476,3 +476,35 @@ func shippedDefaults(t *testing.T) config.Config {
 	}
 	return c
 }
+
+func TestPlainRequestsAreNotLiveConnections(t *testing.T) {
+	// With room for two live connections per tenant, 50 concurrent queries
+	// from urql (whose Accept lists text/event-stream after the JSON types)
+	// are plain requests: none is held as a stream, none is refused.
+	limits := graph.DefaultStreamLimits
+	limits.MaxConnectionsPerTenant = 2
+	s := newTestServer(t, func(c *graph.Config) { c.Streams = graph.NewStreams(limits) })
+	tok := s.token(t, storetest.NewTenant())
+	statuses := make(chan string, 50)
+	for range 50 {
+		go func() {
+			req, _ := http.NewRequest("POST", s.url+graph.PathGraphQL, strings.NewReader(`{"query":"{ viewer { orgId } memories(first: 5) { nodes { id } } }"}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Accept", urqlAccept)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				statuses <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			_, _ = io.Copy(io.Discard, resp.Body)
+			statuses <- fmt.Sprintf("%d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+		}()
+	}
+	for range 50 {
+		if got := <-statuses; got != "200 application/graphql-response+json; charset=utf-8" {
+			t.Errorf("a query answered %s", got)
+		}
+	}
+}
