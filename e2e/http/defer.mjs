@@ -12,6 +12,9 @@
 //  2. through Apollo Client (Defer20220824Handler): it shows the memories
 //     first (dataState streaming), then the complete result, equal to the
 //     merged parts.
+//  3. @stream on the wire (meros): a list of three memories with
+//     initialCount 1 answers one item at once and the others as `items`
+//     parts at their index, which merge into the complete list.
 // Exit 0 when all holds, 1 otherwise.
 import { isDeepStrictEqual } from 'node:util';
 import { meros } from 'meros/browser';
@@ -100,6 +103,39 @@ async function onTheWire(want) {
   console.log(`wire: ${type}, initial payload (memories, hasNext: true) then ${later.length} part(s) with the deferred search; merged they are the complete result`);
 }
 
+const streamed = `query Streamed { memories(first: 5) { nodes @stream(initialCount: 1, label: "rest") { id content } } }`;
+
+async function streamOnTheWire() {
+  const whole = await post(streamed.replace(' @stream(initialCount: 1, label: "rest")', ''));
+  if (whole.memories.nodes.length !== 3) throw new Error(`want 3 memories to stream, have ${whole.memories.nodes.length}`);
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'multipart/mixed, application/json', authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query: streamed }),
+    signal: AbortSignal.timeout(timeoutMs),
+  });
+  const parts = await meros(res);
+  if (parts instanceof Response) throw new Error(`the answer is ${res.status} ${res.headers.get('content-type')}, not multipart/mixed: ${(await parts.text()).slice(0, 300)}`);
+  const payloads = [];
+  for await (const part of parts) payloads.push(part.body);
+  const [initial, ...later] = payloads;
+  if (initial?.data?.memories?.nodes?.length !== 1 || initial.hasNext !== true) throw new Error(`the initial payload is not one item with hasNext: ${JSON.stringify(initial)}`);
+  const merged = structuredClone(initial.data);
+  for (const p of later) {
+    for (const inc of p.incremental ?? []) {
+      if (!inc.items || inc.label !== 'rest') throw new Error(`not a streamed part: ${JSON.stringify(inc)}`);
+      const at = inc.path.at(-1);
+      let list = merged;
+      for (const key of inc.path.slice(0, -1)) list = list[key];
+      if (list.length !== at) throw new Error(`items for index ${at} arrived when the list had ${list.length}`);
+      list.push(...inc.items);
+    }
+  }
+  if (later.at(-1)?.hasNext !== false) throw new Error(`the last part has hasNext ${later.at(-1)?.hasNext}`);
+  if (!isDeepStrictEqual(merged, whole)) throw new Error(`the merged parts are ${JSON.stringify(merged)}, want ${JSON.stringify(whole)}`);
+  console.log(`stream: 1 item at once, then ${later.length} part(s) with the other ${whole.memories.nodes.length - 1}; merged they are the complete list`);
+}
+
 async function throughApollo(want) {
   const client = new ApolloClient({
     link: new HttpLink({ uri: url, headers: { authorization: `Bearer ${token}` } }),
@@ -149,19 +185,23 @@ try {
   const memory = (await post('mutation($a: ID!) { createMemory(input: {appId: $a, content: "deferred fragments arrive later"}) { memory { id content } } }', { a: appId })).createMemory.memory;
   const doc = { id: 'defer-doc', body: 'webhook retries use exponential backoff' };
   await post('mutation($d: [DocumentInput!]!) { indexDocuments(input: {documents: $d}) { documentIds } }', { d: [doc] });
+  for (const content of ['streamed items come later', 'in order, at their index']) {
+    await post('mutation($a: ID!, $c: String!) { createMemory(input: {appId: $a, content: $c}) { memory { id } } }', { a: appId, c: content });
+  }
   // The complete result, as the gateway answers it without @defer.
   want = await post(deferred.replace(' @defer(label: "search")', ''));
   const expected = {
     __typename: 'Query',
-    memories: { __typename: 'MemoryConnection', nodes: [{ __typename: 'Memory', ...memory }] },
+    memories: { __typename: 'MemoryConnection', nodes: want.memories.nodes },
     search: { __typename: 'SearchHitConnection', nodes: [{ __typename: 'SearchHit', document: { __typename: 'SearchDocument', ...doc } }] },
   };
+  if (want.memories.nodes.length !== 3 || !want.memories.nodes.some((n) => n.id === memory.id)) throw new Error(`memories: ${JSON.stringify(want.memories)}`);
   if (!isDeepStrictEqual(want, expected)) throw new Error(`without @defer the query answers ${JSON.stringify(want)}, want ${JSON.stringify(expected)}`);
 } catch (e) {
   console.log(`FAIL: setting up: ${e.message}`);
   process.exit(1);
 }
-for (const check of [onTheWire, throughApollo]) {
+for (const check of [onTheWire, throughApollo, streamOnTheWire]) {
   try {
     await check(want);
   } catch (e) {
@@ -172,5 +212,5 @@ if (problems.length) {
   for (const p of problems) console.log(`FAIL: ${p}`);
   process.exit(1);
 }
-console.log('OK: @defer is delivered incrementally over multipart/mixed and merges into the complete result');
+console.log('OK: @defer and @stream are delivered incrementally over multipart/mixed and merge into the complete result');
 process.exit(0);
