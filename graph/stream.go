@@ -20,13 +20,17 @@ import (
 // recall hits with their memories) can start before it has parsed the rest.
 
 // streamPlan is, for one level of a selection, the response keys below which
-// something is streamed.
+// something is streamed or deferred.
 type streamPlan map[string]*streamField
 
 // streamField is one response key of a streamPlan.
 type streamField struct {
 	// stream is set when the field itself is a streamed list.
 	stream *streamDirective
+	// deferred is set when every selection of the key sits in a deferred
+	// fragment: gqlgen writes such a field as null in its parent's payload
+	// before sending it in a later part, and the proposal wants it absent.
+	deferred bool
 	// children is the plan of the list items' or object's selection.
 	children streamPlan
 }
@@ -43,8 +47,8 @@ func planStreams(doc *ast.QueryDocument, set ast.SelectionSet, vars map[string]a
 	plan := streamPlan{}
 	var bad error
 	seen := map[string]bool{}
-	var collect func(set ast.SelectionSet)
-	collect = func(set ast.SelectionSet) {
+	var collect func(set ast.SelectionSet, deferred bool)
+	collect = func(set ast.SelectionSet, deferred bool) {
 		for _, sel := range set {
 			switch s := sel.(type) {
 			case *ast.Field:
@@ -56,7 +60,7 @@ func planStreams(doc *ast.QueryDocument, set ast.SelectionSet, vars map[string]a
 				if err != nil {
 					bad = err
 				}
-				f := &streamField{children: children}
+				f := &streamField{children: children, deferred: deferred}
 				if d := s.Directives.ForName("stream"); d != nil {
 					if s.Definition == nil || s.Definition.Type.Elem == nil {
 						bad = fmt.Errorf("@stream applies to lists, and %s is not one", key)
@@ -67,7 +71,10 @@ func planStreams(doc *ast.QueryDocument, set ast.SelectionSet, vars map[string]a
 						f.stream.label, _ = args["label"].(string)
 					}
 				}
-				if f.stream == nil && f.children == nil {
+				if f.stream == nil && f.children == nil && !f.deferred {
+					if old := plan[key]; old != nil {
+						old.deferred = false // also selected outside a deferred fragment
+					}
 					continue
 				}
 				if old := plan[key]; old != nil {
@@ -75,27 +82,33 @@ func planStreams(doc *ast.QueryDocument, set ast.SelectionSet, vars map[string]a
 				}
 				plan[key] = f
 			case *ast.InlineFragment:
-				collect(s.SelectionSet)
+				collect(s.SelectionSet, deferred || isDeferred(s.Directives, vars))
 			case *ast.FragmentSpread:
 				if seen[s.Name] {
 					continue
 				}
 				seen[s.Name] = true
 				if def := doc.Fragments.ForName(s.Name); def != nil {
-					collect(def.SelectionSet)
+					collect(def.SelectionSet, deferred || isDeferred(s.Directives, vars))
 				}
 			}
 		}
 	}
-	collect(set)
+	collect(set, false)
 	if len(plan) == 0 {
 		return nil, bad
 	}
 	return plan, bad
 }
 
+// isDeferred reports whether directives defer their fragment.
+func isDeferred(directives ast.DirectiveList, vars map[string]any) bool {
+	d := directives.ForName("defer")
+	return d != nil && d.ArgumentMap(vars)["if"] != false
+}
+
 func mergeStreamFields(a, b *streamField) *streamField {
-	out := &streamField{stream: a.stream, children: streamPlan{}}
+	out := &streamField{stream: a.stream, deferred: a.deferred && b.deferred, children: streamPlan{}}
 	if out.stream == nil {
 		out.stream = b.stream
 	}
@@ -150,9 +163,11 @@ type streamedItems struct {
 }
 
 // splitStreams cuts every streamed list of data (an object at path, planned
-// by plan) after its initialCount items, and returns the data with the cut
-// lists and the items cut, in document order.
-func splitStreams(data json.RawMessage, path ast.Path, plan streamPlan) (json.RawMessage, []streamedItems, error) {
+// by plan) after its initialCount items, and drops the fields deferred to a
+// later part, and returns the data with the cut lists and the items cut, in
+// document order. The top level of a deferred payload (deferred says so) is
+// the deferred fields themselves, so it keeps them.
+func splitStreams(data json.RawMessage, path ast.Path, plan streamPlan, deferred bool) (json.RawMessage, []streamedItems, error) {
 	if plan == nil || len(data) == 0 || string(data) == "null" {
 		return data, nil, nil
 	}
@@ -160,7 +175,16 @@ func splitStreams(data json.RawMessage, path ast.Path, plan streamPlan) (json.Ra
 	dec.UseNumber()
 	var out bytes.Buffer
 	var cut []streamedItems
-	if err := rewriteValue(dec, &out, append(ast.Path{}, path...), &streamField{children: plan}, &cut); err != nil {
+	top := &streamField{children: plan}
+	if deferred {
+		top.children = streamPlan{}
+		for k, f := range plan {
+			kept := *f
+			kept.deferred = false
+			top.children[k] = &kept
+		}
+	}
+	if err := rewriteValue(dec, &out, append(ast.Path{}, path...), top, &cut); err != nil {
 		return nil, nil, err
 	}
 	return out.Bytes(), cut, nil
@@ -178,21 +202,29 @@ func rewriteValue(dec *json.Decoder, out *bytes.Buffer, path ast.Path, f *stream
 		switch t {
 		case '{':
 			out.WriteByte('{')
-			for i := 0; dec.More(); i++ {
+			for written := 0; dec.More(); {
 				keyTok, err := dec.Token()
 				if err != nil {
 					return err
 				}
 				key, _ := keyTok.(string)
-				if i > 0 {
-					out.WriteByte(',')
-				}
-				writeJSONString(out, key)
-				out.WriteByte(':')
 				var child *streamField
 				if f != nil {
 					child = f.children[key]
 				}
+				if child != nil && child.deferred {
+					var skipped json.RawMessage
+					if err := dec.Decode(&skipped); err != nil {
+						return err
+					}
+					continue
+				}
+				if written > 0 {
+					out.WriteByte(',')
+				}
+				written++
+				writeJSONString(out, key)
+				out.WriteByte(':')
 				if err := rewriteValue(dec, out, append(path, ast.PathName(key)), child, cut); err != nil {
 					return err
 				}

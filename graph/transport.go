@@ -437,7 +437,7 @@ func dispatchIncremental(ctx context.Context, exec graphql.GraphExecutor, oc *gr
 				resp.Path, resp.Label = ast.Path{}, label
 			}
 			var streamed []streamedItems
-			if data, cut, err := splitStreams(resp.Data, resp.Path, plan.at(resp.Path)); err == nil {
+			if data, cut, err := splitStreams(resp.Data, resp.Path, plan.at(resp.Path), !initial); err == nil {
 				resp.Data, streamed = data, cut
 			}
 			parts <- part{resp: resp, initial: initial, last: last && len(streamed) == 0}

@@ -254,6 +254,42 @@ func TestDeferOverMultipart(t *testing.T) {
 			t.Fatalf("deferred part = %s", later)
 		}
 	})
+	t.Run("recall, search and vectorSearch can each be deferred at the root", func(t *testing.T) {
+		parts := s.incremental(t, tok, `{ viewer { orgId }
+			... @defer(label: "recall") { recall(text: "deferred") { hits { memory { content } } } }
+			... @defer(label: "search") { search(text: "deferred") { totalCount } }
+			... @defer(label: "vectors") { vectorSearch(model: "none-4d", vector: [1, 0, 0, 0]) { score } } }`)
+		labels := map[string]bool{}
+		for i, p := range parts[1:] {
+			var later struct {
+				Incremental []struct {
+					Label  string
+					Errors []any
+				}
+				HasNext bool
+			}
+			_ = json.Unmarshal([]byte(marshal(p)), &later)
+			for _, inc := range later.Incremental {
+				if len(inc.Errors) > 0 {
+					t.Fatalf("deferred %s: %v", inc.Label, inc.Errors)
+				}
+				labels[inc.Label] = true
+			}
+			if later.HasNext != (i < len(parts)-2) {
+				t.Fatalf("part %d of %d: hasNext %v", i+2, len(parts), later.HasNext)
+			}
+		}
+		if len(labels) != 3 || !strings.Contains(marshal(parts[1:]), "deferred memory") {
+			t.Fatalf("deferred parts: %v", parts[1:])
+		}
+	})
+	t.Run("a code-graph traversal deferred below its symbol comes later", func(t *testing.T) {
+		seedCodeGraph(t, s, tok, "github.com/defer/api")
+		parts := s.incremental(t, tok, `{ codeSymbols(filter: {name: "main"}) { nodes { name ... @defer(label: "deps") { dependencies(depth: 2) { depth symbol { name } } } } } }`)
+		if len(parts) != 2 || strings.Contains(marshal(parts[0]), "dependencies") || !strings.Contains(marshal(parts[1]), `"label":"deps"`) || !strings.Contains(marshal(parts[1]), `"serve"`) {
+			t.Fatalf("parts: %v", parts)
+		}
+	})
 	t.Run("a fragment deferred below the root is delivered at its path", func(t *testing.T) {
 		parts := s.incremental(t, tok, `{ memories(first: 1) { nodes { id ... @defer(label: "app") { app { name } } } } }`)
 		if len(parts) != 2 {
