@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/codingbrain/gateway/config"
+	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/valkey"
 )
@@ -29,6 +30,32 @@ func openValkey(ctx context.Context, cfg config.Config, log *slog.Logger, b *sto
 	return func() {
 		if err := episodic.Close(); err != nil {
 			log.Warn("closing valkey", "err", err)
+		}
+	}, nil
+}
+
+// openSharedLimits keeps the rate limits, the live-connection caps and the
+// APQ cache in Valkey when VALKEY_URL is set, so every replica enforces one
+// limit and knows every registered query; without Valkey they stay in the
+// process. Unlike the episodic store, an unreachable server does not stop
+// the start: the limits then fail open or closed as configured.
+func openSharedLimits(cfg config.Config, log *slog.Logger, h *graph.Config) (func(), error) {
+	if cfg.ValkeyURL == "" {
+		return func() {}, nil
+	}
+	b, err := valkey.Connect(cfg.ValkeyURL, valkey.Options{Timeout: cfg.StoreTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("shared limits: %w", err)
+	}
+	limits := b.Limits()
+	h.Shared, h.SharedFailClosed = limits, cfg.SharedLimitsFailClosed
+	if cfg.APQCacheSize > 0 {
+		h.PersistedQueries = limits.PersistedQueries()
+	}
+	log.Info("rate limits, live-connection caps and persisted queries shared in valkey", "addr", b.Addr(), "fail_closed", cfg.SharedLimitsFailClosed)
+	return func() {
+		if err := b.Close(); err != nil {
+			log.Warn("closing valkey (shared limits)", "err", err)
 		}
 	}, nil
 }

@@ -154,6 +154,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Streams:            streams,
 		Logger:             log,
 	}
+	closeShared, err := openSharedLimits(cfg, log, &handlerCfg)
+	if err != nil {
+		return err
+	}
+	defer closeShared()
 	if handlerCfg.RateLimit.Burst == 0 {
 		handlerCfg.RateLimit.Burst = int(2 * cfg.RateLimit)
 	}

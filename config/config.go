@@ -23,28 +23,29 @@ type Config struct {
 	JWTAudience      string
 	CursorSecret     string
 
-	Introspection      bool
-	DefaultPageSize    int
-	MaxPageSize        int
-	MaxTraversalDepth  int
-	LoaderWait         time.Duration
-	StoreTimeout       time.Duration
-	MaxBodyBytes       int64
-	MaxDepth           int
-	MaxComplexity      int
-	MaxAliases         int
-	MaxRootFields      int
-	MaxTokens          int
-	APQCacheSize       int
-	TrustedDocuments   string
-	MaxInFlight        int
-	RateLimit          float64
-	RateBurst          int
-	AnonymousRateLimit float64
-	SeedDemo           bool
-	Indexer            bool
-	LogLevel           string
-	OTLPEndpoint       string
+	Introspection          bool
+	DefaultPageSize        int
+	MaxPageSize            int
+	MaxTraversalDepth      int
+	LoaderWait             time.Duration
+	StoreTimeout           time.Duration
+	MaxBodyBytes           int64
+	MaxDepth               int
+	MaxComplexity          int
+	MaxAliases             int
+	MaxRootFields          int
+	MaxTokens              int
+	APQCacheSize           int
+	TrustedDocuments       string
+	MaxInFlight            int
+	RateLimit              float64
+	RateBurst              int
+	AnonymousRateLimit     float64
+	SharedLimitsFailClosed bool
+	SeedDemo               bool
+	Indexer                bool
+	LogLevel               string
+	OTLPEndpoint           string
 
 	MaxConnectionsPerTenant       int
 	MaxSubscriptionsPerConnection int
@@ -102,6 +103,7 @@ func Settings() []Setting {
 		float("rate-limit", "GATEWAY_RATE_LIMIT", 0, "requests per second allowed per organisation (token bucket; 0 is off)", func(c *Config) *float64 { return &c.RateLimit }),
 		integer("rate-burst", "GATEWAY_RATE_BURST", 0, "burst size of the per-organisation bucket (0: twice the rate)", func(c *Config) *int { return &c.RateBurst }),
 		float("anonymous-rate-limit", "GATEWAY_ANONYMOUS_RATE_LIMIT", 10, "requests per second allowed per client address without a token (they may only introspect; burst twice the rate; 0 is off)", func(c *Config) *float64 { return &c.AnonymousRateLimit }),
+		boolean("shared-limits-fail-closed", "GATEWAY_SHARED_LIMITS_FAIL_CLOSED", false, "with VALKEY_URL, rate limits and live-connection caps are shared by every replica in Valkey; while it cannot be reached, refuse requests (true) or let them through, logged (false)", func(c *Config) *bool { return &c.SharedLimitsFailClosed }),
 		boolean("indexer", "GATEWAY_INDEXER", true, "drain the PostgreSQL outbox into the search indexes in this process (turn off on replicas that only serve the API)", func(c *Config) *bool { return &c.Indexer }),
 		boolean("seed-demo", "GATEWAY_SEED_DEMO", true, "seed a demo tenant at start when every backend is embedded", func(c *Config) *bool { return &c.SeedDemo }),
 		str("otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector (e.g. http://collector:4318); when set, requests, resolvers and store calls are traced", func(c *Config) *string { return &c.OTLPEndpoint }),

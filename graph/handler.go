@@ -29,7 +29,6 @@ import (
 	"github.com/codingbrain/gateway/graphiql"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/telemetry"
-	"github.com/google/uuid"
 	"github.com/vektah/gqlparser/v2/ast"
 	"github.com/vektah/gqlparser/v2/formatter"
 	"github.com/vektah/gqlparser/v2/gqlerror"
@@ -57,6 +56,14 @@ type Config struct {
 	// AnonymousRateLimit bounds requests without a token (introspection
 	// only) per client address.
 	AnonymousRateLimit RateLimit
+	// Shared, when set, keeps the rate limits and the live-connection caps
+	// where every replica sees them; SharedFailClosed refuses requests
+	// while it cannot be reached (default: they go through, logged).
+	Shared           SharedLimits
+	SharedFailClosed bool
+	// PersistedQueries, when set, is the APQ cache (shared across
+	// replicas); otherwise an LRU of APQCacheSize in this process.
+	PersistedQueries graphql.Cache[string]
 	// TraceResolvers adds a span per resolver to each request's trace (the
 	// request and store-call spans are always made; they are no-ops until a
 	// tracer provider is installed).
@@ -142,6 +149,8 @@ func NewHandler(cfg Config) http.Handler {
 	if streams == nil {
 		streams = NewStreams(DefaultStreamLimits)
 	}
+	shared := newSharedGuard(cfg.Shared, cfg.SharedFailClosed, cfg.Logger)
+	streams.shared = shared
 	addStreamTransports(srv, cfg, streams)
 	srv.AddTransport(transport.Options{AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions}})
 	srv.AddTransport(plainTransport{log: cfg.Logger})
@@ -152,6 +161,8 @@ func NewHandler(cfg Config) http.Handler {
 	switch {
 	case cfg.TrustedDocuments != nil:
 		srv.Use(trustedDocuments{docs: cfg.TrustedDocuments})
+	case cfg.PersistedQueries != nil:
+		srv.Use(extension.AutomaticPersistedQuery{Cache: cfg.PersistedQueries})
 	case cfg.APQCacheSize > 0:
 		srv.Use(extension.AutomaticPersistedQuery{Cache: lru.New[string](cfg.APQCacheSize)})
 	}
@@ -197,8 +208,8 @@ func NewHandler(cfg Config) http.Handler {
 		mux.Handle("GET "+PathMetrics, cfg.Metrics.Handler())
 	}
 	page := graphiql.Page(PathGraphQL, PathGraphQL, cfg.GraphiQLHeaders)
-	api := traceRequest(negotiateHTTP(authenticate(cfg, newKeyedLimiter[uuid.UUID](cfg.RateLimit), newKeyedLimiter[string](cfg.AnonymousRateLimit),
-		admit(cfg.MaxInFlight, serveStreams(cfg, streams, srv)))))
+	tenants, anonymous := newRateLimiter(cfg.RateLimit, shared), newRateLimiter(cfg.AnonymousRateLimit, shared)
+	api := traceRequest(negotiateHTTP(authenticate(cfg, tenants, anonymous, admit(cfg.MaxInFlight, serveStreams(cfg, streams, srv)))))
 	mux.Handle(PathGraphQL, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodGet && wantsHTML(r) {
 			page.ServeHTTP(w, r)
@@ -240,7 +251,7 @@ func wantsHTML(r *http.Request) bool {
 // limit per client address, and its document is parsed under a small token
 // cap just to see that it asks for nothing else (otherwise 401), so an
 // anonymous caller cannot make the gateway parse or validate anything big.
-func authenticate(cfg Config, tenants *keyedLimiter[uuid.UUID], anonymous *keyedLimiter[string], next http.Handler) http.Handler {
+func authenticate(cfg Config, tenants, anonymous rateLimiter, next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if isWebsocket(r) {
 			next.ServeHTTP(w, r) // authenticated by connection_init
@@ -275,7 +286,7 @@ func authenticate(cfg Config, tenants *keyedLimiter[uuid.UUID], anonymous *keyed
 			return
 		}
 		if tenants != nil {
-			if ok, wait := tenants.allow(p.OrgID, time.Now()); !ok {
+			if ok, wait := tenants.allow(r.Context(), "org:"+p.OrgID.String()); !ok {
 				writeRateLimited(w, r, wait, "this organisation")
 				return
 			}
@@ -304,13 +315,13 @@ const anonymousMaxBodyBytes = 64 << 10
 
 // serveAnonymous lets a request without a token through only when it is
 // pure introspection (or a CORS preflight), under the per-address rate limit.
-func serveAnonymous(cfg Config, limiter *keyedLimiter[string], next http.Handler, w http.ResponseWriter, r *http.Request) {
+func serveAnonymous(cfg Config, limiter rateLimiter, next http.Handler, w http.ResponseWriter, r *http.Request) {
 	if r.Method == http.MethodOptions {
 		next.ServeHTTP(w, r)
 		return
 	}
 	if limiter != nil {
-		if ok, wait := limiter.allow(clientAddress(r), time.Now()); !ok {
+		if ok, wait := limiter.allow(r.Context(), "addr:"+clientAddress(r)); !ok {
 			writeRateLimited(w, r, wait, "requests without a token from this address")
 			return
 		}

@@ -83,7 +83,18 @@ type Streams struct {
 	idle     chan struct{} // closed when closing and open is empty
 
 	cutOff atomic.Int64
+	// shared, when set, counts connections across replicas too (bound by
+	// NewHandler before the first request).
+	shared *sharedGuard
 }
+
+// connectionLease is how long a live connection counts in the shared limits
+// without being renewed (a replica that dies stops renewing), and
+// connectionRenewal how often an open one is renewed.
+const (
+	connectionLease   = time.Minute
+	connectionRenewal = connectionLease / 3
+)
 
 // CutOff reports how many connections were cut off as slow consumers.
 func (s *Streams) CutOff() int64 { return s.cutOff.Load() }
@@ -157,39 +168,92 @@ func (s *Streams) register(c *liveConn) bool {
 }
 
 func (s *Streams) unregister(c *liveConn) {
+	s.uncount(c)
+	if c.leased {
+		// The request's context is done by now; the release gets its own.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := s.shared.limits.ReleaseConnection(ctx, c.org.String(), c.id); err != nil {
+			s.shared.unavailable(ctx, "live connections", err) // the lease expires by itself
+		}
+		cancel()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	delete(s.open, c)
+	if s.closing && len(s.open) == 0 {
+		s.closeIdleLocked()
+	}
+}
+
+// admit counts the connection against its organisation's limit: in this
+// process, and across replicas when the limits are shared.
+func (s *Streams) admit(ctx context.Context, c *liveConn, org uuid.UUID) error {
+	limit := s.limits.MaxConnectionsPerTenant
+	full := fmt.Errorf("too many live connections for this organisation (the limit is %d)", limit)
+	s.mu.Lock()
+	if c.counted {
+		s.mu.Unlock()
+		return nil
+	}
+	if limit > 0 && s.byTenant[org] >= limit {
+		s.mu.Unlock()
+		return full
+	}
+	s.byTenant[org]++
+	c.org, c.counted = org, true
+	s.mu.Unlock()
+	if s.shared == nil || limit <= 0 {
+		return nil
+	}
+	ok, err := s.shared.limits.AcquireConnection(ctx, org.String(), c.id, limit, connectionLease)
+	switch {
+	case err != nil && !s.shared.unavailable(ctx, "live connections", err):
+		s.uncount(c)
+		return errors.New("the live connection limits cannot be checked now; retry later")
+	case err == nil && !ok:
+		s.uncount(c)
+		return full
+	case err == nil:
+		c.leased = true
+		go c.renewLease(ctx, s.shared, limit)
+	}
+	return nil
+}
+
+// uncount gives back the connection's place in its organisation's count.
+func (s *Streams) uncount(c *liveConn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	if c.counted {
 		if s.byTenant[c.org]--; s.byTenant[c.org] <= 0 {
 			delete(s.byTenant, c.org)
 		}
 		c.counted = false
 	}
-	if s.closing && len(s.open) == 0 {
-		s.closeIdleLocked()
-	}
 }
 
-// admit counts the connection against its organisation's limit.
-func (s *Streams) admit(c *liveConn, org uuid.UUID) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if c.counted {
-		return nil
+// renewLease keeps the connection counted across replicas while it lives.
+func (c *liveConn) renewLease(ctx context.Context, shared *sharedGuard, limit int) {
+	t := time.NewTicker(connectionRenewal)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := shared.limits.AcquireConnection(ctx, c.org.String(), c.id, 0, connectionLease); err != nil {
+				shared.unavailable(ctx, "live connections", err)
+			}
+		}
 	}
-	if max := s.limits.MaxConnectionsPerTenant; max > 0 && s.byTenant[org] >= max {
-		return fmt.Errorf("too many live connections for this organisation (the limit is %d)", max)
-	}
-	s.byTenant[org]++
-	c.org, c.counted = org, true
-	return nil
 }
 
 // liveConn is one WebSocket connection or SSE stream.
 type liveConn struct {
 	streams *Streams
 	cancel  context.CancelFunc // ends the connection's context
+	id      string             // names the connection in the shared limits
+	leased  bool               // counted in the shared limits (set by admit before the connection serves)
 
 	mu            sync.Mutex
 	org           uuid.UUID // guarded by streams.mu
@@ -322,7 +386,7 @@ func serveStreams(cfg Config, streams *Streams, next http.Handler) http.Handler 
 		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		ctx, cancel := context.WithCancel(r.Context())
 		defer cancel()
-		c := &liveConn{streams: streams, cancel: cancel, subscriptions: map[*subscriptionSlot]struct{}{}}
+		c := &liveConn{streams: streams, cancel: cancel, id: uuid.NewString(), subscriptions: map[*subscriptionSlot]struct{}{}}
 		if !streams.register(c) {
 			writeError(w, r, http.StatusServiceUnavailable, "the gateway is shutting down", CodeStoreUnavailable)
 			return
@@ -336,7 +400,7 @@ func serveStreams(cfg Config, streams *Streams, next http.Handler) http.Handler 
 			return
 		}
 		if p, ok := auth.FromContext(ctx); ok {
-			if err := streams.admit(c, p.OrgID); err != nil {
+			if err := streams.admit(ctx, c, p.OrgID); err != nil {
 				writeError(w, r, http.StatusTooManyRequests, err.Error(), CodeRateLimited)
 				return
 			}
@@ -422,7 +486,7 @@ func websocketInit(cfg Config, streams *Streams) transport.WebsocketInitFunc {
 		if err != nil {
 			return fail(CloseUnauthorized, errors.New("unauthenticated: token names no tenant"))
 		}
-		if err := streams.admit(c, p.OrgID); err != nil {
+		if err := streams.admit(ctx, c, p.OrgID); err != nil {
 			return fail(CloseTooManyConnections, err)
 		}
 		c.watchExpiry(p, cfg.now)

@@ -60,6 +60,22 @@ func New(client redis.UniversalClient, opts Options) *Backend {
 // tune the client: dial_timeout, pool_size, ...) and checks that it answers
 // within the timeout. Close releases the connections.
 func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
+	b, err := Connect(url, opts)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	if err := b.client.Ping(ctx).Err(); err != nil {
+		_ = b.client.Close()
+		return nil, fmt.Errorf("valkey: no answer from %s: %w", b.addr, err)
+	}
+	return b, nil
+}
+
+// Connect is Open without the check that the server answers: the client
+// connects on first use, and reconnects by itself.
+func Connect(url string, opts Options) (*Backend, error) {
 	ropts, err := redis.ParseURL(url)
 	if err != nil {
 		// The URL may hold a password: say what is wrong, not the URL.
@@ -70,12 +86,6 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	ropts.ContextTimeoutEnabled = true
 	b := New(redis.NewClient(ropts), opts)
 	b.addr = ropts.Addr
-	ctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	if err := b.client.Ping(ctx).Err(); err != nil {
-		_ = b.client.Close()
-		return nil, fmt.Errorf("valkey: no answer from %s: %w", ropts.Addr, err)
-	}
 	return b, nil
 }
 
