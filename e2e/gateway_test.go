@@ -38,6 +38,7 @@ const storeTimeout = 3 * time.Second
 // behind a proxy of ours.
 type stack struct {
 	url     string
+	bin     string // the gateway binary the suite built
 	secret  []byte
 	proxies map[string]*proxy // by backend name as /readyz and /metrics call it
 	log     string            // the gateway's stderr, for failures
@@ -109,6 +110,7 @@ func startStack() (s *stack, err error) {
 	}()
 
 	bin := filepath.Join(dir, "gateway")
+	s.bin = bin
 	build := exec.Command("go", "build", "-o", bin, "github.com/codingbrain/gateway")
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build: %v\n%s", err, out)
@@ -169,20 +171,34 @@ func startStack() (s *stack, err error) {
 		"QDRANT_URL=" + s.proxies["qdrant"].Addr(),
 		"OPENSEARCH_URL=" + via(osURL, "opensearch"),
 	}
-	logFile, err := os.Create(s.log)
+	url, _, stop, err := launchGateway(bin, env, s.log)
 	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, func() { _ = logFile.Close() })
+	cleanups = append(cleanups, stop)
+	s.url = url
+	return s, nil
+}
+
+// launchGateway starts `bin serve` with env (which must listen on port 0 of
+// loopback), its stderr in logPath, and returns its base URL once it says it
+// listens, and its process. stop interrupts it and waits (20 s, then kills it).
+func launchGateway(bin string, env []string, logPath string) (base string, proc *os.Process, stop func(), err error) {
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		return "", nil, nil, err
+	}
 	cmd := exec.Command(bin, "serve")
 	cmd.Env = env
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return nil, err
+		_ = logFile.Close()
+		return "", nil, nil, err
 	}
 	cmd.Stdout = io.Discard
 	if err := cmd.Start(); err != nil {
-		return nil, err
+		_ = logFile.Close()
+		return "", nil, nil, err
 	}
 	exited := make(chan error, 1)
 	addr := make(chan string, 1)
@@ -198,7 +214,12 @@ func startStack() (s *stack, err error) {
 		_, _ = io.Copy(logFile, stderr) // keep draining after a long line
 	}()
 	go func() { exited <- cmd.Wait() }()
-	cleanups = append(cleanups, func() {
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
 		case <-exited:
@@ -206,18 +227,20 @@ func startStack() (s *stack, err error) {
 			_ = cmd.Process.Kill()
 			<-exited
 		}
-	})
+		_ = logFile.Close()
+	}
 	select {
 	case a := <-addr:
-		s.url = "http://" + a
+		return "http://" + a, cmd.Process, stop, nil
 	case err := <-exited:
-		log, _ := os.ReadFile(s.log)
-		return nil, fmt.Errorf("the gateway exited: %v\n%s", err, log)
+		log, _ := os.ReadFile(logPath)
+		_ = logFile.Close()
+		return "", nil, nil, fmt.Errorf("the gateway exited: %v\n%s", err, log)
 	case <-time.After(60 * time.Second):
-		log, _ := os.ReadFile(s.log)
-		return nil, fmt.Errorf("the gateway did not start within 60s\n%s", log)
+		stop()
+		log, _ := os.ReadFile(logPath)
+		return "", nil, nil, fmt.Errorf("the gateway did not start within 60s\n%s", log)
 	}
-	return s, nil
 }
 
 // tenant is one organisation with a user holding every scope.
