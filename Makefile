@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build generate schema-snapshot test test-unit lint services services-down graphiql-check bench bench-hostile fuzz-short fuzz
+.PHONY: run build generate schema-snapshot test test-unit lint services services-down graphiql-check bench bench-hostile bench-limits fuzz-short fuzz
 
 run: ## Serve on the embedded stores with a demo tenant (same as `go run .`)
 	$(GO) run .
@@ -85,6 +85,10 @@ bench:
 # Server CPU spent refusing hostile documents (docs/BENCHMARKS.md): never
 # part of `make test`. Needs no service: the gateway runs on its embedded
 # stores. HOSTILE_FLAGS passes flags, e.g. HOSTILE_FLAGS='-n 5 -cases alias'.
+bench-limits: ## The shared rate limit's cost per request against the in-process one (needs Valkey)
+	e2e/services/up
+	set -a && source e2e/services/env && set +a && $(GO) run ./bench/sharedlimits
+
 bench-hostile:
 	$(GO) build -o bin/gateway .
 	$(GO) build -o bin/hostile ./bench/hostile
