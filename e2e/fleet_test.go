@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/graph/gqlws"
 	"github.com/google/uuid"
 )
@@ -29,6 +31,10 @@ import (
 // small enough that a test can exceed it many times over, big enough that
 // its bucket is measured over hundreds of requests.
 const fleetRate = 20
+
+// fleetConnections is the live-connection cap per organisation of the
+// fleet's replicas: low, so that a test can exceed it across replicas.
+const fleetConnections = 2
 
 // fleet is three gateway replicas on the real services behind HAProxy.
 type fleet struct {
@@ -65,6 +71,7 @@ func startFleet(t *testing.T) *fleet {
 		"GATEWAY_JWT_SECRET=" + string(f.secret),
 		"GATEWAY_RATE_LIMIT=" + fmt.Sprint(fleetRate),
 		"GATEWAY_RATE_BURST=" + fmt.Sprint(fleetRate),
+		"GATEWAY_MAX_CONNECTIONS_PER_TENANT=" + fmt.Sprint(fleetConnections),
 	}
 	for _, v := range serviceVars {
 		if v != "DATABASE_OWNER_URL" {
@@ -249,6 +256,30 @@ func TestFleet(t *testing.T) {
 				t.Fatal("no event through replica 1 of a write through replica 2")
 			}
 		}
+	})
+
+	t.Run("the live-connection cap counts the connections of every replica", func(t *testing.T) {
+		tok := f.token(t, uuid.New())
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for i := range fleetConnections {
+			ws, err := gqlws.Dial(ctx, f.replicas[i]+"/graphql", map[string]any{"Authorization": "Bearer " + tok}, nil)
+			if err != nil {
+				t.Fatalf("connection %d through replica %d: %v", i+1, i+1, err)
+			}
+			defer ws.Close()
+		}
+		_, err := gqlws.Dial(ctx, f.replicas[fleetConnections]+"/graphql", map[string]any{"Authorization": "Bearer " + tok}, nil)
+		var closed gqlws.CloseError
+		if !errors.As(err, &closed) || closed.Code != graph.CloseTooManyConnections {
+			t.Fatalf("a third connection through a third replica: %v, want close %d", err, graph.CloseTooManyConnections)
+		}
+		// Another organisation is not counted with this one.
+		other, err := gqlws.Dial(ctx, f.replicas[fleetConnections]+"/graphql", map[string]any{"Authorization": "Bearer " + f.token(t, uuid.New())}, nil)
+		if err != nil {
+			t.Fatalf("another organisation: %v", err)
+		}
+		_ = other.Close()
 	})
 
 	t.Run("killing a replica under load loses no acknowledged write", func(t *testing.T) {
