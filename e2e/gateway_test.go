@@ -111,12 +111,12 @@ func startStack() (s *stack, err error) {
 	bin := filepath.Join(dir, "gateway")
 	build := exec.Command("go", "build", "-o", bin, "github.com/codingbrain/gateway")
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+		return nil, fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	migrate := exec.Command(bin, "migrate", "up")
 	migrate.Env = []string{"DATABASE_OWNER_URL=" + os.Getenv("DATABASE_OWNER_URL"), "PATH=" + os.Getenv("PATH")}
 	if out, err := migrate.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("gateway migrate up: %v\n%s", err, out)
+		return nil, fmt.Errorf("gateway migrate up: %w\n%s", err, out)
 	}
 
 	dbURL, err := url.Parse(os.Getenv("DATABASE_URL"))
@@ -184,7 +184,8 @@ func startStack() (s *stack, err error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
+	exited := make(chan struct{})
+	var exitErr error // set before exited closes
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(io.TeeReader(stderr, logFile))
@@ -197,7 +198,7 @@ func startStack() (s *stack, err error) {
 		}
 		_, _ = io.Copy(logFile, stderr) // keep draining after a long line
 	}()
-	go func() { exited <- cmd.Wait() }()
+	go func() { exitErr = cmd.Wait(); close(exited) }()
 	cleanups = append(cleanups, func() {
 		_ = cmd.Process.Signal(os.Interrupt)
 		select {
@@ -210,9 +211,9 @@ func startStack() (s *stack, err error) {
 	select {
 	case a := <-addr:
 		s.url = "http://" + a
-	case err := <-exited:
+	case <-exited:
 		log, _ := os.ReadFile(s.log)
-		return nil, fmt.Errorf("the gateway exited: %v\n%s", err, log)
+		return nil, fmt.Errorf("the gateway exited: %w\n%s", exitErr, log)
 	case <-time.After(60 * time.Second):
 		log, _ := os.ReadFile(s.log)
 		return nil, fmt.Errorf("the gateway did not start within 60s\n%s", log)
