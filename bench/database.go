@@ -93,17 +93,19 @@ func prepareDatabase(ctx context.Context, s services) error {
 			"-v", "db="+s.db, "-v", "owner="+s.ownerRole, "-v", "app="+s.appRole)
 		cmd.Stdin = strings.NewReader(createDatabaseSQL)
 		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("creating database %s needs the PostgreSQL superuser (create it as setup.sql does, with pg_stat_statements): %v: %s", s.db, err, out)
+			return fmt.Errorf("creating database %s needs the PostgreSQL superuser (create it as setup.sql does, with pg_stat_statements): %w: %s", s.db, err, out)
 		}
 		if conn, err = pgx.Connect(ctx, s.ownerURL); err != nil {
 			return err
 		}
 	}
-	conn.Close(ctx)
+	if err := conn.Close(ctx); err != nil {
+		return err
+	}
 	r, err := migrations.Open(s.ownerURL)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // Up has committed or failed by then
 	return r.Up(ctx, io.Discard)
 }

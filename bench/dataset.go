@@ -117,8 +117,8 @@ func memoryContent(org int, n int) string {
 		if i > 0 {
 			b.WriteByte(' ')
 		}
-		switch {
-		case i%5 == 0:
+		switch i % 5 {
+		case 0:
 			b.WriteString(strings.SplitN(categoryName(cats[i/5%2]), "-", 2)[0])
 		default:
 			b.WriteString(vocab[r.IntN(len(vocab))])

@@ -167,7 +167,7 @@ func gqlPost(base, token, query string, vars map[string]any, out any) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only: a close error loses nothing
 	var r struct {
 		Data   json.RawMessage
 		Errors []struct{ Message string }
@@ -212,12 +212,12 @@ func clearOutbox(ctx context.Context, ownerURL string) error {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }() // the transaction's outcome is known by then
 	tx, err := conn.Begin(ctx)
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback(ctx)
+	defer func() { _ = tx.Rollback(ctx) }() // after Commit it only reports the transaction closed
 	if _, err := tx.Exec(ctx, `SELECT set_config('app.outbox_worker', 'on', true)`); err != nil {
 		return err
 	}

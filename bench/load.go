@@ -158,7 +158,7 @@ func send(ctx context.Context, url, token string, body []byte) error {
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only: a close error loses nothing
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return err

@@ -72,13 +72,16 @@ func profileGateway(args []string) error {
 	if err != nil {
 		return err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // on the success path it is closed and checked below
 	runLoad(ctx, "http://"+ln.Addr().String(), os.Getpid(), *conc, time.Second, time.Second, ts, req)
 	if err := pprof.StartCPUProfile(f); err != nil {
 		return err
 	}
 	r := runLoad(ctx, "http://"+ln.Addr().String(), os.Getpid(), *conc, 0, *duration, ts, req)
 	pprof.StopCPUProfile()
+	if err := f.Close(); err != nil {
+		return err
+	}
 	fmt.Printf("in-process gateway, memories(first: %d), %d clients: %.0f req/s, p50 %v, p99 %v, errors %d %s; profile in %s\n",
 		*first, *conc, r.throughput(), r.percentile(0.5), r.percentile(0.99), r.errors, r.firstErr, *out)
 	return nil

@@ -54,6 +54,7 @@ type Config struct {
 	KeepAlive                     time.Duration
 
 	DatabaseURL      string
+	DBMaxConns       int
 	DatabaseOwnerURL string
 	ValkeyURL        string
 	Neo4jURI         string
@@ -114,6 +115,7 @@ func Settings() []Setting {
 		integer("subscription-buffer", "GATEWAY_SUBSCRIPTION_BUFFER", 64, "changes one subscription may have pending before it is cut off as a slow consumer", func(c *Config) *int { return &c.SubscriptionBuffer }),
 		duration("keep-alive", "GATEWAY_KEEP_ALIVE", 15*time.Second, "interval of keep-alive pings on live connections (0: none)", func(c *Config) *time.Duration { return &c.KeepAlive }),
 		str("database-url", "DATABASE_URL", "", "PostgreSQL URL of the application role (memories, feedback, experiments)", func(c *Config) *string { return &c.DatabaseURL }),
+		integer("db-max-conns", "GATEWAY_DB_MAX_CONNS", 16, "connections in the PostgreSQL pool, unless DATABASE_URL sets pool_max_conns", func(c *Config) *int { return &c.DBMaxConns }),
 		str("database-owner-url", "DATABASE_OWNER_URL", "", "PostgreSQL URL of the owner role, used by `gateway migrate`", func(c *Config) *string { return &c.DatabaseOwnerURL }),
 		str("valkey-url", "VALKEY_URL", "", "Valkey URL (episodic sessions)", func(c *Config) *string { return &c.ValkeyURL }),
 		str("neo4j-uri", "NEO4J_URI", "", "Neo4j Bolt URI (code graph)", func(c *Config) *string { return &c.Neo4jURI }),

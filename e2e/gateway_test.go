@@ -113,7 +113,7 @@ func startStack() (s *stack, err error) {
 	s.bin = bin
 	build := exec.Command("go", "build", "-o", bin, "github.com/codingbrain/gateway")
 	if out, err := build.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("go build: %v\n%s", err, out)
+		return nil, fmt.Errorf("go build: %w\n%s", err, out)
 	}
 	migrate := exec.Command(bin, "migrate", "up")
 	migrate.Env = []string{"DATABASE_OWNER_URL=" + os.Getenv("DATABASE_OWNER_URL"), "PATH=" + os.Getenv("PATH")}

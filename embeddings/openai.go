@@ -383,7 +383,7 @@ func (o *OpenAI) post(ctx context.Context, texts []string) ([][]float32, error) 
 		}
 		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only: a close error loses nothing
 	if resp.StatusCode != http.StatusOK {
 		// Drain a little so the connection can be reused; the body may
 		// echo the input, so it is not kept.

@@ -103,7 +103,9 @@ func classify(err error) (code, message string) {
 	if errors.As(err, &gqlErr) {
 		return CodeBadUserInput, gqlErr.Message
 	}
-	return CodeBadUserInput, err.Error()
+	// Anything else is none of the known kinds: its text may carry a driver's
+	// or a server's detail, so it is logged, never sent.
+	return CodeInternal, ""
 }
 
 // recoverPanic turns a resolver panic into an internal error and logs it.

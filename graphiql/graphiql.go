@@ -114,8 +114,12 @@ func (a *asset) gzipped() []byte {
 		}
 		var buf bytes.Buffer
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-		zw.Write(a.data)
-		zw.Close()
+		if _, err := zw.Write(a.data); err != nil {
+			return // served uncompressed
+		}
+		if err := zw.Close(); err != nil {
+			return
+		}
 		if buf.Len() < len(a.data)*9/10 {
 			a.gzipData = buf.Bytes()
 		}
@@ -257,7 +261,7 @@ func Page(endpoint, subscriptionEndpoint, defaultHeaders string) http.Handler {
 		h.Set("Content-Length", fmt.Sprint(len(html)))
 		w.WriteHeader(http.StatusOK)
 		if r.Method != http.MethodHead {
-			w.Write(html)
+			_, _ = w.Write(html) // an error means the client left; there is no one to tell
 		}
 	})
 }

@@ -65,14 +65,12 @@ func Open(ownerURL string) (*Runner, error) {
 	}
 	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
 	if err != nil {
-		db.Close()
-		return nil, err
+		return nil, errors.Join(err, db.Close())
 	}
 	provider, err := goose.NewProvider(goose.DialectPostgres, db, files,
 		goose.WithSessionLocker(locker), goose.WithTableName(VersionTable))
 	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("migrations: %w", err)
+		return nil, errors.Join(fmt.Errorf("migrations: %w", err), db.Close())
 	}
 	return &Runner{db: db, provider: provider}, nil
 }
@@ -83,27 +81,28 @@ func (r *Runner) Close() error { return r.db.Close() }
 // Up applies every pending migration and writes one line per migration to out.
 func (r *Runner) Up(ctx context.Context, out io.Writer) error {
 	results, err := r.provider.Up(ctx)
-	printResults(out, results)
+	printErr := printResults(out, results)
 	if err != nil {
 		return fmt.Errorf("migrate up: %w", err)
 	}
-	if len(results) == 0 {
-		v, _ := r.provider.GetDBVersion(ctx)
-		fmt.Fprintf(out, "no migrations to run, at version %d\n", v)
+	if printErr != nil || len(results) > 0 {
+		return printErr
 	}
-	return nil
+	v, _ := r.provider.GetDBVersion(ctx)
+	return report(out, "no migrations to run, at version %d\n", v)
 }
 
 // Down rolls back the newest applied migration.
 func (r *Runner) Down(ctx context.Context, out io.Writer) error {
 	result, err := r.provider.Down(ctx)
+	var printErr error
 	if result != nil {
-		printResults(out, []*goose.MigrationResult{result})
+		printErr = printResults(out, []*goose.MigrationResult{result})
 	}
 	if err != nil {
 		return fmt.Errorf("migrate down: %w", err)
 	}
-	return nil
+	return printErr
 }
 
 // Status writes each migration with its state and when it was applied.
@@ -117,15 +116,29 @@ func (r *Runner) Status(ctx context.Context, out io.Writer) error {
 		if s.State == goose.StateApplied {
 			applied = "applied " + s.AppliedAt.UTC().Format("2006-01-02T15:04:05Z")
 		}
-		fmt.Fprintf(out, "%05d  %-40s %s\n", s.Source.Version, path.Base(s.Source.Path), applied)
+		if err := report(out, "%05d  %-40s %s\n", s.Source.Version, path.Base(s.Source.Path), applied); err != nil {
+			return err
+		}
 	}
 	return nil
 }
 
-func printResults(out io.Writer, results []*goose.MigrationResult) {
+func printResults(out io.Writer, results []*goose.MigrationResult) error {
 	for _, r := range results {
-		fmt.Fprintln(out, r.String())
+		if err := report(out, "%s\n", r.String()); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// report writes one line of the operator's report; a failed write (a closed
+// pipe) fails the command rather than passing for success.
+func report(out io.Writer, format string, args ...any) error {
+	if _, err := fmt.Fprintf(out, format, args...); err != nil {
+		return fmt.Errorf("migrations: writing the report: %w", err)
+	}
+	return nil
 }
 
 // Version returns the version the database is at, 0 when goose's table does

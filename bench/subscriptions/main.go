@@ -250,7 +250,7 @@ func post(base, tok, query string, vars map[string]any) map[string]any {
 	if err != nil {
 		panic(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only: a close error loses nothing
 	var out struct {
 		Data   map[string]any
 		Errors []any

@@ -3,6 +3,7 @@ package services_test
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"testing"
 	"time"
 
@@ -45,7 +46,7 @@ func TestValkeySmoke(t *testing.T) {
 	if left <= 0 || left > ttl {
 		t.Errorf("PTTL = %v, want within (0, %v]", left, ttl)
 	}
-	if _, err := client.Get(ctx, key+":missing").Result(); err != redis.Nil {
+	if _, err := client.Get(ctx, key+":missing").Result(); !errors.Is(err, redis.Nil) {
 		t.Errorf("GET of a missing key: err = %v, want redis.Nil", err)
 	}
 }

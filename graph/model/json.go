@@ -10,19 +10,22 @@ import (
 )
 
 // MarshalJSON writes the JSON scalar: an object, or null.
+//
+// The value is encoded now, while the field is being resolved, not in the
+// returned writer: gqlgen calls writers when it writes the response, after
+// the field's panic recovery has ended, where a panic would abort the
+// response mid-write. Here it is recovered and answered as an internal error
+// on the field.
 func MarshalJSON(v map[string]any) graphql.Marshaler {
-	return graphql.WriterFunc(func(w io.Writer) {
-		if v == nil {
-			_, _ = io.WriteString(w, "null")
-			return
-		}
-		b, err := json.Marshal(v)
-		if err != nil {
-			// Stores only hold values that came in as JSON; this is a bug.
-			panic(fmt.Errorf("JSON scalar: %w", err))
-		}
-		_, _ = w.Write(b)
-	})
+	if v == nil {
+		return graphql.Null
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		// Stores only hold values that came in as JSON; this is a bug.
+		panic(fmt.Errorf("JSON scalar: %w", err))
+	}
+	return graphql.WriterFunc(func(w io.Writer) { _, _ = w.Write(b) })
 }
 
 // UnmarshalJSON reads the JSON scalar. It must be an object. Numbers become

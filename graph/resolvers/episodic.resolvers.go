@@ -72,7 +72,7 @@ func (r *mutationResolver) ExpireEpisodicItem(ctx context.Context, input model.E
 	if err := b.Episodic.ExpireItem(ctx, input.SessionID, input.ItemID); err != nil {
 		return model.ExpireEpisodicItemPayload{}, err
 	}
-	return model.ExpireEpisodicItemPayload{SessionID: input.SessionID, ItemID: input.ItemID}, nil
+	return model.ExpireEpisodicItemPayload(input), nil
 }
 
 // ExpireEpisodicSession is the resolver for the expireEpisodicSession field.

@@ -3,7 +3,6 @@ package neo4j
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -79,9 +78,6 @@ func newTurnCounter(t *testing.T, target string) *turnCounter {
 						}
 					}
 					if err != nil {
-						if err != io.EOF {
-							return
-						}
 						return
 					}
 				}

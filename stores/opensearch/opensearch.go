@@ -251,14 +251,16 @@ func (b *Backend) callWithin(ctx context.Context, timeout time.Duration, method,
 	if reader != nil {
 		req.Header.Set("Content-Type", contentType)
 	}
-	resp, err := b.client.Perform(req)
+	// Stream, not the deprecated Perform (which only buffers the body first):
+	// the body is read whole below either way.
+	resp, err := b.client.Stream(req)
 	if err != nil {
 		if resp != nil && resp.Body != nil {
-			resp.Body.Close()
+			_ = resp.Body.Close() // the request error is the one to report
 		}
 		return stores.Unavailable(backendName, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read only: a close error loses nothing
 	raw, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return stores.Unavailable(backendName, err)

@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"regexp"
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
@@ -33,7 +35,8 @@ type Config struct {
 	URL string
 	// Timeout bounds every store call (DefaultTimeout when zero).
 	Timeout time.Duration
-	// MaxConns caps the pool (DefaultMaxConns when zero).
+	// MaxConns caps the pool when URL does not set pool_max_conns
+	// (DefaultMaxConns when zero).
 	MaxConns int32
 	// Tracer, when set, sees every statement (tests count them with it). It may
 	// also implement pgx.BatchTracer to see the statements of pipelined batches.
@@ -51,19 +54,44 @@ type Backend struct {
 	indexes []stores.IndexName
 }
 
-// Open connects a pool and checks, within the timeout, that the server
-// answers. It does not touch the schema: see SchemaVersion.
-func Open(ctx context.Context, cfg Config) (*Backend, error) {
+// poolConfig parses the URL. An operator's pool_max_conns in the URL is
+// kept; cfg.MaxConns applies only when the URL does not set it.
+func poolConfig(cfg Config) (*pgxpool.Config, error) {
 	pc, err := pgxpool.ParseConfig(cfg.URL)
 	if err != nil {
 		// The parse error may quote the URL, password included: keep it out.
 		return nil, errors.New("postgres: DATABASE_URL is not a valid PostgreSQL URL")
 	}
-	pc.MaxConns = cfg.MaxConns
-	if pc.MaxConns <= 0 {
-		pc.MaxConns = DefaultMaxConns
+	if !setsMaxConns(cfg.URL) {
+		pc.MaxConns = cfg.MaxConns
+		if pc.MaxConns <= 0 {
+			pc.MaxConns = DefaultMaxConns
+		}
 	}
 	pc.ConnConfig.Tracer = cfg.Tracer
+	return pc, nil
+}
+
+// keywordMaxConns finds pool_max_conns in the keyword/value form of a
+// connection string ("host=db pool_max_conns=40").
+var keywordMaxConns = regexp.MustCompile(`(^|\s)pool_max_conns\s*=`)
+
+// setsMaxConns reports whether a connection string ParseConfig accepted sets
+// pool_max_conns, in either of its forms.
+func setsMaxConns(conn string) bool {
+	if u, err := url.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		return u.Query().Has("pool_max_conns")
+	}
+	return keywordMaxConns.MatchString(conn)
+}
+
+// Open connects a pool and checks, within the timeout, that the server
+// answers. It does not touch the schema: see SchemaVersion.
+func Open(ctx context.Context, cfg Config) (*Backend, error) {
+	pc, err := poolConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
 		timeout = DefaultTimeout

@@ -223,10 +223,10 @@ func RunVectors(t *testing.T, newHarness NewHarness) {
 	})
 
 	t.Run("another org's points are never returned, replaced or deleted", func(t *testing.T) {
-		h, mine, model := setup(t)
+		h, _, model := setup(t)
 		ctx := Ctx(t)
 		me := NewTenant()
-		mine = h.Bundle(t, me).Vectors
+		mine := h.Bundle(t, me).Vectors
 		theirs := h.Bundle(t, NewTenant()).Vectors
 		colleague := h.Bundle(t, SameOrgOtherUser(me)).Vectors
 		myID, theirID := uuid.New(), uuid.New()
