@@ -25,7 +25,7 @@ func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger, b *s
 	if cfg.DatabaseURL == "" {
 		return nil, nil
 	}
-	pg, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Timeout: cfg.StoreTimeout, Tracer: postgresTracer, Indexes: derivedIndexes(cfg)})
+	pg, err := postgres.Open(ctx, postgres.Config{URL: cfg.DatabaseURL, Timeout: cfg.StoreTimeout, MaxConns: int32(cfg.DBMaxConns), Tracer: postgresTracer, Indexes: derivedIndexes(cfg)})
 	if err != nil {
 		// err never holds the URL (it may hold a password).
 		return nil, fmt.Errorf("memories, feedback and experiments store: %w", err)

@@ -45,7 +45,7 @@ func migrate(ctx context.Context, args []string, getenv func(string) string, std
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer func() { _ = r.Close() }() // the migration has committed or failed by then
 	ctx, cancel := context.WithTimeout(ctx, *timeout)
 	defer cancel()
 	return run(r, ctx, stdout)

@@ -194,7 +194,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	url := "http://" + displayAddr(ln.Addr())
 	log.Info("gateway listening", "addr", ln.Addr().String(), "embedded", cfg.Embedded())
 	if dev {
-		fmt.Fprintf(stdout, "codingbrain gateway (every backend embedded, development mode)\n"+
+		_, _ = fmt.Fprintf(stdout, "codingbrain gateway (every backend embedded, development mode)\n"+
 			"  GraphiQL:  %s/graphql\n"+
 			"  SDL:       %s/graphql/schema.graphql\n"+
 			"  token for the demo tenant (org %s, user %s, all scopes):\n\n%s\n\n",

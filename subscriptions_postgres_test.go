@@ -44,7 +44,7 @@ func startGatewayProcess(t *testing.T, binary, dbURL string) string {
 		defer close(exited)
 		sc := bufio.NewScanner(stderr)
 		for sc.Scan() {
-			log.Write(append(sc.Bytes(), '\n'))
+			_, _ = log.Write(append(sc.Bytes(), '\n'))
 			var line struct{ Msg, Addr string }
 			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "gateway listening" {
 				addr <- line.Addr

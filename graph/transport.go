@@ -148,9 +148,6 @@ type requestError struct {
 	status  int
 	code    string
 	message string
-	// malformed marks a body that is not JSON: not a well-formed request,
-	// 400 under every media type.
-	malformed bool
 }
 
 func (e *requestError) Error() string { return e.message }
