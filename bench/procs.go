@@ -43,7 +43,7 @@ func startDirect(ctx context.Context, svc services, token string) (*proc.Server,
 func startPeer(ctx context.Context, dir string, svc services, token string) (*proc.Server, error) {
 	node := filepath.Join(dir, "node_modules", ".bin", "node")
 	if _, err := os.Stat(node); err != nil {
-		return nil, fmt.Errorf("the peer is not installed: run `npm ci` in %s (%v)", dir, err)
+		return nil, fmt.Errorf("the peer is not installed: run `npm ci` in %s (%w)", dir, err)
 	}
 	node, _ = filepath.Abs(node)
 	env := proc.Environ([]string{"DATABASE_URL"}, "DATABASE_URL="+svc.appURL, "PEER_JWT_SECRET="+benchSecret, "PEER_PORT={port}", "NODE_ENV=production")
@@ -70,7 +70,7 @@ func gatewayCounters(base string) (counters, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read whole below
 	out := counters{}
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
@@ -107,7 +107,7 @@ func directCounters(base string) (counters, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read whole below
 	var m map[string]float64
 	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
 		return nil, err

@@ -267,7 +267,7 @@ func TestFleet(t *testing.T) {
 			if err != nil {
 				t.Fatalf("connection %d through replica %d: %v", i+1, i+1, err)
 			}
-			defer ws.Close()
+			t.Cleanup(func() { _ = ws.Close() })
 		}
 		_, err := gqlws.Dial(ctx, f.replicas[fleetConnections]+"/graphql", map[string]any{"Authorization": "Bearer " + tok}, nil)
 		var closed gqlws.CloseError

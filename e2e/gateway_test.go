@@ -118,7 +118,7 @@ func startStack() (s *stack, err error) {
 	migrate := exec.Command(bin, "migrate", "up")
 	migrate.Env = []string{"DATABASE_OWNER_URL=" + os.Getenv("DATABASE_OWNER_URL"), "PATH=" + os.Getenv("PATH")}
 	if out, err := migrate.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("gateway migrate up: %v\n%s", err, out)
+		return nil, fmt.Errorf("gateway migrate up: %w\n%s", err, out)
 	}
 
 	dbURL, err := url.Parse(os.Getenv("DATABASE_URL"))
@@ -200,7 +200,8 @@ func launchGateway(bin string, env []string, logPath string) (base string, proc 
 		_ = logFile.Close()
 		return "", nil, nil, err
 	}
-	exited := make(chan error, 1)
+	exited := make(chan struct{})
+	var exitErr error // set before exited closes
 	addr := make(chan string, 1)
 	go func() {
 		sc := bufio.NewScanner(io.TeeReader(stderr, logFile))
@@ -213,7 +214,7 @@ func launchGateway(bin string, env []string, logPath string) (base string, proc 
 		}
 		_, _ = io.Copy(logFile, stderr) // keep draining after a long line
 	}()
-	go func() { exited <- cmd.Wait() }()
+	go func() { exitErr = cmd.Wait(); close(exited) }()
 	stopped := false
 	stop = func() {
 		if stopped {
@@ -232,10 +233,10 @@ func launchGateway(bin string, env []string, logPath string) (base string, proc 
 	select {
 	case a := <-addr:
 		return "http://" + a, cmd.Process, stop, nil
-	case err := <-exited:
+	case <-exited:
 		log, _ := os.ReadFile(logPath)
 		_ = logFile.Close()
-		return "", nil, nil, fmt.Errorf("the gateway exited: %v\n%s", err, log)
+		return "", nil, nil, fmt.Errorf("the gateway exited: %w\n%s", exitErr, log)
 	case <-time.After(60 * time.Second):
 		stop()
 		log, _ := os.ReadFile(logPath)

@@ -72,9 +72,10 @@ func main() {
 		os.Exit(2)
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	b := bench{n: *n, target: *target, client: &http.Client{Timeout: *timeout}}
-	if err := b.run(ctx, *gatewayBin, filter); err != nil {
+	err = b.run(ctx, *gatewayBin, filter)
+	stop()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "hostile:", err)
 		os.Exit(1)
 	}
@@ -375,7 +376,7 @@ func (b *bench) send(ctx context.Context, r request, withToken bool) (status int
 	if err != nil {
 		return 0, "", "", err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read whole below
 	data, err := io.ReadAll(resp.Body)
 	if err != nil {
 		return resp.StatusCode, "", "", err
@@ -416,7 +417,7 @@ func (b *bench) runtimeCounters() (runtimeCounters, error) {
 	if err != nil {
 		return runtimeCounters{}, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read whole below
 	var c runtimeCounters
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)

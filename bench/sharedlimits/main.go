@@ -31,7 +31,7 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer b.Close()
+	defer func() { _ = b.Close() }() // the process ends after the figures
 	shared := b.Limits()
 	local := rate.NewLimiter(rate.Limit(1e9), 1e9)
 	ctx := context.Background()

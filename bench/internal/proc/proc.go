@@ -50,8 +50,8 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer ln.Close()
-	return ln.Addr().String(), nil
+	addr := ln.Addr().String()
+	return addr, ln.Close()
 }
 
 // Start runs name's command with env, its output in a log file, and waits
@@ -83,10 +83,10 @@ func Start(ctx context.Context, name, dir string, env []string, ready func(base 
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
-		logFile.Close()
+		_ = logFile.Close() // the start failed; that error says why
 		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
-	logFile.Close()
+	_ = logFile.Close() // the child holds its own descriptor
 	exited := make(chan struct{})
 	s := &Server{Name: name, Base: "http://" + addr, Log: logPath, proc: cmd.Process, exited: exited}
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -134,7 +134,7 @@ func HTTPOK(base, method, path, token string, body string) bool {
 	if err != nil {
 		return false
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read whole below
 	return resp.StatusCode == http.StatusOK
 }
 
