@@ -66,8 +66,8 @@ func TestClip(t *testing.T) {
 func TestValkeyCache(t *testing.T) { testValkeyCache(t, "VALKEY_URL") }
 
 // TestValkeyCacheOnACluster runs against the real cluster: the keys of one
-// Get or Set hash to different slots on different masters, so the MGET and
-// the pipeline must be split by node.
+// Get or Set hash to different slots on different masters, so both
+// pipelines must be split by node (one MGET would be refused: CROSSSLOT).
 func TestValkeyCacheOnACluster(t *testing.T) { testValkeyCache(t, "VALKEY_CLUSTER_URL") }
 
 func testValkeyCache(t *testing.T, variable string) {
