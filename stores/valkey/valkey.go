@@ -76,15 +76,6 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-// Cluster URL schemes. A Redis/Valkey cluster is named by its scheme, not
-// guessed from the number of addresses: a single seed address (a managed
-// service's configuration endpoint) is a cluster too, and a single-server
-// client pointed at a cluster node would fail with MOVED on most keys.
-const (
-	clusterScheme    = "redis+cluster"
-	clusterTLSScheme = "rediss+cluster"
-)
-
 // NewClient makes the client a URL names, without connecting:
 //   - redis://[user:password@]host:port[/db][?options] or rediss://: one
 //     server (go-redis's ParseURL; options such as dial_timeout, pool_size).
@@ -110,7 +101,7 @@ func NewClient(rawURL string) (client redis.UniversalClient, addr string, err er
 			return nil, "", fmt.Errorf("valkey: %w", err)
 		}
 		opts.ContextTimeoutEnabled = true
-		return redis.NewClusterClient(opts), strings.Join(opts.Addrs, ","), nil
+		return newClusterClient(opts), strings.Join(opts.Addrs, ","), nil
 	case "redis", "rediss":
 		if u.Query().Has("addr") {
 			return nil, "", errors.New("valkey: addr= names further cluster nodes: write a cluster's URL as redis+cluster:// or rediss+cluster://")
