@@ -53,8 +53,9 @@ valkey-cluster_start() {
         addrs+=("127.0.0.1:$port")
         pid_alive "$(valkey_cluster_node "$port")" && continue
         mkdir -p "$dir/$port"
-        # A config file, so a restart (here, or the failover test's, which
-        # reads its path from INFO server) starts the node exactly so.
+        # A config file, so that a restart starts the node exactly so.
+        # repl-diskless-sync-delay 0: a master has one replica, so it need
+        # not wait (5 s by default) for others before it sends its data.
         cat >"$dir/$port/redis.conf" <<EOF
 port $port
 bind 127.0.0.1
@@ -68,6 +69,7 @@ cluster-node-timeout $VALKEY_CLUSTER_NODE_TIMEOUT_MS
 save ""
 appendonly yes
 appendfsync everysec
+repl-diskless-sync-delay 0
 EOF
         rm -f "$(pidfile "$(valkey_cluster_node "$port")")"
         redis-server "$dir/$port/redis.conf" </dev/null >>"$STATE_DIR/valkey-cluster.log" 2>&1
@@ -90,12 +92,16 @@ valkey_cluster_ping() {
 }
 
 # Healthy when every node sees the whole cluster (six nodes, three masters
-# serving slots) in state ok.
+# serving slots) in state ok, and every replica is in sync with its master
+# (a master's replica online, a replica's link to its master up): until
+# then a master's death would lose its data.
 valkey-cluster_healthy() {
     local port info
     for port in $VALKEY_CLUSTER_PORTS; do
         info=$(redis-cli -h 127.0.0.1 -p "$port" cluster info 2>/dev/null) || return 1
         [[ $info == *cluster_state:ok* && $info == *cluster_known_nodes:6* && $info == *cluster_size:3* ]] || return 1
+        info=$(redis-cli -h 127.0.0.1 -p "$port" info replication 2>/dev/null) || return 1
+        [[ $info == *role:master*state=online* || $info == *role:slave*master_link_status:up* ]] || return 1
     done
 }
 
