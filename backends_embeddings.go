@@ -11,8 +11,8 @@ import (
 	"github.com/codingbrain/gateway/embeddings"
 	"github.com/codingbrain/gateway/graph/resolvers"
 	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/stores/valkey"
 	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
 )
 
 // embeddingCacheTTL keeps a text's vector in Valkey for a month: an
@@ -32,11 +32,10 @@ func openEmbedder(ctx context.Context, cfg config.Config, log *slog.Logger) (*em
 	}
 	closeCache := func() {}
 	if cfg.ValkeyURL != "" {
-		opt, err := redis.ParseURL(cfg.ValkeyURL)
+		client, _, err := valkey.NewClient(cfg.ValkeyURL)
 		if err != nil {
-			return nil, nil, fmt.Errorf("VALKEY_URL is not a valid Valkey URL")
+			return nil, nil, fmt.Errorf("VALKEY_URL: %w", err)
 		}
-		client := redis.NewClient(opt)
 		ec.Cache = embeddings.NewValkeyCache(client, embeddingCacheTTL)
 		closeCache = func() { _ = client.Close() }
 	}

@@ -12,8 +12,9 @@ import (
 )
 
 // openValkey puts the episodic domain on Valkey when VALKEY_URL is set: it
-// parses the URL (redis:// or rediss://; its query may tune the client) and
-// checks that the server answers within the backend's timeout. There is no
+// parses the URL (redis:// or rediss://, or redis+cluster:// or
+// rediss+cluster:// for a cluster; its query may tune the client) and checks
+// that the server answers within the backend's timeout. There is no
 // schema to create: keys appear with the first item and expire with the last.
 func openValkey(ctx context.Context, cfg config.Config, log *slog.Logger, b *stores.Backends) (func(), error) {
 	if cfg.ValkeyURL == "" {

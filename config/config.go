@@ -117,7 +117,7 @@ func Settings() []Setting {
 		str("database-url", "DATABASE_URL", "", "PostgreSQL URL of the application role (memories, feedback, experiments)", func(c *Config) *string { return &c.DatabaseURL }),
 		integer("db-max-conns", "GATEWAY_DB_MAX_CONNS", 16, "connections in the PostgreSQL pool, unless DATABASE_URL sets pool_max_conns", func(c *Config) *int { return &c.DBMaxConns }),
 		str("database-owner-url", "DATABASE_OWNER_URL", "", "PostgreSQL URL of the owner role, used by `gateway migrate`", func(c *Config) *string { return &c.DatabaseOwnerURL }),
-		str("valkey-url", "VALKEY_URL", "", "Valkey URL (episodic sessions)", func(c *Config) *string { return &c.ValkeyURL }),
+		str("valkey-url", "VALKEY_URL", "", "Valkey URL (episodic sessions, embedding cache): redis:// or rediss:// for one server, redis+cluster:// or rediss+cluster:// for a cluster", func(c *Config) *string { return &c.ValkeyURL }),
 		str("neo4j-uri", "NEO4J_URI", "", "Neo4j Bolt URI (code graph)", func(c *Config) *string { return &c.Neo4jURI }),
 		str("neo4j-user", "NEO4J_USER", "neo4j", "Neo4j user", func(c *Config) *string { return &c.Neo4jUser }),
 		str("neo4j-password", "NEO4J_PASSWORD", "", "Neo4j password", func(c *Config) *string { return &c.Neo4jPassword }),

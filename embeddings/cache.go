@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"math"
 	"sync"
@@ -112,26 +113,34 @@ func NewValkeyCache(client redis.UniversalClient, ttl time.Duration) *ValkeyCach
 	return &ValkeyCache{client: client, ttl: ttl}
 }
 
-// Get implements Cache with one MGET. An entry whose length is not a whole
-// number of float32s counts as missing.
+// Get implements Cache with one pipeline of GETs: one round trip to a
+// single server; on a cluster, one to each master holding some of the keys
+// (an MGET of keys in several slots is refused with CROSSSLOT). An entry
+// whose length is not a whole number of float32s counts as missing.
 func (c *ValkeyCache) Get(ctx context.Context, keys []string) ([][]float32, error) {
 	if len(keys) == 0 {
 		return nil, nil
 	}
-	vals, err := c.client.MGet(ctx, keys...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("embeddings cache: mget: %w", err)
+	pipe := c.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(keys))
+	for i, k := range keys {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	// A missing key is redis.Nil in its own command, and in Exec's error.
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("embeddings cache: get: %w", err)
 	}
 	out := make([][]float32, len(keys))
-	for i, v := range vals {
-		if s, ok := v.(string); ok {
-			out[i] = decodeVector([]byte(s))
+	for i, cmd := range cmds {
+		if b, err := cmd.Bytes(); err == nil {
+			out[i] = decodeVector(b)
 		}
 	}
 	return out, nil
 }
 
-// Set implements Cache with one pipeline of SET ... EX.
+// Set implements Cache with one pipeline of SET ... EX (split by master on
+// a cluster, like Get).
 func (c *ValkeyCache) Set(ctx context.Context, keys []string, vecs [][]float32) error {
 	if len(keys) == 0 {
 		return nil

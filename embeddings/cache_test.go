@@ -7,9 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/codingbrain/gateway/stores/storetest"
+	"github.com/codingbrain/gateway/stores/valkey"
 )
 
 func TestLRU(t *testing.T) {
@@ -64,30 +63,57 @@ func TestClip(t *testing.T) {
 }
 
 // TestValkeyCache runs against the real Valkey-protocol server.
-func TestValkeyCache(t *testing.T) {
-	opts, err := redis.ParseURL(storetest.ServiceEnv(t, "VALKEY_URL"))
+func TestValkeyCache(t *testing.T) { testValkeyCache(t, "VALKEY_URL") }
+
+// TestValkeyCacheOnACluster runs against the real cluster: the keys of one
+// Get or Set hash to different slots on different masters, so both
+// pipelines must be split by node (one MGET would be refused: CROSSSLOT).
+func TestValkeyCacheOnACluster(t *testing.T) { testValkeyCache(t, "VALKEY_CLUSTER_URL") }
+
+func testValkeyCache(t *testing.T, variable string) {
+	client, _, err := valkey.NewClient(storetest.ServiceEnv(t, variable))
 	if err != nil {
 		t.Fatal(err)
 	}
-	client := redis.NewClient(opts)
 	t.Cleanup(func() { _ = client.Close() })
-	ctx := context.Background()
+	ctx := storetest.Ctx(t)
 	c := NewValkeyCache(client, time.Minute)
-	keys := []string{
-		CacheKey("test-model", fmt.Sprint("valkey cache test a ", time.Now().UnixNano())),
-		CacheKey("test-model", fmt.Sprint("valkey cache test b ", time.Now().UnixNano())),
+	// Twenty texts: on a cluster, their keys all but surely span the three
+	// masters' slot ranges.
+	keys := make([]string, 20)
+	vecs := make([][]float32, len(keys))
+	for i := range keys {
+		keys[i] = CacheKey("test-model", fmt.Sprint("valkey cache test ", i, " ", time.Now().UnixNano()))
+		vecs[i] = []float32{0.25, float32(-i)}
 	}
-	t.Cleanup(func() { client.Del(context.Background(), keys...) })
+	t.Cleanup(func() {
+		for _, k := range keys {
+			client.Del(context.Background(), k)
+		}
+	})
 
-	if err := c.Set(ctx, keys[:1], [][]float32{{0.25, -1}}); err != nil {
+	// Every other key is cached; the rest stay missing.
+	var cached []string
+	var cachedVecs [][]float32
+	for i := 0; i < len(keys); i += 2 {
+		cached = append(cached, keys[i])
+		cachedVecs = append(cachedVecs, vecs[i])
+	}
+	if err := c.Set(ctx, cached, cachedVecs); err != nil {
 		t.Fatalf("Set: %v", err)
 	}
 	got, err := c.Get(ctx, keys)
 	if err != nil {
 		t.Fatalf("Get: %v", err)
 	}
-	if !slices.Equal(got[0], []float32{0.25, -1}) || got[1] != nil {
-		t.Errorf("Get = %v, want [[0.25 -1] nil]", got)
+	for i := range keys {
+		want := vecs[i]
+		if i%2 == 1 {
+			want = nil
+		}
+		if !slices.Equal(got[i], want) {
+			t.Fatalf("Get: key %d = %v, want %v", i, got[i], want)
+		}
 	}
 	raw, _ := client.Get(ctx, keys[0]).Bytes()
 	ttl, _ := client.TTL(ctx, keys[0]).Result()

@@ -11,7 +11,7 @@ export SERVICES_DIR CACHE_DIR STATE_DIR
 
 # The fixed order in which services are installed and started (stopped in
 # reverse). SERVICES="postgres valkey" selects a subset, in the order given.
-ALL_SERVICES="postgres valkey neo4j opensearch qdrant embeddings haproxy"
+ALL_SERVICES="postgres valkey valkey-cluster neo4j opensearch qdrant embeddings haproxy"
 SERVICES="${SERVICES:-$ALL_SERVICES}"
 
 mkdir -p "$CACHE_DIR" "$STATE_DIR"

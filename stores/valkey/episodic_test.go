@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,9 +16,12 @@ import (
 )
 
 // openTest opens the backend on the shared test server (VALKEY_URL).
-func openTest(t *testing.T) *Backend {
+func openTest(t *testing.T) *Backend { return openEnv(t, "VALKEY_URL") }
+
+// openEnv opens the backend on the server or cluster the variable names.
+func openEnv(t *testing.T, variable string) *Backend {
 	t.Helper()
-	b, err := Open(storetest.Ctx(t), storetest.ServiceEnv(t, "VALKEY_URL"), Options{})
+	b, err := Open(storetest.Ctx(t), storetest.ServiceEnv(t, variable), Options{})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -37,17 +41,33 @@ func (c *cleaned) Episodic(tenant stores.Tenant) stores.EpisodicStore {
 	return c.b.Episodic(tenant)
 }
 
-// tenantKeys lists a tenant's keys (SCAN: test inspection only).
+// tenantKeys lists a tenant's keys (SCAN: test inspection only). A cluster
+// client's SCAN reads one node, so on a cluster every master is scanned:
+// a key outside the tenant's slot would be found too.
 func tenantKeys(t testing.TB, b *Backend, tenant stores.Tenant) []string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	var keys []string
-	iter := b.client.Scan(ctx, 0, keysFor(tenant).user+"*", 1000).Iterator()
-	for iter.Next(ctx) {
-		keys = append(keys, iter.Val())
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	scan := func(ctx context.Context, node redis.UniversalClient) error {
+		iter := node.Scan(ctx, 0, keysFor(tenant).user+"*", 1000).Iterator()
+		for iter.Next(ctx) {
+			mu.Lock()
+			keys = append(keys, iter.Val())
+			mu.Unlock()
+		}
+		return iter.Err()
 	}
-	if err := iter.Err(); err != nil {
+	var err error
+	if cluster, ok := b.client.(*redis.ClusterClient); ok {
+		err = cluster.ForEachMaster(ctx, func(ctx context.Context, node *redis.Client) error { return scan(ctx, node) })
+	} else {
+		err = scan(ctx, b.client)
+	}
+	if err != nil {
 		t.Fatalf("scan: %v", err)
 	}
 	return keys

@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -44,7 +46,7 @@ type Options struct {
 type Backend struct {
 	client  redis.UniversalClient
 	timeout time.Duration
-	addr    string // host:port, for logs (never the URL: it may hold a password)
+	addr    string // host:port or seed nodes, for logs (never the URL: it may hold a password)
 }
 
 // New wraps a client the caller configured (a single node, or a cluster
@@ -56,9 +58,8 @@ func New(client redis.UniversalClient, opts Options) *Backend {
 	return &Backend{client: client, timeout: opts.Timeout}
 }
 
-// Open connects to the server at a redis:// or rediss:// URL (its query may
-// tune the client: dial_timeout, pool_size, ...) and checks that it answers
-// within the timeout. Close releases the connections.
+// Open connects to the server or cluster a URL names (see NewClient) and
+// checks that it answers within the timeout. Close releases the connections.
 func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	b, err := Connect(url, opts)
 	if err != nil {
@@ -76,21 +77,58 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 // Connect is Open without the check that the server answers: the client
 // connects on first use, and reconnects by itself.
 func Connect(url string, opts Options) (*Backend, error) {
-	ropts, err := redis.ParseURL(url)
+	client, addr, err := NewClient(url)
 	if err != nil {
-		// The URL may hold a password: say what is wrong, not the URL.
-		return nil, errors.New("valkey: the URL is not a valid redis:// or rediss:// URL")
+		return nil, err
 	}
-	// Let each call's context deadline bound its socket reads and writes,
-	// so a hung server cannot hold a call past its timeout.
-	ropts.ContextTimeoutEnabled = true
-	b := New(redis.NewClient(ropts), opts)
-	b.addr = ropts.Addr
+	b := New(client, opts)
+	b.addr = addr
 	return b, nil
 }
 
-// Addr is the server's host:port when the backend was opened from a URL,
-// safe to log.
+// NewClient makes the client a URL names, without connecting:
+//   - redis://[user:password@]host:port[/db][?options] or rediss://: one
+//     server (go-redis's ParseURL; options such as dial_timeout, pool_size).
+//   - redis+cluster://[user:password@]host:port[?addr=host:port&addr=...]
+//     or rediss+cluster://: a cluster (go-redis's ParseClusterURL). The host
+//     and each addr are seed nodes; the client learns the others, and every
+//     failover, from the cluster itself.
+//
+// Every call's context deadline bounds its socket reads and writes, so a
+// hung server cannot hold a call past its timeout. addr names the server or
+// the seed nodes for logs (never the URL: it may hold a password).
+func NewClient(rawURL string) (client redis.UniversalClient, addr string, err error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		// url.Parse's error quotes the URL, which may hold a password.
+		return nil, "", errors.New("valkey: the URL does not parse")
+	}
+	switch u.Scheme {
+	case clusterScheme, clusterTLSScheme:
+		u.Scheme = strings.TrimSuffix(u.Scheme, "+cluster")
+		opts, err := redis.ParseClusterURL(u.String())
+		if err != nil {
+			return nil, "", fmt.Errorf("valkey: %w", err)
+		}
+		opts.ContextTimeoutEnabled = true
+		return newClusterClient(opts), strings.Join(opts.Addrs, ","), nil
+	case "redis", "rediss":
+		if u.Query().Has("addr") {
+			return nil, "", errors.New("valkey: addr= names further cluster nodes: write a cluster's URL as redis+cluster:// or rediss+cluster://")
+		}
+		opts, err := redis.ParseURL(rawURL)
+		if err != nil {
+			return nil, "", fmt.Errorf("valkey: %w", err)
+		}
+		opts.ContextTimeoutEnabled = true
+		return redis.NewClient(opts), opts.Addr, nil
+	default:
+		return nil, "", fmt.Errorf("valkey: the URL scheme %q is none of redis, rediss, redis+cluster, rediss+cluster", u.Scheme)
+	}
+}
+
+// Addr is the server's host:port (a cluster's seed nodes, comma-separated)
+// when the backend was opened from a URL, safe to log.
 func (b *Backend) Addr() string { return b.addr }
 
 // Close closes the client.
