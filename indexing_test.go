@@ -97,7 +97,7 @@ func TestIndexerLosesNothingWhileAnIndexIsDown(t *testing.T) {
 	tenants := []stores.Tenant{storetest.NewTenant(), storetest.NewTenant()}
 	// Dedicated to the test's organisations, so other tests' entries in the
 	// shared outbox neither slow it down nor get taken from them.
-	ix := indexer.New(outboxQueue{s.outbox}, s.backends, indexer.Options{
+	ix := indexer.New(s.outbox, s.backends, indexer.Options{
 		Poll: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, MaxAttempts: 1000, Embedder: s.embedder,
 		Orgs: []uuid.UUID{tenants[0].OrgID, tenants[1].OrgID},
 	})

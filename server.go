@@ -252,7 +252,7 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 type wired struct {
 	backends stores.Backends
 	guards   []*guarded.Guard // one per real backend, for readiness
-	outbox   *postgres.Outbox // nil unless memories are on PostgreSQL
+	outbox   stores.Outbox    // nil unless memories are on PostgreSQL
 	close    func()
 }
 
@@ -270,7 +270,7 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metri
 	}
 	var (
 		guards []*guarded.Guard
-		outbox *postgres.Outbox
+		outbox stores.Outbox
 	)
 	for _, backend := range []struct {
 		name string
