@@ -8,6 +8,7 @@ import (
 	"github.com/codingbrain/gateway/events"
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/stores/postgres"
 )
 
 // openEvents wires the change feed that subscriptions read. With every
@@ -23,7 +24,7 @@ func openEvents(ctx context.Context, cfg config.Config, log *slog.Logger, b stor
 	if cfg.DatabaseURL == "" {
 		return events.Publishing(b, hub, hub, events.AllDomains), func() {}, nil
 	}
-	listener, err := events.ListenPostgres(ctx, cfg.DatabaseURL, hub, log)
+	listener, err := postgres.ListenChanges(ctx, cfg.DatabaseURL, hub, log)
 	if err != nil {
 		return b, nil, err
 	}

@@ -9,12 +9,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Publisher takes committed changes: the local Hub, or a broker that carries
-// them to every replica (which then publish them to their own hubs).
-type Publisher interface {
-	Publish(stores.Change)
-}
-
 // Domains says which domains' writes a Publishing wrapper reports. A domain
 // whose backend has a change source of its own (the PostgreSQL outbox for
 // memories) is left out, so its changes are not published twice.
@@ -33,7 +27,7 @@ var AllDomains = Domains{Memories: true, Feedback: true, Episodic: true}
 // so changes reach p in commit order; with stores/embedded (one lock for
 // every write) this costs no concurrency. Feedback and episodic changes only
 // tell subscribers to read again, so their order does not matter.
-func Publishing(b stores.Backends, hub *Hub, p Publisher, d Domains) stores.Backends {
+func Publishing(b stores.Backends, hub *Hub, p stores.ChangePublisher, d Domains) stores.Backends {
 	if p == nil {
 		p = hub
 	}
@@ -53,7 +47,7 @@ func Publishing(b stores.Backends, hub *Hub, p Publisher, d Domains) stores.Back
 // memoryBackend publishes memory writes in commit order per organisation.
 type memoryBackend struct {
 	next stores.MemoryBackend
-	pub  Publisher
+	pub  stores.ChangePublisher
 	orgs sync.Map // org id -> *sync.Mutex
 }
 
@@ -138,7 +132,7 @@ type indexTracking struct {
 // feedbackBackend publishes recorded and purged feedback.
 type feedbackBackend struct {
 	next stores.FeedbackBackend
-	pub  Publisher
+	pub  stores.ChangePublisher
 }
 
 func (b feedbackBackend) Feedback(t stores.Tenant) stores.FeedbackStore {
@@ -147,7 +141,7 @@ func (b feedbackBackend) Feedback(t stores.Tenant) stores.FeedbackStore {
 
 type feedbackStore struct {
 	stores.FeedbackStore
-	pub    Publisher
+	pub    stores.ChangePublisher
 	tenant stores.Tenant
 }
 
@@ -176,7 +170,7 @@ func (s feedbackStore) PurgeFeedback(ctx context.Context, before time.Time) (int
 // expires and re-sends the ranking then.
 type episodicBackend struct {
 	next stores.EpisodicBackend
-	pub  Publisher
+	pub  stores.ChangePublisher
 }
 
 func (b episodicBackend) Episodic(t stores.Tenant) stores.EpisodicStore {
@@ -185,7 +179,7 @@ func (b episodicBackend) Episodic(t stores.Tenant) stores.EpisodicStore {
 
 type episodicStore struct {
 	stores.EpisodicStore
-	pub    Publisher
+	pub    stores.ChangePublisher
 	tenant stores.Tenant
 }
 

@@ -78,6 +78,13 @@ type ChangeStream interface {
 	Close()
 }
 
+// ChangePublisher takes committed changes: the in-process hub that feeds
+// the subscriptions (events.Hub), or a broker that carries them to every
+// replica, which publish them to their own hubs (stores/postgres).
+type ChangePublisher interface {
+	Publish(Change)
+}
+
 // ChangeBackend hands out change feeds bound to one tenant.
 type ChangeBackend interface{ Changes(Tenant) ChangeFeed }
 
