@@ -44,7 +44,7 @@ func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger, b *s
 		pg.Close()
 		return nil, fmt.Errorf("the PostgreSQL schema is at version %d, newer than this gateway's %d: run a matching gateway build", have, want)
 	}
-	b.Memories, b.Feedback, b.Experiments = pg, pg, pg
+	b.Memories, b.Feedback, b.Experiments, b.IndexStatus = pg, pg, pg, pg
 	log.Info("memories, feedback and experiments on postgres", "schema_version", have)
 	return pg.Close, nil
 }

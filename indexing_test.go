@@ -77,9 +77,9 @@ func openRealStack(t *testing.T) realStack {
 	t.Cleanup(func() { _ = s.embedder.Close() })
 
 	fast := guarded.Options{Timeout: s.searchTimeout, OpenFor: 200 * time.Millisecond}
-	s.backends = guarded.Wrap(stores.Backends{Memories: pg, FullText: os, Vectors: q}, map[string]*guarded.Guard{
-		"Memories": guarded.New("postgres", fast), "FullText": guarded.New("opensearch", fast), "Vectors": guarded.New("qdrant", fast),
-	})
+	s.backends = guarded.Wrap(stores.Backends{Memories: pg}, guarded.New("postgres", fast)).
+		Override(guarded.Wrap(stores.Backends{FullText: os}, guarded.New("opensearch", fast))).
+		Override(guarded.Wrap(stores.Backends{Vectors: q}, guarded.New("qdrant", fast)))
 	return s
 }
 

@@ -278,48 +278,24 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metri
 	}{
 		{"postgres", openPostgres}, {"valkey", openValkey}, {"neo4j", openNeo4j}, {"qdrant", openQdrant}, {"opensearch", openOpenSearch},
 	} {
-		before := b
-		closer, err := backend.open(ctx, cfg, log, &b)
+		var own stores.Backends
+		closer, err := backend.open(ctx, cfg, log, &own)
 		if err != nil {
 			closeAll()
 			return wired{}, err
 		}
-		if closer != nil {
-			closers = append(closers, closer)
+		if closer == nil {
+			continue
 		}
-		if pg, ok := b.Memories.(*postgres.Backend); ok && outbox == nil {
+		closers = append(closers, closer)
+		if pg, ok := own.Memories.(*postgres.Backend); ok {
 			outbox = pg.Outbox()
 		}
-		if replaced := replacedDomains(before, b); len(replaced) > 0 {
-			g := guarded.New(backend.name, guarded.Options{Timeout: cfg.StoreTimeout, Observer: metrics})
-			guards = append(guards, g)
-			wrap := map[string]*guarded.Guard{}
-			for _, domain := range replaced {
-				wrap[domain] = g
-			}
-			b = guarded.Wrap(b, wrap)
-		}
+		g := guarded.New(backend.name, guarded.Options{Timeout: cfg.StoreTimeout, Observer: metrics})
+		guards = append(guards, g)
+		b = b.Override(guarded.Wrap(own, g))
 	}
 	return wired{backends: b, guards: guards, outbox: outbox, close: closeAll}, nil
-}
-
-// replacedDomains names the Backends fields an opener changed.
-func replacedDomains(before, after stores.Backends) []string {
-	var out []string
-	for name, changed := range map[string]bool{
-		"Memories":    before.Memories != after.Memories,
-		"Feedback":    before.Feedback != after.Feedback,
-		"Experiments": before.Experiments != after.Experiments,
-		"Episodic":    before.Episodic != after.Episodic,
-		"CodeGraph":   before.CodeGraph != after.CodeGraph,
-		"Vectors":     before.Vectors != after.Vectors,
-		"FullText":    before.FullText != after.FullText,
-	} {
-		if changed {
-			out = append(out, name)
-		}
-	}
-	return out
 }
 
 // readiness reports every real backend's breaker: ready while none is open.

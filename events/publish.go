@@ -52,12 +52,7 @@ type memoryBackend struct {
 }
 
 func (b *memoryBackend) Memories(t stores.Tenant) stores.MemoryStore {
-	next := b.next.Memories(t)
-	s := &memoryStore{MemoryStore: next, b: b, tenant: t}
-	if tracking, ok := next.(stores.IndexStatusStore); ok {
-		return indexTracking{memoryStore: s, IndexStatusStore: tracking}
-	}
-	return s
+	return &memoryStore{MemoryStore: b.next.Memories(t), b: b, tenant: t}
 }
 
 func (b *memoryBackend) lock(org uuid.UUID) func() {
@@ -120,13 +115,6 @@ func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state st
 
 func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, v *int64) (stores.Memory, error) {
 	return write(s, func() (stores.Memory, error) { return s.MemoryStore.DeleteMemory(ctx, id, v) }, one)
-}
-
-// IndexStatuses passes through when the wrapped store tracks index status,
-// so wrapping does not hide it.
-type indexTracking struct {
-	*memoryStore
-	stores.IndexStatusStore
 }
 
 // feedbackBackend publishes recorded and purged feedback.

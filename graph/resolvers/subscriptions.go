@@ -202,21 +202,16 @@ func memoryChange(ctx context.Context, b *stores.Bundle, f memoryChangeFilter, c
 	return ev, true
 }
 
-// indexStatuses returns a memory's status in every configured search
-// index. A memory store that does not track them indexes synchronously
-// (stores/embedded): a committed memory is already searchable in full text.
+// indexStatuses returns a memory's status in every configured search index.
 func indexStatuses(ctx context.Context, b *stores.Bundle, m stores.Memory) ([]stores.IndexStatus, error) {
-	if tracking, ok := b.Memories.(stores.IndexStatusStore); ok {
-		found, err := tracking.IndexStatuses(ctx, []uuid.UUID{m.ID})
-		if err != nil {
-			return nil, err
-		}
-		if s := found[m.ID]; s != nil {
-			return s, nil
-		}
-		return []stores.IndexStatus{}, nil
+	found, err := b.IndexStatus.IndexStatuses(ctx, []uuid.UUID{m.ID})
+	if err != nil {
+		return nil, err
 	}
-	return []stores.IndexStatus{{Index: stores.IndexFullText, State: stores.IndexIndexed, Version: m.Version}}, nil
+	if s := found[m.ID]; s != nil {
+		return s, nil
+	}
+	return []stores.IndexStatus{}, nil
 }
 
 // indexEvent reads a memory's index status as a subscription event.

@@ -121,6 +121,25 @@ func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uu
 	return out, nil
 }
 
+// IndexStatus binds the index status of the tenant's memories.
+func (b *MemoryBackend) IndexStatus(t stores.Tenant) stores.IndexStatusStore {
+	return &memoryStore{b: b, tenant: t}
+}
+
+// IndexStatuses reports every existing memory as indexed in full text at its
+// current version: the embedded store indexes synchronously, in the write.
+func (s *memoryStore) IndexStatuses(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]stores.IndexStatus, error) {
+	found, err := s.MemoriesByID(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID][]stores.IndexStatus, len(found))
+	for id, m := range found {
+		out[id] = []stores.IndexStatus{{Index: stores.IndexFullText, State: stores.IndexIndexed, Version: m.Version}}
+	}
+	return out, nil
+}
+
 // checkMemoryFilter refuses what no backend can filter by.
 func checkMemoryFilter(f stores.MemoryFilter) error {
 	for _, st := range f.States {
