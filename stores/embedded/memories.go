@@ -214,29 +214,6 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	return page, nil
 }
 
-// validMemory is a NewMemory checked and normalised, ready to store.
-type validMemory struct {
-	appID      uuid.UUID
-	content    string
-	metadata   map[string]any
-	categories []string
-}
-
-func checkNewMemory(in stores.NewMemory) (validMemory, error) {
-	if err := stores.CheckContent(in.Content); err != nil {
-		return validMemory{}, err
-	}
-	meta, err := normalizeJSONObject("metadata", in.Metadata)
-	if err != nil {
-		return validMemory{}, err
-	}
-	cats, err := stores.CheckCategoryNames(in.Categories)
-	if err != nil {
-		return validMemory{}, err
-	}
-	return validMemory{appID: in.AppID, content: in.Content, metadata: meta, categories: cats}, nil
-}
-
 func (s *memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (stores.Memory, error) {
 	out, err := s.CreateMemories(ctx, []stores.NewMemory{in})
 	if err != nil {
@@ -249,16 +226,15 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if len(in) > stores.MaxBatchSize {
-		return nil, stores.Invalid("at most %d memories per batch", stores.MaxBatchSize)
+	valid, err := stores.CheckNewMemories(in)
+	if err != nil {
+		return nil, err
 	}
-	valid := make([]validMemory, len(in))
-	for i, m := range in {
-		v, err := checkNewMemory(m)
-		if err != nil {
+	metadata := make([]map[string]any, len(valid))
+	for i, v := range valid {
+		if metadata[i], err = decodeJSONObject("metadata", v.Metadata); err != nil {
 			return nil, err
 		}
-		valid[i] = v
 	}
 
 	s.b.mu.Lock()
@@ -266,7 +242,7 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 	o := s.b.org(s.tenant.OrgID, true)
 	// Every check happens before the first write, so a failing batch stores nothing.
 	for _, v := range valid {
-		if _, ok := o.apps[v.appID]; !ok {
+		if _, ok := o.apps[v.AppID]; !ok {
 			return nil, stores.NotFound("app not found")
 		}
 	}
@@ -275,16 +251,16 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 	for i, v := range valid {
 		m := stores.Memory{
 			ID:        uuid.New(),
-			AppID:     v.appID,
+			AppID:     v.AppID,
 			AuthorID:  s.tenant.UserID,
-			Content:   v.content,
-			Metadata:  v.metadata,
+			Content:   v.Content,
+			Metadata:  metadata[i],
 			State:     stores.MemoryActive,
 			Version:   1,
 			CreatedAt: now,
 			UpdatedAt: now,
 		}
-		row := &memoryRow{memory: m, categories: s.ensureCategories(o, v.categories, now)}
+		row := &memoryRow{memory: m, categories: s.ensureCategories(o, v.Categories, now)}
 		o.memories[m.ID] = row
 		s.reindex(ctx, o, row)
 		out[i] = copyMemory(m)
@@ -617,23 +593,21 @@ func copyMemory(m stores.Memory) stores.Memory {
 	return m
 }
 
-// normalizeJSONObject checks that m is a JSON object and returns the value a
-// JSON column would give back (numbers as float64, structs as maps), so the
-// embedded stores answer exactly like PostgreSQL's jsonb. nil becomes {}.
+// normalizeJSONObject checks m as every backend does and returns the value
+// a JSON column would give back (numbers as float64, structs as maps), so
+// the embedded stores answer exactly like PostgreSQL's jsonb. nil becomes {}.
 func normalizeJSONObject(what string, m map[string]any) (map[string]any, error) {
-	if m == nil {
-		return map[string]any{}, nil
-	}
-	raw, err := json.Marshal(m)
+	text, err := stores.CheckJSONObject(what, m)
 	if err != nil {
-		return nil, stores.Invalid("%s must be a JSON object", what)
+		return nil, err
 	}
-	if bytes.Contains(raw, []byte(`\u0000`)) {
-		// jsonb refuses the NUL escape; refuse it everywhere alike.
-		return nil, stores.Invalid("%s must not contain NUL characters", what)
-	}
+	return decodeJSONObject(what, text)
+}
+
+// decodeJSONObject decodes the JSON text of an object, as CheckJSONObject returns it.
+func decodeJSONObject(what, text string) (map[string]any, error) {
 	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil || out == nil {
+	if err := json.Unmarshal([]byte(text), &out); err != nil || out == nil {
 		return nil, stores.Invalid("%s must be a JSON object", what)
 	}
 	return out, nil

@@ -132,7 +132,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		return stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
 	}
 	for _, d := range docs {
-		if err := checkDocument(d); err != nil {
+		if err := stores.CheckDocument(d); err != nil {
 			return err
 		}
 	}
@@ -180,7 +180,7 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 		return 0, stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
 	}
 	for _, id := range ids {
-		if err := checkDocumentID(id); err != nil {
+		if err := stores.CheckDocumentID(id); err != nil {
 			return 0, err
 		}
 	}
@@ -274,7 +274,7 @@ func encodeCursor(c cursor) string {
 func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(raw, &c) != nil || checkDocumentID(c.ID) != nil ||
+	if err != nil || json.Unmarshal(raw, &c) != nil || stores.CheckDocumentID(c.ID) != nil ||
 		math.IsNaN(c.Score) || math.IsInf(c.Score, 0) {
 		return cursor{}, stores.Invalid("malformed cursor")
 	}
@@ -286,7 +286,7 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 	if err := s.begin(ctx); err != nil {
 		return none, err
 	}
-	if err := checkQuery(q); err != nil {
+	if err := stores.CheckSearchQuery(q); err != nil {
 		return none, err
 	}
 	if p.First < 1 {
@@ -340,7 +340,7 @@ func (s *fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuer
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := checkQuery(q); err != nil {
+	if err := stores.CheckSearchQuery(q); err != nil {
 		return 0, err
 	}
 	var resp struct {

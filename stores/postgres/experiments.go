@@ -117,7 +117,7 @@ func (s *experimentStore) CreateExperiment(ctx context.Context, in stores.NewExp
 		if v.Weight <= 0 {
 			return stores.Experiment{}, stores.Invalid("variant %q needs a positive weight", v.Key)
 		}
-		config, err := jsonObject("variant config", v.Config)
+		config, err := stores.CheckJSONObject("variant config", v.Config)
 		if err != nil {
 			return stores.Experiment{}, err
 		}

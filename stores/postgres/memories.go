@@ -246,29 +246,6 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 // likeEscaper makes user text match itself literally inside an ILIKE pattern.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// validMemory is a NewMemory checked and normalised, ready to store.
-type validMemory struct {
-	appID      uuid.UUID
-	content    string
-	metadata   string
-	categories []string
-}
-
-func checkNewMemory(in stores.NewMemory) (validMemory, error) {
-	if err := stores.CheckContent(in.Content); err != nil {
-		return validMemory{}, err
-	}
-	meta, err := jsonObject("metadata", in.Metadata)
-	if err != nil {
-		return validMemory{}, err
-	}
-	cats, err := stores.CheckCategoryNames(in.Categories)
-	if err != nil {
-		return validMemory{}, err
-	}
-	return validMemory{appID: in.AppID, content: in.Content, metadata: meta, categories: cats}, nil
-}
-
 func (s *memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (stores.Memory, error) {
 	out, err := s.CreateMemories(ctx, []stores.NewMemory{in})
 	if err != nil {
@@ -281,20 +258,17 @@ func (s *memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (st
 // pipelined batch: the categories it needs, then the memories, their links
 // and their outbox rows in one statement.
 func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory) ([]stores.Memory, error) {
-	if len(in) > stores.MaxBatchSize {
-		return nil, stores.Invalid("at most %d memories per batch", stores.MaxBatchSize)
+	valid, err := stores.CheckNewMemories(in)
+	if err != nil {
+		return nil, err
 	}
-	n := len(in)
+	n := len(valid)
 	ids, apps, contents, metas := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]string, n), make([]string, n)
 	var linkMemories []uuid.UUID
 	var linkNames, names []string
-	for i, m := range in {
-		v, err := checkNewMemory(m)
-		if err != nil {
-			return nil, err
-		}
-		ids[i], apps[i], contents[i], metas[i] = uuid.New(), v.appID, v.content, v.metadata
-		for _, c := range v.categories {
+	for i, v := range valid {
+		ids[i], apps[i], contents[i], metas[i] = uuid.New(), v.AppID, v.Content, v.Metadata
+		for _, c := range v.Categories {
 			linkMemories = append(linkMemories, ids[i])
 			linkNames = append(linkNames, c)
 			names = append(names, c)
@@ -304,7 +278,7 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 		return []stores.Memory{}, s.t.Validate()
 	}
 	byID := make(map[uuid.UUID]stores.Memory, n)
-	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
 		if len(names) > 0 {
 			b.Queue(ensureCategoriesSQL, s.t.OrgID, names)
 		}
@@ -339,7 +313,7 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 	}
 	var meta *string
 	if u.Metadata != nil {
-		m, err := jsonObject("metadata", u.Metadata)
+		m, err := stores.CheckJSONObject("metadata", u.Metadata)
 		if err != nil {
 			return stores.Memory{}, err
 		}
