@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"reflect"
 	"slices"
 	"time"
 
@@ -65,7 +64,7 @@ func pump[T any](ctx context.Context, st stores.ChangeStream, first func() (T, b
 		defer close(out)
 		defer st.Close()
 		send := func(v T) bool {
-			clearLoaders(ctx)
+			loaders.Renew(ctx)
 			select {
 			case out <- v:
 				return true
@@ -117,21 +116,6 @@ func pump[T any](ctx context.Context, st stores.ChangeStream, first func() (T, b
 		}
 	}()
 	return out, nil
-}
-
-// clearLoaders empties the request loaders' caches before each message, so
-// a long-lived subscription never serves what an earlier message cached.
-func clearLoaders(ctx context.Context) {
-	l := loaders.For(ctx)
-	if l == nil {
-		return
-	}
-	v := reflect.ValueOf(l).Elem()
-	for i := range v.NumField() {
-		if m := v.Field(i).MethodByName("ClearAll"); m.IsValid() && !v.Field(i).IsNil() {
-			m.Call(nil)
-		}
-	}
 }
 
 // memoryChangeFilter is a decoded MemoryChangeFilter.
