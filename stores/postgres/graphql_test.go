@@ -1,29 +1,35 @@
-package main
+package postgres_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/graph/relay"
-	"github.com/codingbrain/gateway/migrations"
 	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/stores/embedded"
+	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/stores/storetest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
-// testJWTSecret signs the tokens of the gateways these tests start.
+// These tests serve GraphQL over this backend as the gateway does (the
+// graph handler, its loaders, every other domain embedded) and check what
+// a client and the database see: tenant isolation through every memory
+// operation, and how many statements a page of memories costs.
+
+// testJWTSecret signs the tokens of the handler these tests start.
 const testJWTSecret = "backends-postgres-test-secret-0123456789"
 
 // statementCounter is a pgx tracer that counts what the gateway sends:
@@ -62,80 +68,41 @@ func (c *statementCounter) snapshot() [3]int64 {
 	return [3]int64{c.data.Load(), c.plumbing.Load(), c.roundTrips.Load()}
 }
 
-var (
-	pgGatewayOnce    sync.Once
-	pgGatewayCounter = &statementCounter{}
-)
-
-// startPostgresGateway migrates the database (once per test binary) and runs
-// `gateway serve` with DATABASE_URL set, every other backend embedded. It
-// returns the base URL.
-func startPostgresGateway(t *testing.T) string {
+// startGraphQL serves GraphQL over a backend of its own, whose statements a
+// counter sees, and returns the base URL and the counter.
+func startGraphQL(t *testing.T) (string, *statementCounter) {
 	t.Helper()
-	dbURL := storetest.ServiceEnv(t, "DATABASE_URL")
-	ownerURL := storetest.ServiceEnv(t, "DATABASE_OWNER_URL")
-	pgGatewayOnce.Do(func() {
-		postgresTracer = pgGatewayCounter
-		r, err := migrations.Open(ownerURL)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer r.Close()
-		if err := r.Up(context.Background(), io.Discard); err != nil {
-			t.Fatalf("migrate up: %v", err)
-		}
-	})
-	// The default loader wait: the memories resolver prefetches a page's apps
-	// and categories in one batch each, so the count does not depend on the
-	// scheduler. The indexer is off: its outbox statements would go through
-	// the same traced pool and be counted as the requests'.
-	return startGatewayWith(t, map[string]string{"DATABASE_URL": dbURL, "GATEWAY_JWT_SECRET": testJWTSecret, "GATEWAY_INDEXER": "false"})
+	migrateOnce(t)
+	counter := &statementCounter{}
+	pg, err := postgres.Open(storetest.Ctx(t), postgres.Config{URL: storetest.ServiceEnv(t, "DATABASE_URL"), Tracer: counter})
+	storetest.RequireNoError(t, err)
+	t.Cleanup(pg.Close)
+	verifier, err := auth.NewVerifier(auth.Config{HMACSecret: []byte(testJWTSecret)})
+	storetest.RequireNoError(t, err)
+	backends := embedded.New(time.Now).Override(stores.Backends{Memories: pg, Feedback: pg, Experiments: pg, IndexStatus: pg})
+	// The gateway's default loader wait: the memories resolver prefetches a
+	// page's apps and categories in one batch each, so the count does not
+	// depend on the scheduler.
+	srv := httptest.NewServer(graph.NewHandler(graph.Config{
+		Backends:          backends,
+		Verifier:          verifier,
+		Cursors:           relay.NewCursors([]byte("cursor-test-key-of-32-bytes-long")),
+		Pages:             relay.Limits{DefaultFirst: 20, MaxFirst: 100},
+		MaxTraversalDepth: stores.MaxTraversalDepth,
+		LoaderWait:        500 * time.Microsecond,
+		MaxBodyBytes:      1 << 20,
+		Limits:            graph.Limits{MaxDepth: 15, MaxComplexity: 50000, MaxAliases: 30, MaxRootFields: 20, DefaultListSize: 10},
+		Logger:            slog.New(slog.DiscardHandler),
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL, counter
 }
 
-// startGatewayWith runs `gateway serve` with exactly the given environment
-// on a free loopback port until the test ends, and returns its base URL.
-func startGatewayWith(t *testing.T, env map[string]string) string {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	var stderr lockedBuffer
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, func(k string) string { return env[k] }, io.Discard, &stderr)
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		sc := bufio.NewScanner(strings.NewReader(stderr.String()))
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "gateway listening" {
-				return "http://" + line.Addr
-			}
-		}
-		select {
-		case err := <-done:
-			t.Fatalf("serve stopped early: %v\n%s", err, stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the gateway did not start: %s", stderr.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// pgToken issues a token for a tenant with every scope.
-func pgToken(t *testing.T, tenant stores.Tenant) string {
+// token issues a token for a tenant with every scope.
+func token(t *testing.T, tenant stores.Tenant) string {
 	t.Helper()
 	tok, err := auth.Issue([]byte(testJWTSecret), auth.Principal{UserID: tenant.UserID, OrgID: tenant.OrgID, Scopes: auth.AllScopes()}, time.Hour, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
+	storetest.RequireNoError(t, err)
 	return tok
 }
 
@@ -179,7 +146,7 @@ func mustGQL(t *testing.T, base, token, query string, vars map[string]any, out a
 	}
 }
 
-func createPGApp(t *testing.T, base, token, name string) string {
+func createApp(t *testing.T, base, token, name string) string {
 	t.Helper()
 	var out struct {
 		CreateApp struct{ App struct{ ID string } }
@@ -189,12 +156,12 @@ func createPGApp(t *testing.T, base, token, name string) string {
 }
 
 func TestPostgresThroughGraphQL(t *testing.T) {
-	base := startPostgresGateway(t)
+	base, counter := startGraphQL(t)
 
 	t.Run("another tenant's memory id answers exactly like a missing id", func(t *testing.T) {
 		alice, bob := storetest.NewTenant(), storetest.NewTenant()
-		aliceTok, bobTok := pgToken(t, alice), pgToken(t, bob)
-		app := createPGApp(t, base, aliceTok, "alice's editor")
+		aliceTok, bobTok := token(t, alice), token(t, bob)
+		app := createApp(t, base, aliceTok, "alice's editor")
 		var created struct {
 			CreateMemory struct{ Memory struct{ ID string } }
 		}
@@ -234,8 +201,8 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 
 	t.Run("a page of memories with their app and categories costs the same three statements whatever its size", func(t *testing.T) {
 		tenant := storetest.NewTenant()
-		tok := pgToken(t, tenant)
-		apps := []string{createPGApp(t, base, tok, "vscode"), createPGApp(t, base, tok, "cli"), createPGApp(t, base, tok, "jetbrains")}
+		tok := token(t, tenant)
+		apps := []string{createApp(t, base, tok, "vscode"), createApp(t, base, tok, "cli"), createApp(t, base, tok, "jetbrains")}
 		batch := make([]map[string]any, 100)
 		for i := range batch {
 			batch[i] = map[string]any{"appId": apps[i%len(apps)], "content": fmt.Sprintf("memory %d", i),
@@ -245,7 +212,7 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 			map[string]any{"in": map[string]any{"memories": batch}}, nil)
 
 		for _, first := range []int{1, 10, 100} {
-			before := pgGatewayCounter.snapshot()
+			before := counter.snapshot()
 			var out struct {
 				Memories struct {
 					Nodes []struct {
@@ -256,7 +223,7 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 			}
 			mustGQL(t, base, tok, `query($first: Int!) { memories(first: $first) { nodes { app { name } categories { name } } } }`,
 				map[string]any{"first": first}, &out)
-			after := pgGatewayCounter.snapshot()
+			after := counter.snapshot()
 			data, plumbing, trips := after[0]-before[0], after[1]-before[1], after[2]-before[2]
 			t.Logf("memories(first: %d) { app { name } categories { name } }: %d data statements, %d transaction statements (BEGIN, set_config, COMMIT), %d round trips",
 				first, data, plumbing, trips)

@@ -1,4 +1,4 @@
-package main
+package indexer_test
 
 import (
 	"context"
