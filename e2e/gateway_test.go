@@ -22,6 +22,7 @@ import (
 	"github.com/Khan/genqlient/graphql"
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/e2e/client"
+	"github.com/codingbrain/gateway/e2e/gatewayproc"
 	"github.com/google/uuid"
 )
 
@@ -37,6 +38,7 @@ const storeTimeout = 3 * time.Second
 // stack is the gateway binary running against the real services, each
 // behind a proxy of ours.
 type stack struct {
+	bin     string // the gateway binary, for tests that start processes of their own
 	url     string
 	secret  []byte
 	proxies map[string]*proxy // by backend name as /readyz and /metrics call it
@@ -109,6 +111,7 @@ func startStack() (s *stack, err error) {
 	}()
 
 	bin := filepath.Join(dir, "gateway")
+	s.bin = bin
 	build := exec.Command("go", "build", "-o", bin, "github.com/codingbrain/gateway")
 	if out, err := build.CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("go build: %v\n%s", err, out)
@@ -355,6 +358,35 @@ func (s *stack) post(t *testing.T, token, query string, vars map[string]any) exc
 	}
 	ex, _ := s.raw(t, token, "application/json", bytes.NewReader(b), int64(len(b)))
 	return ex
+}
+
+// query runs an operation that must succeed and decodes its data into out
+// (when not nil).
+func (s *stack) query(t *testing.T, token, query string, vars map[string]any, out any) {
+	t.Helper()
+	a := decode(t, s.post(t, token, query, vars))
+	if len(a.Errors) > 0 {
+		t.Fatalf("%s: errors %+v", query, a.Errors)
+	}
+	if out == nil {
+		return
+	}
+	raw, err := json.Marshal(a.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replica starts another gateway process of the stack's binary with exactly
+// env and the stack's token secret, and returns it as a stack of its own
+// (no proxies) whose tokens the stack issues.
+func (s *stack) replica(t *testing.T, env map[string]string) *stack {
+	t.Helper()
+	env["GATEWAY_JWT_SECRET"] = string(s.secret)
+	return &stack{bin: s.bin, url: gatewayproc.Start(t, s.bin, env), secret: s.secret}
 }
 
 // get fetches a path of the gateway (health, readiness, metrics).
