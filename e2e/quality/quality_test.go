@@ -47,55 +47,6 @@ func token(t *testing.T, tenant stores.Tenant) string {
 	return tok
 }
 
-type gqlError struct {
-	Message    string
-	Extensions struct{ Code string }
-}
-
-// gql posts one operation and decodes its data into out (when not nil).
-func gql(t *testing.T, base, token, query string, vars map[string]any, out any) []gqlError {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Data   json.RawMessage
-		Errors []gqlError
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatal(err)
-	}
-	if out != nil && len(r.Data) > 0 {
-		if err := json.Unmarshal(r.Data, out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return r.Errors
-}
-
-// mustGQL is gql for operations that must succeed.
-func mustGQL(t *testing.T, base, token, query string, vars map[string]any, out any) {
-	t.Helper()
-	if errs := gql(t, base, token, query, vars, out); len(errs) > 0 {
-		t.Fatalf("%s: errors %+v", query, errs)
-	}
-}
-
-func createApp(t *testing.T, base, token, name string) string {
-	t.Helper()
-	var out struct {
-		CreateApp struct{ App struct{ ID string } }
-	}
-	mustGQL(t, base, token, `mutation($n: String!) { createApp(input: {name: $n}) { app { id } } }`, map[string]any{"n": name}, &out)
-	return out.CreateApp.App.ID
-}
-
 // qualitySet is embeddings/testdata/quality.json: memories, and queries
 // whose relevant memories are mostly paraphrases.
 type qualitySet struct {
@@ -161,7 +112,11 @@ func TestRecallQuality(t *testing.T) {
 	}
 	tenant := storetest.NewTenant()
 	tok := token(t, tenant)
-	app := createApp(t, base, tok, "quality")
+	var created struct {
+		CreateApp struct{ App struct{ ID string } }
+	}
+	storetest.MustGraphQL(t, base, tok, `mutation { createApp(input: {name: "quality"}) { app { id } } }`, nil, &created)
+	app := created.CreateApp.App.ID
 
 	// Write the memories and time how long until every one is searchable by vector.
 	start := time.Now()
@@ -176,7 +131,7 @@ func TestRecallQuality(t *testing.T) {
 		var out struct {
 			CreateMemories struct{ Memories []struct{ ID string } }
 		}
-		mustGQL(t, base, tok, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`, map[string]any{"in": map[string]any{"memories": in}}, &out)
+		storetest.MustGraphQL(t, base, tok, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`, map[string]any{"in": map[string]any{"memories": in}}, &out)
 		for j, m := range out.CreateMemories.Memories {
 			memoryOf[m.ID] = batch[j].ID
 		}
@@ -190,7 +145,7 @@ func TestRecallQuality(t *testing.T) {
 			var out struct {
 				Nodes []struct{ IndexStatus []struct{ State string } }
 			}
-			mustGQL(t, base, tok, `query($ids: [ID!]!) { nodes(ids: $ids) { ... on Memory { indexStatus { state } } } }`, map[string]any{"ids": ids[i:min(i+100, len(ids))]}, &out)
+			storetest.MustGraphQL(t, base, tok, `query($ids: [ID!]!) { nodes(ids: $ids) { ... on Memory { indexStatus { state } } } }`, map[string]any{"ids": ids[i:min(i+100, len(ids))]}, &out)
 			for _, n := range out.Nodes {
 				if len(n.IndexStatus) != 2 {
 					return false
@@ -240,7 +195,7 @@ func TestRecallQuality(t *testing.T) {
 				}
 			}
 		}
-		mustGQL(t, base, tok, `query($t: String!) { search(text: $t, first: 10) { nodes { document { memory { id } } } } }`, map[string]any{"t": q.Text}, &ft)
+		storetest.MustGraphQL(t, base, tok, `query($t: String!) { search(text: $t, first: 10) { nodes { document { memory { id } } } } }`, map[string]any{"t": q.Text}, &ft)
 		var ids []string
 		for _, n := range ft.Search.Nodes {
 			if n.Document.Memory != nil {
@@ -255,7 +210,7 @@ func TestRecallQuality(t *testing.T) {
 				Hits []struct{ Memory struct{ ID string } }
 			}
 		}
-		mustGQL(t, base, tok, `query($t: String!) { recall(text: $t, first: 10) { hits { memory { id } } } }`, map[string]any{"t": q.Text}, &rc)
+		storetest.MustGraphQL(t, base, tok, `query($t: String!) { recall(text: $t, first: 10) { hits { memory { id } } } }`, map[string]any{"t": q.Text}, &rc)
 		recallCalls += counter.calls.Load() - before
 		recallTexts += counter.texts.Load() - beforeTexts
 		ids = ids[:0]
@@ -269,7 +224,7 @@ func TestRecallQuality(t *testing.T) {
 		var vs struct {
 			VectorSearch []struct{ Memory *struct{ ID string } }
 		}
-		mustGQL(t, base, tok, `query($t: String!) { vectorSearch(text: $t, first: 10) { memory { id } } }`, map[string]any{"t": q.Text}, &vs)
+		storetest.MustGraphQL(t, base, tok, `query($t: String!) { vectorSearch(text: $t, first: 10) { memory { id } } }`, map[string]any{"t": q.Text}, &vs)
 		ids = ids[:0]
 		for _, h := range vs.VectorSearch {
 			if h.Memory != nil {
@@ -296,7 +251,7 @@ func TestRecallQuality(t *testing.T) {
 		var rc struct {
 			Recall struct{ Hits []struct{ Score float64 } }
 		}
-		mustGQL(t, base, tok, `{ recall(text: "how do we retry failed webhook deliveries?", first: 20) { hits { score } } }`, nil, &rc)
+		storetest.MustGraphQL(t, base, tok, `{ recall(text: "how do we retry failed webhook deliveries?", first: 20) { hits { score } } }`, nil, &rc)
 		after := storeCalls(t, base)
 		for call, want := range map[string]float64{
 			"postgres MemoriesByID": 1, "opensearch Search": 1, "qdrant SearchVectors": 1,

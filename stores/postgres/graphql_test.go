@@ -1,12 +1,9 @@
 package postgres_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
@@ -106,52 +103,12 @@ func token(t *testing.T, tenant stores.Tenant) string {
 	return tok
 }
 
-type gqlError struct {
-	Message    string
-	Extensions struct{ Code string }
-}
-
-// gql posts one operation and decodes its data into out (when not nil).
-func gql(t *testing.T, base, token, query string, vars map[string]any, out any) []gqlError {
-	t.Helper()
-	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
-	req, _ := http.NewRequest(http.MethodPost, base+"/graphql", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r struct {
-		Data   json.RawMessage
-		Errors []gqlError
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatal(err)
-	}
-	if out != nil && len(r.Data) > 0 {
-		if err := json.Unmarshal(r.Data, out); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return r.Errors
-}
-
-// mustGQL is gql for operations that must succeed.
-func mustGQL(t *testing.T, base, token, query string, vars map[string]any, out any) {
-	t.Helper()
-	if errs := gql(t, base, token, query, vars, out); len(errs) > 0 {
-		t.Fatalf("%s: errors %+v", query, errs)
-	}
-}
-
 func createApp(t *testing.T, base, token, name string) string {
 	t.Helper()
 	var out struct {
 		CreateApp struct{ App struct{ ID string } }
 	}
-	mustGQL(t, base, token, `mutation($n: String!) { createApp(input: {name: $n}) { app { id } } }`, map[string]any{"n": name}, &out)
+	storetest.MustGraphQL(t, base, token, `mutation($n: String!) { createApp(input: {name: $n}) { app { id } } }`, map[string]any{"n": name}, &out)
 	return out.CreateApp.App.ID
 }
 
@@ -165,7 +122,7 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 		var created struct {
 			CreateMemory struct{ Memory struct{ ID string } }
 		}
-		mustGQL(t, base, aliceTok, `mutation($app: ID!) { createMemory(input: {appId: $app, content: "alice's secret"}) { memory { id } } }`,
+		storetest.MustGraphQL(t, base, aliceTok, `mutation($app: ID!) { createMemory(input: {appId: $app, content: "alice's secret"}) { memory { id } } }`,
 			map[string]any{"app": app}, &created)
 		theirs := created.CreateMemory.Memory.ID
 		missing := relay.UUIDID(relay.KindMemory, uuid.New())
@@ -173,11 +130,11 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 		for name, id := range map[string]string{"another tenant's id": theirs, "a missing id": missing} {
 			t.Run(name, func(t *testing.T) {
 				var q struct{ Memory *struct{ ID string } }
-				if errs := gql(t, base, bobTok, `query($id: ID!) { memory(id: $id) { id content } }`, map[string]any{"id": id}, &q); len(errs) != 0 || q.Memory != nil {
+				if errs := storetest.GraphQL(t, base, bobTok, `query($id: ID!) { memory(id: $id) { id content } }`, map[string]any{"id": id}, &q); len(errs) != 0 || q.Memory != nil {
 					t.Fatalf("memory(id) = %+v with errors %+v, want null and no error", q.Memory, errs)
 				}
 				var n struct{ Node *struct{ ID string } }
-				if errs := gql(t, base, bobTok, `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": id}, &n); len(errs) != 0 || n.Node != nil {
+				if errs := storetest.GraphQL(t, base, bobTok, `query($id: ID!) { node(id: $id) { id } }`, map[string]any{"id": id}, &n); len(errs) != 0 || n.Node != nil {
 					t.Fatalf("node(id) = %+v with errors %+v, want null and no error", n.Node, errs)
 				}
 				for _, m := range []string{
@@ -185,7 +142,7 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 					`mutation($id: ID!) { setMemoryState(input: {id: $id, state: ARCHIVED}) { memory { id } } }`,
 					`mutation($id: ID!) { deleteMemory(input: {id: $id}) { memory { id } } }`,
 				} {
-					errs := gql(t, base, bobTok, m, map[string]any{"id": id}, nil)
+					errs := storetest.GraphQL(t, base, bobTok, m, map[string]any{"id": id}, nil)
 					if len(errs) != 1 || errs[0].Extensions.Code != "NOT_FOUND" || errs[0].Message != "memory not found" {
 						t.Fatalf("%s: errors %+v, want one NOT_FOUND \"memory not found\"", m, errs)
 					}
@@ -193,7 +150,7 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 			})
 		}
 		var still struct{ Memory struct{ Content string } }
-		mustGQL(t, base, aliceTok, `query($id: ID!) { memory(id: $id) { content } }`, map[string]any{"id": theirs}, &still)
+		storetest.MustGraphQL(t, base, aliceTok, `query($id: ID!) { memory(id: $id) { content } }`, map[string]any{"id": theirs}, &still)
 		if still.Memory.Content != "alice's secret" {
 			t.Fatalf("alice's memory changed: %+v", still.Memory)
 		}
@@ -208,7 +165,7 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 			batch[i] = map[string]any{"appId": apps[i%len(apps)], "content": fmt.Sprintf("memory %d", i),
 				"categories": []string{fmt.Sprintf("topic-%d", i%7), fmt.Sprintf("team-%d", i%3)}}
 		}
-		mustGQL(t, base, tok, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`,
+		storetest.MustGraphQL(t, base, tok, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`,
 			map[string]any{"in": map[string]any{"memories": batch}}, nil)
 
 		for _, first := range []int{1, 10, 100} {
@@ -221,7 +178,7 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 					}
 				}
 			}
-			mustGQL(t, base, tok, `query($first: Int!) { memories(first: $first) { nodes { app { name } categories { name } } } }`,
+			storetest.MustGraphQL(t, base, tok, `query($first: Int!) { memories(first: $first) { nodes { app { name } categories { name } } } }`,
 				map[string]any{"first": first}, &out)
 			after := counter.snapshot()
 			data, plumbing, trips := after[0]-before[0], after[1]-before[1], after[2]-before[2]
