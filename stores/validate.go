@@ -336,3 +336,128 @@ func CheckPointIDs(ids []uuid.UUID) error {
 	}
 	return nil
 }
+
+// CheckedExperiment is a NewExperiment that passed CheckNewExperiment: its
+// name trimmed, each variant's config the JSON text of an object.
+type CheckedExperiment struct {
+	Name     string
+	Variants []CheckedVariant
+}
+
+// CheckedVariant is one variant of a CheckedExperiment, in the input's order.
+type CheckedVariant struct {
+	Key    string
+	Weight int
+	Config string
+}
+
+// CheckNewExperiment checks a new experiment and its variants as a whole.
+func CheckNewExperiment(in NewExperiment) (CheckedExperiment, error) {
+	name, err := CheckName("experiment name", in.Name)
+	if err != nil {
+		return CheckedExperiment{}, err
+	}
+	if err := CheckDescription(in.Description); err != nil {
+		return CheckedExperiment{}, err
+	}
+	if len(in.Variants) == 0 || len(in.Variants) > MaxVariants {
+		return CheckedExperiment{}, Invalid("an experiment needs 1 to %d variants", MaxVariants)
+	}
+	out := CheckedExperiment{Name: name, Variants: make([]CheckedVariant, len(in.Variants))}
+	for i, v := range in.Variants {
+		if err := CheckLabel("variant key", v.Key, MaxNameLength); err != nil {
+			return CheckedExperiment{}, err
+		}
+		if strings.TrimSpace(v.Key) != v.Key {
+			return CheckedExperiment{}, Invalid("variant key must not start or end with spaces")
+		}
+		for _, prev := range out.Variants[:i] {
+			if prev.Key == v.Key {
+				return CheckedExperiment{}, Invalid("variant key %q is used twice", v.Key)
+			}
+		}
+		if v.Weight <= 0 {
+			return CheckedExperiment{}, Invalid("variant %q needs a positive weight", v.Key)
+		}
+		config, err := CheckJSONObject("variant config", v.Config)
+		if err != nil {
+			return CheckedExperiment{}, err
+		}
+		out.Variants[i] = CheckedVariant{Key: v.Key, Weight: v.Weight, Config: config}
+	}
+	return out, nil
+}
+
+// CheckStatuses refuses a status filter naming an unknown status.
+func CheckStatuses(statuses []ExperimentStatus) error {
+	for _, st := range statuses {
+		if !st.Valid() {
+			return Invalid("unknown experiment status %q", st)
+		}
+	}
+	return nil
+}
+
+// CheckTransition checks the target status and the reason of a transition
+// (whether the experiment may move there is the store's to say).
+func CheckTransition(to ExperimentStatus, reason string) error {
+	if !to.Valid() {
+		return Invalid("unknown experiment status %q", to)
+	}
+	if CheckDescription(reason) != nil {
+		return Invalid("reason must be at most %d bytes of UTF-8", MaxMemoryContent)
+	}
+	return nil
+}
+
+// CheckMemoryFilter refuses what no backend can filter memories by.
+func CheckMemoryFilter(f MemoryFilter) error {
+	for _, st := range f.States {
+		if !st.Valid() {
+			return Invalid("unknown memory state %q", st)
+		}
+	}
+	return CheckFilterText("text filter", f.TextContains)
+}
+
+// CheckSettableState checks the state SetMemoryState moves a memory to:
+// DELETED is reached by deleting, not by setting it.
+func CheckSettableState(state MemoryState) error {
+	if !state.Valid() || state == MemoryDeleted {
+		return Invalid("state must be ACTIVE, PAUSED or ARCHIVED (delete a memory to mark it DELETED)")
+	}
+	return nil
+}
+
+// CheckFeedbackFilter refuses what no backend can filter feedback by.
+func CheckFeedbackFilter(f FeedbackFilter) error {
+	if err := CheckFilterText("tool filter", f.Tool); err != nil {
+		return err
+	}
+	if err := CheckFilterText("query type filter", f.QueryType); err != nil {
+		return err
+	}
+	for _, o := range f.Outcomes {
+		if !o.Valid() {
+			return Invalid("unknown outcome %q", o)
+		}
+	}
+	return nil
+}
+
+// CheckTraversal checks a traversal's direction, edge kinds and depth
+// (1..maxDepth, the backend's cap).
+func CheckTraversal(dir Direction, kinds []EdgeKind, depth, maxDepth int) error {
+	if dir != Dependencies && dir != Dependents {
+		return Invalid("unknown traversal direction %q", string(dir))
+	}
+	if depth < 1 || depth > maxDepth {
+		return Invalid("depth must be between 1 and %d", maxDepth)
+	}
+	for _, k := range kinds {
+		if !k.Valid() {
+			return Invalid("unknown edge kind %q", string(k))
+		}
+	}
+	return nil
+}

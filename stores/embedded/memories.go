@@ -140,16 +140,6 @@ func (s *memoryStore) IndexStatuses(ctx context.Context, ids []uuid.UUID) (map[u
 	return out, nil
 }
 
-// checkMemoryFilter refuses what no backend can filter by.
-func checkMemoryFilter(f stores.MemoryFilter) error {
-	for _, st := range f.States {
-		if !st.Valid() {
-			return stores.Invalid("unknown memory state %q", st)
-		}
-	}
-	return stores.CheckFilterText("text filter", f.TextContains)
-}
-
 // matchingMemories returns the org's memories that f selects, in no order.
 // The caller holds the read lock and has checked f.
 func (s *memoryStore) matchingMemories(f stores.MemoryFilter) []stores.Memory {
@@ -178,7 +168,7 @@ func (s *memoryStore) CountMemories(ctx context.Context, f stores.MemoryFilter) 
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := checkMemoryFilter(f); err != nil {
+	if err := stores.CheckMemoryFilter(f); err != nil {
 		return 0, err
 	}
 	s.b.mu.RLock()
@@ -190,7 +180,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	if err := checkMemoryFilter(f); err != nil {
+	if err := stores.CheckMemoryFilter(f); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 	after, err := decodeNewestCursor(p.After)
@@ -343,8 +333,8 @@ func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state st
 	if err := s.begin(ctx); err != nil {
 		return stores.Memory{}, err
 	}
-	if !state.Valid() || state == stores.MemoryDeleted {
-		return stores.Memory{}, stores.Invalid("state must be ACTIVE, PAUSED or ARCHIVED (delete a memory to mark it DELETED)")
+	if err := stores.CheckSettableState(state); err != nil {
+		return stores.Memory{}, err
 	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()

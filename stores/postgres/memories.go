@@ -183,15 +183,12 @@ func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uu
 // memoryFilterArgs returns the arguments $1..$6 of a memory list's filter,
 // and whether the list is the form with the category semi-join.
 func memoryFilterArgs(f stores.MemoryFilter) (args []any, inCategory bool, err error) {
+	if err := stores.CheckMemoryFilter(f); err != nil {
+		return nil, false, err
+	}
 	var states []string
 	for _, st := range f.States {
-		if !st.Valid() {
-			return nil, false, stores.Invalid("unknown memory state %q", st)
-		}
 		states = append(states, string(st))
-	}
-	if err := stores.CheckFilterText("text filter", f.TextContains); err != nil {
-		return nil, false, err
 	}
 	var pattern *string
 	if f.TextContains != "" {
@@ -341,8 +338,8 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 }
 
 func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state stores.MemoryState, expectedVersion *int64) (stores.Memory, error) {
-	if !state.Valid() || state == stores.MemoryDeleted {
-		return stores.Memory{}, stores.Invalid("state must be ACTIVE, PAUSED or ARCHIVED (delete a memory to mark it DELETED)")
+	if err := stores.CheckSettableState(state); err != nil {
+		return stores.Memory{}, err
 	}
 	return s.change(ctx, id, expectedVersion, false, func(b *pgx.Batch, scan func(pgx.Rows) error) {
 		b.Queue(setMemoryStateSQL, id, string(state)).Query(scan)
