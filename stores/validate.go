@@ -225,8 +225,8 @@ func checkTags(tags []string, tooMany string) error {
 	return nil
 }
 
-// CheckDocument checks a full-text document before it is indexed.
-func CheckDocument(d Document) error {
+// checkDocument checks a full-text document before it is indexed.
+func checkDocument(d Document) error {
 	if err := CheckDocumentID(d.ID); err != nil {
 		return err
 	}
@@ -457,6 +457,41 @@ func CheckTraversal(dir Direction, kinds []EdgeKind, depth, maxDepth int) error 
 	for _, k := range kinds {
 		if !k.Valid() {
 			return Invalid("unknown edge kind %q", string(k))
+		}
+	}
+	return nil
+}
+
+// CheckPage checks the page a list call asks for (the graph layer caps
+// first before; a store still refuses a page of nothing).
+func CheckPage(p PageArgs) error {
+	if p.First <= 0 {
+		return Invalid("first must be positive")
+	}
+	return nil
+}
+
+// CheckDocuments checks a batch of full-text documents before any is indexed.
+func CheckDocuments(docs []Document) error {
+	if len(docs) > MaxBatchSize {
+		return Invalid("at most %d documents at once", MaxBatchSize)
+	}
+	for _, d := range docs {
+		if err := checkDocument(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckDocumentIDs checks a batch of full-text document ids.
+func CheckDocumentIDs(ids []string) error {
+	if len(ids) > MaxBatchSize {
+		return Invalid("at most %d documents at once", MaxBatchSize)
+	}
+	for _, id := range ids {
+		if err := CheckDocumentID(id); err != nil {
+			return err
 		}
 	}
 	return nil

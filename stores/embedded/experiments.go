@@ -172,8 +172,8 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.Experiment]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.Experiment]{}, err
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()

@@ -123,8 +123,8 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.FeedbackEvent]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	s.b.mu.RLock()
 	events := s.selectEvents(f)

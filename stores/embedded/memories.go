@@ -187,8 +187,8 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.Memory]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.Memory]{}, err
 	}
 
 	s.b.mu.RLock()
@@ -481,8 +481,8 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	if err != nil {
 		return stores.Page[stores.App]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.App]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.App]{}, err
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
@@ -518,8 +518,8 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	if err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.Category]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.Category]{}, err
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()

@@ -180,7 +180,7 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	if err := checkFirst(p); err != nil {
+	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
 	var es []stores.Experiment

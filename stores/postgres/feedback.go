@@ -129,7 +129,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	if err := checkFirst(p); err != nil {
+	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	var events []stores.FeedbackEvent

@@ -219,7 +219,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	if err := checkFirst(p); err != nil {
+	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 	sql := listMemoriesSQL
@@ -474,7 +474,7 @@ func listByName[T any](ctx context.Context, s *memoryStore, sql string, p stores
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFirst(p); err != nil {
+	if err := stores.CheckPage(p); err != nil {
 		return nil, err
 	}
 	var items []T
