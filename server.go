@@ -7,8 +7,9 @@
 //	gateway migrate up|down|status   run the PostgreSQL migrations (DATABASE_OWNER_URL)
 //	gateway search move-tenant ORG   move a tenant to a dedicated OpenSearch index
 //
-// This file is the one place that knows every concrete backend and wires it
-// into stores.Backends.
+// The root package is the composition root and nothing else: server.go
+// serves, backends.go opens the configured backends, commands.go holds the
+// operator subcommands, seed.go the demo tenant of development mode.
 package main
 
 import (
@@ -17,7 +18,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,57 +31,61 @@ import (
 
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/config"
+	"github.com/codingbrain/gateway/embeddings"
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/graph/relay"
+	"github.com/codingbrain/gateway/graph/resolvers"
 	"github.com/codingbrain/gateway/indexer"
-	"github.com/codingbrain/gateway/stores"
-	"github.com/codingbrain/gateway/stores/embedded"
-	"github.com/codingbrain/gateway/stores/guarded"
-	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/telemetry"
-	"github.com/google/uuid"
-	"github.com/sony/gobreaker/v2"
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	p := process{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr}
+	if err := run(context.Background(), os.Args[1:], p); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
 	}
 }
 
+// process is what a run gets from outside: the environment and the two
+// output streams. main passes the real ones; tests pass their own, so
+// nothing a test needs lives in a package variable.
+type process struct {
+	getenv         func(string) string
+	stdout, stderr io.Writer
+}
+
 // run dispatches the subcommand; tests call it directly.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, p process) error {
 	cmd := "serve"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		cmd, args = args[0], args[1:]
 	}
 	switch cmd {
 	case "serve":
-		return serve(ctx, args, getenv, stdout, stderr)
+		return serve(ctx, args, p)
 	case "token":
-		return token(args, getenv, stdout)
+		return token(args, p)
 	case "migrate":
-		return migrate(ctx, args, getenv, stdout)
+		return migrate(ctx, args, p)
 	case "search":
-		return searchCommand(ctx, args, getenv, stdout)
+		return searchCommand(ctx, args, p)
 	case "schema":
-		_, err := io.WriteString(stdout, graph.SDL())
-		return err
+		return schema(p)
 	}
 	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate or search)", cmd)
 }
 
 // serve runs the HTTP server until ctx ends or the process gets SIGINT/SIGTERM.
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	cfg, rest, err := config.Load("gateway serve", args, getenv)
+func serve(ctx context.Context, args []string, p process) error {
+	cfg, rest, err := config.Load("gateway serve", args, p.getenv)
 	if err != nil {
 		return err
 	}
 	if len(rest) > 0 {
 		return fmt.Errorf("unexpected arguments %q", rest)
 	}
-	log := newLogger(stderr, cfg.LogLevel)
+	log := newLogger(p.stderr, cfg.LogLevel)
 	dev, err := developmentMode(&cfg)
 	if err != nil {
 		return err
@@ -194,7 +198,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	url := "http://" + displayAddr(ln.Addr())
 	log.Info("gateway listening", "addr", ln.Addr().String(), "embedded", cfg.Embedded())
 	if dev {
-		_, _ = fmt.Fprintf(stdout, "codingbrain gateway (every backend embedded, development mode)\n"+
+		_, _ = fmt.Fprintf(p.stdout, "codingbrain gateway (every backend embedded, development mode)\n"+
 			"  GraphiQL:  %s/graphql\n"+
 			"  SDL:       %s/graphql/schema.graphql\n"+
 			"  token for the demo tenant (org %s, user %s, all scopes):\n\n%s\n\n",
@@ -253,106 +257,6 @@ func newVerifier(cfg config.Config) (*auth.Verifier, error) {
 	})
 }
 
-// wired is what newBackends opened.
-type wired struct {
-	backends stores.Backends
-	guards   []*guarded.Guard // one per real backend, for readiness
-	outbox   *postgres.Outbox // nil unless memories are on PostgreSQL
-	close    func()
-}
-
-// newBackends wires a backend per domain: the embedded default, replaced by
-// the real backend whose setting is present, each real one behind a guard
-// (timeout, circuit breaker, metrics).
-func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, metrics *telemetry.Metrics) (wired, error) {
-	b := embedded.New(time.Now)
-	b.CodeGraph = embedded.NewCodeGraphBackend(time.Now, cfg.MaxTraversalDepth)
-	var closers []func()
-	closeAll := func() {
-		for i := len(closers) - 1; i >= 0; i-- {
-			closers[i]()
-		}
-	}
-	var (
-		guards []*guarded.Guard
-		outbox *postgres.Outbox
-	)
-	for _, backend := range []struct {
-		name string
-		open backendOpener
-	}{
-		{"postgres", openPostgres}, {"valkey", openValkey}, {"neo4j", openNeo4j}, {"qdrant", openQdrant}, {"opensearch", openOpenSearch},
-	} {
-		before := b
-		closer, err := backend.open(ctx, cfg, log, &b)
-		if err != nil {
-			closeAll()
-			return wired{}, err
-		}
-		if closer != nil {
-			closers = append(closers, closer)
-		}
-		if pg, ok := b.Memories.(*postgres.Backend); ok && outbox == nil {
-			outbox = pg.Outbox()
-		}
-		if replaced := replacedDomains(before, b); len(replaced) > 0 {
-			g := guarded.New(backend.name, guarded.Options{Timeout: cfg.StoreTimeout, Observer: metrics})
-			guards = append(guards, g)
-			wrap := map[string]*guarded.Guard{}
-			for _, domain := range replaced {
-				wrap[domain] = g
-			}
-			b = guarded.Wrap(b, wrap)
-		}
-	}
-	return wired{backends: b, guards: guards, outbox: outbox, close: closeAll}, nil
-}
-
-// replacedDomains names the Backends fields an opener changed.
-func replacedDomains(before, after stores.Backends) []string {
-	var out []string
-	for name, changed := range map[string]bool{
-		"Memories":    before.Memories != after.Memories,
-		"Feedback":    before.Feedback != after.Feedback,
-		"Experiments": before.Experiments != after.Experiments,
-		"Episodic":    before.Episodic != after.Episodic,
-		"CodeGraph":   before.CodeGraph != after.CodeGraph,
-		"Vectors":     before.Vectors != after.Vectors,
-		"FullText":    before.FullText != after.FullText,
-	} {
-		if changed {
-			out = append(out, name)
-		}
-	}
-	return out
-}
-
-// readiness reports every real backend's breaker: ready while none is open.
-// The embedded stores are always ready.
-func readiness(guards []*guarded.Guard) func(context.Context) (bool, any) {
-	return func(context.Context) (bool, any) {
-		ready := true
-		backends := map[string]string{}
-		for _, g := range guards {
-			state := g.State()
-			backends[g.Backend()] = state.String()
-			if state == gobreaker.StateOpen {
-				ready = false
-			}
-		}
-		status := "ready"
-		if !ready {
-			status = "degraded"
-		}
-		return ready, map[string]any{"status": status, "backends": backends}
-	}
-}
-
-// backendOpener replaces the domains of one real backend in b when its
-// setting is present, and returns how to close it (nil when nothing opened).
-// Each lives in a backends_<name>.go file of its own.
-type backendOpener func(ctx context.Context, cfg config.Config, log *slog.Logger, b *stores.Backends) (func(), error)
-
 // cursorKey is the key that seals cursors: configured, derived from the JWT
 // secret (so replicas sharing a secret accept each other's cursors), or random.
 func cursorKey(cfg config.Config) []byte {
@@ -367,43 +271,6 @@ func cursorKey(cfg config.Config) []byte {
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	return key
-}
-
-// token prints a signed HS256 token: `gateway token --org ORG --user UUID`.
-func token(args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("gateway token", flag.ContinueOnError)
-	org := fs.String("org", demoOrg.String(), "organisation id (UUID)")
-	user := fs.String("user", demoUser.String(), "user id (UUID)")
-	scopes := fs.String("scopes", strings.Join(auth.AllScopes(), ","), "comma-separated scopes")
-	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
-	secret := fs.String("jwt-secret", getenv("GATEWAY_JWT_SECRET"), "HS256 secret (env GATEWAY_JWT_SECRET); the development secret when empty")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	orgID, err := uuid.Parse(*org)
-	if err != nil {
-		return fmt.Errorf("--org %q is not a UUID", *org)
-	}
-	userID, err := uuid.Parse(*user)
-	if err != nil {
-		return fmt.Errorf("--user %q is not a UUID", *user)
-	}
-	key := *secret
-	if key == "" {
-		key = auth.DevelopmentSecret
-	}
-	var list []string
-	for _, s := range strings.Split(*scopes, ",") {
-		if s = strings.TrimSpace(s); s != "" {
-			list = append(list, s)
-		}
-	}
-	tok, err := auth.Issue([]byte(key), auth.Principal{UserID: userID, OrgID: orgID, Scopes: list}, *ttl, time.Now())
-	if err != nil {
-		return err
-	}
-	_, err = fmt.Fprintln(stdout, tok)
-	return err
 }
 
 func newLogger(w io.Writer, level string) *slog.Logger {
@@ -421,4 +288,22 @@ func displayAddr(a net.Addr) string {
 		return a.String()
 	}
 	return fmt.Sprintf("localhost:%d", tcp.Port)
+}
+
+// streamLimits are the limits of live connections from the settings.
+func streamLimits(cfg config.Config) graph.StreamLimits {
+	l := graph.DefaultStreamLimits
+	l.MaxConnectionsPerTenant = cfg.MaxConnectionsPerTenant
+	l.MaxSubscriptionsPerConnection = cfg.MaxSubscriptionsPerConnection
+	l.QueueSize = cfg.StreamQueueSize
+	l.KeepAlive = cfg.KeepAlive
+	return l
+}
+
+// embedderOrNil keeps a nil *OpenAI from becoming a non-nil interface.
+func embedderOrNil(e *embeddings.OpenAI) resolvers.Embedder {
+	if e == nil {
+		return nil
+	}
+	return e
 }

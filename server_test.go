@@ -5,7 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"regexp"
@@ -15,6 +18,11 @@ import (
 	"time"
 
 	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/config"
+	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/stores/opensearch"
+	"github.com/codingbrain/gateway/stores/storetest"
+	"github.com/google/uuid"
 )
 
 // lockedBuffer is a bytes.Buffer safe to read while the server writes it.
@@ -44,7 +52,9 @@ func startGateway(t *testing.T, getenv func(string) string) (string, string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout lockedBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, getenv, &stdout, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0"}, process{getenv: getenv, stdout: &stdout, stderr: io.Discard})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -139,7 +149,7 @@ func TestServeRefusesRealBackendsWithoutAKey(t *testing.T) {
 		}
 		return ""
 	}
-	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, env, io.Discard, io.Discard)
+	err := run(context.Background(), []string{"serve", "--addr", "127.0.0.1:0"}, process{getenv: env, stdout: io.Discard, stderr: io.Discard})
 	if err == nil || !strings.Contains(err.Error(), "GATEWAY_JWT_SECRET") {
 		t.Fatalf("serve = %v, want a refusal naming GATEWAY_JWT_SECRET", err)
 	}
@@ -147,7 +157,7 @@ func TestServeRefusesRealBackendsWithoutAKey(t *testing.T) {
 
 func TestTokenCommand(t *testing.T) {
 	var out bytes.Buffer
-	err := run(context.Background(), []string{"token", "--org", "0a000000-0000-4000-8000-000000000009", "--user", "0b000000-0000-4000-8000-000000000009", "--scopes", "memories:read", "--ttl", "5m"}, noEnv, &out, io.Discard)
+	err := run(context.Background(), []string{"token", "--org", "0a000000-0000-4000-8000-000000000009", "--user", "0b000000-0000-4000-8000-000000000009", "--scopes", "memories:read", "--ttl", "5m"}, process{getenv: noEnv, stdout: &out, stderr: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +173,7 @@ func TestTokenCommand(t *testing.T) {
 		t.Fatalf("principal = %+v", p)
 	}
 	t.Run("a malformed user id is refused", func(t *testing.T) {
-		if err := run(context.Background(), []string{"token", "--user", "bob"}, noEnv, io.Discard, io.Discard); err == nil {
+		if err := run(context.Background(), []string{"token", "--user", "bob"}, process{getenv: noEnv, stdout: io.Discard, stderr: io.Discard}); err == nil {
 			t.Fatal("want an error")
 		}
 	})
@@ -171,7 +181,7 @@ func TestTokenCommand(t *testing.T) {
 
 func TestSchemaCommand(t *testing.T) {
 	var out bytes.Buffer
-	if err := run(context.Background(), []string{"schema"}, noEnv, &out, io.Discard); err != nil {
+	if err := run(context.Background(), []string{"schema"}, process{getenv: noEnv, stdout: &out, stderr: io.Discard}); err != nil {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"type Memory implements Node", "recall(", "type Query"} {
@@ -179,4 +189,72 @@ func TestSchemaCommand(t *testing.T) {
 			t.Fatalf("SDL lacks %q", want)
 		}
 	}
+}
+
+func TestSearchCommandUsage(t *testing.T) {
+	org := uuid.NewString()
+	withURL := func(name string) string {
+		if name == "OPENSEARCH_URL" {
+			return "http://127.0.0.1:1"
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		name   string
+		args   []string
+		getenv func(string) string
+		want   string
+	}{
+		{"no subcommand is refused with the usage", nil, withURL, "no subcommand"},
+		{"an unknown subcommand is refused with the usage", []string{"reindex"}, withURL, `unknown subcommand "reindex"`},
+		{"a missing ORG is refused", []string{"move-tenant"}, withURL, "want exactly one ORG"},
+		{"two ORGs are refused", []string{"move-tenant", org, org}, withURL, "want exactly one ORG"},
+		{"an ORG that is not a UUID is refused", []string{"move-tenant", "acme"}, withURL, `ORG "acme" is not an organisation UUID`},
+		{"an unknown flag is refused", []string{"move-tenant", "--force", org}, withURL, "flag provided but not defined: -force"},
+		{"a move without OPENSEARCH_URL is refused", []string{"move-tenant", org}, noEnv, "OPENSEARCH_URL is not set"},
+		{"a bad index name is refused", []string{"move-tenant", "--index", "Docs/../x", org}, withURL, "index name"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"search"}, c.args...), process{getenv: c.getenv, stdout: &out, stderr: io.Discard})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error saying %q", err, c.want)
+			}
+			if out.Len() != 0 {
+				t.Fatalf("printed %q on a usage error", out.String())
+			}
+		})
+	}
+}
+
+func TestOpenSearchWiring(t *testing.T) {
+	t.Run("an unreachable OPENSEARCH_URL stops the start quickly without printing its password", func(t *testing.T) {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		storetest.RequireNoError(t, err)
+		host := ln.Addr().String()
+		ln.Close()
+		cfg := config.Config{OpenSearchURL: "http://admin:s3cret-pw@" + host}
+		start := time.Now()
+		got, err := openOpenSearch(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		if err == nil {
+			got.close()
+			t.Fatal("opened a backend on a closed port")
+		}
+		if !errors.Is(err, stores.ErrUnavailable) || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), host) {
+			t.Fatalf("got %v", err)
+		}
+		if elapsed := time.Since(start); elapsed > opensearch.DefaultTimeout+time.Second {
+			t.Fatalf("took %s", elapsed)
+		}
+		if got.domains.FullText != nil {
+			t.Fatal("a failed open still set the full-text backend")
+		}
+	})
+
+	t.Run("without OPENSEARCH_URL the embedded full-text store stays", func(t *testing.T) {
+		got, err := openOpenSearch(context.Background(), config.Config{}, slog.New(slog.DiscardHandler))
+		if err != nil || got.close != nil || got.domains.FullText != nil {
+			t.Fatalf("got closer %v, err %v, backend %v", got.close != nil, err, got.domains.FullText)
+		}
+	})
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/e2e/gatewayproc"
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/graph/gqlws"
 	"github.com/google/uuid"
@@ -65,27 +66,21 @@ func startFleet(t *testing.T) *fleet {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	f := &fleet{secret: []byte(hex.EncodeToString(secret))}
-	env := []string{
-		"PATH=" + os.Getenv("PATH"),
-		"GATEWAY_ADDR=127.0.0.1:0",
-		"GATEWAY_JWT_SECRET=" + string(f.secret),
-		"GATEWAY_RATE_LIMIT=" + fmt.Sprint(fleetRate),
-		"GATEWAY_RATE_BURST=" + fmt.Sprint(fleetRate),
-		"GATEWAY_MAX_CONNECTIONS_PER_TENANT=" + fmt.Sprint(fleetConnections),
+	env := map[string]string{
+		"GATEWAY_JWT_SECRET":                 string(f.secret),
+		"GATEWAY_RATE_LIMIT":                 fmt.Sprint(fleetRate),
+		"GATEWAY_RATE_BURST":                 fmt.Sprint(fleetRate),
+		"GATEWAY_MAX_CONNECTIONS_PER_TENANT": fmt.Sprint(fleetConnections),
 	}
 	for _, v := range serviceVars {
 		if v != "DATABASE_OWNER_URL" {
-			env = append(env, v+"="+os.Getenv(v))
+			env[v] = os.Getenv(v)
 		}
 	}
-	for i := range 3 {
-		base, proc, stop, err := launchGateway(s.bin, env, filepath.Join(dir, fmt.Sprintf("replica-%d.log", i)))
-		if err != nil {
-			t.Fatalf("replica %d: %v", i, err)
-		}
-		t.Cleanup(stop)
-		f.replicas = append(f.replicas, base)
-		f.procs = append(f.procs, proc)
+	for range 3 {
+		p := gatewayproc.StartProcess(t, s.bin, env)
+		f.replicas = append(f.replicas, p.URL)
+		f.procs = append(f.procs, p.OS)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"crypto/rand"
@@ -22,6 +21,7 @@ import (
 	"github.com/Khan/genqlient/graphql"
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/e2e/client"
+	"github.com/codingbrain/gateway/e2e/gatewayproc"
 	"github.com/google/uuid"
 )
 
@@ -37,8 +37,8 @@ const storeTimeout = 3 * time.Second
 // stack is the gateway binary running against the real services, each
 // behind a proxy of ours.
 type stack struct {
+	bin     string // the gateway binary, for tests that start processes of their own
 	url     string
-	bin     string // the gateway binary the suite built
 	secret  []byte
 	proxies map[string]*proxy // by backend name as /readyz and /metrics call it
 	log     string            // the gateway's stderr, for failures
@@ -158,90 +158,29 @@ func startStack() (s *stack, err error) {
 	secret := make([]byte, 32)
 	_, _ = rand.Read(secret)
 	s.secret = []byte(hex.EncodeToString(secret))
-	env := []string{
-		"PATH=" + os.Getenv("PATH"),
-		"GATEWAY_ADDR=127.0.0.1:0",
-		"GATEWAY_JWT_SECRET=" + string(s.secret),
-		"GATEWAY_STORE_TIMEOUT=" + storeTimeout.String(),
-		"DATABASE_URL=" + via(dbURL, "postgres"),
-		"VALKEY_URL=" + via(valkeyURL, "valkey"),
-		"NEO4J_URI=" + via(neo4jURL, "neo4j"),
-		"NEO4J_USER=" + os.Getenv("NEO4J_USER"),
-		"NEO4J_PASSWORD=" + os.Getenv("NEO4J_PASSWORD"),
-		"QDRANT_URL=" + s.proxies["qdrant"].Addr(),
-		"OPENSEARCH_URL=" + via(osURL, "opensearch"),
+	env := map[string]string{
+		"GATEWAY_JWT_SECRET":    string(s.secret),
+		"GATEWAY_STORE_TIMEOUT": storeTimeout.String(),
+		"DATABASE_URL":          via(dbURL, "postgres"),
+		"VALKEY_URL":            via(valkeyURL, "valkey"),
+		"NEO4J_URI":             via(neo4jURL, "neo4j"),
+		"NEO4J_USER":            os.Getenv("NEO4J_USER"),
+		"NEO4J_PASSWORD":        os.Getenv("NEO4J_PASSWORD"),
+		"QDRANT_URL":            s.proxies["qdrant"].Addr(),
+		"OPENSEARCH_URL":        via(osURL, "opensearch"),
 	}
-	url, _, stop, err := launchGateway(bin, env, s.log)
+	logFile, err := os.Create(s.log)
 	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, stop)
-	s.url = url
+	cleanups = append(cleanups, func() { _ = logFile.Close() })
+	p, err := gatewayproc.Launch(bin, env, logFile)
+	if err != nil {
+		return nil, err
+	}
+	cleanups = append(cleanups, p.Stop)
+	s.url = p.URL
 	return s, nil
-}
-
-// launchGateway starts `bin serve` with env (which must listen on port 0 of
-// loopback), its stderr in logPath, and returns its base URL once it says it
-// listens, and its process. stop interrupts it and waits (20 s, then kills it).
-func launchGateway(bin string, env []string, logPath string) (base string, proc *os.Process, stop func(), err error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return "", nil, nil, err
-	}
-	cmd := exec.Command(bin, "serve")
-	cmd.Env = env
-	stderr, err := cmd.StderrPipe()
-	if err != nil {
-		_ = logFile.Close()
-		return "", nil, nil, err
-	}
-	cmd.Stdout = io.Discard
-	if err := cmd.Start(); err != nil {
-		_ = logFile.Close()
-		return "", nil, nil, err
-	}
-	exited := make(chan struct{})
-	var exitErr error // set before exited closes
-	addr := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(io.TeeReader(stderr, logFile))
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			var line struct{ Msg, Addr string }
-			if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "gateway listening" {
-				addr <- line.Addr
-			}
-		}
-		_, _ = io.Copy(logFile, stderr) // keep draining after a long line
-	}()
-	go func() { exitErr = cmd.Wait(); close(exited) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = logFile.Close()
-	}
-	select {
-	case a := <-addr:
-		return "http://" + a, cmd.Process, stop, nil
-	case <-exited:
-		log, _ := os.ReadFile(logPath)
-		_ = logFile.Close()
-		return "", nil, nil, fmt.Errorf("the gateway exited: %w\n%s", exitErr, log)
-	case <-time.After(60 * time.Second):
-		stop()
-		log, _ := os.ReadFile(logPath)
-		return "", nil, nil, fmt.Errorf("the gateway did not start within 60s\n%s", log)
-	}
 }
 
 // tenant is one organisation with a user holding every scope.
@@ -379,6 +318,35 @@ func (s *stack) post(t *testing.T, token, query string, vars map[string]any) exc
 	}
 	ex, _ := s.raw(t, token, "application/json", bytes.NewReader(b), int64(len(b)))
 	return ex
+}
+
+// query runs an operation that must succeed and decodes its data into out
+// (when not nil).
+func (s *stack) query(t *testing.T, token, query string, vars map[string]any, out any) {
+	t.Helper()
+	a := decode(t, s.post(t, token, query, vars))
+	if len(a.Errors) > 0 {
+		t.Fatalf("%s: errors %+v", query, a.Errors)
+	}
+	if out == nil {
+		return
+	}
+	raw, err := json.Marshal(a.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, out); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// replica starts another gateway process of the stack's binary with exactly
+// env and the stack's token secret, and returns it as a stack of its own
+// (no proxies) whose tokens the stack issues.
+func (s *stack) replica(t *testing.T, env map[string]string) *stack {
+	t.Helper()
+	env["GATEWAY_JWT_SECRET"] = string(s.secret)
+	return &stack{bin: s.bin, url: gatewayproc.Start(t, s.bin, env), secret: s.secret}
 }
 
 // get fetches a path of the gateway (health, readiness, metrics).

@@ -1,9 +1,11 @@
-// Package events delivers committed changes to subscriptions: a Hub fans
-// each change out to the local subscribers of its tenant through bounded
-// buffers, publishing decorators report the writes of in-process stores, and
-// a PostgreSQL listener feeds the changes every replica commits (the outbox
-// NOTIFY) into the local Hub. graph/ never imports this package: it reaches
-// changes through the tenant-bound stores.ChangeFeed; server.go wires it.
+// Package events delivers committed changes to the subscriptions of this
+// process: a Hub fans each change out to the local subscribers of its tenant
+// through bounded buffers, and the publishing decorator reports the writes of
+// stores that have no change source of their own. It holds no client of any
+// server: the changes every replica commits to PostgreSQL reach the Hub
+// through stores/postgres (ChangeListener). graph/ never imports this
+// package: it reaches changes through the tenant-bound stores.ChangeFeed;
+// the root package wires it.
 package events
 
 import (

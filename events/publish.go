@@ -9,12 +9,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Publisher takes committed changes: the local Hub, or a broker that carries
-// them to every replica (which then publish them to their own hubs).
-type Publisher interface {
-	Publish(stores.Change)
-}
-
 // Domains says which domains' writes a Publishing wrapper reports. A domain
 // whose backend has a change source of its own (the PostgreSQL outbox for
 // memories) is left out, so its changes are not published twice.
@@ -33,7 +27,7 @@ var AllDomains = Domains{Memories: true, Feedback: true, Episodic: true}
 // so changes reach p in commit order; with stores/embedded (one lock for
 // every write) this costs no concurrency. Feedback and episodic changes only
 // tell subscribers to read again, so their order does not matter.
-func Publishing(b stores.Backends, hub *Hub, p Publisher, d Domains) stores.Backends {
+func Publishing(b stores.Backends, hub *Hub, p stores.ChangePublisher, d Domains) stores.Backends {
 	if p == nil {
 		p = hub
 	}
@@ -53,17 +47,12 @@ func Publishing(b stores.Backends, hub *Hub, p Publisher, d Domains) stores.Back
 // memoryBackend publishes memory writes in commit order per organisation.
 type memoryBackend struct {
 	next stores.MemoryBackend
-	pub  Publisher
+	pub  stores.ChangePublisher
 	orgs sync.Map // org id -> *sync.Mutex
 }
 
 func (b *memoryBackend) Memories(t stores.Tenant) stores.MemoryStore {
-	next := b.next.Memories(t)
-	s := &memoryStore{MemoryStore: next, b: b, tenant: t}
-	if tracking, ok := next.(stores.IndexStatusStore); ok {
-		return indexTracking{memoryStore: s, IndexStatusStore: tracking}
-	}
-	return s
+	return &memoryStore{MemoryStore: b.next.Memories(t), b: b, tenant: t}
 }
 
 func (b *memoryBackend) lock(org uuid.UUID) func() {
@@ -128,17 +117,10 @@ func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, v *int64) 
 	return write(s, func() (stores.Memory, error) { return s.MemoryStore.DeleteMemory(ctx, id, v) }, one)
 }
 
-// IndexStatuses passes through when the wrapped store tracks index status,
-// so wrapping does not hide it.
-type indexTracking struct {
-	*memoryStore
-	stores.IndexStatusStore
-}
-
 // feedbackBackend publishes recorded and purged feedback.
 type feedbackBackend struct {
 	next stores.FeedbackBackend
-	pub  Publisher
+	pub  stores.ChangePublisher
 }
 
 func (b feedbackBackend) Feedback(t stores.Tenant) stores.FeedbackStore {
@@ -147,7 +129,7 @@ func (b feedbackBackend) Feedback(t stores.Tenant) stores.FeedbackStore {
 
 type feedbackStore struct {
 	stores.FeedbackStore
-	pub    Publisher
+	pub    stores.ChangePublisher
 	tenant stores.Tenant
 }
 
@@ -176,7 +158,7 @@ func (s feedbackStore) PurgeFeedback(ctx context.Context, before time.Time) (int
 // expires and re-sends the ranking then.
 type episodicBackend struct {
 	next stores.EpisodicBackend
-	pub  Publisher
+	pub  stores.ChangePublisher
 }
 
 func (b episodicBackend) Episodic(t stores.Tenant) stores.EpisodicStore {
@@ -185,7 +167,7 @@ func (b episodicBackend) Episodic(t stores.Tenant) stores.EpisodicStore {
 
 type episodicStore struct {
 	stores.EpisodicStore
-	pub    Publisher
+	pub    stores.ChangePublisher
 	tenant stores.Tenant
 }
 

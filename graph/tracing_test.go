@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/codingbrain/gateway/graph"
+	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/guarded"
 	"github.com/codingbrain/gateway/stores/storetest"
 	"go.opentelemetry.io/otel"
@@ -28,7 +29,7 @@ func TestTracing(t *testing.T) {
 	})
 	s := newTestServer(t, func(c *graph.Config) {
 		c.TraceResolvers = true
-		c.Backends = guarded.Wrap(c.Backends, map[string]*guarded.Guard{"Memories": guarded.New("memstore", guarded.Options{})})
+		c.Backends = c.Backends.Override(guarded.Wrap(stores.Backends{Memories: c.Backends.Memories}, guarded.New("memstore", guarded.Options{})))
 	})
 	tok := s.token(t, storetest.NewTenant())
 

@@ -20,29 +20,6 @@ import (
 	"github.com/google/uuid"
 )
 
-// Entry is one claimed outbox entry.
-type Entry struct {
-	ID        int64
-	OrgID     uuid.UUID
-	MemoryID  uuid.UUID
-	Attempts  int // failed attempts so far
-	CreatedAt time.Time
-}
-
-// Queue is the durable outbox (stores/postgres).
-type Queue interface {
-	// Claim leases up to limit ready entries for lease; others skip them.
-	// orgs, when not empty, limits the claim to those organisations.
-	Claim(ctx context.Context, limit int, lease time.Duration, orgs []uuid.UUID) ([]Entry, error)
-	// Complete removes indexed entries.
-	Complete(ctx context.Context, ids []int64) error
-	// Fail records a failed attempt: the entry becomes ready again at
-	// retryAt, or is parked (kept, visible to admins, never retried) when park is set.
-	Fail(ctx context.Context, id int64, reason string, retryAt time.Time, park bool) error
-	// Backlog reports how many entries wait and the age of the oldest.
-	Backlog(ctx context.Context) (int, time.Duration, error)
-}
-
 // Embedder turns memory content into vectors (embeddings.OpenAI).
 type Embedder interface {
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
@@ -71,9 +48,9 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// Indexer drains a Queue into the tenant's derived stores.
+// Indexer drains an outbox into the tenant's derived stores.
 type Indexer struct {
-	queue    Queue
+	queue    stores.Outbox
 	backends stores.Backends
 	opt      Options
 	wake     chan struct{}
@@ -84,8 +61,8 @@ type Indexer struct {
 // indexer's reads recognisable in logs.
 var indexerUser = uuid.MustParse("00000000-0000-4000-8000-1d3e7e000001")
 
-// New returns an indexer over queue writing through backends.
-func New(queue Queue, backends stores.Backends, opt Options) *Indexer {
+// New returns an indexer over the outbox writing through backends.
+func New(queue stores.Outbox, backends stores.Backends, opt Options) *Indexer {
 	if opt.Batch <= 0 {
 		opt.Batch = 100
 	}
@@ -149,7 +126,7 @@ func (ix *Indexer) Pass(ctx context.Context) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	byOrg := map[uuid.UUID][]Entry{}
+	byOrg := map[uuid.UUID][]stores.OutboxEntry{}
 	for _, e := range entries {
 		byOrg[e.OrgID] = append(byOrg[e.OrgID], e)
 	}
@@ -193,7 +170,7 @@ func (ix *Indexer) Pass(ctx context.Context) (int, error) {
 
 // index brings one org's documents in line with its memories as they are
 // now: live memories are (re)indexed, deleted or vanished ones removed.
-func (ix *Indexer) index(ctx context.Context, org uuid.UUID, batch []Entry) error {
+func (ix *Indexer) index(ctx context.Context, org uuid.UUID, batch []stores.OutboxEntry) error {
 	tenant := stores.Tenant{OrgID: org, UserID: indexerUser}
 	ids := make([]uuid.UUID, 0, len(batch))
 	seen := map[uuid.UUID]bool{}
@@ -284,13 +261,13 @@ func (ix *Indexer) indexVectors(ctx context.Context, tenant stores.Tenant, docs 
 
 // fail records a failed attempt for every entry of a batch, with
 // exponential backoff and jitter, parking those out of attempts.
-func (ix *Indexer) fail(ctx context.Context, batch []Entry, cause error) {
+func (ix *Indexer) fail(ctx context.Context, batch []stores.OutboxEntry, cause error) {
 	reason := stores.PublicMessage(cause)
 	if reason == "" || errors.Is(cause, stores.ErrUnavailable) {
 		reason = cause.Error()
 	}
 	for _, e := range batch {
-		attempt := e.Attempts + 1
+		attempt := e.Attempts // the claims so far, this failed one included
 		park := attempt >= ix.opt.MaxAttempts
 		delay := min(time.Duration(1<<min(attempt, 20))*100*time.Millisecond, ix.opt.MaxBackoff)
 		delay = delay/2 + rand.N(delay/2+1)

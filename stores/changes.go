@@ -78,6 +78,13 @@ type ChangeStream interface {
 	Close()
 }
 
+// ChangePublisher takes committed changes: the in-process hub that feeds
+// the subscriptions (events.Hub), or a broker that carries them to every
+// replica, which publish them to their own hubs (stores/postgres).
+type ChangePublisher interface {
+	Publish(Change)
+}
+
 // ChangeBackend hands out change feeds bound to one tenant.
 type ChangeBackend interface{ Changes(Tenant) ChangeFeed }
 
@@ -108,10 +115,10 @@ type IndexStatus struct {
 	Version int64
 }
 
-// IndexStatusStore is implemented by memory stores whose search indexes are
-// derived asynchronously (the outbox indexer). A memory store that does not
-// implement it indexes synchronously, so a committed memory is already
-// searchable (stores/embedded).
+// IndexStatusStore reports how far the derived search indexes of the
+// tenant's memories are. The domain follows the memory store: with memories
+// on PostgreSQL the outbox tells (stores/postgres); stores/embedded indexes
+// synchronously, so a committed memory is already indexed in full text.
 type IndexStatusStore interface {
 	// IndexStatuses returns, for each id that exists, the status of every
 	// configured index. One round trip.

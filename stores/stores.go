@@ -47,6 +47,9 @@ type Backends struct {
 	CodeGraph   CodeGraphBackend
 	Vectors     VectorBackend
 	FullText    FullTextBackend
+	// IndexStatus is served by the memories' backend: it reports how far
+	// the derived indexes of those memories are.
+	IndexStatus IndexStatusBackend
 	// Changes, when set, streams committed changes to subscriptions; nil
 	// means the gateway serves no subscriptions (they answer STORE_UNAVAILABLE).
 	Changes ChangeBackend
@@ -55,13 +58,14 @@ type Backends struct {
 // Each backend hands out stores bound to one tenant. The method names differ
 // so that one type (stores/embedded, stores/postgres) can serve several domains.
 type (
-	MemoryBackend     interface{ Memories(Tenant) MemoryStore }
-	FeedbackBackend   interface{ Feedback(Tenant) FeedbackStore }
-	ExperimentBackend interface{ Experiments(Tenant) ExperimentStore }
-	EpisodicBackend   interface{ Episodic(Tenant) EpisodicStore }
-	CodeGraphBackend  interface{ CodeGraph(Tenant) CodeGraphStore }
-	VectorBackend     interface{ Vectors(Tenant) VectorStore }
-	FullTextBackend   interface{ FullText(Tenant) FullTextStore }
+	MemoryBackend      interface{ Memories(Tenant) MemoryStore }
+	FeedbackBackend    interface{ Feedback(Tenant) FeedbackStore }
+	ExperimentBackend  interface{ Experiments(Tenant) ExperimentStore }
+	EpisodicBackend    interface{ Episodic(Tenant) EpisodicStore }
+	CodeGraphBackend   interface{ CodeGraph(Tenant) CodeGraphStore }
+	VectorBackend      interface{ Vectors(Tenant) VectorStore }
+	FullTextBackend    interface{ FullText(Tenant) FullTextStore }
+	IndexStatusBackend interface{ IndexStatus(Tenant) IndexStatusStore }
 )
 
 // Bundle is the set of stores bound to one tenant, made per request.
@@ -74,6 +78,7 @@ type Bundle struct {
 	CodeGraph   CodeGraphStore
 	Vectors     VectorStore
 	FullText    FullTextStore
+	IndexStatus IndexStatusStore
 	Changes     ChangeFeed // nil when Backends.Changes is nil
 }
 
@@ -97,7 +102,30 @@ func (b Backends) For(t Tenant) (*Bundle, error) {
 		CodeGraph:   b.CodeGraph.CodeGraph(t),
 		Vectors:     b.Vectors.Vectors(t),
 		FullText:    b.FullText.FullText(t),
+		IndexStatus: b.IndexStatus.IndexStatus(t),
 	}, nil
+}
+
+// Override returns b with every domain that o sets replaced by o's: how a
+// real backend, opened for some domains, takes them over from the defaults.
+func (b Backends) Override(o Backends) Backends {
+	override(&b.Memories, o.Memories)
+	override(&b.Feedback, o.Feedback)
+	override(&b.Experiments, o.Experiments)
+	override(&b.Episodic, o.Episodic)
+	override(&b.CodeGraph, o.CodeGraph)
+	override(&b.Vectors, o.Vectors)
+	override(&b.FullText, o.FullText)
+	override(&b.IndexStatus, o.IndexStatus)
+	override(&b.Changes, o.Changes)
+	return b
+}
+
+func override[T comparable](to *T, from T) {
+	var unset T
+	if from != unset {
+		*to = from
+	}
 }
 
 type bundleKey struct{}

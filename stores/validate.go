@@ -1,10 +1,15 @@
 package stores
 
 import (
+	"bytes"
+	"encoding/json"
+	"math"
 	"slices"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Input checks every backend runs before it stores anything, so that all of
@@ -91,6 +96,57 @@ func CheckCategoryNames(names []string) ([]string, error) {
 	return out, nil
 }
 
+// CheckedMemory is a NewMemory that passed CheckNewMemories, normalised:
+// its categories trimmed and without duplicates, its metadata the JSON text
+// of an object.
+type CheckedMemory struct {
+	AppID      uuid.UUID
+	Content    string
+	Metadata   string
+	Categories []string
+}
+
+// CheckNewMemories checks a batch of new memories as a whole, before any is
+// stored: a batch with one bad memory stores nothing.
+func CheckNewMemories(in []NewMemory) ([]CheckedMemory, error) {
+	if len(in) > MaxBatchSize {
+		return nil, Invalid("at most %d memories per batch", MaxBatchSize)
+	}
+	out := make([]CheckedMemory, len(in))
+	for i, m := range in {
+		if err := CheckContent(m.Content); err != nil {
+			return nil, err
+		}
+		meta, err := CheckJSONObject("metadata", m.Metadata)
+		if err != nil {
+			return nil, err
+		}
+		cats, err := CheckCategoryNames(m.Categories)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = CheckedMemory{AppID: m.AppID, Content: m.Content, Metadata: meta, Categories: cats}
+	}
+	return out, nil
+}
+
+// CheckJSONObject checks that m is a JSON object every backend can store
+// and returns its JSON text; nil is {}. PostgreSQL's jsonb refuses the NUL
+// escape, so every backend refuses it alike.
+func CheckJSONObject(what string, m map[string]any) (string, error) {
+	if m == nil {
+		return "{}", nil
+	}
+	raw, err := json.Marshal(m)
+	if err != nil {
+		return "", Invalid("%s must be a JSON object", what)
+	}
+	if bytes.Contains(raw, []byte(`\u0000`)) {
+		return "", Invalid("%s must not contain NUL characters", what)
+	}
+	return string(raw), nil
+}
+
 // CheckNewFeedback checks a feedback event's fields.
 func CheckNewFeedback(in NewFeedbackEvent) error {
 	if err := CheckLabel("query id", in.QueryID, MaxQueryIDLength); err != nil {
@@ -131,4 +187,312 @@ func PlainText(s string, limit int) bool {
 		}
 	}
 	return true
+}
+
+// Limits on full-text input.
+const (
+	maxQueryText = 1024
+	maxTitle     = 1024
+	maxTags      = 100
+	maxTag       = 256
+)
+
+// CheckDocumentID checks a full-text document id.
+func CheckDocumentID(id string) error {
+	if !ValidCodeID(id) || !utf8.ValidString(id) {
+		return Invalid("document id must be 1..512 characters without control characters")
+	}
+	return nil
+}
+
+func checkTag(tag string) error {
+	if tag == "" || !PlainText(tag, maxTag) {
+		return Invalid("tags must be 1..%d characters without control characters", maxTag)
+	}
+	return nil
+}
+
+// checkTags checks each tag; tooMany is the message for more than maxTags.
+func checkTags(tags []string, tooMany string) error {
+	if len(tags) > maxTags {
+		return Invalid(tooMany, maxTags)
+	}
+	for _, tag := range tags {
+		if err := checkTag(tag); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkDocument checks a full-text document before it is indexed.
+func checkDocument(d Document) error {
+	if err := CheckDocumentID(d.ID); err != nil {
+		return err
+	}
+	if len(d.Body) > MaxMemoryContent || !utf8.ValidString(d.Body) {
+		return Invalid("document body must be at most %d bytes of UTF-8", MaxMemoryContent)
+	}
+	if !utf8.ValidString(d.Title) || utf8.RuneCountInString(d.Title) > maxTitle {
+		return Invalid("document title must be at most %d characters", maxTitle)
+	}
+	return checkTags(d.Tags, "a document has at most %d tags")
+}
+
+// CheckSearchQuery refuses a query text or tags no backend can search by.
+func CheckSearchQuery(q SearchQuery) error {
+	if strings.TrimSpace(q.Text) == "" {
+		return Invalid("search text must not be empty")
+	}
+	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > maxQueryText {
+		return Invalid("search text must be at most %d characters", maxQueryText)
+	}
+	return checkTags(q.Tags, "at most %d tags")
+}
+
+// CheckModelName checks the name of an embedding model (it names the
+// model's vector collection).
+func CheckModelName(model string) error {
+	if !ValidModelName(model) {
+		return Invalid("model name must be 1..64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// CheckVector refuses an empty, over-long or non-finite vector.
+func CheckVector(v []float32) error {
+	if len(v) == 0 {
+		return Invalid("vector must not be empty")
+	}
+	if len(v) > MaxVectorDimension {
+		return Invalid("vector must have at most %d dimensions", MaxVectorDimension)
+	}
+	for _, x := range v {
+		if f := float64(x); math.IsNaN(f) || math.IsInf(f, 0) {
+			return Invalid("vector values must be finite numbers")
+		}
+	}
+	return nil
+}
+
+// ReservedPayloadKey reports whether a payload or filter key is one the
+// vector backends keep for themselves.
+func ReservedPayloadKey(k string) bool { return k == "org_id" || k == "memory_id" }
+
+// CheckPoints checks a batch of points before any is written: the batch
+// size, each id and vector, one dimension for the whole batch, and the
+// payload keys (the backends check the values as they convert them).
+func CheckPoints(points []VectorPoint) error {
+	if len(points) > MaxBatchSize {
+		return Invalid("at most %d points at once", MaxBatchSize)
+	}
+	for _, p := range points {
+		if p.ID == uuid.Nil {
+			return Invalid("point id must not be the nil UUID")
+		}
+		if err := CheckVector(p.Vector); err != nil {
+			return err
+		}
+		if len(p.Vector) != len(points[0].Vector) {
+			return Invalid("every vector of a batch must have the same dimension")
+		}
+		if len(p.Payload) > MaxPayloadKeys {
+			return Invalid("payload must have at most %d keys", MaxPayloadKeys)
+		}
+		for k := range p.Payload {
+			if ReservedPayloadKey(k) {
+				return Invalid("payload key %q is reserved", k)
+			}
+			if k == "" || !utf8.ValidString(k) || len(k) > MaxPayloadKey {
+				return Invalid("payload keys must be 1..%d bytes of UTF-8", MaxPayloadKey)
+			}
+		}
+	}
+	return nil
+}
+
+// CheckVectorSearch checks a nearest-neighbour search before it is sent: the
+// limit, the query vector and the filter keys (the backends check the
+// values as they convert them).
+func CheckVectorSearch(vector []float32, filter map[string]any, limit int) error {
+	if limit < 1 || limit > MaxVectorLimit {
+		return Invalid("limit must be between 1 and %d", MaxVectorLimit)
+	}
+	if err := CheckVector(vector); err != nil {
+		return err
+	}
+	for k := range filter {
+		if ReservedPayloadKey(k) {
+			return Invalid("filter key %q is reserved", k)
+		}
+	}
+	return nil
+}
+
+// CheckPointIDs checks the size of a batch of point ids.
+func CheckPointIDs(ids []uuid.UUID) error {
+	if len(ids) > MaxBatchSize {
+		return Invalid("at most %d points at once", MaxBatchSize)
+	}
+	return nil
+}
+
+// CheckedExperiment is a NewExperiment that passed CheckNewExperiment: its
+// name trimmed, each variant's config the JSON text of an object.
+type CheckedExperiment struct {
+	Name     string
+	Variants []CheckedVariant
+}
+
+// CheckedVariant is one variant of a CheckedExperiment, in the input's order.
+type CheckedVariant struct {
+	Key    string
+	Weight int
+	Config string
+}
+
+// CheckNewExperiment checks a new experiment and its variants as a whole.
+func CheckNewExperiment(in NewExperiment) (CheckedExperiment, error) {
+	name, err := CheckName("experiment name", in.Name)
+	if err != nil {
+		return CheckedExperiment{}, err
+	}
+	if err := CheckDescription(in.Description); err != nil {
+		return CheckedExperiment{}, err
+	}
+	if len(in.Variants) == 0 || len(in.Variants) > MaxVariants {
+		return CheckedExperiment{}, Invalid("an experiment needs 1 to %d variants", MaxVariants)
+	}
+	out := CheckedExperiment{Name: name, Variants: make([]CheckedVariant, len(in.Variants))}
+	for i, v := range in.Variants {
+		if err := CheckLabel("variant key", v.Key, MaxNameLength); err != nil {
+			return CheckedExperiment{}, err
+		}
+		if strings.TrimSpace(v.Key) != v.Key {
+			return CheckedExperiment{}, Invalid("variant key must not start or end with spaces")
+		}
+		for _, prev := range out.Variants[:i] {
+			if prev.Key == v.Key {
+				return CheckedExperiment{}, Invalid("variant key %q is used twice", v.Key)
+			}
+		}
+		if v.Weight <= 0 {
+			return CheckedExperiment{}, Invalid("variant %q needs a positive weight", v.Key)
+		}
+		config, err := CheckJSONObject("variant config", v.Config)
+		if err != nil {
+			return CheckedExperiment{}, err
+		}
+		out.Variants[i] = CheckedVariant{Key: v.Key, Weight: v.Weight, Config: config}
+	}
+	return out, nil
+}
+
+// CheckStatuses refuses a status filter naming an unknown status.
+func CheckStatuses(statuses []ExperimentStatus) error {
+	for _, st := range statuses {
+		if !st.Valid() {
+			return Invalid("unknown experiment status %q", st)
+		}
+	}
+	return nil
+}
+
+// CheckTransition checks the target status and the reason of a transition
+// (whether the experiment may move there is the store's to say).
+func CheckTransition(to ExperimentStatus, reason string) error {
+	if !to.Valid() {
+		return Invalid("unknown experiment status %q", to)
+	}
+	if CheckDescription(reason) != nil {
+		return Invalid("reason must be at most %d bytes of UTF-8", MaxMemoryContent)
+	}
+	return nil
+}
+
+// CheckMemoryFilter refuses what no backend can filter memories by.
+func CheckMemoryFilter(f MemoryFilter) error {
+	for _, st := range f.States {
+		if !st.Valid() {
+			return Invalid("unknown memory state %q", st)
+		}
+	}
+	return CheckFilterText("text filter", f.TextContains)
+}
+
+// CheckSettableState checks the state SetMemoryState moves a memory to:
+// DELETED is reached by deleting, not by setting it.
+func CheckSettableState(state MemoryState) error {
+	if !state.Valid() || state == MemoryDeleted {
+		return Invalid("state must be ACTIVE, PAUSED or ARCHIVED (delete a memory to mark it DELETED)")
+	}
+	return nil
+}
+
+// CheckFeedbackFilter refuses what no backend can filter feedback by.
+func CheckFeedbackFilter(f FeedbackFilter) error {
+	if err := CheckFilterText("tool filter", f.Tool); err != nil {
+		return err
+	}
+	if err := CheckFilterText("query type filter", f.QueryType); err != nil {
+		return err
+	}
+	for _, o := range f.Outcomes {
+		if !o.Valid() {
+			return Invalid("unknown outcome %q", o)
+		}
+	}
+	return nil
+}
+
+// CheckTraversal checks a traversal's direction, edge kinds and depth
+// (1..maxDepth, the backend's cap).
+func CheckTraversal(dir Direction, kinds []EdgeKind, depth, maxDepth int) error {
+	if dir != Dependencies && dir != Dependents {
+		return Invalid("unknown traversal direction %q", string(dir))
+	}
+	if depth < 1 || depth > maxDepth {
+		return Invalid("depth must be between 1 and %d", maxDepth)
+	}
+	for _, k := range kinds {
+		if !k.Valid() {
+			return Invalid("unknown edge kind %q", string(k))
+		}
+	}
+	return nil
+}
+
+// CheckPage checks the page a list call asks for (the graph layer caps
+// first before; a store still refuses a page of nothing).
+func CheckPage(p PageArgs) error {
+	if p.First <= 0 {
+		return Invalid("first must be positive")
+	}
+	return nil
+}
+
+// CheckDocuments checks a batch of full-text documents before any is indexed.
+func CheckDocuments(docs []Document) error {
+	if len(docs) > MaxBatchSize {
+		return Invalid("at most %d documents at once", MaxBatchSize)
+	}
+	for _, d := range docs {
+		if err := checkDocument(d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckDocumentIDs checks a batch of full-text document ids.
+func CheckDocumentIDs(ids []string) error {
+	if len(ids) > MaxBatchSize {
+		return Invalid("at most %d documents at once", MaxBatchSize)
+	}
+	for _, id := range ids {
+		if err := CheckDocumentID(id); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
@@ -47,7 +48,19 @@ type Loaders struct {
 	FileSymbols      *dataloader.Loader[string, []stores.CodeSymbol]
 	Traverse         *dataloader.Loader[TraverseKey, []stores.Dependency]
 	SessionItems     *dataloader.Loader[SessionKey, []stores.EpisodicItem]
+
+	// How these were made, so that Renew can make fresh ones.
+	bundle  *stores.Bundle
+	wait    time.Duration
+	observe BatchObserver
 }
+
+// maxBatch caps the keys of one store call. Every batch method accepts that
+// many ids (stores.MaxBatchSize) and a page holds at most that many objects,
+// so a request's batch is normally one call; a larger one (nested lists,
+// aliases) is split instead of becoming one unbounded IN list or Cypher
+// UNWIND that holds a connection for as long as it takes.
+const maxBatch = stores.MaxBatchSize
 
 // BatchObserver learns the size of every batch a loader sends (metrics);
 // nil observes nothing.
@@ -59,6 +72,7 @@ type BatchObserver func(loader string, keys int)
 func New(b *stores.Bundle, wait time.Duration, observe BatchObserver) *Loaders {
 	o := observer{wait: wait, observe: observe}
 	return &Loaders{
+		bundle: b, wait: wait, observe: observe,
 		Memory:           byKey(o.named("memory"), b.Memories.MemoriesByID),
 		App:              byKey(o.named("app"), b.Memories.AppsByID),
 		MemoryCategories: listByKey(o.named("memoryCategories"), b.Memories.CategoriesByMemory),
@@ -105,13 +119,31 @@ type loadersKey struct{}
 
 // NewContext returns ctx carrying the request's loaders.
 func NewContext(ctx context.Context, l *Loaders) context.Context {
-	return context.WithValue(ctx, loadersKey{}, l)
+	slot := &atomic.Pointer[Loaders]{}
+	slot.Store(l)
+	return context.WithValue(ctx, loadersKey{}, slot)
 }
 
 // For returns the request's loaders, nil outside an authenticated request.
 func For(ctx context.Context) *Loaders {
-	l, _ := ctx.Value(loadersKey{}).(*Loaders)
-	return l
+	slot, _ := ctx.Value(loadersKey{}).(*atomic.Pointer[Loaders])
+	if slot == nil {
+		return nil
+	}
+	return slot.Load()
+}
+
+// Renew replaces the loaders of ctx with fresh ones over the same bundle. A
+// subscription lives as long as its client: it renews them before each
+// event, so that no event is answered from what an earlier one cached.
+func Renew(ctx context.Context) {
+	slot, _ := ctx.Value(loadersKey{}).(*atomic.Pointer[Loaders])
+	if slot == nil {
+		return
+	}
+	if l := slot.Load(); l != nil {
+		slot.Store(New(l.bundle, l.wait, l.observe))
+	}
 }
 
 // byKey makes a loader over a batch method that returns the existing keys in
@@ -133,7 +165,7 @@ func byKey[K comparable, V any](o observer, fetch func(context.Context, []K) (ma
 			}
 		}
 		return results
-	}, dataloader.WithWait[K, *V](o.wait))
+	}, dataloader.WithWait[K, *V](o.wait), dataloader.WithBatchCapacity[K, *V](maxBatch))
 }
 
 // listByKey makes a loader over a batch method that returns a list per key;
@@ -155,7 +187,7 @@ func listByKey[K comparable, V any](o observer, fetch func(context.Context, []K)
 			results[i] = &dataloader.Result[[]V]{Data: v}
 		}
 		return results
-	}, dataloader.WithWait[K, []V](o.wait))
+	}, dataloader.WithWait[K, []V](o.wait), dataloader.WithBatchCapacity[K, []V](maxBatch))
 }
 
 // grouped makes a loader whose keys carry parameters besides the id (depth,
@@ -187,7 +219,7 @@ func grouped[K comparable, G comparable, V any](o observer, group func(K) (G, st
 			results[i] = &dataloader.Result[[]V]{Data: v}
 		}
 		return results
-	}, dataloader.WithWait[K, []V](o.wait))
+	}, dataloader.WithWait[K, []V](o.wait), dataloader.WithBatchCapacity[K, []V](maxBatch))
 }
 
 type traverseParams struct {

@@ -21,7 +21,7 @@ type fusionWeights struct {
 // defaultFusion is used when the caller has no experiment variant that
 // configures recall. k=60 is the constant of the original RRF paper. Full
 // text weighs a fiftieth of vectors, from measurement: on the labelled
-// paraphrase set (quality_test.go, 213 memories, 50 queries) full text alone
+// paraphrase set (e2e/quality, 213 memories, 50 queries) full text alone
 // reaches recall@10 0.20 and vectors 0.88, and any larger full-text weight
 // lets word-sharing distractors push paraphrases out of the top 10 (fused
 // recall@10 0.50 at weight 1, 0.62 at 0.5, 0.78 at 0.2, 0.86 at 0.05, 0.88

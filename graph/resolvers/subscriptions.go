@@ -2,7 +2,6 @@ package resolvers
 
 import (
 	"context"
-	"reflect"
 	"slices"
 	"time"
 
@@ -65,7 +64,7 @@ func pump[T any](ctx context.Context, st stores.ChangeStream, first func() (T, b
 		defer close(out)
 		defer st.Close()
 		send := func(v T) bool {
-			clearLoaders(ctx)
+			loaders.Renew(ctx)
 			select {
 			case out <- v:
 				return true
@@ -117,21 +116,6 @@ func pump[T any](ctx context.Context, st stores.ChangeStream, first func() (T, b
 		}
 	}()
 	return out, nil
-}
-
-// clearLoaders empties the request loaders' caches before each message, so
-// a long-lived subscription never serves what an earlier message cached.
-func clearLoaders(ctx context.Context) {
-	l := loaders.For(ctx)
-	if l == nil {
-		return
-	}
-	v := reflect.ValueOf(l).Elem()
-	for i := range v.NumField() {
-		if m := v.Field(i).MethodByName("ClearAll"); m.IsValid() && !v.Field(i).IsNil() {
-			m.Call(nil)
-		}
-	}
 }
 
 // memoryChangeFilter is a decoded MemoryChangeFilter.
@@ -202,21 +186,16 @@ func memoryChange(ctx context.Context, b *stores.Bundle, f memoryChangeFilter, c
 	return ev, true
 }
 
-// indexStatuses returns a memory's status in every configured search
-// index. A memory store that does not track them indexes synchronously
-// (stores/embedded): a committed memory is already searchable in full text.
+// indexStatuses returns a memory's status in every configured search index.
 func indexStatuses(ctx context.Context, b *stores.Bundle, m stores.Memory) ([]stores.IndexStatus, error) {
-	if tracking, ok := b.Memories.(stores.IndexStatusStore); ok {
-		found, err := tracking.IndexStatuses(ctx, []uuid.UUID{m.ID})
-		if err != nil {
-			return nil, err
-		}
-		if s := found[m.ID]; s != nil {
-			return s, nil
-		}
-		return []stores.IndexStatus{}, nil
+	found, err := b.IndexStatus.IndexStatuses(ctx, []uuid.UUID{m.ID})
+	if err != nil {
+		return nil, err
 	}
-	return []stores.IndexStatus{{Index: stores.IndexFullText, State: stores.IndexIndexed, Version: m.Version}}, nil
+	if s := found[m.ID]; s != nil {
+		return s, nil
+	}
+	return []stores.IndexStatus{}, nil
 }
 
 // indexEvent reads a memory's index status as a subscription event.

@@ -472,17 +472,11 @@ func (s *codeGraphStore) Traverse(ctx context.Context, ids []string, dir stores.
 	if err := stores.CheckCodeLookup("symbol", ids); err != nil {
 		return nil, err
 	}
-	if dir != stores.Dependencies && dir != stores.Dependents {
-		return nil, stores.Invalid("unknown traversal direction %q", string(dir))
-	}
-	if depth < 1 || depth > s.b.maxDepth {
-		return nil, stores.Invalid("depth must be between 1 and %d", s.b.maxDepth)
+	if err := stores.CheckTraversal(dir, kinds, depth, s.b.maxDepth); err != nil {
+		return nil, err
 	}
 	allowed := map[stores.EdgeKind]bool{}
 	for _, k := range kinds {
-		if !k.Valid() {
-			return nil, stores.Invalid("unknown edge kind %q", string(k))
-		}
 		allowed[k] = true
 	}
 	s.b.mu.RLock()

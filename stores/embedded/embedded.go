@@ -32,6 +32,7 @@ func New(now Clock) stores.Backends {
 		CodeGraph:   NewCodeGraphBackend(now, 0),
 		Vectors:     NewVectorBackend(),
 		FullText:    fullText,
+		IndexStatus: memories,
 	}
 }
 

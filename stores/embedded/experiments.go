@@ -3,7 +3,6 @@ package embedded
 import (
 	"context"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -75,38 +74,19 @@ func (s *experimentStore) CreateExperiment(ctx context.Context, in stores.NewExp
 	if err := s.begin(ctx); err != nil {
 		return stores.Experiment{}, err
 	}
-	name, err := stores.CheckName("experiment name", in.Name)
+	checked, err := stores.CheckNewExperiment(in)
 	if err != nil {
 		return stores.Experiment{}, err
 	}
-	if err := stores.CheckDescription(in.Description); err != nil {
-		return stores.Experiment{}, err
-	}
-	if len(in.Variants) == 0 || len(in.Variants) > stores.MaxVariants {
-		return stores.Experiment{}, stores.Invalid("an experiment needs 1 to %d variants", stores.MaxVariants)
-	}
+	name := checked.Name
 	id := uuid.New()
-	variants := make([]stores.Variant, len(in.Variants))
-	for i, nv := range in.Variants {
-		if err := stores.CheckLabel("variant key", nv.Key, stores.MaxNameLength); err != nil {
-			return stores.Experiment{}, err
-		}
-		if strings.TrimSpace(nv.Key) != nv.Key {
-			return stores.Experiment{}, stores.Invalid("variant key must not start or end with spaces")
-		}
-		for _, prev := range variants[:i] {
-			if prev.Key == nv.Key {
-				return stores.Experiment{}, stores.Invalid("variant key %q is used twice", nv.Key)
-			}
-		}
-		if nv.Weight <= 0 {
-			return stores.Experiment{}, stores.Invalid("variant %q needs a positive weight", nv.Key)
-		}
-		config, err := normalizeJSONObject("variant config", nv.Config)
+	variants := make([]stores.Variant, len(checked.Variants))
+	for i, v := range checked.Variants {
+		config, err := decodeJSONObject("variant config", v.Config)
 		if err != nil {
 			return stores.Experiment{}, err
 		}
-		variants[i] = stores.Variant{ID: uuid.New(), ExperimentID: id, Key: nv.Key, Weight: nv.Weight, Config: config, Position: i}
+		variants[i] = stores.Variant{ID: uuid.New(), ExperimentID: id, Key: v.Key, Weight: v.Weight, Config: config, Position: i}
 	}
 
 	s.b.mu.Lock()
@@ -155,16 +135,6 @@ func (s *experimentStore) ExperimentsByID(ctx context.Context, ids []uuid.UUID) 
 	return out, nil
 }
 
-// checkStatuses refuses a status filter naming an unknown status.
-func checkStatuses(statuses []stores.ExperimentStatus) error {
-	for _, st := range statuses {
-		if !st.Valid() {
-			return stores.Invalid("unknown experiment status %q", st)
-		}
-	}
-	return nil
-}
-
 // withStatus returns the org's experiments in one of statuses (any when
 // empty), in no order. The caller holds the read lock.
 func (s *experimentStore) withStatus(statuses []stores.ExperimentStatus) []stores.Experiment {
@@ -183,7 +153,7 @@ func (s *experimentStore) CountExperiments(ctx context.Context, statuses []store
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := checkStatuses(statuses); err != nil {
+	if err := stores.CheckStatuses(statuses); err != nil {
 		return 0, err
 	}
 	s.b.mu.RLock()
@@ -195,15 +165,15 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	if err := checkStatuses(statuses); err != nil {
+	if err := stores.CheckStatuses(statuses); err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
 	after, err := decodeNewestCursor(p.After)
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.Experiment]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.Experiment]{}, err
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
@@ -218,11 +188,8 @@ func (s *experimentStore) TransitionExperiment(ctx context.Context, id uuid.UUID
 	if err := s.begin(ctx); err != nil {
 		return stores.Experiment{}, err
 	}
-	if !to.Valid() {
-		return stores.Experiment{}, stores.Invalid("unknown experiment status %q", to)
-	}
-	if err := stores.CheckDescription(reason); err != nil {
-		return stores.Experiment{}, stores.Invalid("reason must be at most %d bytes of UTF-8", stores.MaxMemoryContent)
+	if err := stores.CheckTransition(to, reason); err != nil {
+		return stores.Experiment{}, err
 	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()

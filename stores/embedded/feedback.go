@@ -116,15 +116,15 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	if err := checkFeedbackFilter(f); err != nil {
+	if err := stores.CheckFeedbackFilter(f); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	after, err := decodeNewestCursor(p.After)
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.FeedbackEvent]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	s.b.mu.RLock()
 	events := s.selectEvents(f)
@@ -143,7 +143,7 @@ func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.Feedba
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := checkFeedbackFilter(f); err != nil {
+	if err := stores.CheckFeedbackFilter(f); err != nil {
 		return 0, err
 	}
 	s.b.mu.RLock()
@@ -155,7 +155,7 @@ func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.Feedbac
 	if err := s.begin(ctx); err != nil {
 		return stores.FeedbackAggregates{}, err
 	}
-	if err := checkFeedbackFilter(f); err != nil {
+	if err := stores.CheckFeedbackFilter(f); err != nil {
 		return stores.FeedbackAggregates{}, err
 	}
 	s.b.mu.RLock()
@@ -230,21 +230,6 @@ func (s *feedbackStore) PurgeFeedback(ctx context.Context, before time.Time) (in
 		s.b.orgs[s.tenant.OrgID] = kept
 	}
 	return purged, nil
-}
-
-func checkFeedbackFilter(f stores.FeedbackFilter) error {
-	if err := stores.CheckFilterText("tool filter", f.Tool); err != nil {
-		return err
-	}
-	if err := stores.CheckFilterText("query type filter", f.QueryType); err != nil {
-		return err
-	}
-	for _, o := range f.Outcomes {
-		if !o.Valid() {
-			return stores.Invalid("unknown outcome %q", o)
-		}
-	}
-	return nil
 }
 
 // selectEvents returns copies of the org's events that f selects; the

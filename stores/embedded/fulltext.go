@@ -23,10 +23,6 @@ import (
 const (
 	fullTextK1            = 1.2
 	fullTextB             = 0.75
-	fullTextMaxQuery      = 1024
-	fullTextMaxTitle      = 1024
-	fullTextMaxTags       = 100
-	fullTextMaxTag        = 256
 	fullTextFragmentSize  = 100
 	fullTextFragmentLead  = 30
 	fullTextMaxFragments  = 5
@@ -132,41 +128,6 @@ func fullTextTermFreqs(text string) (map[string]int, int) {
 	return tf, len(toks)
 }
 
-func fullTextCheckID(id string) error {
-	if !stores.ValidCodeID(id) || !utf8.ValidString(id) {
-		return stores.Invalid("document id must be 1..512 characters without control characters")
-	}
-	return nil
-}
-
-func fullTextCheckTag(tag string) error {
-	if tag == "" || !stores.PlainText(tag, fullTextMaxTag) {
-		return stores.Invalid("tags must be 1..%d characters without control characters", fullTextMaxTag)
-	}
-	return nil
-}
-
-func fullTextCheckDoc(d stores.Document) error {
-	if err := fullTextCheckID(d.ID); err != nil {
-		return err
-	}
-	if len(d.Body) > stores.MaxMemoryContent || !utf8.ValidString(d.Body) {
-		return stores.Invalid("document body must be at most %d bytes of UTF-8", stores.MaxMemoryContent)
-	}
-	if !utf8.ValidString(d.Title) || utf8.RuneCountInString(d.Title) > fullTextMaxTitle {
-		return stores.Invalid("document title must be at most %d characters", fullTextMaxTitle)
-	}
-	if len(d.Tags) > fullTextMaxTags {
-		return stores.Invalid("a document has at most %d tags", fullTextMaxTags)
-	}
-	for _, tag := range d.Tags {
-		if err := fullTextCheckTag(tag); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func fullTextCopyDoc(d stores.Document) stores.Document {
 	if d.MemoryID != nil {
 		m := *d.MemoryID
@@ -238,13 +199,8 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if len(docs) > stores.MaxBatchSize {
-		return stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
-	}
-	for _, d := range docs {
-		if err := fullTextCheckDoc(d); err != nil {
-			return err
-		}
+	if err := stores.CheckDocuments(docs); err != nil {
+		return err
 	}
 	if len(docs) == 0 {
 		return nil
@@ -280,13 +236,8 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if len(ids) > stores.MaxBatchSize {
-		return 0, stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
-	}
-	for _, id := range ids {
-		if err := fullTextCheckID(id); err != nil {
-			return 0, err
-		}
+	if err := stores.CheckDocumentIDs(ids); err != nil {
+		return 0, err
 	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -345,25 +296,6 @@ func fullTextBM25(terms []string, tf map[string]int, length int, stats fullTextF
 	return score
 }
 
-// fullTextCheckQuery refuses a query text or tags no backend can search by.
-func fullTextCheckQuery(q stores.SearchQuery) error {
-	if strings.TrimSpace(q.Text) == "" {
-		return stores.Invalid("search text must not be empty")
-	}
-	if !utf8.ValidString(q.Text) || utf8.RuneCountInString(q.Text) > fullTextMaxQuery {
-		return stores.Invalid("search text must be at most %d characters", fullTextMaxQuery)
-	}
-	if len(q.Tags) > fullTextMaxTags {
-		return stores.Invalid("at most %d tags", fullTextMaxTags)
-	}
-	for _, tag := range q.Tags {
-		if err := fullTextCheckTag(tag); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // fullTextQueryTerms returns the distinct terms of a query text, at most
 // fullTextMaxQueryTerms, in order, and the same terms as a set.
 func fullTextQueryTerms(text string) ([]string, map[string]bool) {
@@ -400,7 +332,7 @@ func (s *fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuer
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := fullTextCheckQuery(q); err != nil {
+	if err := stores.CheckSearchQuery(q); err != nil {
 		return 0, err
 	}
 	terms, _ := fullTextQueryTerms(q.Text)
@@ -418,11 +350,11 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 	if err := s.begin(ctx); err != nil {
 		return none, err
 	}
-	if err := fullTextCheckQuery(q); err != nil {
+	if err := stores.CheckSearchQuery(q); err != nil {
 		return none, err
 	}
-	if p.First < 1 {
-		return none, stores.Invalid("first must be at least 1")
+	if err := stores.CheckPage(p); err != nil {
+		return none, err
 	}
 	var after *fullTextCursor
 	if p.After != "" {

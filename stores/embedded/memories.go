@@ -121,14 +121,23 @@ func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uu
 	return out, nil
 }
 
-// checkMemoryFilter refuses what no backend can filter by.
-func checkMemoryFilter(f stores.MemoryFilter) error {
-	for _, st := range f.States {
-		if !st.Valid() {
-			return stores.Invalid("unknown memory state %q", st)
-		}
+// IndexStatus binds the index status of the tenant's memories.
+func (b *MemoryBackend) IndexStatus(t stores.Tenant) stores.IndexStatusStore {
+	return &memoryStore{b: b, tenant: t}
+}
+
+// IndexStatuses reports every existing memory as indexed in full text at its
+// current version: the embedded store indexes synchronously, in the write.
+func (s *memoryStore) IndexStatuses(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]stores.IndexStatus, error) {
+	found, err := s.MemoriesByID(ctx, ids)
+	if err != nil {
+		return nil, err
 	}
-	return stores.CheckFilterText("text filter", f.TextContains)
+	out := make(map[uuid.UUID][]stores.IndexStatus, len(found))
+	for id, m := range found {
+		out[id] = []stores.IndexStatus{{Index: stores.IndexFullText, State: stores.IndexIndexed, Version: m.Version}}
+	}
+	return out, nil
 }
 
 // matchingMemories returns the org's memories that f selects, in no order.
@@ -159,7 +168,7 @@ func (s *memoryStore) CountMemories(ctx context.Context, f stores.MemoryFilter) 
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := checkMemoryFilter(f); err != nil {
+	if err := stores.CheckMemoryFilter(f); err != nil {
 		return 0, err
 	}
 	s.b.mu.RLock()
@@ -171,15 +180,15 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	if err := checkMemoryFilter(f); err != nil {
+	if err := stores.CheckMemoryFilter(f); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 	after, err := decodeNewestCursor(p.After)
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.Memory]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.Memory]{}, err
 	}
 
 	s.b.mu.RLock()
@@ -195,29 +204,6 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	return page, nil
 }
 
-// validMemory is a NewMemory checked and normalised, ready to store.
-type validMemory struct {
-	appID      uuid.UUID
-	content    string
-	metadata   map[string]any
-	categories []string
-}
-
-func checkNewMemory(in stores.NewMemory) (validMemory, error) {
-	if err := stores.CheckContent(in.Content); err != nil {
-		return validMemory{}, err
-	}
-	meta, err := normalizeJSONObject("metadata", in.Metadata)
-	if err != nil {
-		return validMemory{}, err
-	}
-	cats, err := stores.CheckCategoryNames(in.Categories)
-	if err != nil {
-		return validMemory{}, err
-	}
-	return validMemory{appID: in.AppID, content: in.Content, metadata: meta, categories: cats}, nil
-}
-
 func (s *memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (stores.Memory, error) {
 	out, err := s.CreateMemories(ctx, []stores.NewMemory{in})
 	if err != nil {
@@ -230,16 +216,15 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if len(in) > stores.MaxBatchSize {
-		return nil, stores.Invalid("at most %d memories per batch", stores.MaxBatchSize)
+	valid, err := stores.CheckNewMemories(in)
+	if err != nil {
+		return nil, err
 	}
-	valid := make([]validMemory, len(in))
-	for i, m := range in {
-		v, err := checkNewMemory(m)
-		if err != nil {
+	metadata := make([]map[string]any, len(valid))
+	for i, v := range valid {
+		if metadata[i], err = decodeJSONObject("metadata", v.Metadata); err != nil {
 			return nil, err
 		}
-		valid[i] = v
 	}
 
 	s.b.mu.Lock()
@@ -247,7 +232,7 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 	o := s.b.org(s.tenant.OrgID, true)
 	// Every check happens before the first write, so a failing batch stores nothing.
 	for _, v := range valid {
-		if _, ok := o.apps[v.appID]; !ok {
+		if _, ok := o.apps[v.AppID]; !ok {
 			return nil, stores.NotFound("app not found")
 		}
 	}
@@ -256,16 +241,16 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 	for i, v := range valid {
 		m := stores.Memory{
 			ID:        uuid.New(),
-			AppID:     v.appID,
+			AppID:     v.AppID,
 			AuthorID:  s.tenant.UserID,
-			Content:   v.content,
-			Metadata:  v.metadata,
+			Content:   v.Content,
+			Metadata:  metadata[i],
 			State:     stores.MemoryActive,
 			Version:   1,
 			CreatedAt: now,
 			UpdatedAt: now,
 		}
-		row := &memoryRow{memory: m, categories: s.ensureCategories(o, v.categories, now)}
+		row := &memoryRow{memory: m, categories: s.ensureCategories(o, v.Categories, now)}
 		o.memories[m.ID] = row
 		s.reindex(ctx, o, row)
 		out[i] = copyMemory(m)
@@ -348,8 +333,8 @@ func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state st
 	if err := s.begin(ctx); err != nil {
 		return stores.Memory{}, err
 	}
-	if !state.Valid() || state == stores.MemoryDeleted {
-		return stores.Memory{}, stores.Invalid("state must be ACTIVE, PAUSED or ARCHIVED (delete a memory to mark it DELETED)")
+	if err := stores.CheckSettableState(state); err != nil {
+		return stores.Memory{}, err
 	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -496,8 +481,8 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	if err != nil {
 		return stores.Page[stores.App]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.App]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.App]{}, err
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
@@ -533,8 +518,8 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	if err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
-	if p.First <= 0 {
-		return stores.Page[stores.Category]{}, stores.Invalid("first must be positive")
+	if err := stores.CheckPage(p); err != nil {
+		return stores.Page[stores.Category]{}, err
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
@@ -598,23 +583,21 @@ func copyMemory(m stores.Memory) stores.Memory {
 	return m
 }
 
-// normalizeJSONObject checks that m is a JSON object and returns the value a
-// JSON column would give back (numbers as float64, structs as maps), so the
-// embedded stores answer exactly like PostgreSQL's jsonb. nil becomes {}.
+// normalizeJSONObject checks m as every backend does and returns the value
+// a JSON column would give back (numbers as float64, structs as maps), so
+// the embedded stores answer exactly like PostgreSQL's jsonb. nil becomes {}.
 func normalizeJSONObject(what string, m map[string]any) (map[string]any, error) {
-	if m == nil {
-		return map[string]any{}, nil
-	}
-	raw, err := json.Marshal(m)
+	text, err := stores.CheckJSONObject(what, m)
 	if err != nil {
-		return nil, stores.Invalid("%s must be a JSON object", what)
+		return nil, err
 	}
-	if bytes.Contains(raw, []byte(`\u0000`)) {
-		// jsonb refuses the NUL escape; refuse it everywhere alike.
-		return nil, stores.Invalid("%s must not contain NUL characters", what)
-	}
+	return decodeJSONObject(what, text)
+}
+
+// decodeJSONObject decodes the JSON text of an object, as CheckJSONObject returns it.
+func decodeJSONObject(what, text string) (map[string]any, error) {
 	var out map[string]any
-	if err := json.Unmarshal(raw, &out); err != nil || out == nil {
+	if err := json.Unmarshal([]byte(text), &out); err != nil || out == nil {
 		return nil, stores.Invalid("%s must be a JSON object", what)
 	}
 	return out, nil

@@ -58,27 +58,15 @@ func (s *vectorStore) begin(ctx context.Context, model string) error {
 	if err := s.tenant.Validate(); err != nil {
 		return err
 	}
-	if !stores.ValidModelName(model) {
-		return stores.Invalid("model name must be 1..64 letters, digits, '.', '_' or '-', starting with a letter or digit")
-	}
-	return nil
+	return stores.CheckModelName(model)
 }
 
-// vectorUnit checks v and returns it scaled to length 1 in float64.
-func vectorUnit(v []float32) ([]float64, error) {
-	if len(v) == 0 {
-		return nil, stores.Invalid("vector must not be empty")
-	}
-	if len(v) > stores.MaxVectorDimension {
-		return nil, stores.Invalid("vector must have at most %d dimensions", stores.MaxVectorDimension)
-	}
+// vectorUnit returns v, already checked, scaled to length 1 in float64.
+func vectorUnit(v []float32) []float64 {
 	unit := make([]float64, len(v))
 	var norm float64
 	for i, x := range v {
 		f := float64(x)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, stores.Invalid("vector values must be finite numbers")
-		}
 		unit[i] = f
 		norm += f * f
 	}
@@ -88,7 +76,7 @@ func vectorUnit(v []float32) ([]float64, error) {
 			unit[i] /= norm
 		}
 	}
-	return unit, nil
+	return unit
 }
 
 // vectorScalar normalises a payload scalar to string, bool, int64 or float64,
@@ -128,22 +116,12 @@ func vectorScalar(v any) (any, bool) {
 	return nil, false
 }
 
-func vectorReservedKey(k string) bool { return k == "org_id" || k == "memory_id" }
-
-// vectorPayload checks a payload (scalars and string lists, no reserved
-// keys) and returns a normalised copy; nil becomes {}.
+// vectorPayload checks a payload's values (scalars and string lists; the
+// keys are checked by stores.CheckPoints) and returns a normalised copy;
+// nil becomes {}.
 func vectorPayload(p map[string]any) (map[string]any, error) {
-	if len(p) > stores.MaxPayloadKeys {
-		return nil, stores.Invalid("payload must have at most %d keys", stores.MaxPayloadKeys)
-	}
 	out := make(map[string]any, len(p))
 	for k, v := range p {
-		if vectorReservedKey(k) {
-			return nil, stores.Invalid("payload key %q is reserved", k)
-		}
-		if k == "" || !utf8.ValidString(k) || len(k) > stores.MaxPayloadKey {
-			return nil, stores.Invalid("payload keys must be 1..%d bytes of UTF-8", stores.MaxPayloadKey)
-		}
 		if n, ok := vectorScalar(v); ok {
 			out[k] = n
 			continue
@@ -225,24 +203,15 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 	if err := s.begin(ctx, model); err != nil {
 		return err
 	}
-	if len(points) > stores.MaxBatchSize {
-		return stores.Invalid("at most %d points at once", stores.MaxBatchSize)
+	if err := stores.CheckPoints(points); err != nil {
+		return err
 	}
 	if len(points) == 0 {
 		return nil
 	}
 	prepared := make([]*vectorPoint, len(points))
 	for i, p := range points {
-		if p.ID == uuid.Nil {
-			return stores.Invalid("point id must not be the nil UUID")
-		}
-		unit, err := vectorUnit(p.Vector)
-		if err != nil {
-			return err
-		}
-		if len(p.Vector) != len(points[0].Vector) {
-			return stores.Invalid("every vector of a batch must have the same dimension")
-		}
+		unit := vectorUnit(p.Vector)
 		payload, err := vectorPayload(p.Payload)
 		if err != nil {
 			return err
@@ -280,8 +249,8 @@ func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uui
 	if err := s.begin(ctx, model); err != nil {
 		return 0, err
 	}
-	if len(ids) > stores.MaxBatchSize {
-		return 0, stores.Invalid("at most %d points at once", stores.MaxBatchSize)
+	if err := stores.CheckPointIDs(ids); err != nil {
+		return 0, err
 	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -307,18 +276,12 @@ func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []
 	if err := s.begin(ctx, model); err != nil {
 		return nil, err
 	}
-	if limit < 1 || limit > stores.MaxVectorLimit {
-		return nil, stores.Invalid("limit must be between 1 and %d", stores.MaxVectorLimit)
-	}
-	query, err := vectorUnit(vector)
-	if err != nil {
+	if err := stores.CheckVectorSearch(vector, filter, limit); err != nil {
 		return nil, err
 	}
+	query := vectorUnit(vector)
 	want := make(map[string]any, len(filter))
 	for k, v := range filter {
-		if vectorReservedKey(k) {
-			return nil, stores.Invalid("filter key %q is reserved", k)
-		}
 		n, ok := vectorScalar(v)
 		if !ok {
 			return nil, stores.Invalid("filter value of %q must be a string, a number or a boolean", k)

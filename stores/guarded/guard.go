@@ -5,6 +5,11 @@
 // while one backend's breaker is open.
 package guarded
 
+// wrap_gen.go passes every store method of every domain through call/run.
+// The change feed is left out: a subscription lives as long as its client,
+// so a per-call deadline would end it, and it is wired above the guards.
+//go:generate go run ./internal/wrapgen -stores .. -skip Changes -out wrap_gen.go
+
 import (
 	"context"
 	"errors"

@@ -90,10 +90,6 @@ func TestWrappedEmbeddedPassesTheContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) storetest.Harness {
 		clock := storetest.NewManualClock()
 		b := embedded.New(clock.Now)
-		guards := map[string]*Guard{}
-		for _, name := range []string{"Memories", "Feedback", "Experiments", "Episodic", "CodeGraph", "Vectors", "FullText"} {
-			guards[name] = New(name, Options{})
-		}
-		return storetest.Harness{Backends: Wrap(b, guards), Advance: clock.Advance}
+		return storetest.Harness{Backends: Wrap(b, New("embedded", Options{})), Advance: clock.Advance}
 	})
 }

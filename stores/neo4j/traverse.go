@@ -27,24 +27,17 @@ func (s *codeGraphStore) Traverse(ctx context.Context, ids []string, dir stores.
 	if err := stores.CheckCodeLookup("symbol", ids); err != nil {
 		return nil, err
 	}
-	step := cypherStepForward
-	switch dir {
-	case stores.Dependencies:
-	case stores.Dependents:
-		step = cypherStepBackward
-	default:
-		return nil, stores.Invalid("unknown traversal direction %q", string(dir))
+	if err := stores.CheckTraversal(dir, kinds, depth, s.b.maxDepth); err != nil {
+		return nil, err
 	}
-	if depth < 1 || depth > s.b.maxDepth {
-		return nil, stores.Invalid("depth must be between 1 and %d", s.b.maxDepth)
+	step := cypherStepForward
+	if dir == stores.Dependents {
+		step = cypherStepBackward
 	}
 	allowed := allEdgeKinds
 	if len(kinds) > 0 {
 		allowed = make([]any, len(kinds))
 		for i, k := range kinds {
-			if !k.Valid() {
-				return nil, stores.Invalid("unknown edge kind %q", string(k))
-			}
 			allowed[i] = string(k)
 		}
 	}

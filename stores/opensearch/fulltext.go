@@ -128,13 +128,8 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if len(docs) > stores.MaxBatchSize {
-		return stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
-	}
-	for _, d := range docs {
-		if err := checkDocument(d); err != nil {
-			return err
-		}
+	if err := stores.CheckDocuments(docs); err != nil {
+		return err
 	}
 	if len(docs) == 0 {
 		return nil
@@ -176,13 +171,8 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if len(ids) > stores.MaxBatchSize {
-		return 0, stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
-	}
-	for _, id := range ids {
-		if err := checkDocumentID(id); err != nil {
-			return 0, err
-		}
+	if err := stores.CheckDocumentIDs(ids); err != nil {
+		return 0, err
 	}
 	if len(ids) == 0 {
 		return 0, nil
@@ -274,7 +264,7 @@ func encodeCursor(c cursor) string {
 func decodeCursor(s string) (cursor, error) {
 	var c cursor
 	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(raw, &c) != nil || checkDocumentID(c.ID) != nil ||
+	if err != nil || json.Unmarshal(raw, &c) != nil || stores.CheckDocumentID(c.ID) != nil ||
 		math.IsNaN(c.Score) || math.IsInf(c.Score, 0) {
 		return cursor{}, stores.Invalid("malformed cursor")
 	}
@@ -286,11 +276,11 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 	if err := s.begin(ctx); err != nil {
 		return none, err
 	}
-	if err := checkQuery(q); err != nil {
+	if err := stores.CheckSearchQuery(q); err != nil {
 		return none, err
 	}
-	if p.First < 1 {
-		return none, stores.Invalid("first must be at least 1")
+	if err := stores.CheckPage(p); err != nil {
+		return none, err
 	}
 	req := searchRequest{
 		Size:      p.First + 1,
@@ -340,7 +330,7 @@ func (s *fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuer
 	if err := s.begin(ctx); err != nil {
 		return 0, err
 	}
-	if err := checkQuery(q); err != nil {
+	if err := stores.CheckSearchQuery(q); err != nil {
 		return 0, err
 	}
 	var resp struct {

@@ -98,10 +98,3 @@ func page[T any](rows []T, first int, cursor func(T) string) stores.Page[T] {
 	}
 	return p
 }
-
-func checkFirst(p stores.PageArgs) error {
-	if p.First <= 0 {
-		return stores.Invalid("first must be positive")
-	}
-	return nil
-}

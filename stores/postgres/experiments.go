@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"errors"
-	"strings"
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
@@ -90,38 +89,14 @@ type experimentStore struct {
 }
 
 func (s *experimentStore) CreateExperiment(ctx context.Context, in stores.NewExperiment) (stores.Experiment, error) {
-	name, err := stores.CheckName("experiment name", in.Name)
+	checked, err := stores.CheckNewExperiment(in)
 	if err != nil {
 		return stores.Experiment{}, err
 	}
-	if err := stores.CheckDescription(in.Description); err != nil {
-		return stores.Experiment{}, err
-	}
-	n := len(in.Variants)
-	if n == 0 || n > stores.MaxVariants {
-		return stores.Experiment{}, stores.Invalid("an experiment needs 1 to %d variants", stores.MaxVariants)
-	}
+	name, n := checked.Name, len(checked.Variants)
 	ids, keys, weights, configs, positions := make([]uuid.UUID, n), make([]string, n), make([]int64, n), make([]string, n), make([]int32, n)
-	for i, v := range in.Variants {
-		if err := stores.CheckLabel("variant key", v.Key, stores.MaxNameLength); err != nil {
-			return stores.Experiment{}, err
-		}
-		if strings.TrimSpace(v.Key) != v.Key {
-			return stores.Experiment{}, stores.Invalid("variant key must not start or end with spaces")
-		}
-		for _, prev := range keys[:i] {
-			if prev == v.Key {
-				return stores.Experiment{}, stores.Invalid("variant key %q is used twice", v.Key)
-			}
-		}
-		if v.Weight <= 0 {
-			return stores.Experiment{}, stores.Invalid("variant %q needs a positive weight", v.Key)
-		}
-		config, err := jsonObject("variant config", v.Config)
-		if err != nil {
-			return stores.Experiment{}, err
-		}
-		ids[i], keys[i], weights[i], configs[i], positions[i] = uuid.New(), v.Key, int64(v.Weight), config, int32(i)
+	for i, v := range checked.Variants {
+		ids[i], keys[i], weights[i], configs[i], positions[i] = uuid.New(), v.Key, int64(v.Weight), v.Config, int32(i)
 	}
 	e := stores.Experiment{ID: uuid.New(), Name: name, Description: in.Description, Status: stores.ExperimentDraft}
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
@@ -179,10 +154,10 @@ func (s *experimentStore) ExperimentsByID(ctx context.Context, ids []uuid.UUID) 
 // statusNames returns the argument $1 of experimentsWhere.
 func statusNames(statuses []stores.ExperimentStatus) ([]string, error) {
 	var names []string
+	if err := stores.CheckStatuses(statuses); err != nil {
+		return nil, err
+	}
 	for _, st := range statuses {
-		if !st.Valid() {
-			return nil, stores.Invalid("unknown experiment status %q", st)
-		}
 		names = append(names, string(st))
 	}
 	return names, nil
@@ -205,7 +180,7 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	if err := checkFirst(p); err != nil {
+	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
 	var es []stores.Experiment
@@ -225,11 +200,8 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 // stores.CanTransition, and writes the new status and its history entry in
 // the same transaction.
 func (s *experimentStore) TransitionExperiment(ctx context.Context, id uuid.UUID, to stores.ExperimentStatus, reason string) (stores.Experiment, error) {
-	if !to.Valid() {
-		return stores.Experiment{}, stores.Invalid("unknown experiment status %q", to)
-	}
-	if err := stores.CheckDescription(reason); err != nil {
-		return stores.Experiment{}, stores.Invalid("reason must be at most %d bytes of UTF-8", stores.MaxMemoryContent)
+	if err := stores.CheckTransition(to, reason); err != nil {
+		return stores.Experiment{}, err
 	}
 	var e stores.Experiment
 	err := s.b.tx(ctx, s.t, func(ctx context.Context, conn *pgx.Conn) error {

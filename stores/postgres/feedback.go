@@ -110,17 +110,11 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 // filterArgs returns the arguments $1..$7 of feedbackFilterSQL; zero values
 // of f become NULL ("any").
 func filterArgs(f stores.FeedbackFilter) ([]any, error) {
-	if err := stores.CheckFilterText("tool filter", f.Tool); err != nil {
-		return nil, err
-	}
-	if err := stores.CheckFilterText("query type filter", f.QueryType); err != nil {
+	if err := stores.CheckFeedbackFilter(f); err != nil {
 		return nil, err
 	}
 	var outcomes []string
 	for _, o := range f.Outcomes {
-		if !o.Valid() {
-			return nil, stores.Invalid("unknown outcome %q", o)
-		}
 		outcomes = append(outcomes, string(o))
 	}
 	return []any{f.Since, f.Until, outcomes, nullIfEmpty(f.Tool), nullIfEmpty(f.QueryType), f.ExperimentID, f.MemoryID}, nil
@@ -135,7 +129,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	if err := checkFirst(p); err != nil {
+	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	var events []stores.FeedbackEvent

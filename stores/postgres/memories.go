@@ -183,15 +183,12 @@ func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uu
 // memoryFilterArgs returns the arguments $1..$6 of a memory list's filter,
 // and whether the list is the form with the category semi-join.
 func memoryFilterArgs(f stores.MemoryFilter) (args []any, inCategory bool, err error) {
+	if err := stores.CheckMemoryFilter(f); err != nil {
+		return nil, false, err
+	}
 	var states []string
 	for _, st := range f.States {
-		if !st.Valid() {
-			return nil, false, stores.Invalid("unknown memory state %q", st)
-		}
 		states = append(states, string(st))
-	}
-	if err := stores.CheckFilterText("text filter", f.TextContains); err != nil {
-		return nil, false, err
 	}
 	var pattern *string
 	if f.TextContains != "" {
@@ -222,7 +219,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	if err := checkFirst(p); err != nil {
+	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 	sql := listMemoriesSQL
@@ -246,29 +243,6 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 // likeEscaper makes user text match itself literally inside an ILIKE pattern.
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
-// validMemory is a NewMemory checked and normalised, ready to store.
-type validMemory struct {
-	appID      uuid.UUID
-	content    string
-	metadata   string
-	categories []string
-}
-
-func checkNewMemory(in stores.NewMemory) (validMemory, error) {
-	if err := stores.CheckContent(in.Content); err != nil {
-		return validMemory{}, err
-	}
-	meta, err := jsonObject("metadata", in.Metadata)
-	if err != nil {
-		return validMemory{}, err
-	}
-	cats, err := stores.CheckCategoryNames(in.Categories)
-	if err != nil {
-		return validMemory{}, err
-	}
-	return validMemory{appID: in.AppID, content: in.Content, metadata: meta, categories: cats}, nil
-}
-
 func (s *memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (stores.Memory, error) {
 	out, err := s.CreateMemories(ctx, []stores.NewMemory{in})
 	if err != nil {
@@ -281,20 +255,17 @@ func (s *memoryStore) CreateMemory(ctx context.Context, in stores.NewMemory) (st
 // pipelined batch: the categories it needs, then the memories, their links
 // and their outbox rows in one statement.
 func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory) ([]stores.Memory, error) {
-	if len(in) > stores.MaxBatchSize {
-		return nil, stores.Invalid("at most %d memories per batch", stores.MaxBatchSize)
+	valid, err := stores.CheckNewMemories(in)
+	if err != nil {
+		return nil, err
 	}
-	n := len(in)
+	n := len(valid)
 	ids, apps, contents, metas := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]string, n), make([]string, n)
 	var linkMemories []uuid.UUID
 	var linkNames, names []string
-	for i, m := range in {
-		v, err := checkNewMemory(m)
-		if err != nil {
-			return nil, err
-		}
-		ids[i], apps[i], contents[i], metas[i] = uuid.New(), v.appID, v.content, v.metadata
-		for _, c := range v.categories {
+	for i, v := range valid {
+		ids[i], apps[i], contents[i], metas[i] = uuid.New(), v.AppID, v.Content, v.Metadata
+		for _, c := range v.Categories {
 			linkMemories = append(linkMemories, ids[i])
 			linkNames = append(linkNames, c)
 			names = append(names, c)
@@ -304,7 +275,7 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 		return []stores.Memory{}, s.t.Validate()
 	}
 	byID := make(map[uuid.UUID]stores.Memory, n)
-	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
 		if len(names) > 0 {
 			b.Queue(ensureCategoriesSQL, s.t.OrgID, names)
 		}
@@ -339,7 +310,7 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 	}
 	var meta *string
 	if u.Metadata != nil {
-		m, err := jsonObject("metadata", u.Metadata)
+		m, err := stores.CheckJSONObject("metadata", u.Metadata)
 		if err != nil {
 			return stores.Memory{}, err
 		}
@@ -367,8 +338,8 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 }
 
 func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state stores.MemoryState, expectedVersion *int64) (stores.Memory, error) {
-	if !state.Valid() || state == stores.MemoryDeleted {
-		return stores.Memory{}, stores.Invalid("state must be ACTIVE, PAUSED or ARCHIVED (delete a memory to mark it DELETED)")
+	if err := stores.CheckSettableState(state); err != nil {
+		return stores.Memory{}, err
 	}
 	return s.change(ctx, id, expectedVersion, false, func(b *pgx.Batch, scan func(pgx.Rows) error) {
 		b.Queue(setMemoryStateSQL, id, string(state)).Query(scan)
@@ -503,7 +474,7 @@ func listByName[T any](ctx context.Context, s *memoryStore, sql string, p stores
 	if err != nil {
 		return nil, err
 	}
-	if err := checkFirst(p); err != nil {
+	if err := stores.CheckPage(p); err != nil {
 		return nil, err
 	}
 	var items []T

@@ -9,24 +9,8 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// OutboxEntry is one queued change of a memory for the derived indexes
-// (full-text, vectors): which memory, at which version, upserted or deleted.
-// It carries no content: the indexer reads the memory under its org binding.
-type OutboxEntry struct {
-	ID            int64
-	OrgID         uuid.UUID
-	MemoryID      uuid.UUID
-	Op            string // "upsert" or "delete"
-	MemoryVersion int64
-	Attempts      int // claims so far, this one included
-	LastError     string
-	AvailableAt   time.Time
-	CreatedAt     time.Time
-	ParkedAt      *time.Time // set when the indexer gave up on the entry
-}
-
-// Outbox is the indexer's view of the memory outbox. Unlike the stores it is
-// not bound to a tenant: it claims entries of every organisation, under the
+// Outbox is the memory outbox (stores.Outbox). Unlike the stores it is not
+// bound to a tenant: it claims entries of every organisation, under the
 // worker policy of the outbox table (app.outbox_worker = 'on'), which shows
 // ids and versions only. Every memory write adds its entry in the write's own
 // transaction, so an acknowledged write is never lost while an index is down.
@@ -36,6 +20,8 @@ type Outbox struct {
 
 // Outbox returns the process-wide outbox of the backend.
 func (b *Backend) Outbox() *Outbox { return &Outbox{b: b} }
+
+var _ stores.Outbox = (*Outbox)(nil)
 
 const (
 	workerSQL = `SELECT set_config('app.outbox_worker', 'on', true)`
@@ -70,8 +56,8 @@ WHERE memory_id = ANY($1::uuid[])
 ORDER BY memory_id, memory_version`
 )
 
-func scanOutbox(row pgx.CollectableRow) (OutboxEntry, error) {
-	var e OutboxEntry
+func scanOutbox(row pgx.CollectableRow) (stores.OutboxEntry, error) {
+	var e stores.OutboxEntry
 	err := row.Scan(&e.ID, &e.OrgID, &e.MemoryID, &e.Op, &e.MemoryVersion, &e.Attempts, &e.LastError, &e.AvailableAt, &e.CreatedAt, &e.ParkedAt)
 	e.AvailableAt, e.CreatedAt = e.AvailableAt.UTC(), e.CreatedAt.UTC()
 	if e.ParkedAt != nil {
@@ -97,11 +83,11 @@ func (o *Outbox) worker(ctx context.Context, queue func(*pgx.Batch)) error {
 // Concurrent claimers get disjoint entries. orgs, when not empty, limits the
 // claim to those organisations (an indexer dedicated to some tenants); nil
 // claims every organisation's entries.
-func (o *Outbox) Claim(ctx context.Context, limit int, lease time.Duration, orgs []uuid.UUID) ([]OutboxEntry, error) {
+func (o *Outbox) Claim(ctx context.Context, limit int, lease time.Duration, orgs []uuid.UUID) ([]stores.OutboxEntry, error) {
 	if limit <= 0 || lease <= 0 {
 		return nil, stores.Invalid("claim needs a positive limit and lease")
 	}
-	var out []OutboxEntry
+	var out []stores.OutboxEntry
 	err := o.worker(ctx, func(b *pgx.Batch) {
 		var only []uuid.UUID
 		if len(orgs) > 0 {
@@ -113,7 +99,7 @@ func (o *Outbox) Claim(ctx context.Context, limit int, lease time.Duration, orgs
 		})
 	})
 	if out == nil {
-		out = []OutboxEntry{}
+		out = []stores.OutboxEntry{}
 	}
 	return out, err
 }
@@ -135,8 +121,8 @@ func (o *Outbox) Fail(ctx context.Context, id int64, errText string, retryAt tim
 // Pending returns the entries still queued for the given memories of one
 // org, keyed by memory id, in version order: what the index status of those
 // memories is waiting for. It reads under the org's binding.
-func (o *Outbox) Pending(ctx context.Context, orgID uuid.UUID, memoryIDs []uuid.UUID) (map[uuid.UUID][]OutboxEntry, error) {
-	out := make(map[uuid.UUID][]OutboxEntry, len(memoryIDs))
+func (o *Outbox) Pending(ctx context.Context, orgID uuid.UUID, memoryIDs []uuid.UUID) (map[uuid.UUID][]stores.OutboxEntry, error) {
+	out := make(map[uuid.UUID][]stores.OutboxEntry, len(memoryIDs))
 	if len(memoryIDs) == 0 {
 		return out, nil
 	}

@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
-	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/stores/storetest"
 	"github.com/google/uuid"
 )
@@ -41,7 +40,7 @@ func TestOutbox(t *testing.T) {
 			if e.OrgID != tenant.OrgID || e.MemoryID != m.ID {
 				t.Fatalf("entry %+v belongs elsewhere", e)
 			}
-			got = append(got, e.Op+"@"+string(rune('0'+e.MemoryVersion)))
+			got = append(got, string(e.Op)+"@"+string(rune('0'+e.MemoryVersion)))
 		}
 		if want := []string{"upsert@1", "upsert@2", "upsert@3", "delete@4"}; !slices.Equal(got, want) {
 			t.Fatalf("queued %v, want %v", got, want)
@@ -66,7 +65,7 @@ func TestOutbox(t *testing.T) {
 		created, err := ms.CreateMemories(ctx, batch)
 		storetest.RequireNoError(t, err)
 
-		claimed := make([][]postgres.OutboxEntry, 2)
+		claimed := make([][]stores.OutboxEntry, 2)
 		var wg sync.WaitGroup
 		for w := range claimed {
 			wg.Go(func() {
@@ -127,7 +126,7 @@ func TestOutbox(t *testing.T) {
 		storetest.RequireNoError(t, err)
 		created, err := ms.CreateMemories(ctx, []stores.NewMemory{{AppID: app.ID, Content: "retry"}, {AppID: app.ID, Content: "park"}})
 		storetest.RequireNoError(t, err)
-		entry := func(memoryID uuid.UUID) postgres.OutboxEntry {
+		entry := func(memoryID uuid.UUID) stores.OutboxEntry {
 			t.Helper()
 			pending, err := outbox.Pending(ctx, tenant.OrgID, []uuid.UUID{memoryID})
 			storetest.RequireNoError(t, err)

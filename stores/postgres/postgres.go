@@ -146,6 +146,11 @@ const (
 // Memories binds the memory store to a tenant.
 func (b *Backend) Memories(t stores.Tenant) stores.MemoryStore { return &memoryStore{b: b, t: t} }
 
+// IndexStatus binds the index status of the tenant's memories, read from the outbox.
+func (b *Backend) IndexStatus(t stores.Tenant) stores.IndexStatusStore {
+	return &memoryStore{b: b, t: t}
+}
+
 // Feedback binds the feedback store to a tenant.
 func (b *Backend) Feedback(t stores.Tenant) stores.FeedbackStore { return &feedbackStore{b: b, t: t} }
 

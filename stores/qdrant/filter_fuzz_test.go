@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/codingbrain/gateway/stores"
 )
 
 // FuzzFilterConditions feeds the vector-search filter arbitrary JSON
@@ -28,7 +30,7 @@ func FuzzFilterConditions(f *testing.F) {
 			return
 		}
 		for k := range filter {
-			if reservedKey(k) {
+			if stores.ReservedPayloadKey(k) {
 				t.Fatalf("the reserved key %q was accepted", k)
 			}
 		}

@@ -26,10 +26,6 @@ func pointID(org, id uuid.UUID) *qc.PointId {
 	return qc.NewIDUUID(uuid.NewSHA1(pointNamespace, name).String())
 }
 
-// reservedKey reports whether k is a payload key the contract keeps for the
-// store itself.
-func reservedKey(k string) bool { return k == orgKey || k == memoryKey }
-
 // scalar converts a payload scalar (string, bool, any integer or float type)
 // to a Qdrant value; false when v is not one or is out of bounds.
 func scalar(v any) (*qc.Value, bool) {
@@ -68,20 +64,11 @@ func scalar(v any) (*qc.Value, bool) {
 
 func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
 
-// encodePayload checks a caller's payload (scalars and string lists, no
-// reserved key) and returns it as one Qdrant object value.
+// encodePayload checks a caller's payload values (scalars and string lists;
+// stores.CheckPoints checked the keys) and returns it as one Qdrant object value.
 func encodePayload(p map[string]any) (*qc.Value, error) {
-	if len(p) > stores.MaxPayloadKeys {
-		return nil, stores.Invalid("payload must have at most %d keys", stores.MaxPayloadKeys)
-	}
 	fields := make(map[string]*qc.Value, len(p))
 	for k, v := range p {
-		if reservedKey(k) {
-			return nil, stores.Invalid("payload key %q is reserved", k)
-		}
-		if k == "" || !utf8.ValidString(k) || len(k) > stores.MaxPayloadKey {
-			return nil, stores.Invalid("payload keys must be 1..%d bytes of UTF-8", stores.MaxPayloadKey)
-		}
 		if value, ok := scalar(v); ok {
 			fields[k] = value
 			continue
@@ -163,7 +150,9 @@ const exactFloat = 1 << 53
 func filterConditions(filter map[string]any) ([]*qc.Condition, error) {
 	conds := make([]*qc.Condition, 0, len(filter))
 	for k, v := range filter {
-		if reservedKey(k) {
+		// Checked before (stores.CheckVectorSearch) and again here, where
+		// the condition is built: a reserved key must never reach a condition.
+		if stores.ReservedPayloadKey(k) {
 			return nil, stores.Invalid("filter key %q is reserved", k)
 		}
 		value, ok := scalar(v)

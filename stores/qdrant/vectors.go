@@ -29,8 +29,8 @@ func (s *vectorStore) begin(ctx context.Context, model string) (context.Context,
 	if err := s.tenant.Validate(); err != nil {
 		return nil, nil, err
 	}
-	if !stores.ValidModelName(model) {
-		return nil, nil, stores.Invalid("model name must be 1..64 letters, digits, '.', '_' or '-', starting with a letter or digit")
+	if err := stores.CheckModelName(model); err != nil {
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.b.timeout)
 	return ctx, cancel, nil
@@ -41,31 +41,9 @@ func (s *vectorStore) orgCondition() *qc.Condition {
 	return qc.NewMatchKeyword(orgKey, s.tenant.OrgID.String())
 }
 
-// checkVector refuses an empty, over-long or non-finite vector.
-func checkVector(v []float32) error {
-	if len(v) == 0 {
-		return stores.Invalid("vector must not be empty")
-	}
-	if len(v) > stores.MaxVectorDimension {
-		return stores.Invalid("vector must have at most %d dimensions", stores.MaxVectorDimension)
-	}
-	for _, x := range v {
-		if !finite(float64(x)) {
-			return stores.Invalid("vector values must be finite numbers")
-		}
-	}
-	return nil
-}
-
-// point checks one caller point and returns it as the Qdrant point the
-// bound org stores.
+// point returns one caller point, checked by stores.CheckPoints, as the
+// Qdrant point the bound org stores.
 func (s *vectorStore) point(p stores.VectorPoint) (*qc.PointStruct, error) {
-	if p.ID == uuid.Nil {
-		return nil, stores.Invalid("point id must not be the nil UUID")
-	}
-	if err := checkVector(p.Vector); err != nil {
-		return nil, err
-	}
 	user, err := encodePayload(p.Payload)
 	if err != nil {
 		return nil, err
@@ -95,8 +73,8 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		return err
 	}
 	defer cancel()
-	if len(points) > stores.MaxBatchSize {
-		return stores.Invalid("at most %d points at once", stores.MaxBatchSize)
+	if err := stores.CheckPoints(points); err != nil {
+		return err
 	}
 	if len(points) == 0 {
 		return nil
@@ -105,9 +83,6 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 	for i, p := range points {
 		if batch[i], err = s.point(p); err != nil {
 			return err
-		}
-		if len(p.Vector) != len(points[0].Vector) {
-			return stores.Invalid("every vector of a batch must have the same dimension")
 		}
 	}
 	dim := len(points[0].Vector)
@@ -141,8 +116,8 @@ func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uui
 		return 0, err
 	}
 	defer cancel()
-	if len(ids) > stores.MaxBatchSize {
-		return 0, stores.Invalid("at most %d points at once", stores.MaxBatchSize)
+	if err := stores.CheckPointIDs(ids); err != nil {
+		return 0, err
 	}
 	if len(ids) == 0 {
 		return 0, nil
@@ -189,10 +164,7 @@ func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []
 		return nil, err
 	}
 	defer cancel()
-	if limit < 1 || limit > stores.MaxVectorLimit {
-		return nil, stores.Invalid("limit must be between 1 and %d", stores.MaxVectorLimit)
-	}
-	if err := checkVector(vector); err != nil {
+	if err := stores.CheckVectorSearch(vector, filter, limit); err != nil {
 		return nil, err
 	}
 	conds, err := filterConditions(filter)

@@ -1,7 +1,11 @@
-package main
+// Package quality scores recall on a labelled set, through the gateway
+// binary on the real stack: PostgreSQL, the outbox indexer, OpenSearch,
+// Qdrant and the embedding server.
+package quality_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -16,10 +20,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/e2e/gatewayproc"
+	"github.com/codingbrain/gateway/migrations"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/storetest"
-	"github.com/jackc/pgx/v5"
 )
+
+// testJWTSecret signs the tokens of the gateway this test starts.
+const testJWTSecret = "quality-test-secret-0123456789-abcdef"
+
+// migrate brings the schema to this build's version, as `gateway migrate up` does.
+func migrate(t *testing.T, ownerURL string) {
+	t.Helper()
+	r, err := migrations.Open(ownerURL)
+	storetest.RequireNoError(t, err)
+	defer r.Close()
+	storetest.RequireNoError(t, r.Up(context.Background(), io.Discard))
+}
+
+// token issues a token for a tenant with every scope.
+func token(t *testing.T, tenant stores.Tenant) string {
+	t.Helper()
+	tok, err := auth.Issue([]byte(testJWTSecret), auth.Principal{UserID: tenant.UserID, OrgID: tenant.OrgID, Scopes: auth.AllScopes()}, time.Hour, time.Now())
+	storetest.RequireNoError(t, err)
+	return tok
+}
 
 // qualitySet is embeddings/testdata/quality.json: memories, and queries
 // whose relevant memories are mostly paraphrases.
@@ -62,18 +88,21 @@ func (c *countingEmbeddings) start(t *testing.T, target string) string {
 // TestRecallQuality loads the labelled set into a gateway on the real stack
 // (PostgreSQL, the outbox indexer, OpenSearch, Qdrant, the embedding server)
 // and scores full-text alone, vectors alone and the fused recall.
+//
+// It is a package of its own, not part of e2e's suite: the e2e stack's
+// gateway runs an outbox indexer without an embedder, and would take this
+// test's entries; with -p 1 no other gateway drains the outbox meanwhile.
 func TestRecallQuality(t *testing.T) {
 	env := map[string]string{"GATEWAY_JWT_SECRET": testJWTSecret}
-	for _, k := range []string{"DATABASE_URL", "DATABASE_OWNER_URL", "OPENSEARCH_URL", "QDRANT_URL", "EMBEDDINGS_URL", "EMBEDDINGS_MODEL"} {
+	for _, k := range []string{"DATABASE_URL", "OPENSEARCH_URL", "QDRANT_URL", "EMBEDDINGS_URL", "EMBEDDINGS_MODEL"} {
 		env[k] = storetest.ServiceEnv(t, k)
 	}
-	startPostgresGateway(t) // migrates the schema once
-	drainOutbox(t, env["DATABASE_OWNER_URL"])
+	migrate(t, storetest.ServiceEnv(t, "DATABASE_OWNER_URL"))
 	counter := &countingEmbeddings{}
 	env["EMBEDDINGS_URL"] = counter.start(t, env["EMBEDDINGS_URL"])
-	base := startGatewayWith(t, env)
+	base := gatewayproc.Start(t, gatewayproc.Build(t), env)
 
-	raw, err := os.ReadFile("embeddings/testdata/quality.json")
+	raw, err := os.ReadFile("../../embeddings/testdata/quality.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +111,12 @@ func TestRecallQuality(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := storetest.NewTenant()
-	tok := pgToken(t, tenant)
-	app := createPGApp(t, base, tok, "quality")
+	tok := token(t, tenant)
+	var created struct {
+		CreateApp struct{ App struct{ ID string } }
+	}
+	storetest.MustGraphQL(t, base, tok, `mutation { createApp(input: {name: "quality"}) { app { id } } }`, nil, &created)
+	app := created.CreateApp.App.ID
 
 	// Write the memories and time how long until every one is searchable by vector.
 	start := time.Now()
@@ -98,7 +131,7 @@ func TestRecallQuality(t *testing.T) {
 		var out struct {
 			CreateMemories struct{ Memories []struct{ ID string } }
 		}
-		mustGQL(t, base, tok, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`, map[string]any{"in": map[string]any{"memories": in}}, &out)
+		storetest.MustGraphQL(t, base, tok, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`, map[string]any{"in": map[string]any{"memories": in}}, &out)
 		for j, m := range out.CreateMemories.Memories {
 			memoryOf[m.ID] = batch[j].ID
 		}
@@ -112,7 +145,7 @@ func TestRecallQuality(t *testing.T) {
 			var out struct {
 				Nodes []struct{ IndexStatus []struct{ State string } }
 			}
-			mustGQL(t, base, tok, `query($ids: [ID!]!) { nodes(ids: $ids) { ... on Memory { indexStatus { state } } } }`, map[string]any{"ids": ids[i:min(i+100, len(ids))]}, &out)
+			storetest.MustGraphQL(t, base, tok, `query($ids: [ID!]!) { nodes(ids: $ids) { ... on Memory { indexStatus { state } } } }`, map[string]any{"ids": ids[i:min(i+100, len(ids))]}, &out)
 			for _, n := range out.Nodes {
 				if len(n.IndexStatus) != 2 {
 					return false
@@ -162,7 +195,7 @@ func TestRecallQuality(t *testing.T) {
 				}
 			}
 		}
-		mustGQL(t, base, tok, `query($t: String!) { search(text: $t, first: 10) { nodes { document { memory { id } } } } }`, map[string]any{"t": q.Text}, &ft)
+		storetest.MustGraphQL(t, base, tok, `query($t: String!) { search(text: $t, first: 10) { nodes { document { memory { id } } } } }`, map[string]any{"t": q.Text}, &ft)
 		var ids []string
 		for _, n := range ft.Search.Nodes {
 			if n.Document.Memory != nil {
@@ -177,7 +210,7 @@ func TestRecallQuality(t *testing.T) {
 				Hits []struct{ Memory struct{ ID string } }
 			}
 		}
-		mustGQL(t, base, tok, `query($t: String!) { recall(text: $t, first: 10) { hits { memory { id } } } }`, map[string]any{"t": q.Text}, &rc)
+		storetest.MustGraphQL(t, base, tok, `query($t: String!) { recall(text: $t, first: 10) { hits { memory { id } } } }`, map[string]any{"t": q.Text}, &rc)
 		recallCalls += counter.calls.Load() - before
 		recallTexts += counter.texts.Load() - beforeTexts
 		ids = ids[:0]
@@ -191,7 +224,7 @@ func TestRecallQuality(t *testing.T) {
 		var vs struct {
 			VectorSearch []struct{ Memory *struct{ ID string } }
 		}
-		mustGQL(t, base, tok, `query($t: String!) { vectorSearch(text: $t, first: 10) { memory { id } } }`, map[string]any{"t": q.Text}, &vs)
+		storetest.MustGraphQL(t, base, tok, `query($t: String!) { vectorSearch(text: $t, first: 10) { memory { id } } }`, map[string]any{"t": q.Text}, &vs)
 		ids = ids[:0]
 		for _, h := range vs.VectorSearch {
 			if h.Memory != nil {
@@ -218,7 +251,7 @@ func TestRecallQuality(t *testing.T) {
 		var rc struct {
 			Recall struct{ Hits []struct{ Score float64 } }
 		}
-		mustGQL(t, base, tok, `{ recall(text: "how do we retry failed webhook deliveries?", first: 20) { hits { score } } }`, nil, &rc)
+		storetest.MustGraphQL(t, base, tok, `{ recall(text: "how do we retry failed webhook deliveries?", first: 20) { hits { score } } }`, nil, &rc)
 		after := storeCalls(t, base)
 		for call, want := range map[string]float64{
 			"postgres MemoriesByID": 1, "opensearch Search": 1, "qdrant SearchVectors": 1,
@@ -239,34 +272,6 @@ func readBodyAndRestore(r *http.Request) ([]byte, error) {
 	raw, err := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(raw))
 	return raw, err
-}
-
-// drainOutbox empties the shared outbox of what earlier tests left for
-// tenants nobody indexes any more, so that the timing below measures this
-// test's memories only. Packages run one at a time (make test), so no other
-// test is waiting for those entries.
-func drainOutbox(t *testing.T, ownerURL string) {
-	t.Helper()
-	ctx := storetest.Ctx(t)
-	conn, err := pgx.Connect(ctx, ownerURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	tx, err := conn.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT set_config('app.outbox_worker', 'on', true)`); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM memory_outbox`); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // storeCalls reads gateway_store_calls_total from /metrics, summed by

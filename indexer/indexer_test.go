@@ -1,4 +1,4 @@
-package main
+package indexer_test
 
 import (
 	"context"
@@ -77,9 +77,9 @@ func openRealStack(t *testing.T) realStack {
 	t.Cleanup(func() { _ = s.embedder.Close() })
 
 	fast := guarded.Options{Timeout: s.searchTimeout, OpenFor: 200 * time.Millisecond}
-	s.backends = guarded.Wrap(stores.Backends{Memories: pg, FullText: os, Vectors: q}, map[string]*guarded.Guard{
-		"Memories": guarded.New("postgres", fast), "FullText": guarded.New("opensearch", fast), "Vectors": guarded.New("qdrant", fast),
-	})
+	s.backends = guarded.Wrap(stores.Backends{Memories: pg}, guarded.New("postgres", fast)).
+		Override(guarded.Wrap(stores.Backends{FullText: os}, guarded.New("opensearch", fast))).
+		Override(guarded.Wrap(stores.Backends{Vectors: q}, guarded.New("qdrant", fast)))
 	return s
 }
 
@@ -97,7 +97,7 @@ func TestIndexerLosesNothingWhileAnIndexIsDown(t *testing.T) {
 	tenants := []stores.Tenant{storetest.NewTenant(), storetest.NewTenant()}
 	// Dedicated to the test's organisations, so other tests' entries in the
 	// shared outbox neither slow it down nor get taken from them.
-	ix := indexer.New(outboxQueue{s.outbox}, s.backends, indexer.Options{
+	ix := indexer.New(s.outbox, s.backends, indexer.Options{
 		Poll: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, MaxAttempts: 1000, Embedder: s.embedder,
 		Orgs: []uuid.UUID{tenants[0].OrgID, tenants[1].OrgID},
 	})

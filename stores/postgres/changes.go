@@ -1,4 +1,4 @@
-package events
+package postgres
 
 import (
 	"context"
@@ -12,11 +12,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// Channel is the PostgreSQL notification channel of committed changes
-// (migrations/00002_change_notify.sql sends on it).
-const Channel = "codingbrain_changes"
-
-// SQL the listener runs. LISTEN takes no parameter: the channel is a constant.
+// SQL of the change feed, on the channel codingbrain_changes that the
+// triggers of migrations/00002_change_notify.sql send on. LISTEN takes no
+// parameter: the channel is a constant.
 const (
 	listenSQL = `LISTEN codingbrain_changes`
 	notifySQL = `SELECT pg_notify('codingbrain_changes', $1)`
@@ -33,14 +31,14 @@ type notification struct {
 	SessionID string            `json:"s,omitempty"`
 }
 
-// PostgresListener feeds the changes committed in PostgreSQL, by any
+// ChangeListener feeds the changes committed in PostgreSQL, by any
 // replica, into the local hub: one LISTEN connection per gateway. It is
-// also a Publisher: a change the database does not notify by itself (an
-// episodic write, stored elsewhere) is sent through the same channel, so it
-// reaches every replica's subscribers the same way.
-type PostgresListener struct {
+// also a stores.ChangePublisher: a change the database does not notify by
+// itself (an episodic write, stored elsewhere) is sent through the same
+// channel, so it reaches every replica's subscribers the same way.
+type ChangeListener struct {
 	url string
-	hub *Hub
+	hub stores.ChangePublisher
 	log *slog.Logger
 
 	cancel context.CancelFunc
@@ -50,16 +48,16 @@ type PostgresListener struct {
 	conn *pgx.Conn // the sending connection, opened on first use
 }
 
-// ListenPostgres connects, LISTENs, and keeps feeding hub until Close,
+// ListenChanges connects, LISTENs, and keeps feeding hub until Close,
 // reconnecting with backoff when the connection drops. It returns once the
 // first LISTEN is in place, so no change committed after it returns is missed.
-func ListenPostgres(ctx context.Context, url string, hub *Hub, log *slog.Logger) (*PostgresListener, error) {
+func ListenChanges(ctx context.Context, url string, hub stores.ChangePublisher, log *slog.Logger) (*ChangeListener, error) {
 	conn, err := listen(ctx, url)
 	if err != nil {
 		return nil, stores.Unavailable("postgres change listener", err)
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
-	l := &PostgresListener{url: url, hub: hub, log: log, cancel: cancel, done: make(chan struct{})}
+	l := &ChangeListener{url: url, hub: hub, log: log, cancel: cancel, done: make(chan struct{})}
 	go l.run(runCtx, conn)
 	return l, nil
 }
@@ -76,7 +74,7 @@ func listen(ctx context.Context, url string) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-func (l *PostgresListener) run(ctx context.Context, conn *pgx.Conn) {
+func (l *ChangeListener) run(ctx context.Context, conn *pgx.Conn) {
 	defer close(l.done)
 	backoff := 100 * time.Millisecond
 	for {
@@ -109,7 +107,7 @@ func (l *PostgresListener) run(ctx context.Context, conn *pgx.Conn) {
 }
 
 // deliver publishes one notification to the local hub.
-func (l *PostgresListener) deliver(payload string) {
+func (l *ChangeListener) deliver(payload string) {
 	var n notification
 	if err := json.Unmarshal([]byte(payload), &n); err != nil || n.OrgID == uuid.Nil || n.Kind == "" {
 		l.log.Warn("postgres change listener: malformed notification ignored")
@@ -124,7 +122,7 @@ func (l *PostgresListener) deliver(payload string) {
 // Publish sends c (its ids only) to every replica through NOTIFY. It is for
 // changes committed outside PostgreSQL (episodic items in Valkey or in
 // process), after their commit. A failure is logged: the write stands.
-func (l *PostgresListener) Publish(c stores.Change) {
+func (l *ChangeListener) Publish(c stores.Change) {
 	payload, err := json.Marshal(notification{
 		Kind: c.Kind, OrgID: c.OrgID, UserID: c.UserID,
 		MemoryID: c.MemoryID, Version: c.Version, Op: c.Op, SessionID: c.SessionID,
@@ -151,7 +149,7 @@ func (l *PostgresListener) Publish(c stores.Change) {
 }
 
 // Close stops listening and closes both connections.
-func (l *PostgresListener) Close() {
+func (l *ChangeListener) Close() {
 	l.cancel()
 	<-l.done
 	l.mu.Lock()
@@ -162,4 +160,4 @@ func (l *PostgresListener) Close() {
 	}
 }
 
-var _ Publisher = (*PostgresListener)(nil)
+var _ stores.ChangePublisher = (*ChangeListener)(nil)

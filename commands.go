@@ -1,0 +1,156 @@
+package main
+
+// The operator subcommands: everything the binary does besides serving.
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/graph"
+	"github.com/codingbrain/gateway/migrations"
+	"github.com/codingbrain/gateway/stores/opensearch"
+	"github.com/google/uuid"
+)
+
+// migrateUsage says how to call the migrate subcommand.
+const migrateUsage = "usage: gateway migrate [--database-owner-url URL] up|down|status"
+
+// migrate runs the embedded goose migrations as the owner role
+// (DATABASE_OWNER_URL, or --database-owner-url): `up` applies every pending
+// one, `down` rolls back the newest, `status` lists them. The gateway never
+// migrates at start; production runs this as a separate step.
+func migrate(ctx context.Context, args []string, p process) error {
+	fs := flag.NewFlagSet("gateway migrate", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	ownerURL := fs.String("database-owner-url", p.getenv("DATABASE_OWNER_URL"), "PostgreSQL URL of the owner role")
+	timeout := fs.Duration("timeout", 5*time.Minute, "how long the whole run may take")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w\n%s", err, migrateUsage)
+	}
+	if fs.NArg() != 1 {
+		return errors.New(migrateUsage)
+	}
+	command := fs.Arg(0)
+	var run func(*migrations.Runner, context.Context, io.Writer) error
+	switch command {
+	case "up":
+		run = (*migrations.Runner).Up
+	case "down":
+		run = (*migrations.Runner).Down
+	case "status":
+		run = (*migrations.Runner).Status
+	default:
+		return fmt.Errorf("unknown migrate command %q\n%s", command, migrateUsage)
+	}
+	r, err := migrations.Open(*ownerURL)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = r.Close() }() // the migration has committed or failed by then
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	return run(r, ctx, p.stdout)
+}
+
+// schema prints the GraphQL SDL the gateway serves.
+func schema(p process) error {
+	_, err := io.WriteString(p.stdout, graph.SDL())
+	return err
+}
+
+// token prints a signed HS256 token: `gateway token --org ORG --user UUID`.
+func token(args []string, p process) error {
+	fs := flag.NewFlagSet("gateway token", flag.ContinueOnError)
+	org := fs.String("org", demoOrg.String(), "organisation id (UUID)")
+	user := fs.String("user", demoUser.String(), "user id (UUID)")
+	scopes := fs.String("scopes", strings.Join(auth.AllScopes(), ","), "comma-separated scopes")
+	ttl := fs.Duration("ttl", time.Hour, "lifetime of the token")
+	secret := fs.String("jwt-secret", p.getenv("GATEWAY_JWT_SECRET"), "HS256 secret (env GATEWAY_JWT_SECRET); the development secret when empty")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	orgID, err := uuid.Parse(*org)
+	if err != nil {
+		return fmt.Errorf("--org %q is not a UUID", *org)
+	}
+	userID, err := uuid.Parse(*user)
+	if err != nil {
+		return fmt.Errorf("--user %q is not a UUID", *user)
+	}
+	key := *secret
+	if key == "" {
+		key = auth.DevelopmentSecret
+	}
+	var list []string
+	for _, s := range strings.Split(*scopes, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			list = append(list, s)
+		}
+	}
+	tok, err := auth.Issue([]byte(key), auth.Principal{UserID: userID, OrgID: orgID, Scopes: list}, *ttl, time.Now())
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintln(p.stdout, tok)
+	return err
+}
+
+// searchUsage is printed with every usage error of `gateway search`.
+const searchUsage = `usage: gateway search move-tenant [--index NAME] ORG
+  move-tenant  move organisation ORG (a UUID) from the shared index to a
+               dedicated one, re-pointing its alias without downtime
+  needs OPENSEARCH_URL`
+
+// searchCommand runs the OpenSearch operations: `gateway search move-tenant ORG`.
+func searchCommand(ctx context.Context, args []string, p process) error {
+	if len(args) == 0 {
+		return errors.New("gateway search: no subcommand\n" + searchUsage)
+	}
+	if args[0] != "move-tenant" {
+		return fmt.Errorf("gateway search: unknown subcommand %q\n%s", args[0], searchUsage)
+	}
+	fs := flag.NewFlagSet("gateway search move-tenant", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	index := fs.String("index", opensearch.DefaultIndex, "the shared index the tenant is on")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("gateway search move-tenant: %w\n%s", err, searchUsage)
+	}
+	if fs.NArg() != 1 {
+		return errors.New("gateway search move-tenant: want exactly one ORG\n" + searchUsage)
+	}
+	org, err := uuid.Parse(fs.Arg(0))
+	if err != nil || org == uuid.Nil {
+		return fmt.Errorf("gateway search move-tenant: ORG %q is not an organisation UUID", fs.Arg(0))
+	}
+	addr := p.getenv("OPENSEARCH_URL")
+	if addr == "" {
+		return errors.New("gateway search move-tenant: OPENSEARCH_URL is not set")
+	}
+	// New, not Open: a mistyped --index must not create an index.
+	backend, err := opensearch.New(opensearch.Options{URL: addr, Index: *index})
+	if err != nil {
+		return fmt.Errorf("gateway search move-tenant: %w", err)
+	}
+	defer backend.Close()
+	if err := backend.Ping(ctx); err != nil {
+		return fmt.Errorf("opensearch at %s: %w", redactedHost(addr), err)
+	}
+	res, err := backend.MoveTenant(ctx, org)
+	if err != nil {
+		return fmt.Errorf("moving org %s: %w", org, err)
+	}
+	if res.AlreadyMoved {
+		_, err = fmt.Fprintf(p.stdout, "org %s was already on %s; copied %d and removed %d leftover documents from %s\n",
+			org, res.To, res.Copied, res.Removed, *index)
+		return err
+	}
+	_, err = fmt.Fprintf(p.stdout, "moved org %s: %d documents copied from %s to %s, %d removed from %s; alias %s now points to %s\n",
+		org, res.Copied, *index, res.To, res.Removed, *index, res.Alias, res.To)
+	return err
+}
