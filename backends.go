@@ -241,7 +241,19 @@ func openOpenSearch(ctx context.Context, cfg config.Config, log *slog.Logger) (o
 		return opened{}, fmt.Errorf("opensearch at %s: %w", host, err)
 	}
 	log.Info("full-text on opensearch", "host", host, "index", fullText.Index())
-	return opened{domains: stores.Backends{FullText: fullText}, close: fullText.Close}, nil
+	stopPlacement := func() {}
+	if cfg.Indexer && cfg.DedicatedIndexDocs > 0 {
+		// The placement policy runs beside the indexer: a tenant that has
+		// grown past the threshold moves to an index of its own.
+		placementCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			fullText.RunPlacement(placementCtx, opensearch.PlacementPolicy{DedicatedAbove: cfg.DedicatedIndexDocs, Interval: cfg.PlacementInterval}, log)
+		}()
+		stopPlacement = func() { cancel(); <-done }
+	}
+	return opened{domains: stores.Backends{FullText: fullText}, close: func() { stopPlacement(); fullText.Close() }}, nil
 }
 
 // redactedHost is the host of a URL without the credentials it may carry,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	"github.com/codingbrain/gateway/auth"
@@ -103,43 +104,52 @@ func token(args []string, p process) error {
 
 // searchUsage is printed with every usage error of `gateway search`.
 const searchUsage = `usage: gateway search move-tenant [--index NAME] ORG
+       gateway search tenants [--index NAME]
   move-tenant  move organisation ORG (a UUID) from the shared index to a
                dedicated one, re-pointing its alias without downtime
+  tenants      list every organisation: the index it lives on, whether that
+               is its own, and its document count, largest first
   needs OPENSEARCH_URL`
 
-// searchCommand runs the OpenSearch operations: `gateway search move-tenant ORG`.
+// searchCommand runs the OpenSearch operations: `gateway search move-tenant
+// ORG` and `gateway search tenants`.
 func searchCommand(ctx context.Context, args []string, p process) error {
 	if len(args) == 0 {
 		return errors.New("gateway search: no subcommand\n" + searchUsage)
 	}
-	if args[0] != "move-tenant" {
-		return fmt.Errorf("gateway search: unknown subcommand %q\n%s", args[0], searchUsage)
+	sub := args[0]
+	if sub != "move-tenant" && sub != "tenants" {
+		return fmt.Errorf("gateway search: unknown subcommand %q\n%s", sub, searchUsage)
 	}
-	fs := flag.NewFlagSet("gateway search move-tenant", flag.ContinueOnError)
+	fs := flag.NewFlagSet("gateway search "+sub, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	index := fs.String("index", opensearch.DefaultIndex, "the shared index the tenant is on")
+	index := fs.String("index", opensearch.DefaultIndex, "the shared index")
 	if err := fs.Parse(args[1:]); err != nil {
-		return fmt.Errorf("gateway search move-tenant: %w\n%s", err, searchUsage)
+		return fmt.Errorf("gateway search %s: %w\n%s", sub, err, searchUsage)
 	}
-	if fs.NArg() != 1 {
-		return errors.New("gateway search move-tenant: want exactly one ORG\n" + searchUsage)
-	}
-	org, err := uuid.Parse(fs.Arg(0))
-	if err != nil || org == uuid.Nil {
-		return fmt.Errorf("gateway search move-tenant: ORG %q is not an organisation UUID", fs.Arg(0))
+	want := map[string]int{"move-tenant": 1, "tenants": 0}[sub]
+	if fs.NArg() != want {
+		return fmt.Errorf("gateway search %s: want %d argument(s)\n%s", sub, want, searchUsage)
 	}
 	addr := p.getenv("OPENSEARCH_URL")
 	if addr == "" {
-		return errors.New("gateway search move-tenant: OPENSEARCH_URL is not set")
+		return fmt.Errorf("gateway search %s: OPENSEARCH_URL is not set", sub)
 	}
 	// New, not Open: a mistyped --index must not create an index.
 	backend, err := opensearch.New(opensearch.Options{URL: addr, Index: *index})
 	if err != nil {
-		return fmt.Errorf("gateway search move-tenant: %w", err)
+		return fmt.Errorf("gateway search %s: %w", sub, err)
 	}
 	defer backend.Close()
 	if err := backend.Ping(ctx); err != nil {
 		return fmt.Errorf("opensearch at %s: %w", redactedHost(addr), err)
+	}
+	if sub == "tenants" {
+		return listTenants(ctx, backend, p.stdout)
+	}
+	org, err := uuid.Parse(fs.Arg(0))
+	if err != nil || org == uuid.Nil {
+		return fmt.Errorf("gateway search move-tenant: ORG %q is not an organisation UUID", fs.Arg(0))
 	}
 	res, err := backend.MoveTenant(ctx, org)
 	if err != nil {
@@ -153,4 +163,22 @@ func searchCommand(ctx context.Context, args []string, p process) error {
 	_, err = fmt.Fprintf(p.stdout, "moved org %s: %d documents copied from %s to %s, %d removed from %s; alias %s now points to %s\n",
 		org, res.Copied, *index, res.To, res.Removed, *index, res.Alias, res.To)
 	return err
+}
+
+// listTenants prints `gateway search tenants`: one line a tenant.
+func listTenants(ctx context.Context, backend *opensearch.Backend, out io.Writer) error {
+	tenants, err := backend.Tenants(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "ORG\tINDEX\tPLACEMENT\tDOCUMENTS")
+	for _, t := range tenants {
+		placement := "shared"
+		if t.Dedicated {
+			placement = "dedicated"
+		}
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Org, t.Index, placement, t.Documents)
+	}
+	return tw.Flush()
 }

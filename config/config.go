@@ -42,6 +42,8 @@ type Config struct {
 	RateBurst              int
 	AnonymousRateLimit     float64
 	SharedLimitsFailClosed bool
+	DedicatedIndexDocs     int
+	PlacementInterval      time.Duration
 	SeedDemo               bool
 	Indexer                bool
 	LogLevel               string
@@ -105,6 +107,8 @@ func Settings() []Setting {
 		integer("rate-burst", "GATEWAY_RATE_BURST", 0, "burst size of the per-organisation bucket (0: twice the rate)", func(c *Config) *int { return &c.RateBurst }),
 		float("anonymous-rate-limit", "GATEWAY_ANONYMOUS_RATE_LIMIT", 10, "requests per second allowed per client address without a token (they may only introspect; burst twice the rate; 0 is off)", func(c *Config) *float64 { return &c.AnonymousRateLimit }),
 		boolean("shared-limits-fail-closed", "GATEWAY_SHARED_LIMITS_FAIL_CLOSED", false, "with VALKEY_URL, rate limits and live-connection caps are shared by every replica in Valkey; while it cannot be reached, refuse requests (true) or let them through, logged (false)", func(c *Config) *bool { return &c.SharedLimitsFailClosed }),
+		integer("dedicated-index-docs", "GATEWAY_DEDICATED_INDEX_DOCS", 1_000_000, "documents above which an organisation moves from the shared OpenSearch index to its own (checked by replicas running the indexer; 0: never)", func(c *Config) *int { return &c.DedicatedIndexDocs }),
+		duration("placement-interval", "GATEWAY_PLACEMENT_INTERVAL", 10*time.Minute, "how often the dedicated-index policy checks the tenants' sizes", func(c *Config) *time.Duration { return &c.PlacementInterval }),
 		boolean("indexer", "GATEWAY_INDEXER", true, "drain the PostgreSQL outbox into the search indexes in this process (turn off on replicas that only serve the API)", func(c *Config) *bool { return &c.Indexer }),
 		boolean("seed-demo", "GATEWAY_SEED_DEMO", true, "seed a demo tenant at start when every backend is embedded", func(c *Config) *bool { return &c.SeedDemo }),
 		str("otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector (e.g. http://collector:4318); when set, requests, resolvers and store calls are traced", func(c *Config) *string { return &c.OTLPEndpoint }),

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -82,6 +83,14 @@ func TestSearchCommandMovesATenant(t *testing.T) {
 	storetest.RequireNoError(t, st.IndexDocuments(ctx, []stores.Document{{ID: "c", Body: "written after the move"}}))
 	if got := search(); len(got) != 3 {
 		t.Fatalf("a write after the move is not found: %v", got)
+	}
+
+	list := exec.Command(s.bin, "search", "tenants", "--index", index)
+	list.Env = []string{"PATH=" + os.Getenv("PATH"), "OPENSEARCH_URL=" + addr}
+	listed, err := list.Output()
+	storetest.RequireNoError(t, err)
+	if !regexp.MustCompile(tenant.OrgID.String() + `\s+` + regexp.QuoteMeta(b.DedicatedIndex(tenant.OrgID)) + `\s+dedicated\s+3\n`).Match(listed) {
+		t.Fatalf("gateway search tenants printed:\n%s", listed)
 	}
 
 	out, err = move(tenant.OrgID.String())

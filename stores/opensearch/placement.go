@@ -1,0 +1,155 @@
+package opensearch
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// TenantPlacement is where one organisation's documents live and how many
+// there are.
+type TenantPlacement struct {
+	Org       uuid.UUID
+	Index     string // the index its alias points to
+	Dedicated bool   // the index is the tenant's own (moved), not the shared one
+	Documents int
+}
+
+// Tenants lists every organisation with an alias, where it lives and its
+// document count, largest first: one call for the aliases, one count per
+// tenant.
+func (b *Backend) Tenants(ctx context.Context) ([]TenantPlacement, error) {
+	var aliases map[string]struct {
+		Aliases map[string]json.RawMessage `json:"aliases"`
+	}
+	if err := b.call(ctx, http.MethodGet, "/_alias/"+url.PathEscape(b.opts.AliasPrefix+"*"), nil, nil, &aliases); err != nil && statusOf(err) != http.StatusNotFound {
+		return nil, err
+	}
+	var out []TenantPlacement
+	for index, a := range aliases {
+		for alias := range a.Aliases {
+			org, err := uuid.Parse(strings.TrimPrefix(alias, b.opts.AliasPrefix))
+			if err != nil {
+				continue // not a tenant alias of ours
+			}
+			var count struct {
+				Count int `json:"count"`
+			}
+			if err := b.call(ctx, http.MethodPost, "/"+url.PathEscape(alias)+"/_count", nil, nil, &count); err != nil {
+				return nil, fmt.Errorf("counting %s: %w", alias, err)
+			}
+			out = append(out, TenantPlacement{Org: org, Index: index, Dedicated: index == b.DedicatedIndex(org), Documents: count.Count})
+		}
+	}
+	slices.SortFunc(out, func(x, y TenantPlacement) int {
+		if x.Documents != y.Documents {
+			return y.Documents - x.Documents
+		}
+		return strings.Compare(x.Org.String(), y.Org.String())
+	})
+	return out, nil
+}
+
+// PlacementPolicy moves an organisation to a dedicated index once it holds
+// DedicatedAbove documents (0: never), checking every Interval.
+type PlacementPolicy struct {
+	DedicatedAbove int
+	Interval       time.Duration
+}
+
+// PlaceLargeTenants moves every tenant of the shared index that holds at
+// least threshold documents to a dedicated index (MoveTenant: searches and
+// writes keep answering throughout), one at a time, and returns the moves
+// made. Replicas that run it at once cannot move one tenant twice at once:
+// a move first takes a lock document (create-only) that it deletes after.
+func (b *Backend) PlaceLargeTenants(ctx context.Context, threshold int, log *slog.Logger) ([]MoveResult, error) {
+	tenants, err := b.Tenants(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var moved []MoveResult
+	for _, t := range tenants {
+		if t.Dedicated || t.Index != b.opts.Index || t.Documents < threshold {
+			continue
+		}
+		unlock, ok, err := b.lockMove(ctx, t.Org)
+		if err != nil {
+			return moved, err
+		}
+		if !ok {
+			continue // another replica is moving it
+		}
+		log.InfoContext(ctx, "moving a large tenant to a dedicated index", "org_id", t.Org.String(), "documents", t.Documents, "threshold", threshold)
+		res, err := b.MoveTenant(ctx, t.Org)
+		unlock()
+		if err != nil {
+			return moved, fmt.Errorf("moving org %s: %w", t.Org, err)
+		}
+		log.InfoContext(ctx, "tenant moved", "org_id", t.Org.String(), "index", res.To, "copied", res.Copied, "removed", res.Removed)
+		moved = append(moved, res)
+	}
+	return moved, nil
+}
+
+// RunPlacement applies the policy until ctx ends; a failed round is logged
+// and retried at the next interval.
+func (b *Backend) RunPlacement(ctx context.Context, p PlacementPolicy, log *slog.Logger) {
+	if p.DedicatedAbove <= 0 {
+		return
+	}
+	t := time.NewTicker(p.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := b.PlaceLargeTenants(ctx, p.DedicatedAbove, log); err != nil && ctx.Err() == nil {
+				log.WarnContext(ctx, "tenant placement", "error", err.Error())
+			}
+		}
+	}
+}
+
+// moveLockTTL bounds how long a move lock holds when its replica died
+// before releasing it.
+const moveLockTTL = time.Hour
+
+// lockMove takes the move lock of org: a document created only if absent
+// in a small index of locks. A lock older than moveLockTTL is taken over.
+func (b *Backend) lockMove(ctx context.Context, org uuid.UUID) (unlock func(), ok bool, err error) {
+	index := b.opts.Index + "-locks"
+	path := "/" + url.PathEscape(index) + "/_create/" + url.PathEscape("move-"+org.String())
+	type lock struct {
+		Taken time.Time `json:"taken"`
+	}
+	err = b.call(ctx, http.MethodPut, path, url.Values{"refresh": {"true"}}, lock{Taken: time.Now().UTC()}, nil)
+	if statusOf(err) == http.StatusConflict {
+		var held struct {
+			Source lock `json:"_source"`
+		}
+		if err := b.call(ctx, http.MethodGet, "/"+url.PathEscape(index)+"/_doc/"+url.PathEscape("move-"+org.String()), nil, nil, &held); err != nil {
+			return nil, false, err
+		}
+		if time.Since(held.Source.Taken) < moveLockTTL {
+			return nil, false, nil
+		}
+		err = b.call(ctx, http.MethodPut, "/"+url.PathEscape(index)+"/_doc/"+url.PathEscape("move-"+org.String()), url.Values{"refresh": {"true"}}, lock{Taken: time.Now().UTC()}, nil)
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("taking the move lock of org %s: %w", org, err)
+	}
+	return func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), b.opts.Timeout)
+		defer cancel()
+		_ = b.call(ctx, http.MethodDelete, "/"+url.PathEscape(index)+"/_doc/"+url.PathEscape("move-"+org.String()), url.Values{"refresh": {"true"}}, nil, nil) // an unreleased lock expires
+	}, true, nil
+}
