@@ -127,6 +127,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var indexEmbedder indexer.Embedder
 	if embedder != nil {
 		indexEmbedder = embedder
+		// Memories on the embedded store have no outbox: the store embeds
+		// them itself, so vector search and recall work from text there too.
+		if mb, ok := w.backends.Memories.(*embedded.MemoryBackend); ok {
+			mb.IndexVectors(ctx, w.backends.Vectors, embedder)
+		}
 	}
 	stopIndexer := startIndexer(cfg, w, indexEmbedder, metrics, log)
 

@@ -109,9 +109,9 @@ type IndexStatus struct {
 }
 
 // IndexStatusStore is implemented by memory stores whose search indexes are
-// derived asynchronously (the outbox indexer). A memory store that does not
-// implement it indexes synchronously, so a committed memory is already
-// searchable (stores/embedded).
+// derived asynchronously (the outbox indexer; stores/embedded's vectors). A
+// memory store that does not implement it indexes synchronously, so a
+// committed memory is already searchable.
 type IndexStatusStore interface {
 	// IndexStatuses returns, for each id that exists, the status of every
 	// configured index. One round trip.

@@ -203,8 +203,8 @@ func memoryChange(ctx context.Context, b *stores.Bundle, f memoryChangeFilter, c
 }
 
 // indexStatuses returns a memory's status in every configured search
-// index. A memory store that does not track them indexes synchronously
-// (stores/embedded): a committed memory is already searchable in full text.
+// index. A memory store that does not track them indexes synchronously: a
+// committed memory is already searchable in full text.
 func indexStatuses(ctx context.Context, b *stores.Bundle, m stores.Memory) ([]stores.IndexStatus, error) {
 	if tracking, ok := b.Memories.(stores.IndexStatusStore); ok {
 		found, err := tracking.IndexStatuses(ctx, []uuid.UUID{m.ID})

@@ -21,8 +21,9 @@ import (
 // process. When it has a full-text index it keeps each memory's document in
 // step with the memory, as the outbox indexer does for PostgreSQL.
 type MemoryBackend struct {
-	now   Clock
-	index stores.FullTextBackend
+	now     Clock
+	index   stores.FullTextBackend
+	vectors *vectorIndex // nil unless IndexVectors was called
 
 	mu   sync.RWMutex
 	orgs map[uuid.UUID]*memoryOrg
@@ -435,10 +436,16 @@ func (s *memoryStore) reindex(ctx context.Context, o *memoryOrg, row *memoryRow)
 	if err != nil {
 		slog.Warn("embedded: indexing a memory failed", "memory_id", id, "error", err)
 	}
+	if s.b.vectors != nil {
+		s.b.vectors.enqueue(vectorJob{tenant: s.tenant, id: id, version: m.Version, content: m.Content})
+	}
 }
 
-// unindex removes a deleted memory's document.
+// unindex removes a deleted memory's document and vector.
 func (s *memoryStore) unindex(ctx context.Context, id uuid.UUID) {
+	if s.b.vectors != nil {
+		s.b.vectors.enqueue(vectorJob{tenant: s.tenant, id: id})
+	}
 	if s.b.index == nil {
 		return
 	}
@@ -446,6 +453,34 @@ func (s *memoryStore) unindex(ctx context.Context, id uuid.UUID) {
 	if err != nil {
 		slog.Warn("embedded: removing a memory from the index failed", "memory_id", id, "error", err)
 	}
+}
+
+// IndexStatuses implements stores.IndexStatusStore: full text is indexed
+// with every write; the vector index, when IndexVectors runs, in the
+// background.
+func (s *memoryStore) IndexStatuses(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]stores.IndexStatus, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	out := map[uuid.UUID][]stores.IndexStatus{}
+	o := s.b.org(s.tenant.OrgID, false)
+	if o == nil {
+		return out, nil
+	}
+	for _, id := range ids {
+		row, ok := o.memories[id]
+		if !ok {
+			continue
+		}
+		statuses := []stores.IndexStatus{{Index: stores.IndexFullText, State: stores.IndexIndexed, Version: row.memory.Version}}
+		if s.b.vectors != nil {
+			statuses = append(statuses, s.b.vectors.statusOf(id))
+		}
+		out[id] = statuses
+	}
+	return out, nil
 }
 
 func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (stores.App, error) {
