@@ -139,10 +139,13 @@ def main():
     found = list(candidates())
     # A summary shared by several functions would answer each of them: keep
     # the first (in sorted order), drop the others from the corpus.
-    kept, summaries = [], set()
+    # Likewise a memory text shared by several functions (same signature and
+    # details, e.g. a method and its override).
+    kept, summaries, texts = [], set(), set()
     for f in found:
-        if f[1].lower() not in summaries:
+        if f[1].lower() not in summaries and f[2] not in texts:
             summaries.add(f[1].lower())
+            texts.add(f[2])
             kept.append(f)
     found = kept
     rng = random.Random(SEED)
