@@ -67,16 +67,17 @@ func main() {
 	gatewayBin := flag.String("gateway", "bin/gateway", "the gateway binary (built with `go build -o PATH .` when missing)")
 	setPath := flag.String("set", "bench/recall/testdata/stdlib.json", "the labelled set")
 	org := flag.String("org", "", "reuse this tenant (UUID) when it already holds the set; a fresh one when empty")
+	dump := flag.String("dump", "", "also write every query's full-text and vector lists, with scores, to this JSON file")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *gatewayBin, *setPath, *org); err != nil {
+	if err := run(ctx, *gatewayBin, *setPath, *org, *dump); err != nil {
 		fmt.Fprintln(os.Stderr, "recall:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, bin, setPath, orgFlag string) error {
+func run(ctx context.Context, bin, setPath, orgFlag, dump string) error {
 	raw, err := os.ReadFile(setPath)
 	if err != nil {
 		return err
@@ -151,12 +152,12 @@ func run(ctx context.Context, bin, setPath, orgFlag string) error {
 		}
 		var err error
 		start := time.Now()
-		if ql.text, err = c.search(ctx, q.Text); err != nil {
+		if ql.text, ql.TextScores, err = c.search(ctx, q.Text); err != nil {
 			return err
 		}
 		rows[0].add(ql.text, ql.relevant, time.Since(start))
 		start = time.Now()
-		if ql.vector, err = c.vectorSearch(ctx, q.Text); err != nil {
+		if ql.vector, ql.VectorScores, err = c.vectorSearch(ctx, q.Text); err != nil {
 			return err
 		}
 		rows[1].add(ql.vector, ql.relevant, time.Since(start))
@@ -185,6 +186,12 @@ func run(ctx context.Context, bin, setPath, orgFlag string) error {
 		rows = append(rows, r)
 	}
 
+	if dump != "" {
+		raw, _ := json.Marshal(lists)
+		if err := os.WriteFile(dump, raw, 0o644); err != nil {
+			return err
+		}
+	}
 	calls, err := c.roundTrips(ctx, set.Queries[0].Text)
 	if err != nil {
 		return err
@@ -239,8 +246,18 @@ func grade(ranked []string, relevant map[string]bool) (recall, rr float64) {
 
 // queryLists are the gateway's full-text and vector lists of one query.
 type queryLists struct {
-	text, vector []string
-	relevant     map[string]bool
+	text, vector             []string
+	TextScores, VectorScores []float64
+	relevant                 map[string]bool
+}
+
+// MarshalJSON writes the lists for -dump.
+func (l queryLists) MarshalJSON() ([]byte, error) {
+	var relevant []string
+	for id := range l.relevant {
+		relevant = append(relevant, id)
+	}
+	return json.Marshal(map[string]any{"text": l.text, "textScores": l.TextScores, "vector": l.vector, "vectorScores": l.VectorScores, "relevant": relevant})
 }
 
 // printFusionGrid replays weighted RRF over the gateway's own lists for a
@@ -410,7 +427,7 @@ func checkVectors(ctx context.Context, c *client, set labelledSet, setIDOf map[s
 	missing := 0
 	for _, q := range set.Queries {
 		for _, r := range q.Relevant {
-			ids, err := c.vectorSearch(ctx, textOf[r])
+			ids, _, err := c.vectorSearch(ctx, textOf[r])
 			if err != nil {
 				return err
 			}
@@ -498,38 +515,42 @@ func (c *client) existing(ctx context.Context, idOfText map[string]string) (map[
 	}
 }
 
-func (c *client) search(ctx context.Context, text string) ([]string, error) {
+func (c *client) search(ctx context.Context, text string) (ids []string, scores []float64, err error) {
 	var out struct {
 		Search struct {
 			Nodes []struct {
+				Score    float64
 				Document struct{ Memory *struct{ ID string } }
 			}
 		}
 	}
-	err := c.do(ctx, `query($t: String!, $n: Int) { search(text: $t, first: $n) { nodes { document { memory { id } } } } }`,
+	err = c.do(ctx, `query($t: String!, $n: Int) { search(text: $t, first: $n) { nodes { score document { memory { id } } } } }`,
 		map[string]any{"t": text, "n": depth}, &out)
-	var ids []string
 	for _, n := range out.Search.Nodes {
 		if n.Document.Memory != nil {
 			ids = append(ids, n.Document.Memory.ID)
+			scores = append(scores, n.Score)
 		}
 	}
-	return ids, err
+	return ids, scores, err
 }
 
-func (c *client) vectorSearch(ctx context.Context, text string) ([]string, error) {
+func (c *client) vectorSearch(ctx context.Context, text string) (ids []string, scores []float64, err error) {
 	var out struct {
-		VectorSearch []struct{ Memory *struct{ ID string } }
+		VectorSearch []struct {
+			Score  float64
+			Memory *struct{ ID string }
+		}
 	}
-	err := c.do(ctx, `query($t: String!, $n: Int) { vectorSearch(text: $t, first: $n) { memory { id } } }`,
+	err = c.do(ctx, `query($t: String!, $n: Int) { vectorSearch(text: $t, first: $n) { score memory { id } } }`,
 		map[string]any{"t": text, "n": depth}, &out)
-	var ids []string
 	for _, h := range out.VectorSearch {
 		if h.Memory != nil {
 			ids = append(ids, h.Memory.ID)
+			scores = append(scores, h.Score)
 		}
 	}
-	return ids, err
+	return ids, scores, err
 }
 
 func (c *client) recall(ctx context.Context, text string) ([]string, error) {
