@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 GO ?= go
 
-.PHONY: run build generate schema-snapshot test test-unit lint services services-down graphiql-check bench bench-hostile bench-limits fuzz-short fuzz
+.PHONY: run build generate schema-snapshot test test-unit lint services services-down graphiql-check bench bench-hostile bench-limits bench-recall fuzz-short fuzz
 
 run: ## Serve on the embedded stores with a demo tenant (same as `go run .`)
 	$(GO) run .
@@ -102,3 +102,14 @@ bench-hostile:
 	$(GO) build -o bin/gateway .
 	$(GO) build -o bin/hostile ./bench/hostile
 	bin/hostile -gateway bin/gateway $(HOSTILE_FLAGS)
+
+# Retrieval quality on the real stack (docs/BENCHMARKS.md): never part of
+# `make test`. Loads bench/recall/testdata/stdlib.json into a fresh tenant
+# and prints recall@10 and MRR@10 of search, vectorSearch, recall and a BM25
+# baseline. RECALL_FLAGS passes flags, e.g. RECALL_FLAGS='-org UUID' to reuse
+# a tenant loaded by an earlier run.
+bench-recall:
+	e2e/services/up
+	$(GO) build -o bin/gateway .
+	$(GO) build -o bin/recall ./bench/recall
+	set -a && source e2e/services/env && set +a && bin/recall -gateway bin/gateway $(RECALL_FLAGS)

@@ -36,6 +36,7 @@ import (
 	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/graph/resolvers"
 	"github.com/codingbrain/gateway/indexer"
+	"github.com/codingbrain/gateway/stores/embedded"
 	"github.com/codingbrain/gateway/telemetry"
 )
 
@@ -131,6 +132,11 @@ func serve(ctx context.Context, args []string, p process) error {
 	var indexEmbedder indexer.Embedder
 	if embedder != nil {
 		indexEmbedder = embedder
+		// Memories on the embedded store have no outbox: the store embeds
+		// them itself, so vector search and recall work from text there too.
+		if mb, ok := w.backends.Memories.(*embedded.MemoryBackend); ok {
+			mb.IndexVectors(ctx, w.backends.Vectors, embedder)
+		}
 	}
 	stopIndexer := startIndexer(cfg, w, indexEmbedder, metrics, log)
 

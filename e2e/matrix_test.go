@@ -139,6 +139,10 @@ func matrixCases() []matrixCase {
 			if _, err := client.IndexDocuments(ctx, c, client.IndexDocumentsInput{Documents: []client.DocumentInput{{Id: doc, Body: "note " + ids[0]}}}); err != nil {
 				return
 			}
+			// Scores are BM25 over B's own documents: each probe leaves B's
+			// corpus as it found it, so that both probes score against one
+			// document and only A's documents could make them differ.
+			defer func() { _, _ = client.DeleteDocuments(ctx, c, client.DeleteDocumentsInput{Ids: []string{doc}}) }()
 			for range 100 {
 				if r, err := client.Search(ctx, c, ids[0], nil); err == nil && r.Search != nil && len(r.Search.Nodes) > 0 {
 					return

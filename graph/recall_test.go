@@ -65,7 +65,7 @@ func TestRecall(t *testing.T) {
 				t.Fatalf("source %s is %s, want %s", src.Name, src.Status, want[src.Name])
 			}
 		}
-		if r.Weights.K != 60 || r.Weights.VariantKey != nil {
+		if r.Weights.K != 1 || r.Weights.FullText != 0.15 || r.Weights.VariantKey != nil {
 			t.Fatalf("default weights expected, got %+v", r.Weights)
 		}
 	})

@@ -118,7 +118,8 @@ type IndexStatus struct {
 // IndexStatusStore reports how far the derived search indexes of the
 // tenant's memories are. The domain follows the memory store: with memories
 // on PostgreSQL the outbox tells (stores/postgres); stores/embedded indexes
-// synchronously, so a committed memory is already indexed in full text.
+// full text in the write and, with an embedding server, vectors in the
+// background.
 type IndexStatusStore interface {
 	// IndexStatuses returns, for each id that exists, the status of every
 	// configured index. One round trip.

@@ -19,16 +19,19 @@ type fusionWeights struct {
 }
 
 // defaultFusion is used when the caller has no experiment variant that
-// configures recall. k=60 is the constant of the original RRF paper. Full
-// text weighs a fiftieth of vectors, from measurement: on the labelled
-// paraphrase set (e2e/quality, 213 memories, 50 queries) full text alone
-// reaches recall@10 0.20 and vectors 0.88, and any larger full-text weight
-// lets word-sharing distractors push paraphrases out of the top 10 (fused
-// recall@10 0.50 at weight 1, 0.62 at 0.5, 0.78 at 0.2, 0.86 at 0.05, 0.88
-// at 0.02). Full text still ranks what vectors miss, breaks near ties, and
-// carries recall alone when there is no vector; experiments tune the weights
-// per variant.
-var defaultFusion = fusionWeights{FullText: 0.02, Vector: 1, SessionBoost: 0.5, K: 60}
+// configures recall. Chosen by replaying RRF over the gateway's own top-50
+// lists on two labelled sets (docs/BENCHMARKS.md, "Retrieval quality"):
+// bench/recall's 1,900 memories from Python 3.11's docstrings (full text
+// alone recall@10 0.673 / MRR@10 0.430, vectors 0.823 / 0.581) and the
+// paraphrase set of quality_test.go (full text 0.260 / 0.191, vectors
+// 0.880 / 0.648). The old defaults (full text 0.02, k 60) fused to 0.820 /
+// 0.583 and 0.880 / 0.574: no better than vectors, and on paraphrases a worse
+// first hit. Full text 0.15 with k 1 gives 0.830 / 0.585 and 0.880 / 0.646.
+// More full-text weight helps the docstrings (0.6: 0.853 / 0.604) and hurts
+// paraphrases, where every full-text hit is a distractor (0.6: 0.820 /
+// 0.583); no single setting gains on both, which is what per-variant weights
+// (experiments) are for. A small k lets each source's first hits count.
+var defaultFusion = fusionWeights{FullText: 0.15, Vector: 1, SessionBoost: 0.5, K: 1}
 
 // fusionFromConfig reads a variant config's "recall" object over the
 // defaults; ok is false when the config has none. Out-of-range values keep

@@ -28,7 +28,8 @@ func TestFuse(t *testing.T) {
 		if got[0].FullTextRank != 2 || got[0].VectorRank != 1 {
 			t.Fatalf("b's ranks = %d/%d, want 2/1", got[0].FullTextRank, got[0].VectorRank)
 		}
-		want := defaultFusion.FullText/62 + 1.0/61
+		k := float64(defaultFusion.K)
+		want := defaultFusion.FullText/(k+2) + defaultFusion.Vector/(k+1)
 		if d := got[0].Score - want; d > 1e-12 || d < -1e-12 {
 			t.Fatalf("b's score = %v, want %v", got[0].Score, want)
 		}

@@ -21,8 +21,9 @@ import (
 // process. When it has a full-text index it keeps each memory's document in
 // step with the memory, as the outbox indexer does for PostgreSQL.
 type MemoryBackend struct {
-	now   Clock
-	index stores.FullTextBackend
+	now     Clock
+	index   stores.FullTextBackend
+	vectors *vectorIndex // nil unless IndexVectors was called
 
 	mu   sync.RWMutex
 	orgs map[uuid.UUID]*memoryOrg
@@ -124,20 +125,6 @@ func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uu
 // IndexStatus binds the index status of the tenant's memories.
 func (b *MemoryBackend) IndexStatus(t stores.Tenant) stores.IndexStatusStore {
 	return &memoryStore{b: b, tenant: t}
-}
-
-// IndexStatuses reports every existing memory as indexed in full text at its
-// current version: the embedded store indexes synchronously, in the write.
-func (s *memoryStore) IndexStatuses(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]stores.IndexStatus, error) {
-	found, err := s.MemoriesByID(ctx, ids)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[uuid.UUID][]stores.IndexStatus, len(found))
-	for id, m := range found {
-		out[id] = []stores.IndexStatus{{Index: stores.IndexFullText, State: stores.IndexIndexed, Version: m.Version}}
-	}
-	return out, nil
 }
 
 // matchingMemories returns the org's memories that f selects, in no order.
@@ -420,10 +407,16 @@ func (s *memoryStore) reindex(ctx context.Context, o *memoryOrg, row *memoryRow)
 	if err != nil {
 		slog.Warn("embedded: indexing a memory failed", "memory_id", id, "error", err)
 	}
+	if s.b.vectors != nil {
+		s.b.vectors.enqueue(vectorJob{tenant: s.tenant, id: id, version: m.Version, content: m.Content})
+	}
 }
 
-// unindex removes a deleted memory's document.
+// unindex removes a deleted memory's document and vector.
 func (s *memoryStore) unindex(ctx context.Context, id uuid.UUID) {
+	if s.b.vectors != nil {
+		s.b.vectors.enqueue(vectorJob{tenant: s.tenant, id: id})
+	}
 	if s.b.index == nil {
 		return
 	}
@@ -431,6 +424,34 @@ func (s *memoryStore) unindex(ctx context.Context, id uuid.UUID) {
 	if err != nil {
 		slog.Warn("embedded: removing a memory from the index failed", "memory_id", id, "error", err)
 	}
+}
+
+// IndexStatuses implements stores.IndexStatusStore: full text is indexed
+// with every write; the vector index, when IndexVectors runs, in the
+// background.
+func (s *memoryStore) IndexStatuses(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID][]stores.IndexStatus, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, err
+	}
+	s.b.mu.RLock()
+	defer s.b.mu.RUnlock()
+	out := map[uuid.UUID][]stores.IndexStatus{}
+	o := s.b.org(s.tenant.OrgID, false)
+	if o == nil {
+		return out, nil
+	}
+	for _, id := range ids {
+		row, ok := o.memories[id]
+		if !ok {
+			continue
+		}
+		statuses := []stores.IndexStatus{{Index: stores.IndexFullText, State: stores.IndexIndexed, Version: row.memory.Version}}
+		if s.b.vectors != nil {
+			statuses = append(statuses, s.b.vectors.statusOf(id))
+		}
+		out[id] = statuses
+	}
+	return out, nil
 }
 
 func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (stores.App, error) {

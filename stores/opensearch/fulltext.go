@@ -10,6 +10,8 @@ import (
 	"math"
 	"net/http"
 	"net/url"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
@@ -62,8 +64,10 @@ type countRequest struct {
 
 type searchQuery struct {
 	Bool struct {
-		Must   multiMatchQuery `json:"must"`
-		Filter []termQuery     `json:"filter"`
+		Must               *multiMatchQuery  `json:"must,omitempty"`
+		Should             []multiMatchQuery `json:"should,omitempty"`
+		MinimumShouldMatch int               `json:"minimum_should_match,omitempty"`
+		Filter             []termQuery       `json:"filter"`
 	} `json:"bool"`
 }
 
@@ -73,7 +77,47 @@ type multiMatchQuery struct {
 		Fields   []string `json:"fields"`
 		Type     string   `json:"type"`
 		Operator string   `json:"operator"`
+		Boost    float64  `json:"boost,omitempty"`
 	} `json:"multi_match"`
+}
+
+func newMultiMatch(text string, boost float64) multiMatchQuery {
+	var q multiMatchQuery
+	mm := &q.MultiMatch
+	mm.Query, mm.Fields, mm.Type, mm.Operator, mm.Boost = text, searchFields, "best_fields", "or", boost
+	return q
+}
+
+// statsRequest asks for the tenant's own BM25 statistics of a search: how
+// many documents it searches (N, the total) and how many of them hold each
+// word (one filter per word). The alias and the org filter keep every figure
+// within the tenant.
+type statsRequest struct {
+	Size           int         `json:"size"`
+	TrackTotalHits bool        `json:"track_total_hits"`
+	Query          searchQuery `json:"query"`
+	Aggs           struct {
+		DF struct {
+			Filters struct {
+				Filters map[string]multiMatchQuery `json:"filters"`
+			} `json:"filters"`
+		} `json:"df"`
+	} `json:"aggs"`
+}
+
+type statsResponse struct {
+	Hits struct {
+		Total struct {
+			Value int `json:"value"`
+		} `json:"total"`
+	} `json:"hits"`
+	Aggregations struct {
+		DF struct {
+			Buckets map[string]struct {
+				DocCount int `json:"doc_count"`
+			} `json:"buckets"`
+		} `json:"df"`
+	} `json:"aggregations"`
 }
 
 type searchResponse struct {
@@ -282,20 +326,26 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 	if err := stores.CheckPage(p); err != nil {
 		return none, err
 	}
-	req := searchRequest{
-		Size:      p.First + 1,
-		Query:     s.query(q),
-		Sort:      json.RawMessage(searchSort),
-		Highlight: json.RawMessage(searchHighlight),
-	}
+	var after []any
 	if p.After != "" {
 		c, err := decodeCursor(p.After)
 		if err != nil {
 			return none, err
 		}
-		req.SearchAfter = []any{c.Score, c.ID}
+		after = []any{c.Score, c.ID}
 	}
 	page := stores.Page[stores.SearchHit]{Items: []stores.SearchHit{}, Cursors: []string{}}
+	query, ok, err := s.scoredQuery(ctx, q)
+	if err != nil || !ok {
+		return page, err
+	}
+	req := searchRequest{
+		Size:        p.First + 1,
+		Query:       query,
+		Sort:        json.RawMessage(searchSort),
+		SearchAfter: after,
+		Highlight:   json.RawMessage(searchHighlight),
+	}
 	var resp searchResponse
 	found, err := s.searchAlias(ctx, "_search", req, &resp)
 	if err != nil {
@@ -340,12 +390,18 @@ func (s *fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuer
 	return resp.Count, err
 }
 
-// query is the query of a search: the words as a multi_match, and the
-// tags as filters.
+// query is the query of a search: the words as one multi_match, and the
+// tags as filters. It selects what a search finds; scoredQuery ranks it.
 func (s *fullTextStore) query(q stores.SearchQuery) searchQuery {
+	out := s.filtered(q)
+	all := newMultiMatch(q.Text, 0)
+	out.Bool.Must = &all
+	return out
+}
+
+// filtered is a query with the search's filters only.
+func (s *fullTextStore) filtered(q stores.SearchQuery) searchQuery {
 	var out searchQuery
-	mm := &out.Bool.Must.MultiMatch
-	mm.Query, mm.Fields, mm.Type, mm.Operator = q.Text, searchFields, "best_fields", "or"
 	// The alias already filters on the org; the query says so too, so that a
 	// misconfigured alias cannot widen a search.
 	out.Bool.Filter = []termQuery{newTermQuery("org_id", s.tenant.OrgID.String())}
@@ -353,6 +409,55 @@ func (s *fullTextStore) query(q stores.SearchQuery) searchQuery {
 		out.Bool.Filter = append(out.Bool.Filter, newTermQuery("tags", tag))
 	}
 	return out
+}
+
+// queryWords are the distinct words of a search text (split where the
+// analyzer's tokenizer always splits: at white space) and how often each
+// occurs, in order of first occurrence.
+func queryWords(text string) (words []string, counts map[string]int) {
+	counts = map[string]int{}
+	for _, w := range strings.Fields(text) {
+		if counts[w] == 0 {
+			words = append(words, w)
+		}
+		counts[w]++
+	}
+	return words, counts
+}
+
+// scoredQuery is the query of a search scored by BM25 with the tenant's own
+// statistics: one clause per word, boosted by the word's inverse document
+// frequency among the documents the search covers (the scripted similarity
+// multiplies the boost by BM25's term-frequency part). It needs the
+// statistics first (stats), which is the price of keeping every other
+// tenant's documents out of the scores. ok is false when no word occurs in
+// any document: the search finds nothing.
+func (s *fullTextStore) scoredQuery(ctx context.Context, q stores.SearchQuery) (out searchQuery, ok bool, err error) {
+	words, counts := queryWords(q.Text)
+	var req statsRequest
+	req.TrackTotalHits = true
+	req.Query = s.filtered(q)
+	req.Aggs.DF.Filters.Filters = make(map[string]multiMatchQuery, len(words))
+	for i, w := range words {
+		req.Aggs.DF.Filters.Filters[strconv.Itoa(i)] = newMultiMatch(w, 0)
+	}
+	var resp statsResponse
+	found, err := s.searchAlias(ctx, "_search", req, &resp)
+	if err != nil || !found {
+		return out, false, err
+	}
+	out = s.filtered(q)
+	n := float64(resp.Hits.Total.Value)
+	for i, w := range words {
+		df := float64(resp.Aggregations.DF.Buckets[strconv.Itoa(i)].DocCount)
+		if df == 0 {
+			continue
+		}
+		idf := math.Log(1 + (n-df+0.5)/(df+0.5))
+		out.Bool.Should = append(out.Bool.Should, newMultiMatch(w, idf*float64(counts[w])))
+	}
+	out.Bool.MinimumShouldMatch = 1
+	return out, len(out.Bool.Should) > 0, nil
 }
 
 // searchAlias posts body to an endpoint (_search, _count) of the tenant's

@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
+	"maps"
+	"math"
 	"net/http"
 	"net/url"
 	"testing"
@@ -145,4 +148,52 @@ func TestTenantIsolation(t *testing.T) {
 			t.Fatalf("searching created an alias on %v", indices)
 		}
 	})
+}
+
+// TestTenantLocalBM25 checks that a search ranks by BM25 with the tenant's
+// own statistics: a word rare among the tenant's documents outweighs a common
+// one, the score is the BM25 figure computed by hand, and another tenant
+// writing the same words many times changes none of it.
+func TestTenantLocalBM25(t *testing.T) {
+	b := openTest(t)
+	me, them := storetest.NewTenant(), storetest.NewTenant()
+	mine := b.FullText(me)
+	docs := []stores.Document{{ID: "rare", Body: "kestrel common"}}
+	for i := range 9 {
+		docs = append(docs, stores.Document{ID: fmt.Sprintf("common-%d", i), Body: "common words"})
+	}
+	index(t, mine, docs...)
+
+	scores := func() map[string]float64 {
+		page, err := mine.Search(storetest.Ctx(t), stores.SearchQuery{Text: "kestrel common"}, stores.PageArgs{First: 20})
+		storetest.RequireNoError(t, err)
+		out := map[string]float64{}
+		for _, h := range page.Items {
+			out[h.Document.ID] = h.Score
+		}
+		if len(page.Items) == 0 || page.Items[0].Document.ID != "rare" {
+			t.Fatalf("the document with the rare word is not first: %v", out)
+		}
+		return out
+	}
+	before := scores()
+	// BM25's term-frequency part for tf 1 in a 2-word document, the fixed
+	// typical length being 64, times each word's idf among 10 documents.
+	tfPart := 2.2 / (1 + 1.2*(0.25+0.75*2/64.0))
+	idf := func(df float64) float64 { return math.Log(1 + (10-df+0.5)/(df+0.5)) }
+	if want := (idf(1) + idf(10)) * tfPart; math.Abs(before["rare"]-want) > 1e-4*want {
+		t.Errorf("score of the rare document %v, want BM25 %v", before["rare"], want)
+	}
+	if want := idf(10) * tfPart; math.Abs(before["common-0"]-want) > 1e-4*want {
+		t.Errorf("score of a common document %v, want BM25 %v", before["common-0"], want)
+	}
+
+	var theirs []stores.Document
+	for i := range 50 {
+		theirs = append(theirs, stores.Document{ID: fmt.Sprintf("t-%d", i), Body: "kestrel kestrel common"})
+	}
+	index(t, b.FullText(them), theirs...)
+	if after := scores(); !maps.Equal(before, after) {
+		t.Errorf("another tenant's documents changed the scores: %v, then %v", before, after)
+	}
 }

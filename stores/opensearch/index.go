@@ -29,13 +29,15 @@ const textAnalysis = `{
   }
 }`
 
-// tenantSimilarity scores a match from the document alone: BM25's term
-// frequency saturation and length normalisation (k1 1.2, b 0.75, against a
-// fixed typical length of 64 terms), with no inverse document frequency and
-// no average length. Those corpus statistics come from the whole shard, which
-// every tenant of the shared index shares: with them, a tenant's scores would
-// reveal how often another tenant uses a word. Scores are then also the same
-// whether a tenant lives in the shared index or in one of its own.
+// tenantSimilarity is BM25's term-frequency part (k1 1.2, b 0.75, against a
+// fixed typical length of 64 terms) times the query's boost, and nothing from
+// the index's statistics: Lucene takes document frequencies and average
+// lengths from the whole shard, which every tenant of the shared index
+// shares, so with them one tenant's scores would reveal how often another
+// tenant uses a word. The inverse document frequency comes instead with the
+// query, as each word's boost, computed from the tenant's own documents
+// (fullTextStore.scoredQuery). Scores are then also the same whether a tenant
+// lives in the shared index or in one of its own.
 const tenantSimilarity = `{
   "cb_tenant_bm25": {
     "type": "scripted",
