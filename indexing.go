@@ -20,7 +20,7 @@ func (q outboxQueue) Claim(ctx context.Context, limit int, lease time.Duration, 
 	out := make([]indexer.Entry, len(claimed))
 	for i, e := range claimed {
 		// The outbox counts this claim among its attempts; the indexer counts failures.
-		out[i] = indexer.Entry{ID: e.ID, OrgID: e.OrgID, MemoryID: e.MemoryID, Attempts: e.Attempts - 1, CreatedAt: e.CreatedAt}
+		out[i] = indexer.Entry{ID: e.ID, OrgID: e.OrgID, MemoryID: e.MemoryID, Attempts: e.Attempts - 1, CreatedAt: e.CreatedAt, AuthorID: e.AuthorID}
 	}
 	return out, err
 }

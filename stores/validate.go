@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/google/uuid"
 )
 
 // Input checks every backend runs before it stores anything, so that all of
@@ -131,4 +133,28 @@ func PlainText(s string, limit int) bool {
 		}
 	}
 	return true
+}
+
+// CheckNewVisibility returns the visibility of a new memory: "" is ORG, an
+// unknown value is ErrInvalid.
+func CheckNewVisibility(v Visibility) (Visibility, error) {
+	switch {
+	case v == "":
+		return VisibilityOrg, nil
+	case !v.Valid():
+		return "", Invalid("visibility must be PRIVATE or ORG")
+	}
+	return v, nil
+}
+
+// CheckIndexedVisibility refuses a document or vector point whose visibility
+// is unknown, or PRIVATE without an author (nobody could ever find it).
+func CheckIndexedVisibility(v Visibility, author uuid.UUID) error {
+	switch {
+	case v != "" && !v.Valid():
+		return Invalid("visibility must be PRIVATE or ORG")
+	case v == VisibilityPrivate && author == uuid.Nil:
+		return Invalid("a private document needs an author")
+	}
+	return nil
 }

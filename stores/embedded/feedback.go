@@ -127,7 +127,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 		return stores.Page[stores.FeedbackEvent]{}, stores.Invalid("first must be positive")
 	}
 	s.b.mu.RLock()
-	events := s.selectEvents(f)
+	events := s.selectEvents(f, f.AllUsers)
 	s.b.mu.RUnlock()
 	slices.SortFunc(events, func(a, b stores.FeedbackEvent) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	page := keysetPage(events, p.First,
@@ -148,7 +148,7 @@ func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.Feedba
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
-	return len(s.selectEvents(f)), nil
+	return len(s.selectEvents(f, f.AllUsers)), nil
 }
 
 func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.FeedbackFilter) (stores.FeedbackAggregates, error) {
@@ -159,7 +159,7 @@ func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.Feedbac
 		return stores.FeedbackAggregates{}, err
 	}
 	s.b.mu.RLock()
-	events := s.selectEvents(f)
+	events := s.selectEvents(f, true)
 	s.b.mu.RUnlock()
 
 	type variantKey struct {
@@ -247,13 +247,15 @@ func checkFeedbackFilter(f stores.FeedbackFilter) error {
 	return nil
 }
 
-// selectEvents returns copies of the org's events that f selects; the
-// caller holds a read lock.
-func (s *feedbackStore) selectEvents(f stores.FeedbackFilter) []stores.FeedbackEvent {
+// selectEvents returns copies of the org's events that f selects: the
+// bound user's own, or every user's when everyUser is set. The caller holds
+// a read lock.
+func (s *feedbackStore) selectEvents(f stores.FeedbackFilter, everyUser bool) []stores.FeedbackEvent {
 	var out []stores.FeedbackEvent
 	for _, e := range s.b.orgs[s.tenant.OrgID] {
 		switch {
-		case f.Since != nil && e.CreatedAt.Before(*f.Since),
+		case !everyUser && e.UserID != s.tenant.UserID,
+			f.Since != nil && e.CreatedAt.Before(*f.Since),
 			f.Until != nil && !e.CreatedAt.Before(*f.Until),
 			len(f.Outcomes) > 0 && !slices.Contains(f.Outcomes, e.Outcome),
 			f.Tool != "" && e.Tool != f.Tool,

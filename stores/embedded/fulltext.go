@@ -156,6 +156,9 @@ func fullTextCheckDoc(d stores.Document) error {
 	if !utf8.ValidString(d.Title) || utf8.RuneCountInString(d.Title) > fullTextMaxTitle {
 		return stores.Invalid("document title must be at most %d characters", fullTextMaxTitle)
 	}
+	if err := stores.CheckIndexedVisibility(d.Visibility, d.AuthorID); err != nil {
+		return err
+	}
 	if len(d.Tags) > fullTextMaxTags {
 		return stores.Invalid("a document has at most %d tags", fullTextMaxTags)
 	}
@@ -380,7 +383,9 @@ func fullTextQueryTerms(text string) ([]string, map[string]bool) {
 
 // matching returns the documents holding at least one of terms and
 // carrying every one of tags, in no order. The caller holds the read lock.
-func (idx *fullTextIndex) matching(terms, tags []string) []*fullTextDoc {
+// matching returns the documents holding a term and every tag that user
+// may see: a PRIVATE document only when user is its author.
+func (idx *fullTextIndex) matching(terms, tags []string, user uuid.UUID) []*fullTextDoc {
 	candidates := map[string]bool{}
 	for _, term := range terms {
 		for id := range idx.postings[term] {
@@ -389,7 +394,7 @@ func (idx *fullTextIndex) matching(terms, tags []string) []*fullTextDoc {
 	}
 	var out []*fullTextDoc
 	for id := range candidates {
-		if d := idx.docs[id]; fullTextHasTags(d.doc.Tags, tags) {
+		if d := idx.docs[id]; fullTextHasTags(d.doc.Tags, tags) && d.doc.Visibility.VisibleTo(d.doc.AuthorID, user) {
 			out = append(out, d)
 		}
 	}
@@ -410,7 +415,7 @@ func (s *fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuer
 	if idx == nil {
 		return 0, nil
 	}
-	return len(idx.matching(terms, q.Tags)), nil
+	return len(idx.matching(terms, q.Tags, s.tenant.UserID)), nil
 }
 
 func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stores.PageArgs) (stores.Page[stores.SearchHit], error) {
@@ -447,7 +452,7 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 	}
 	n := len(idx.docs)
 	var found []scored
-	for _, d := range idx.matching(terms, q.Tags) {
+	for _, d := range idx.matching(terms, q.Tags, s.tenant.UserID) {
 		id := d.doc.ID
 		score := math.Max(
 			fullTextBM25(terms, d.titleTF, d.titleLen, idx.title, n),

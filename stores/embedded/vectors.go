@@ -247,7 +247,10 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		if err != nil {
 			return err
 		}
-		stored := stores.VectorPoint{ID: p.ID, Vector: append([]float32{}, p.Vector...), Payload: payload}
+		if err := stores.CheckIndexedVisibility(p.Visibility, p.AuthorID); err != nil {
+			return err
+		}
+		stored := stores.VectorPoint{ID: p.ID, Vector: append([]float32{}, p.Vector...), Payload: payload, AuthorID: p.AuthorID, Visibility: p.Visibility}
 		if p.MemoryID != nil {
 			m := *p.MemoryID
 			stored.MemoryID = &m
@@ -340,7 +343,7 @@ func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []
 	}
 	var found []scored
 	for _, p := range c.points[s.tenant.OrgID] {
-		if !vectorMatches(p.point.Payload, want) {
+		if !p.point.Visibility.VisibleTo(p.point.AuthorID, s.tenant.UserID) || !vectorMatches(p.point.Payload, want) {
 			continue
 		}
 		var dot float64

@@ -38,6 +38,10 @@ type source struct {
 	OrgID     string   `json:"org_id"`
 	DocID     string   `json:"doc_id"`
 	MemoryID  string   `json:"memory_id,omitempty"`
+	AuthorID  string   `json:"author_id,omitempty"`
+	// Visibility is PRIVATE or ORG; documents that are not memories, and
+	// those written before visibilities existed, have none and count as ORG.
+	Visibility string `json:"visibility,omitempty"`
 	Title     string   `json:"title"`
 	Body      string   `json:"body"`
 	Tags      []string `json:"tags"`
@@ -63,7 +67,7 @@ type countRequest struct {
 type searchQuery struct {
 	Bool struct {
 		Must   multiMatchQuery `json:"must"`
-		Filter []termQuery     `json:"filter"`
+		Filter []any           `json:"filter"`
 	} `json:"bool"`
 }
 
@@ -160,6 +164,10 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		if d.MemoryID != nil {
 			src.MemoryID = d.MemoryID.String()
 		}
+		if d.AuthorID != uuid.Nil {
+			src.AuthorID = d.AuthorID.String()
+		}
+		src.Visibility = string(d.Visibility)
 		var err error
 		if body, err = appendBulkLine(body, bulkAction("index", documentID(s.tenant.OrgID, d.ID))); err != nil {
 			return err
@@ -358,11 +366,26 @@ func (s *fullTextStore) query(q stores.SearchQuery) searchQuery {
 	mm.Query, mm.Fields, mm.Type, mm.Operator = q.Text, searchFields, "best_fields", "or"
 	// The alias already filters on the org; the query says so too, so that a
 	// misconfigured alias cannot widen a search.
-	out.Bool.Filter = []termQuery{newTermQuery("org_id", s.tenant.OrgID.String())}
+	out.Bool.Filter = []any{newTermQuery("org_id", s.tenant.OrgID.String()), s.visibleFilter()}
 	for _, tag := range q.Tags {
 		out.Bool.Filter = append(out.Bool.Filter, newTermQuery("tags", tag))
 	}
 	return out
+}
+
+// visibleFilter keeps the documents the bound user may see: every one
+// that is not PRIVATE, and the PRIVATE ones the user wrote. It is part of
+// every search and count, so no caller can forget it.
+func (s *fullTextStore) visibleFilter() any {
+	type clauses struct {
+		Should             []any `json:"should"`
+		MinimumShouldMatch int   `json:"minimum_should_match"`
+	}
+	notPrivate := map[string]any{"bool": map[string]any{"must_not": []any{newTermQuery("visibility", string(stores.VisibilityPrivate))}}}
+	return map[string]clauses{"bool": {
+		Should:             []any{notPrivate, newTermQuery("author_id", s.tenant.UserID.String())},
+		MinimumShouldMatch: 1,
+	}}
 }
 
 // searchAlias posts body to an endpoint (_search, _count) of the tenant's
@@ -385,7 +408,14 @@ func (s *fullTextStore) searchAlias(ctx context.Context, endpoint string, body, 
 
 // document turns a stored source back into a Document.
 func (src source) document() (stores.Document, error) {
-	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags}
+	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags, Visibility: stores.Visibility(src.Visibility)}
+	if src.AuthorID != "" {
+		author, err := uuid.Parse(src.AuthorID)
+		if err != nil {
+			return stores.Document{}, fmt.Errorf("opensearch: document %q has a malformed author id: %w", src.DocID, err)
+		}
+		d.AuthorID = author
+	}
 	if d.Tags == nil {
 		d.Tags = []string{}
 	}

@@ -56,6 +56,8 @@ const documentMapping = `{
     "org_id": {"type": "keyword"},
     "doc_id": {"type": "keyword"},
     "memory_id": {"type": "keyword"},
+    "author_id": {"type": "keyword"},
+    "visibility": {"type": "keyword"},
     "title": {"type": "text", "analyzer": "cb_text", "index_options": "offsets", "similarity": "cb_tenant_bm25"},
     "body": {"type": "text", "analyzer": "cb_text", "index_options": "offsets", "similarity": "cb_tenant_bm25"},
     "tags": {"type": "keyword"},
@@ -85,10 +87,26 @@ func newIndexDefinition(shards int) indexDefinition {
 	}
 }
 
-// ensureIndex creates the shared index unless it exists; concurrent callers
-// (gateway replicas starting together) all succeed.
+// visibilityMapping adds the fields of private memories (author_id,
+// visibility) to an index created before they existed. A put-mapping that
+// only adds fields is allowed on a live strict index and is a no-op when
+// they are already there; documents written before it have neither field
+// and count as ORG, which every document then was.
+const visibilityMapping = `{
+  "properties": {
+    "author_id": {"type": "keyword"},
+    "visibility": {"type": "keyword"}
+  }
+}`
+
+// ensureIndex creates the shared index unless it exists, and brings an
+// existing one's mapping up to date; concurrent callers (gateway replicas
+// starting together) all succeed.
 func (b *Backend) ensureIndex(ctx context.Context, name string) error {
-	return b.createIndex(ctx, name, b.opts.Shards)
+	if err := b.createIndex(ctx, name, b.opts.Shards); err != nil {
+		return err
+	}
+	return b.call(ctx, http.MethodPut, "/"+url.PathEscape(name)+"/_mapping", nil, json.RawMessage(visibilityMapping), nil)
 }
 
 func (b *Backend) createIndex(ctx context.Context, name string, shards int) error {

@@ -53,6 +53,9 @@ func checkDocument(d stores.Document) error {
 	if !utf8.ValidString(d.Title) || utf8.RuneCountInString(d.Title) > maxTitle {
 		return stores.Invalid("document title must be at most %d characters", maxTitle)
 	}
+	if err := stores.CheckIndexedVisibility(d.Visibility, d.AuthorID); err != nil {
+		return err
+	}
 	return checkTags(d.Tags, "a document has at most %d tags")
 }
 

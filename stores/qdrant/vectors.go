@@ -41,6 +41,16 @@ func (s *vectorStore) orgCondition() *qc.Condition {
 	return qc.NewMatchKeyword(orgKey, s.tenant.OrgID.String())
 }
 
+// visibleFilter keeps the points the bound user may see: those that are
+// not PRIVATE, and the PRIVATE ones the user wrote. Every search carries it
+// beside the org condition.
+func (s *vectorStore) visibleFilter() *qc.Condition {
+	return qc.NewFilterAsCondition(&qc.Filter{Should: []*qc.Condition{
+		qc.NewFilterAsCondition(&qc.Filter{MustNot: []*qc.Condition{qc.NewMatchKeyword(visibilityKey, string(stores.VisibilityPrivate))}}),
+		qc.NewMatchKeyword(authorKey, s.tenant.UserID.String()),
+	}})
+}
+
 // checkVector refuses an empty, over-long or non-finite vector.
 func checkVector(v []float32) error {
 	if len(v) == 0 {
@@ -70,6 +80,9 @@ func (s *vectorStore) point(p stores.VectorPoint) (*qc.PointStruct, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := stores.CheckIndexedVisibility(p.Visibility, p.AuthorID); err != nil {
+		return nil, err
+	}
 	payload := map[string]*qc.Value{
 		orgKey:   qc.NewValueString(s.tenant.OrgID.String()),
 		pointKey: qc.NewValueString(p.ID.String()),
@@ -77,6 +90,12 @@ func (s *vectorStore) point(p stores.VectorPoint) (*qc.PointStruct, error) {
 	}
 	if p.MemoryID != nil {
 		payload[memoryKey] = qc.NewValueString(p.MemoryID.String())
+	}
+	if p.AuthorID != uuid.Nil {
+		payload[authorKey] = qc.NewValueString(p.AuthorID.String())
+	}
+	if p.Visibility != "" {
+		payload[visibilityKey] = qc.NewValueString(string(p.Visibility))
 	}
 	return &qc.PointStruct{
 		Id:      pointID(s.tenant.OrgID, p.ID),
@@ -212,7 +231,7 @@ func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []
 	found, err := s.b.client.Query(ctx, &qc.QueryPoints{
 		CollectionName: collectionName(model),
 		Query:          qc.NewQueryDense(vector),
-		Filter:         &qc.Filter{Must: append([]*qc.Condition{s.orgCondition()}, conds...)},
+		Filter:         &qc.Filter{Must: append([]*qc.Condition{s.orgCondition(), s.visibleFilter()}, conds...)},
 		Limit:          qc.PtrOf(uint64(limit)),
 		WithPayload:    qc.NewWithPayloadInclude(pointKey, memoryKey, userKey),
 	})
