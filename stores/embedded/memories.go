@@ -275,8 +275,8 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 	out := make([]stores.Memory, len(valid))
 	for i, v := range valid {
 		m := stores.Memory{
-			ID:        uuid.New(),
-			AppID:     v.appID,
+			ID:         uuid.New(),
+			AppID:      v.appID,
 			AuthorID:   s.tenant.UserID,
 			Visibility: v.visibility,
 			Content:    v.content,

@@ -35,17 +35,17 @@ var searchFields = []string{"title", "body"}
 
 // source is a document as stored in OpenSearch.
 type source struct {
-	OrgID     string   `json:"org_id"`
-	DocID     string   `json:"doc_id"`
-	MemoryID  string   `json:"memory_id,omitempty"`
-	AuthorID  string   `json:"author_id,omitempty"`
+	OrgID    string `json:"org_id"`
+	DocID    string `json:"doc_id"`
+	MemoryID string `json:"memory_id,omitempty"`
+	AuthorID string `json:"author_id,omitempty"`
 	// Visibility is PRIVATE or ORG; documents that are not memories, and
 	// those written before visibilities existed, have none and count as ORG.
-	Visibility string `json:"visibility,omitempty"`
-	Title     string   `json:"title"`
-	Body      string   `json:"body"`
-	Tags      []string `json:"tags"`
-	CreatedAt string   `json:"created_at"`
+	Visibility string   `json:"visibility,omitempty"`
+	Title      string   `json:"title"`
+	Body       string   `json:"body"`
+	Tags       []string `json:"tags"`
+	CreatedAt  string   `json:"created_at"`
 }
 
 // searchRequest is the body of a search. The query text travels as a JSON
