@@ -811,7 +811,7 @@ func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayload) GetMemories() []Crea
 // CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -958,7 +958,7 @@ func (v *CreateMemoryCreateMemoryCreateMemoryPayload) GetMemory() CreateMemoryCr
 // CreateMemoryCreateMemoryCreateMemoryPayloadMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type CreateMemoryCreateMemoryCreateMemoryPayloadMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -1076,6 +1076,8 @@ type CreateMemoryInput struct {
 	Metadata *json.RawMessage `json:"metadata"`
 	// Category names; missing categories are created.
 	Categories []string `json:"categories"`
+	// Who may see the memory; the server's default (ORG unless configured otherwise) when omitted.
+	Visibility *MemoryVisibility `json:"visibility"`
 }
 
 // GetAppId returns CreateMemoryInput.AppId, and is useful for accessing the field via an interface.
@@ -1089,6 +1091,9 @@ func (v *CreateMemoryInput) GetMetadata() *json.RawMessage { return v.Metadata }
 
 // GetCategories returns CreateMemoryInput.Categories, and is useful for accessing the field via an interface.
 func (v *CreateMemoryInput) GetCategories() []string { return v.Categories }
+
+// GetVisibility returns CreateMemoryInput.Visibility, and is useful for accessing the field via an interface.
+func (v *CreateMemoryInput) GetVisibility() *MemoryVisibility { return v.Visibility }
 
 // CreateMemoryResponse is returned by CreateMemory on success.
 type CreateMemoryResponse struct {
@@ -1152,7 +1157,7 @@ func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayload) GetMemory() DeleteMemoryDe
 // DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -1425,7 +1430,7 @@ func (v *EpisodicSessionEpisodicSessionItemsEpisodicItem) GetMemory() *EpisodicS
 // EpisodicSessionEpisodicSessionItemsEpisodicItemMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type EpisodicSessionEpisodicSessionItemsEpisodicItemMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -2114,7 +2119,7 @@ func (v *FeedbackAggregatesFeedbackAggregatesOverallFeedbackStatsOutcomesOutcome
 
 // FeedbackAggregatesResponse is returned by FeedbackAggregates on success.
 type FeedbackAggregatesResponse struct {
-	// Acceptance rate and outcome distribution of the events a filter selects (a time window with since/until). Needs feedback:read.
+	// Acceptance rate and outcome distribution of the events a filter selects (a time window with since/until), counting every user's events of the organisation. Needs feedback:read.
 	FeedbackAggregates *FeedbackAggregatesFeedbackAggregates `json:"feedbackAggregates"`
 }
 
@@ -2203,7 +2208,7 @@ func (v *FeedbackEventsFeedbackEventsFeedbackEventConnectionNodesFeedbackEventEx
 // FeedbackEventsFeedbackEventsFeedbackEventConnectionNodesFeedbackEventMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type FeedbackEventsFeedbackEventsFeedbackEventConnectionNodesFeedbackEventMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -2216,7 +2221,7 @@ func (v *FeedbackEventsFeedbackEventsFeedbackEventConnectionNodesFeedbackEventMe
 
 // FeedbackEventsResponse is returned by FeedbackEvents on success.
 type FeedbackEventsResponse struct {
-	// The organisation's feedback events, newest first. Needs feedback:read.
+	// The caller's own feedback events, newest first; with the admin or feedback:admin scope, every user's events of the organisation. Needs feedback:read.
 	FeedbackEvents *FeedbackEventsFeedbackEventsFeedbackEventConnection `json:"feedbackEvents"`
 }
 
@@ -2380,7 +2385,7 @@ func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdge) GetNode() MemoriesMemo
 // MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -2519,7 +2524,7 @@ func (v *MemoriesResponse) GetMemories() *MemoriesMemoriesMemoryConnection { ret
 // MemoryFields includes the GraphQL fields of Memory requested by the fragment MemoryFields.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MemoryFields struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -2634,7 +2639,7 @@ func (v *MemoryFilter) GetCreatedBefore() *time.Time { return v.CreatedBefore }
 // MemoryIndexStatusMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MemoryIndexStatusMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -2684,7 +2689,7 @@ func (v *MemoryIndexStatusResponse) GetMemory() *MemoryIndexStatusMemory { retur
 // MemoryMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MemoryMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -2810,6 +2815,21 @@ var AllMemoryState = []MemoryState{
 	MemoryStateDeleted,
 }
 
+// Who may see a memory.
+type MemoryVisibility string
+
+const (
+	// Only its author, everywhere: lists, lookups, searches, recall, subscriptions.
+	MemoryVisibilityPrivate MemoryVisibility = "PRIVATE"
+	// Every member of the organisation.
+	MemoryVisibilityOrg MemoryVisibility = "ORG"
+)
+
+var AllMemoryVisibility = []MemoryVisibility{
+	MemoryVisibilityPrivate,
+	MemoryVisibilityOrg,
+}
+
 // MixedCodeReposCodeRepoConnection includes the requested fields of the GraphQL type CodeRepoConnection.
 // The GraphQL type's documentation follows.
 //
@@ -2875,7 +2895,7 @@ func (v *MixedMemoriesMemoryConnection) GetNodes() []MixedMemoriesMemoryConnecti
 // MixedMemoriesMemoryConnectionNodesMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MixedMemoriesMemoryConnectionNodesMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -3198,7 +3218,7 @@ func (v *NodeNodeExperiment) GetId() string { return v.Id }
 // NodeNodeMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type NodeNodeMemory struct {
 	Typename *string `json:"__typename"`
 	// The object's global id. Opaque: do not parse it.
@@ -3369,7 +3389,7 @@ func (v *NodesNodesExperiment) GetId() string { return v.Id }
 // NodesNodesMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type NodesNodesMemory struct {
 	Typename *string `json:"__typename"`
 	// The object's global id. Opaque: do not parse it.
@@ -3730,7 +3750,7 @@ func (v *PutEpisodicItemPutEpisodicItemPutEpisodicItemPayloadItemEpisodicItem) G
 // PutEpisodicItemPutEpisodicItemPutEpisodicItemPayloadItemEpisodicItemMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type PutEpisodicItemPutEpisodicItemPutEpisodicItemPayloadItemEpisodicItemMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -3804,7 +3824,7 @@ func (v *RecallRecallHitsRecallHit) GetSessionBoost() float64 { return v.Session
 // RecallRecallHitsRecallHitMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type RecallRecallHitsRecallHitMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -4051,7 +4071,7 @@ func (v *RecordFeedbackRecordFeedbackRecordFeedbackPayloadEventFeedbackEventExpe
 // RecordFeedbackRecordFeedbackRecordFeedbackPayloadEventFeedbackEventMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type RecordFeedbackRecordFeedbackRecordFeedbackPayloadEventFeedbackEventMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -4254,7 +4274,7 @@ func (v *SearchSearchSearchHitConnectionNodesSearchHitDocumentSearchDocument) Ge
 // SearchSearchSearchHitConnectionNodesSearchHitDocumentSearchDocumentMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type SearchSearchSearchHitConnectionNodesSearchHitDocumentSearchDocumentMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -4312,7 +4332,7 @@ func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayload) GetMemory() SetMemor
 // SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -4685,7 +4705,7 @@ func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayload) GetMemory() UpdateMemoryUp
 // UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -5061,7 +5081,7 @@ func (v *VectorSearchVectorSearchVectorHit) GetMemory() *VectorSearchVectorSearc
 // VectorSearchVectorSearchVectorHitMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type VectorSearchVectorSearchVectorHitMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
