@@ -158,6 +158,9 @@ func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.Feedbac
 	if err := checkFeedbackFilter(f); err != nil {
 		return stores.FeedbackAggregates{}, err
 	}
+	if !s.memoryVisible(ctx, f.MemoryID) {
+		f.MemoryID = &uuid.Nil // selects nothing, like a memory that does not exist
+	}
 	s.b.mu.RLock()
 	events := s.selectEvents(f, true)
 	s.b.mu.RUnlock()
@@ -245,6 +248,17 @@ func checkFeedbackFilter(f stores.FeedbackFilter) error {
 		}
 	}
 	return nil
+}
+
+// memoryVisible reports whether a memory filter names a memory the user may
+// see (true without a filter): aggregates count every user's events, and
+// would otherwise tell another user's private memory from a missing one.
+func (s *feedbackStore) memoryVisible(ctx context.Context, id *uuid.UUID) bool {
+	if id == nil || s.b.memories == nil {
+		return true
+	}
+	_, err := s.b.memories.Memories(s.tenant).Memory(ctx, *id)
+	return err == nil
 }
 
 // selectEvents returns copies of the org's events that f selects: the

@@ -30,14 +30,17 @@ RETURNING created_at`
 	feedbackAllSQL = `SELECT set_config('app.feedback_all', 'on', true)`
 
 	// feedbackFilterSQL selects the events of a stores.FeedbackFilter:
-	// $1 since, $2 until, $3 outcomes, $4 tool, $5 query type, $6 experiment, $7 memory.
+	// $1 since, $2 until, $3 outcomes, $4 tool, $5 query type, $6 experiment,
+	// $7 memory, which must be visible to the user (under the policies; one
+	// lookup per statement): aggregates count every user's events, and
+	// would otherwise tell another user's private memory from a missing one.
 	feedbackFilterSQL = `($1::timestamptz IS NULL OR created_at >= $1::timestamptz)
   AND ($2::timestamptz IS NULL OR created_at < $2::timestamptz)
   AND ($3::text[] IS NULL OR outcome = ANY($3::text[]))
   AND ($4::text IS NULL OR tool = $4::text)
   AND ($5::text IS NULL OR query_type = $5::text)
   AND ($6::uuid IS NULL OR experiment_id = $6::uuid)
-  AND ($7::uuid IS NULL OR memory_id = $7::uuid)`
+  AND ($7::uuid IS NULL OR (memory_id = $7::uuid AND EXISTS (SELECT 1 FROM memories WHERE id = $7::uuid)))`
 
 	feedbackColumns = `id, user_id, query_id, memory_id, tool, query_type, outcome, latency_ms, experiment_id, variant_key, created_at`
 

@@ -199,6 +199,17 @@ func RunFeedback(t *testing.T, newHarness NewHarness) {
 		ev, err := colleague.Feedback.RecordFeedback(Ctx(t), stores.NewFeedbackEvent{QueryID: "q", MemoryID: &m.ID, Tool: "cli", QueryType: "recall", Outcome: stores.OutcomeAccepted})
 		RequireNoError(t, err)
 		fbRequireEvents(t, colleague, stores.FeedbackFilter{}, ev.ID)
+
+		// Aggregates count every user's events, but not about a memory the
+		// reader cannot see: that filter answers like a missing memory.
+		about := stores.FeedbackFilter{MemoryID: &m.ID, AllUsers: true}
+		agg, err := b.Feedback.FeedbackAggregates(Ctx(t), about)
+		RequireNoError(t, err)
+		fbRequireStats(t, "about another user's private memory", agg.Overall, 0, 0, 0, 0)
+		fbRequireEvents(t, b, about)
+		agg, err = colleague.Feedback.FeedbackAggregates(Ctx(t), about)
+		RequireNoError(t, err)
+		fbRequireStats(t, "about the author's own memory", agg.Overall, 1, 0, 0, 0)
 	})
 
 	t.Run("events list newest first", func(t *testing.T) {
