@@ -126,6 +126,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if p.First <= 0 {
 		return stores.Page[stores.FeedbackEvent]{}, stores.Invalid("first must be positive")
 	}
+	f = s.visibleMemoryFilter(ctx, f)
 	s.b.mu.RLock()
 	events := s.selectEvents(f, f.AllUsers)
 	s.b.mu.RUnlock()
@@ -146,6 +147,7 @@ func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.Feedba
 	if err := checkFeedbackFilter(f); err != nil {
 		return 0, err
 	}
+	f = s.visibleMemoryFilter(ctx, f)
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
 	return len(s.selectEvents(f, f.AllUsers)), nil
@@ -158,9 +160,7 @@ func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.Feedbac
 	if err := checkFeedbackFilter(f); err != nil {
 		return stores.FeedbackAggregates{}, err
 	}
-	if !s.memoryVisible(ctx, f.MemoryID) {
-		f.MemoryID = &uuid.Nil // selects nothing, like a memory that does not exist
-	}
+	f = s.visibleMemoryFilter(ctx, f)
 	s.b.mu.RLock()
 	events := s.selectEvents(f, true)
 	s.b.mu.RUnlock()
@@ -250,15 +250,18 @@ func checkFeedbackFilter(f stores.FeedbackFilter) error {
 	return nil
 }
 
-// memoryVisible reports whether a memory filter names a memory the user may
-// see (true without a filter): aggregates count every user's events, and
-// would otherwise tell another user's private memory from a missing one.
-func (s *feedbackStore) memoryVisible(ctx context.Context, id *uuid.UUID) bool {
-	if id == nil || s.b.memories == nil {
-		return true
+// visibleMemoryFilter makes a filter on a memory the user may not see
+// select nothing, like a memory that does not exist: aggregates count every
+// user's events, and would otherwise tell another user's private memory
+// from a missing one.
+func (s *feedbackStore) visibleMemoryFilter(ctx context.Context, f stores.FeedbackFilter) stores.FeedbackFilter {
+	if f.MemoryID == nil || s.b.memories == nil {
+		return f
 	}
-	_, err := s.b.memories.Memories(s.tenant).Memory(ctx, *id)
-	return err == nil
+	if _, err := s.b.memories.Memories(s.tenant).Memory(ctx, *f.MemoryID); err != nil {
+		f.MemoryID = &uuid.Nil
+	}
+	return f
 }
 
 // selectEvents returns copies of the org's events that f selects: the
