@@ -836,6 +836,11 @@ func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory) GetSta
 	return v.MemoryFields.State
 }
 
+// GetVisibility returns CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
+}
+
 // GetVersion returns CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory.Version, and is useful for accessing the field via an interface.
 func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory) GetVersion() int {
 	return v.MemoryFields.Version
@@ -890,6 +895,8 @@ type __premarshalCreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -914,6 +921,7 @@ func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory) __prem
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -981,6 +989,11 @@ func (v *CreateMemoryCreateMemoryCreateMemoryPayloadMemory) GetState() MemorySta
 	return v.MemoryFields.State
 }
 
+// GetVisibility returns CreateMemoryCreateMemoryCreateMemoryPayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *CreateMemoryCreateMemoryCreateMemoryPayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
+}
+
 // GetVersion returns CreateMemoryCreateMemoryCreateMemoryPayloadMemory.Version, and is useful for accessing the field via an interface.
 func (v *CreateMemoryCreateMemoryCreateMemoryPayloadMemory) GetVersion() int {
 	return v.MemoryFields.Version
@@ -1035,6 +1048,8 @@ type __premarshalCreateMemoryCreateMemoryCreateMemoryPayloadMemory struct {
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -1059,6 +1074,7 @@ func (v *CreateMemoryCreateMemoryCreateMemoryPayloadMemory) __premarshalJSON() (
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -1180,6 +1196,11 @@ func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory) GetState() MemorySta
 	return v.MemoryFields.State
 }
 
+// GetVisibility returns DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
+}
+
 // GetVersion returns DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory.Version, and is useful for accessing the field via an interface.
 func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory) GetVersion() int {
 	return v.MemoryFields.Version
@@ -1234,6 +1255,8 @@ type __premarshalDeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory struct {
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -1258,6 +1281,7 @@ func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory) __premarshalJSON() (
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -2410,6 +2434,11 @@ func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory) GetState() M
 	return v.MemoryFields.State
 }
 
+// GetVisibility returns MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
+}
+
 // GetVersion returns MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory.Version, and is useful for accessing the field via an interface.
 func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory) GetVersion() int {
 	return v.MemoryFields.Version
@@ -2464,6 +2493,8 @@ type __premarshalMemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory struc
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -2488,6 +2519,7 @@ func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory) __premarshal
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -2534,6 +2566,8 @@ type MemoryFields struct {
 	Metadata json.RawMessage `json:"metadata"`
 	// Life-cycle state.
 	State MemoryState `json:"state"`
+	// Who may see the memory: its author only (PRIVATE) or the whole organisation (ORG).
+	Visibility MemoryVisibility `json:"visibility"`
 	// Starts at 1 and grows by 1 on every change; pass it as `expectedVersion` to update safely.
 	Version int `json:"version"`
 	// When the memory was soft-deleted, null unless its state is DELETED.
@@ -2555,6 +2589,9 @@ func (v *MemoryFields) GetMetadata() json.RawMessage { return v.Metadata }
 
 // GetState returns MemoryFields.State, and is useful for accessing the field via an interface.
 func (v *MemoryFields) GetState() MemoryState { return v.State }
+
+// GetVisibility returns MemoryFields.Visibility, and is useful for accessing the field via an interface.
+func (v *MemoryFields) GetVisibility() MemoryVisibility { return v.Visibility }
 
 // GetVersion returns MemoryFields.Version, and is useful for accessing the field via an interface.
 func (v *MemoryFields) GetVersion() int { return v.Version }
@@ -2706,6 +2743,9 @@ func (v *MemoryMemory) GetMetadata() json.RawMessage { return v.MemoryFields.Met
 // GetState returns MemoryMemory.State, and is useful for accessing the field via an interface.
 func (v *MemoryMemory) GetState() MemoryState { return v.MemoryFields.State }
 
+// GetVisibility returns MemoryMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *MemoryMemory) GetVisibility() MemoryVisibility { return v.MemoryFields.Visibility }
+
 // GetVersion returns MemoryMemory.Version, and is useful for accessing the field via an interface.
 func (v *MemoryMemory) GetVersion() int { return v.MemoryFields.Version }
 
@@ -2754,6 +2794,8 @@ type __premarshalMemoryMemory struct {
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -2778,6 +2820,7 @@ func (v *MemoryMemory) __premarshalJSON() (*__premarshalMemoryMemory, error) {
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -4357,6 +4400,11 @@ func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory) GetState() Mem
 	return v.MemoryFields.State
 }
 
+// GetVisibility returns SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
+}
+
 // GetVersion returns SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory.Version, and is useful for accessing the field via an interface.
 func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory) GetVersion() int {
 	return v.MemoryFields.Version
@@ -4411,6 +4459,8 @@ type __premarshalSetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory struct 
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -4435,6 +4485,172 @@ func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory) __premarshalJS
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
+	retval.Version = v.MemoryFields.Version
+	retval.DeletedAt = v.MemoryFields.DeletedAt
+	retval.App = v.MemoryFields.App
+	retval.Categories = v.MemoryFields.Categories
+	return &retval, nil
+}
+
+// Input of setMemoryVisibility.
+type SetMemoryVisibilityInput struct {
+	// The memory to change; only its author may.
+	Id string `json:"id"`
+	// PRIVATE (its author only) or ORG (the whole organisation).
+	Visibility MemoryVisibility `json:"visibility"`
+	// When given, the change applies only at this version (else CONFLICT).
+	ExpectedVersion *int `json:"expectedVersion"`
+}
+
+// GetId returns SetMemoryVisibilityInput.Id, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilityInput) GetId() string { return v.Id }
+
+// GetVisibility returns SetMemoryVisibilityInput.Visibility, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilityInput) GetVisibility() MemoryVisibility { return v.Visibility }
+
+// GetExpectedVersion returns SetMemoryVisibilityInput.ExpectedVersion, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilityInput) GetExpectedVersion() *int { return v.ExpectedVersion }
+
+// SetMemoryVisibilityResponse is returned by SetMemoryVisibility on success.
+type SetMemoryVisibilityResponse struct {
+	// Makes a memory private to its author or visible to the organisation. Needs memories:write; only the author may (FORBIDDEN otherwise), and another user's private memory is NOT_FOUND.
+	SetMemoryVisibility SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload `json:"setMemoryVisibility"`
+}
+
+// GetSetMemoryVisibility returns SetMemoryVisibilityResponse.SetMemoryVisibility, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilityResponse) GetSetMemoryVisibility() SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload {
+	return v.SetMemoryVisibility
+}
+
+// SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload includes the requested fields of the GraphQL type SetMemoryVisibilityPayload.
+// The GraphQL type's documentation follows.
+//
+// Result of setMemoryVisibility.
+type SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload struct {
+	// The memory after the change.
+	Memory SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory `json:"memory"`
+}
+
+// GetMemory returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload.Memory, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload) GetMemory() SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory {
+	return v.Memory
+}
+
+// SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory includes the requested fields of the GraphQL type Memory.
+// The GraphQL type's documentation follows.
+//
+// A remembered fact about code, shared by the organisation or private to its author.
+type SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory struct {
+	MemoryFields `json:"-"`
+}
+
+// GetId returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Id, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetId() string {
+	return v.MemoryFields.Id
+}
+
+// GetContent returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Content, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetContent() string {
+	return v.MemoryFields.Content
+}
+
+// GetMetadata returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Metadata, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetMetadata() json.RawMessage {
+	return v.MemoryFields.Metadata
+}
+
+// GetState returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.State, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetState() MemoryState {
+	return v.MemoryFields.State
+}
+
+// GetVisibility returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
+}
+
+// GetVersion returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Version, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetVersion() int {
+	return v.MemoryFields.Version
+}
+
+// GetDeletedAt returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.DeletedAt, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetDeletedAt() *time.Time {
+	return v.MemoryFields.DeletedAt
+}
+
+// GetApp returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.App, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetApp() *MemoryFieldsApp {
+	return v.MemoryFields.App
+}
+
+// GetCategories returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Categories, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetCategories() []MemoryFieldsCategoriesCategory {
+	return v.MemoryFields.Categories
+}
+
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.MemoryFields)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalSetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory struct {
+	Id string `json:"id"`
+
+	Content string `json:"content"`
+
+	Metadata json.RawMessage `json:"metadata"`
+
+	State MemoryState `json:"state"`
+
+	Visibility MemoryVisibility `json:"visibility"`
+
+	Version int `json:"version"`
+
+	DeletedAt *time.Time `json:"deletedAt"`
+
+	App *MemoryFieldsApp `json:"app"`
+
+	Categories []MemoryFieldsCategoriesCategory `json:"categories"`
+}
+
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) __premarshalJSON() (*__premarshalSetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory, error) {
+	var retval __premarshalSetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory
+
+	retval.Id = v.MemoryFields.Id
+	retval.Content = v.MemoryFields.Content
+	retval.Metadata = v.MemoryFields.Metadata
+	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -4728,6 +4944,11 @@ func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory) GetState() MemorySta
 	return v.MemoryFields.State
 }
 
+// GetVisibility returns UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
+}
+
 // GetVersion returns UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory.Version, and is useful for accessing the field via an interface.
 func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory) GetVersion() int {
 	return v.MemoryFields.Version
@@ -4782,6 +5003,8 @@ type __premarshalUpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory struct {
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -4806,6 +5029,7 @@ func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory) __premarshalJSON() (
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -5409,6 +5633,14 @@ type __SetMemoryStateInput struct {
 // GetInput returns __SetMemoryStateInput.Input, and is useful for accessing the field via an interface.
 func (v *__SetMemoryStateInput) GetInput() SetMemoryStateInput { return v.Input }
 
+// __SetMemoryVisibilityInput is used internally by genqlient
+type __SetMemoryVisibilityInput struct {
+	Input SetMemoryVisibilityInput `json:"input"`
+}
+
+// GetInput returns __SetMemoryVisibilityInput.Input, and is useful for accessing the field via an interface.
+func (v *__SetMemoryVisibilityInput) GetInput() SetMemoryVisibilityInput { return v.Input }
+
 // __TransitionExperimentInput is used internally by genqlient
 type __TransitionExperimentInput struct {
 	Input TransitionExperimentInput `json:"input"`
@@ -5860,6 +6092,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -5912,6 +6145,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -5998,6 +6232,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -6472,6 +6707,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -6526,6 +6762,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -7023,6 +7260,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -7050,6 +7288,59 @@ func SetMemoryState(
 	}
 
 	data_ = &SetMemoryStateResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by SetMemoryVisibility.
+const SetMemoryVisibility_Operation = `
+mutation SetMemoryVisibility ($input: SetMemoryVisibilityInput!) {
+	setMemoryVisibility(input: $input) {
+		memory {
+			... MemoryFields
+		}
+	}
+}
+fragment MemoryFields on Memory {
+	id
+	content
+	metadata
+	state
+	visibility
+	version
+	deletedAt
+	app {
+		id
+		name
+	}
+	categories {
+		id
+		name
+	}
+}
+`
+
+func SetMemoryVisibility(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	input SetMemoryVisibilityInput,
+) (data_ *SetMemoryVisibilityResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "SetMemoryVisibility",
+		Query:  SetMemoryVisibility_Operation,
+		Variables: &__SetMemoryVisibilityInput{
+			Input: input,
+		},
+	}
+
+	data_ = &SetMemoryVisibilityResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -7138,6 +7429,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
