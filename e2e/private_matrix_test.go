@@ -152,7 +152,9 @@ func privateCases() []privateCase {
 	add("Query.search", "full-text search for the private word", func(f privateFixture) []string { return ids(f.word) },
 		func(ctx context.Context, c graphql.Client, ids []string) { _, _ = client.Search(ctx, c, ids[0], nil) })
 	add("Query.search", "full-text search by the private document's tag", func(f privateFixture) []string { return ids(f.word, f.tag) },
-		func(ctx context.Context, c graphql.Client, ids []string) { _, _ = client.Search(ctx, c, ids[0], []string{ids[1]}) })
+		func(ctx context.Context, c graphql.Client, ids []string) {
+			_, _ = client.Search(ctx, c, ids[0], []string{ids[1]})
+		})
 	add("Query.vectorSearch", "vector search with the private point's tag", func(f privateFixture) []string { return ids(f.tag) },
 		func(ctx context.Context, c graphql.Client, ids []string) {
 			_, _ = client.VectorSearch(ctx, c, matrixModel, []float64{0.61, 0.12, 0.44, 0.05}, rawJSON(`{"tag":"`+ids[0]+`"}`))

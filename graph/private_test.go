@@ -15,7 +15,9 @@ import (
 func (s *testServer) createWithVisibility(t *testing.T, token, appID, content, visibility string) string {
 	t.Helper()
 	var out struct {
-		CreateMemory struct{ Memory struct{ ID, Visibility string } }
+		CreateMemory struct {
+			Memory struct{ ID, Visibility string }
+		}
 	}
 	in := map[string]any{"appId": appID, "content": content}
 	if visibility != "" {
@@ -174,7 +176,9 @@ func TestDefaultMemoryVisibilityIsAServerSetting(t *testing.T) {
 	tok := s.token(t, alice)
 	app := s.createApp(t, tok, "cli")
 	var out struct {
-		CreateMemory struct{ Memory struct{ ID, Visibility string } }
+		CreateMemory struct {
+			Memory struct{ ID, Visibility string }
+		}
 	}
 	s.do(t, tok, `mutation($a: ID!) { createMemory(input: {appId: $a, content: "x"}) { memory { id visibility } } }`, map[string]any{"a": app}).ok(t, &out)
 	if out.CreateMemory.Memory.Visibility != "PRIVATE" {
