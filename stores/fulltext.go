@@ -39,7 +39,10 @@ type SearchQuery struct {
 
 // FullTextStore holds an organisation's searchable documents. Search and
 // CountSearchHits never see a PRIVATE document of another user than the
-// bound one.
+// bound one. A PRIVATE document is the bound user's own and lives in that
+// user's id space (see PrivateOwner): another user's IndexDocuments or
+// DeleteDocuments of the same id never reaches it. Writing a document
+// replaces the bound user's document of that id in both spaces.
 type FullTextStore interface {
 	// IndexDocuments inserts or replaces documents by id (at most MaxBatchSize).
 	IndexDocuments(ctx context.Context, docs []Document) error

@@ -148,13 +148,26 @@ func CheckNewVisibility(v Visibility) (Visibility, error) {
 }
 
 // CheckIndexedVisibility refuses a document or vector point whose visibility
-// is unknown, or PRIVATE without an author (nobody could ever find it).
-func CheckIndexedVisibility(v Visibility, author uuid.UUID) error {
+// is unknown, or PRIVATE and not written by its author, user.
+func CheckIndexedVisibility(v Visibility, author, user uuid.UUID) error {
 	switch {
 	case v != "" && !v.Valid():
 		return Invalid("visibility must be PRIVATE or ORG")
-	case v == VisibilityPrivate && author == uuid.Nil:
-		return Invalid("a private document needs an author")
+	case v == VisibilityPrivate && author != user:
+		return Invalid("a private document or point is written by its author only")
 	}
 	return nil
+}
+
+// PrivateOwner returns the user in whose own id space a document or vector
+// point of this visibility and author lives: its author when it is PRIVATE,
+// uuid.Nil (the org's shared id space) otherwise. Ids are unique per space,
+// so another user writing or deleting the same id reaches a different,
+// shared document and never the private one; and a memory whose visibility
+// changes moves between its author's space and the shared one.
+func PrivateOwner(v Visibility, author uuid.UUID) uuid.UUID {
+	if v == VisibilityPrivate {
+		return author
+	}
+	return uuid.Nil
 }

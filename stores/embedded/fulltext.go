@@ -146,7 +146,7 @@ func fullTextCheckTag(tag string) error {
 	return nil
 }
 
-func fullTextCheckDoc(d stores.Document) error {
+func fullTextCheckDoc(d stores.Document, user uuid.UUID) error {
 	if err := fullTextCheckID(d.ID); err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func fullTextCheckDoc(d stores.Document) error {
 	if !utf8.ValidString(d.Title) || utf8.RuneCountInString(d.Title) > fullTextMaxTitle {
 		return stores.Invalid("document title must be at most %d characters", fullTextMaxTitle)
 	}
-	if err := stores.CheckIndexedVisibility(d.Visibility, d.AuthorID); err != nil {
+	if err := stores.CheckIndexedVisibility(d.Visibility, d.AuthorID, user); err != nil {
 		return err
 	}
 	if len(d.Tags) > fullTextMaxTags {
@@ -177,6 +177,16 @@ func fullTextCopyDoc(d stores.Document) stores.Document {
 	}
 	d.Tags = append([]string{}, d.Tags...)
 	return d
+}
+
+// fullTextKey is where a document is kept in its org's index: under its id
+// in the shared space, or beside its owner in a private one (ids hold no
+// NUL, so keys of different spaces never meet).
+func fullTextKey(id string, owner uuid.UUID) string {
+	if owner == uuid.Nil {
+		return id
+	}
+	return id + "\x00" + owner.String()
 }
 
 func (idx *fullTextIndex) remove(id string) bool {
@@ -215,7 +225,7 @@ func fullTextDecr(df map[string]int, term string) {
 }
 
 func (idx *fullTextIndex) add(d *fullTextDoc) {
-	id := d.doc.ID
+	id := fullTextKey(d.doc.ID, stores.PrivateOwner(d.doc.Visibility, d.doc.AuthorID))
 	idx.docs[id] = d
 	idx.title.totalLen += d.titleLen
 	idx.body.totalLen += d.bodyLen
@@ -245,7 +255,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		return stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
 	}
 	for _, d := range docs {
-		if err := fullTextCheckDoc(d); err != nil {
+		if err := fullTextCheckDoc(d, s.tenant.UserID); err != nil {
 			return err
 		}
 	}
@@ -273,7 +283,8 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		fd := &fullTextDoc{doc: stored}
 		fd.titleTF, fd.titleLen = fullTextTermFreqs(d.Title)
 		fd.bodyTF, fd.bodyLen = fullTextTermFreqs(d.Body)
-		idx.remove(d.ID)
+		idx.remove(fullTextKey(d.ID, uuid.Nil))
+		idx.remove(fullTextKey(d.ID, s.tenant.UserID))
 		idx.add(fd)
 	}
 	return nil
@@ -299,7 +310,8 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	}
 	n := 0
 	for _, id := range ids {
-		if idx.remove(id) {
+		shared, own := idx.remove(fullTextKey(id, uuid.Nil)), idx.remove(fullTextKey(id, s.tenant.UserID))
+		if shared || own {
 			n++
 		}
 	}

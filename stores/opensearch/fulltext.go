@@ -114,9 +114,14 @@ func (s *fullTextStore) begin(ctx context.Context) error {
 }
 
 // documentID is the _id of a document: unique per org (two orgs may use the
-// same document id) and short whatever the length of the document id.
-func documentID(org uuid.UUID, id string) string {
+// same document id) and short whatever the length of the document id. A
+// PRIVATE document's _id also names its owner (stores.PrivateOwner), so
+// another user of the org writing or deleting the same id reaches another _id.
+func documentID(org uuid.UUID, id string, owner uuid.UUID) string {
 	sum := sha256.Sum256([]byte(id))
+	if owner != uuid.Nil {
+		return org.String() + ":" + owner.String() + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
+	}
 	return org.String() + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
@@ -136,7 +141,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		return stores.Invalid("at most %d documents at once", stores.MaxBatchSize)
 	}
 	for _, d := range docs {
-		if err := checkDocument(d); err != nil {
+		if err := checkDocument(d, s.tenant.UserID); err != nil {
 			return err
 		}
 	}
@@ -168,8 +173,18 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 			src.AuthorID = d.AuthorID.String()
 		}
 		src.Visibility = string(d.Visibility)
+		// The bound user's document of this id in the other space goes:
+		// a memory whose visibility changed moves between them.
+		owner := stores.PrivateOwner(d.Visibility, d.AuthorID)
+		other := s.tenant.UserID
+		if owner != uuid.Nil {
+			other = uuid.Nil
+		}
 		var err error
-		if body, err = appendBulkLine(body, bulkAction("index", documentID(s.tenant.OrgID, d.ID))); err != nil {
+		if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, d.ID, other))); err != nil {
+			return err
+		}
+		if body, err = appendBulkLine(body, bulkAction("index", documentID(s.tenant.OrgID, d.ID, owner))); err != nil {
 			return err
 		}
 		if body, err = appendBulkLine(body, src); err != nil {
@@ -199,11 +214,14 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	if exists, err := s.b.findAlias(ctx, s.tenant.OrgID, false); err != nil || !exists {
 		return 0, err
 	}
+	// Each id is deleted in the shared space and in the bound user's own.
 	var body []byte
 	for _, id := range ids {
-		var err error
-		if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, id))); err != nil {
-			return 0, err
+		for _, owner := range []uuid.UUID{uuid.Nil, s.tenant.UserID} {
+			var err error
+			if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, id, owner))); err != nil {
+				return 0, err
+			}
 		}
 	}
 	items, err := s.bulk(ctx, body)
@@ -211,8 +229,8 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 		return 0, err
 	}
 	n := 0
-	for _, item := range items {
-		if item.Result == "deleted" {
+	for i := 0; i+1 < len(items); i += 2 {
+		if items[i].Result == "deleted" || items[i+1].Result == "deleted" {
 			n++
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/codingbrain/gateway/stores"
+	"github.com/google/uuid"
 )
 
 // Limits on full-text input, the same as stores/embedded's so every backend
@@ -43,7 +44,7 @@ func checkTags(tags []string, tooMany string) error {
 	return nil
 }
 
-func checkDocument(d stores.Document) error {
+func checkDocument(d stores.Document, user uuid.UUID) error {
 	if err := checkDocumentID(d.ID); err != nil {
 		return err
 	}
@@ -53,7 +54,7 @@ func checkDocument(d stores.Document) error {
 	if !utf8.ValidString(d.Title) || utf8.RuneCountInString(d.Title) > maxTitle {
 		return stores.Invalid("document title must be at most %d characters", maxTitle)
 	}
-	if err := stores.CheckIndexedVisibility(d.Visibility, d.AuthorID); err != nil {
+	if err := stores.CheckIndexedVisibility(d.Visibility, d.AuthorID, user); err != nil {
 		return err
 	}
 	return checkTags(d.Tags, "a document has at most %d tags")

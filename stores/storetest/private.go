@@ -165,9 +165,60 @@ func runPrivateDocuments(t *testing.T, newHarness NewHarness) {
 		fullTextRequireCount(t, colleague.FullText, stores.SearchQuery{Text: "secret"}, 1)
 	})
 
-	t.Run("a private document needs an author and a known visibility", func(t *testing.T) {
-		st := newHarness(t).Bundle(t, NewTenant()).FullText
+	t.Run("another user's write or delete of a private document's id never reaches it", func(t *testing.T) {
+		h := newHarness(t)
+		author := h.Bundle(t, NewTenant())
+		colleague := h.Bundle(t, SameOrgOtherUser(author.Tenant))
+		mine := stores.Document{ID: "note", Body: "okapi habitat", AuthorID: author.Tenant.UserID, Visibility: stores.VisibilityPrivate}
+		fullTextIndex(t, author.FullText, mine)
+		n, err := colleague.FullText.DeleteDocuments(Ctx(t), []string{"note"})
+		RequireNoError(t, err)
+		if n != 0 {
+			t.Fatalf("a colleague deleted %d documents by the private id, want 0 like a missing id", n)
+		}
+		fullTextIndex(t, colleague.FullText, stores.Document{ID: "note", Body: "okapi stripes"})
+		if got := fullTextIDs(fullTextSearch(t, author.FullText, stores.SearchQuery{Text: "okapi habitat"})); got != "note,note" {
+			t.Fatalf("the author finds %q, want the private note and the colleague's shared one", got)
+		}
+		if hits := fullTextSearch(t, colleague.FullText, stores.SearchQuery{Text: "okapi"}); len(hits) != 1 || hits[0].Document.Body != "okapi stripes" {
+			t.Fatalf("the colleague finds %+v, want only its own shared note", hits)
+		}
+		n, err = colleague.FullText.DeleteDocuments(Ctx(t), []string{"note"})
+		RequireNoError(t, err)
+		if n != 1 {
+			t.Fatalf("the colleague deleted %d documents, want its own shared 1", n)
+		}
+		fullTextRequireCount(t, author.FullText, stores.SearchQuery{Text: "habitat"}, 1)
+	})
+
+	t.Run("a document moves between the author's space and the shared one with its visibility", func(t *testing.T) {
+		h := newHarness(t)
+		author := h.Bundle(t, NewTenant())
+		colleague := h.Bundle(t, SameOrgOtherUser(author.Tenant))
+		doc := stores.Document{ID: "memo", Body: "quokka census", AuthorID: author.Tenant.UserID, Visibility: stores.VisibilityOrg}
+		fullTextIndex(t, author.FullText, doc)
+		doc.Visibility = stores.VisibilityPrivate
+		fullTextIndex(t, author.FullText, doc)
+		fullTextRequireCount(t, author.FullText, stores.SearchQuery{Text: "quokka"}, 1)
+		fullTextRequireCount(t, colleague.FullText, stores.SearchQuery{Text: "quokka"}, 0)
+		doc.Visibility = stores.VisibilityOrg
+		fullTextIndex(t, author.FullText, doc)
+		fullTextRequireCount(t, author.FullText, stores.SearchQuery{Text: "quokka"}, 1)
+		fullTextRequireCount(t, colleague.FullText, stores.SearchQuery{Text: "quokka"}, 1)
+		n, err := author.FullText.DeleteDocuments(Ctx(t), []string{"memo"})
+		RequireNoError(t, err)
+		if n != 1 {
+			t.Fatalf("deleted %d, want 1", n)
+		}
+		fullTextRequireCount(t, author.FullText, stores.SearchQuery{Text: "quokka"}, 0)
+	})
+
+	t.Run("a private document is its author's own and has a known visibility", func(t *testing.T) {
+		b := newHarness(t).Bundle(t, NewTenant())
+		st := b.FullText
 		err := st.IndexDocuments(Ctx(t), []stores.Document{{ID: "x", Body: "x", Visibility: stores.VisibilityPrivate}})
+		RequireKind(t, err, stores.ErrInvalid)
+		err = st.IndexDocuments(Ctx(t), []stores.Document{{ID: "x", Body: "x", AuthorID: SameOrgOtherUser(b.Tenant).UserID, Visibility: stores.VisibilityPrivate}})
 		RequireKind(t, err, stores.ErrInvalid)
 		err = st.IndexDocuments(Ctx(t), []stores.Document{{ID: "x", Body: "x", Visibility: "TEAM"}})
 		RequireKind(t, err, stores.ErrInvalid)
@@ -204,5 +255,65 @@ func runPrivateVectors(t *testing.T, newHarness NewHarness) {
 		}
 		err = author.Vectors.UpsertVectors(Ctx(t), model, []stores.VectorPoint{{ID: p[0], Vector: []float32{1, 0}, Visibility: stores.VisibilityPrivate}})
 		RequireKind(t, err, stores.ErrInvalid)
+		err = colleague.Vectors.UpsertVectors(Ctx(t), model, []stores.VectorPoint{{ID: p[0], Vector: []float32{1, 0}, AuthorID: author.Tenant.UserID, Visibility: stores.VisibilityPrivate}})
+		RequireKind(t, err, stores.ErrInvalid)
+	})
+
+	t.Run("another user's write or delete of a private point's id never reaches it", func(t *testing.T) {
+		h := newHarness(t)
+		author := h.Bundle(t, NewTenant())
+		colleague := h.Bundle(t, SameOrgOtherUser(author.Tenant))
+		model := vectorModel()
+		id := uuid.New()
+		RequireNoError(t, author.Vectors.UpsertVectors(Ctx(t), model, []stores.VectorPoint{
+			{ID: id, Vector: []float32{1, 0}, AuthorID: author.Tenant.UserID, Visibility: stores.VisibilityPrivate},
+		}))
+		n, err := colleague.Vectors.DeleteVectors(Ctx(t), model, []uuid.UUID{id})
+		RequireNoError(t, err)
+		if n != 0 {
+			t.Fatalf("a colleague deleted %d points by the private id, want 0 like a missing id", n)
+		}
+		RequireNoError(t, colleague.Vectors.UpsertVectors(Ctx(t), model, []stores.VectorPoint{{ID: id, Vector: []float32{0, 1}}}))
+		hits, err := author.Vectors.SearchVectors(Ctx(t), model, []float32{1, 0}, nil, 10)
+		RequireNoError(t, err)
+		if len(hits) != 2 || hits[0].ID != id || hits[0].Score < 0.99 {
+			t.Fatalf("the author finds %+v, want its private point first and the colleague's beside it", hits)
+		}
+		hits, err = colleague.Vectors.SearchVectors(Ctx(t), model, []float32{1, 0}, nil, 10)
+		RequireNoError(t, err)
+		if len(hits) != 1 || hits[0].Score > 0.01 {
+			t.Fatalf("the colleague finds %+v, want only its own point", hits)
+		}
+	})
+
+	t.Run("a point moves between the author's space and the shared one with its visibility", func(t *testing.T) {
+		h := newHarness(t)
+		author := h.Bundle(t, NewTenant())
+		colleague := h.Bundle(t, SameOrgOtherUser(author.Tenant))
+		model := vectorModel()
+		id := uuid.New()
+		point := stores.VectorPoint{ID: id, Vector: []float32{1, 0}, AuthorID: author.Tenant.UserID, Visibility: stores.VisibilityOrg}
+		seen := func(b *stores.Bundle) int {
+			t.Helper()
+			hits, err := b.Vectors.SearchVectors(Ctx(t), model, []float32{1, 0}, nil, 10)
+			RequireNoError(t, err)
+			return len(hits)
+		}
+		for _, v := range []stores.Visibility{stores.VisibilityOrg, stores.VisibilityPrivate, stores.VisibilityOrg, stores.VisibilityPrivate} {
+			point.Visibility = v
+			RequireNoError(t, author.Vectors.UpsertVectors(Ctx(t), model, []stores.VectorPoint{point}))
+			wantColleague := 1
+			if v == stores.VisibilityPrivate {
+				wantColleague = 0
+			}
+			if a, c := seen(author), seen(colleague); a != 1 || c != wantColleague {
+				t.Fatalf("after an upsert as %s the author sees %d points and a colleague %d, want 1 and %d", v, a, c, wantColleague)
+			}
+		}
+		n, err := author.Vectors.DeleteVectors(Ctx(t), model, []uuid.UUID{id})
+		RequireNoError(t, err)
+		if n != 1 || seen(author) != 0 {
+			t.Fatalf("deleted %d, want 1 and nothing left", n)
+		}
 	})
 }
