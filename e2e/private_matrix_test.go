@@ -10,6 +10,7 @@ import (
 	"github.com/Khan/genqlient/graphql"
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/e2e/client"
+	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/google/uuid"
 )
 
@@ -33,7 +34,10 @@ type privateFixture struct {
 	tenant                     tenant
 	word, tag                  string
 	app, memory, category, doc string
-	vector                     []float64
+	// rawMemory is the memory's store id: the id of its full-text document
+	// (written by the indexer) and of the vector point naming it.
+	rawMemory string
+	vector    []float64
 }
 
 func seedPrivate(t *testing.T, s *stack, tn tenant) privateFixture {
@@ -51,6 +55,11 @@ func seedPrivate(t *testing.T, s *stack, tn tenant) privateFixture {
 		t.Fatalf("created a %s memory, want PRIVATE", mem.Visibility)
 	}
 	f.memory, f.category = mem.Id, mem.Categories[0].Id
+	raw, err := relay.DecodeUUID(f.memory, relay.KindMemory)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.rawMemory = raw.String()
 	must(client.RecordFeedback(ctx, c, client.RecordFeedbackInput{QueryId: unique("q"), MemoryId: &f.memory, Tool: "e2e", QueryType: "recall", Outcome: client.FeedbackOutcomeAccepted}))
 	must(client.UpsertVectors(ctx, c, client.UpsertVectorsInput{Model: matrixModel, Points: []client.VectorPointInput{{
 		MemoryId: &f.memory, Vector: f.vector, Payload: rawJSON(`{"tag":"` + f.tag + `"}`),
@@ -200,6 +209,28 @@ func privateCases() []privateCase {
 	add("Mutation.indexDocuments", "a document naming the private memory", func(f privateFixture) []string { return ids(f.memory) },
 		func(ctx context.Context, c graphql.Client, ids []string) {
 			_, _ = client.IndexDocuments(ctx, c, client.IndexDocumentsInput{Documents: []client.DocumentInput{{Id: "c-doc", MemoryId: &ids[0], Body: "by a colleague"}}})
+		})
+	// Deletes first: the writes below leave shared documents and points
+	// under the private ids, which are the org's and may then be deleted.
+	add("Mutation.deleteDocuments", "delete the private memory's documents", func(f privateFixture) []string { return ids(f.rawMemory, f.doc) },
+		func(ctx context.Context, c graphql.Client, ids []string) {
+			_, _ = client.DeleteDocuments(ctx, c, client.DeleteDocumentsInput{Ids: ids})
+		})
+	add("Mutation.deleteVectors", "delete the private point", func(f privateFixture) []string { return ids(f.rawMemory) },
+		func(ctx context.Context, c graphql.Client, ids []string) {
+			_, _ = client.DeleteVectors(ctx, c, client.DeleteVectorsInput{Model: matrixModel, PointIds: ids})
+		})
+	add("Mutation.indexDocuments", "a document with the private memory's document id", func(f privateFixture) []string { return ids(f.rawMemory) },
+		func(ctx context.Context, c graphql.Client, ids []string) {
+			_, _ = client.IndexDocuments(ctx, c, client.IndexDocumentsInput{Documents: []client.DocumentInput{{Id: ids[0], Body: "by a colleague"}}})
+		})
+	add("Mutation.indexDocuments", "a document with the id of a document naming the private memory", func(f privateFixture) []string { return ids(f.doc) },
+		func(ctx context.Context, c graphql.Client, ids []string) {
+			_, _ = client.IndexDocuments(ctx, c, client.IndexDocumentsInput{Documents: []client.DocumentInput{{Id: ids[0], Body: "by a colleague"}}})
+		})
+	add("Mutation.upsertVectors", "a point with the private point's id", func(f privateFixture) []string { return ids(f.rawMemory) },
+		func(ctx context.Context, c graphql.Client, ids []string) {
+			_, _ = client.UpsertVectors(ctx, c, client.UpsertVectorsInput{Model: matrixModel, Points: []client.VectorPointInput{{Id: &ids[0], Vector: []float64{1, 0, 0, 0}}}})
 		})
 	return cases
 }
