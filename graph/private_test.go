@@ -2,12 +2,15 @@ package graph_test
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/graph"
+	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/storetest"
+	"github.com/google/uuid"
 )
 
 // createWithVisibility creates a memory with the given visibility (the
@@ -140,6 +143,17 @@ func TestPrivateMemories(t *testing.T) {
 		nextData(t, b, &ev)
 		if ev.MemoryChanged.MemoryID != marker {
 			t.Fatalf("Bob's first event is about %s (%+v), want the ORG memory %s", ev.MemoryChanged.MemoryID, ev.MemoryChanged, marker)
+		}
+	})
+
+	t.Run("memoryIndexStatus of another user's private memory is NOT_FOUND like a missing id", func(t *testing.T) {
+		for _, id := range []string{private, relay.UUIDID(relay.KindMemory, uuid.New())} {
+			c := s.dial(t, bTok)
+			c.Start()
+			subscribe(t, c, `subscription($id: ID!) { memoryIndexStatus(id: $id) { memoryId searchable } }`, map[string]any{"id": id})
+			if m := next(t, c); !strings.Contains(string(m.Payload), `"code":"NOT_FOUND"`) {
+				t.Fatalf("memoryIndexStatus(%s) for Bob: %s %s", id, m.Type, m.Payload)
+			}
 		}
 	})
 
