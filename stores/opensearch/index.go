@@ -106,7 +106,11 @@ func (b *Backend) ensureIndex(ctx context.Context, name string) error {
 	if err := b.createIndex(ctx, name, b.opts.Shards); err != nil {
 		return err
 	}
-	return b.call(ctx, http.MethodPut, "/"+url.PathEscape(name)+"/_mapping", nil, json.RawMessage(visibilityMapping), nil)
+	return b.putVisibilityMapping(ctx, name)
+}
+
+func (b *Backend) putVisibilityMapping(ctx context.Context, index string) error {
+	return b.call(ctx, http.MethodPut, "/"+url.PathEscape(index)+"/_mapping", nil, json.RawMessage(visibilityMapping), nil)
 }
 
 func (b *Backend) createIndex(ctx context.Context, name string, shards int) error {
@@ -165,8 +169,9 @@ func (b *Backend) aliasIndices(ctx context.Context, alias string) ([]string, err
 
 // ensureAlias makes sure the tenant's alias exists before a write. A new
 // tenant's alias points to the shared index; an existing one is left where
-// it is (a moved tenant keeps its dedicated index). The answer is cached:
-// one round trip per tenant and process.
+// it is (a moved tenant keeps its dedicated index, whose mapping is brought
+// up to date). The answer is cached: one round trip per tenant and process
+// (two for a moved tenant).
 func (b *Backend) ensureAlias(ctx context.Context, org uuid.UUID) error {
 	_, err := b.findAlias(ctx, org, true)
 	return err
@@ -185,6 +190,15 @@ func (b *Backend) findAlias(ctx context.Context, org uuid.UUID, create bool) (bo
 	indices, err := b.aliasIndices(ctx, alias)
 	if err != nil {
 		return false, err
+	}
+	for _, index := range indices {
+		// A tenant moved to an index of its own before private memories
+		// existed: that index needs their fields too, before a write.
+		if index != b.opts.Index {
+			if err := b.putVisibilityMapping(ctx, index); err != nil {
+				return false, err
+			}
+		}
 	}
 	if len(indices) == 0 {
 		if !create {
