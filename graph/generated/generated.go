@@ -4305,7 +4305,7 @@ type MemoryChangeEvent {
   memoryId: ID!
   "The memory version the change committed. Changes of one memory arrive in commit order, so versions only grow."
   version: Int!
-  "The memory as it is now (at ` + "`" + `version` + "`" + ` or later); null when it can no longer be read."
+  "The memory as it is now (at ` + "`" + `version` + "`" + ` or later). A change of a memory the subscriber cannot read (another user's private memory) is not sent at all."
   memory: Memory
 }
 
