@@ -131,15 +131,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	stopIndexer := startIndexer(cfg, w, indexEmbedder, metrics, log)
 
 	handlerCfg := graph.Config{
-		Backends:                backends,
-		Verifier:                verifier,
-		Cursors:                 relay.NewCursors(cursorKey(cfg)),
-		Pages:                   relay.Limits{DefaultFirst: cfg.DefaultPageSize, MaxFirst: cfg.MaxPageSize},
-		MaxTraversalDepth:       cfg.MaxTraversalDepth,
-		DefaultMemoryVisibility: stores.Visibility(cfg.DefaultMemoryVisibility),
-		Introspection:           cfg.Introspection,
-		LoaderWait:              cfg.LoaderWait,
-		MaxBodyBytes:            cfg.MaxBodyBytes,
+		Backends:          backends,
+		Verifier:          verifier,
+		Cursors:           relay.NewCursors(cursorKey(cfg)),
+		Pages:             relay.Limits{DefaultFirst: cfg.DefaultPageSize, MaxFirst: cfg.MaxPageSize},
+		MaxTraversalDepth: cfg.MaxTraversalDepth,
+		Introspection:     cfg.Introspection,
+		LoaderWait:        cfg.LoaderWait,
+		MaxBodyBytes:      cfg.MaxBodyBytes,
 		Limits: graph.Limits{
 			MaxDepth: cfg.MaxDepth, MaxComplexity: cfg.MaxComplexity, MaxAliases: cfg.MaxAliases,
 			MaxRootFields: cfg.MaxRootFields, DefaultListSize: 10, MaxTokens: cfg.MaxTokens,
@@ -154,6 +153,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Embedder:           embedderOrNil(embedder),
 		Streams:            streams,
 		Logger:             log,
+		// Until the tenant registry holds it per organisation.
+		DefaultMemoryVisibility: stores.Visibility(cfg.DefaultMemoryVisibility),
 	}
 	if handlerCfg.RateLimit.Burst == 0 {
 		handlerCfg.RateLimit.Burst = int(2 * cfg.RateLimit)

@@ -23,32 +23,33 @@ type Config struct {
 	JWTAudience      string
 	CursorSecret     string
 
-	Introspection     bool
-	DefaultPageSize   int
-	MaxPageSize       int
-	MaxTraversalDepth int
+	Introspection      bool
+	DefaultPageSize    int
+	MaxPageSize        int
+	MaxTraversalDepth  int
+	LoaderWait         time.Duration
+	StoreTimeout       time.Duration
+	MaxBodyBytes       int64
+	MaxDepth           int
+	MaxComplexity      int
+	MaxAliases         int
+	MaxRootFields      int
+	MaxTokens          int
+	APQCacheSize       int
+	TrustedDocuments   string
+	MaxInFlight        int
+	RateLimit          float64
+	RateBurst          int
+	AnonymousRateLimit float64
+	SeedDemo           bool
+	Indexer            bool
+	LogLevel           string
+	OTLPEndpoint       string
+
 	// DefaultMemoryVisibility is the visibility of a new memory whose
 	// creator names none: "ORG" or "PRIVATE". A server setting until the
 	// tenant registry holds it per organisation.
 	DefaultMemoryVisibility string
-	LoaderWait              time.Duration
-	StoreTimeout            time.Duration
-	MaxBodyBytes            int64
-	MaxDepth                int
-	MaxComplexity           int
-	MaxAliases              int
-	MaxRootFields           int
-	MaxTokens               int
-	APQCacheSize            int
-	TrustedDocuments        string
-	MaxInFlight             int
-	RateLimit               float64
-	RateBurst               int
-	AnonymousRateLimit      float64
-	SeedDemo                bool
-	Indexer                 bool
-	LogLevel                string
-	OTLPEndpoint            string
 
 	MaxConnectionsPerTenant       int
 	MaxSubscriptionsPerConnection int

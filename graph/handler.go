@@ -44,13 +44,13 @@ type Config struct {
 	Cursors           relay.Cursors
 	Pages             relay.Limits
 	MaxTraversalDepth int
+	Introspection     bool
+	LoaderWait        time.Duration
+	MaxBodyBytes      int64
+	Limits            Limits
 	// DefaultMemoryVisibility is given to new memories that name none
 	// (stores.VisibilityOrg when empty).
 	DefaultMemoryVisibility stores.Visibility
-	Introspection           bool
-	LoaderWait              time.Duration
-	MaxBodyBytes            int64
-	Limits                  Limits
 	// APQCacheSize bounds the Automatic Persisted Queries cache (0: APQ off).
 	APQCacheSize int
 	// TrustedDocuments, when non-nil, is the only set of operations served
@@ -99,12 +99,13 @@ const (
 // NewSchema returns the executable schema over the resolvers.
 func NewSchema(cfg Config) graphql.ExecutableSchema {
 	return generated.NewExecutableSchema(generated.Config{Resolvers: &resolvers.Resolver{
-		Cursors:                 cfg.Cursors,
-		Pages:                   cfg.Pages,
-		MaxTraversalDepth:       cfg.MaxTraversalDepth,
+		Cursors:           cfg.Cursors,
+		Pages:             cfg.Pages,
+		MaxTraversalDepth: cfg.MaxTraversalDepth,
+		Now:               cfg.Now,
+		Embedder:          cfg.Embedder,
+		// New memories that name no visibility get this one.
 		DefaultMemoryVisibility: cfg.DefaultMemoryVisibility,
-		Now:                     cfg.Now,
-		Embedder:                cfg.Embedder,
 	}})
 }
 

@@ -51,17 +51,18 @@ func (v Visibility) VisibleTo(author, user uuid.UUID) bool {
 // Memory is one remembered fact about code, owned by an organisation and
 // written by one of its users through an app.
 type Memory struct {
-	ID         uuid.UUID
-	AppID      uuid.UUID
-	AuthorID   uuid.UUID  // the user who created it
-	Visibility Visibility // PRIVATE: only AuthorID sees it
-	Content    string
-	Metadata   map[string]any // a JSON object, never nil
-	State      MemoryState
-	Version    int64 // starts at 1, +1 on every change; optimistic locking compares it
-	CreatedAt  time.Time
-	UpdatedAt  time.Time
-	DeletedAt  *time.Time
+	ID        uuid.UUID
+	AppID     uuid.UUID
+	AuthorID  uuid.UUID // the user who created it
+	Content   string
+	Metadata  map[string]any // a JSON object, never nil
+	State     MemoryState
+	Version   int64 // starts at 1, +1 on every change; optimistic locking compares it
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	DeletedAt *time.Time
+	// Visibility is PRIVATE (only AuthorID sees the memory) or ORG.
+	Visibility Visibility
 }
 
 // App is a client application that writes memories (an editor plugin, a CLI).
