@@ -36,6 +36,7 @@ import (
 	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/graph/resolvers"
 	"github.com/codingbrain/gateway/indexer"
+	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/embedded"
 	"github.com/codingbrain/gateway/telemetry"
 )
@@ -163,6 +164,8 @@ func serve(ctx context.Context, args []string, p process) error {
 		Embedder:           embedderOrNil(embedder),
 		Streams:            streams,
 		Logger:             log,
+		// Until the tenant registry holds it per organisation.
+		DefaultMemoryVisibility: stores.Visibility(cfg.DefaultMemoryVisibility),
 	}
 	closeShared, err := openSharedLimits(cfg, log, &handlerCfg)
 	if err != nil {

@@ -10,10 +10,13 @@ import (
 // data (retention purge, tenant moves). They are constants so a typo is a
 // compile error rather than a silently denied request.
 const (
-	ScopeMemoriesRead     = "memories:read"
-	ScopeMemoriesWrite    = "memories:write"
-	ScopeFeedbackRead     = "feedback:read"
-	ScopeFeedbackWrite    = "feedback:write"
+	ScopeMemoriesRead  = "memories:read"
+	ScopeMemoriesWrite = "memories:write"
+	ScopeFeedbackRead  = "feedback:read"
+	ScopeFeedbackWrite = "feedback:write"
+	// ScopeFeedbackAdmin reads every user's raw feedback events of the org
+	// (as ScopeAdmin does); without it a user reads only their own.
+	ScopeFeedbackAdmin    = "feedback:admin"
 	ScopeExperimentsRead  = "experiments:read"
 	ScopeExperimentsWrite = "experiments:write"
 	ScopeEpisodicRead     = "episodic:read"
@@ -29,7 +32,7 @@ const (
 
 var allScopes = []string{
 	ScopeMemoriesRead, ScopeMemoriesWrite,
-	ScopeFeedbackRead, ScopeFeedbackWrite,
+	ScopeFeedbackRead, ScopeFeedbackWrite, ScopeFeedbackAdmin,
 	ScopeExperimentsRead, ScopeExperimentsWrite,
 	ScopeEpisodicRead, ScopeEpisodicWrite,
 	ScopeCodeGraphRead, ScopeCodeGraphWrite,

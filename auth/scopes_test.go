@@ -6,11 +6,11 @@ import (
 )
 
 func TestAllScopes(t *testing.T) {
-	t.Run("every domain has a read and a write scope plus admin", func(t *testing.T) {
+	t.Run("every domain has a read and a write scope, plus feedback:admin and admin", func(t *testing.T) {
 		got := AllScopes()
 		domains := []string{"memories", "feedback", "experiments", "episodic", "codegraph", "vectors", "search"}
-		if len(got) != 2*len(domains)+1 {
-			t.Fatalf("AllScopes has %d scopes, want %d: %q", len(got), 2*len(domains)+1, got)
+		if len(got) != 2*len(domains)+2 {
+			t.Fatalf("AllScopes has %d scopes, want %d: %q", len(got), 2*len(domains)+2, got)
 		}
 		for _, d := range domains {
 			for _, s := range []string{d + ":read", d + ":write"} {
@@ -19,8 +19,10 @@ func TestAllScopes(t *testing.T) {
 				}
 			}
 		}
-		if !slices.Contains(got, ScopeAdmin) {
-			t.Errorf("AllScopes lacks %q", ScopeAdmin)
+		for _, s := range []string{ScopeFeedbackAdmin, ScopeAdmin} {
+			if !slices.Contains(got, s) {
+				t.Errorf("AllScopes lacks %q", s)
+			}
 		}
 	})
 	t.Run("the order is stable between calls", func(t *testing.T) {

@@ -144,7 +144,8 @@ func postgresSeeded(ctx context.Context, b *backends, t *tenant, n int) (bool, e
 // Bulk statements of the seed (multi-row INSERTs from arrays: COPY FROM is
 // not allowed on tables with row level security).
 const (
-	seedDeleteSQL = `DELETE FROM feedback_events; DELETE FROM memory_outbox; DELETE FROM memory_categories;
+	// app.feedback_all: every user's events, as the retention purge reads them.
+	seedDeleteSQL = `SELECT set_config('app.feedback_all', 'on', true); DELETE FROM feedback_events; DELETE FROM memory_outbox; DELETE FROM memory_categories;
 DELETE FROM memories; DELETE FROM categories; DELETE FROM apps; DELETE FROM experiment_assignments;
 DELETE FROM experiment_status_history; DELETE FROM experiment_variants; DELETE FROM experiments`
 	seedAppsSQL = `INSERT INTO apps (org_id, id, name, description, created_at)

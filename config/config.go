@@ -49,6 +49,11 @@ type Config struct {
 	LogLevel               string
 	OTLPEndpoint           string
 
+	// DefaultMemoryVisibility is the visibility of a new memory whose
+	// creator names none: "ORG" or "PRIVATE". A server setting until the
+	// tenant registry holds it per organisation.
+	DefaultMemoryVisibility string
+
 	MaxConnectionsPerTenant       int
 	MaxSubscriptionsPerConnection int
 	StreamQueueSize               int
@@ -92,6 +97,7 @@ func Settings() []Setting {
 		integer("default-page-size", "GATEWAY_DEFAULT_PAGE_SIZE", 20, "connection page size when first is omitted", func(c *Config) *int { return &c.DefaultPageSize }),
 		integer("max-page-size", "GATEWAY_MAX_PAGE_SIZE", 100, "largest first a connection accepts", func(c *Config) *int { return &c.MaxPageSize }),
 		integer("max-traversal-depth", "GATEWAY_MAX_TRAVERSAL_DEPTH", 5, "largest depth of code-graph traversals", func(c *Config) *int { return &c.MaxTraversalDepth }),
+		str("default-memory-visibility", "GATEWAY_DEFAULT_MEMORY_VISIBILITY", "ORG", "visibility of a new memory whose creator names none: ORG (the whole organisation) or PRIVATE (its author only)", func(c *Config) *string { return &c.DefaultMemoryVisibility }),
 		duration("loader-wait", "GATEWAY_LOADER_WAIT", 500*time.Microsecond, "how long a dataloader gathers keys before one batched store call", func(c *Config) *time.Duration { return &c.LoaderWait }),
 		duration("store-timeout", "GATEWAY_STORE_TIMEOUT", 5*time.Second, "deadline of every call to a real backend (then STORE_UNAVAILABLE)", func(c *Config) *time.Duration { return &c.StoreTimeout }),
 		integer64("max-body-bytes", "GATEWAY_MAX_BODY_BYTES", 1<<20, "largest request body accepted", func(c *Config) *int64 { return &c.MaxBodyBytes }),
@@ -163,6 +169,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTraversalDepth < 1 || c.MaxTraversalDepth > 20 {
 		errs = append(errs, errors.New("max traversal depth must be between 1 and 20"))
+	}
+	if c.DefaultMemoryVisibility != "ORG" && c.DefaultMemoryVisibility != "PRIVATE" {
+		errs = append(errs, errors.New("the default memory visibility must be ORG or PRIVATE"))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("max body bytes must be at least 1024"))

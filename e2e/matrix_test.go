@@ -204,6 +204,10 @@ func matrixCases() []matrixCase {
 		func(ctx context.Context, c graphql.Client, ids []string) {
 			_, _ = client.SetMemoryState(ctx, c, client.SetMemoryStateInput{Id: ids[0], State: client.MemoryStateArchived})
 		})
+	add("Mutation.setMemoryVisibility", "make A's memory private", func(f fixture) []string { return ids(f.memory) },
+		func(ctx context.Context, c graphql.Client, ids []string) {
+			_, _ = client.SetMemoryVisibility(ctx, c, client.SetMemoryVisibilityInput{Id: ids[0], Visibility: client.MemoryVisibilityPrivate})
+		})
 	add("Mutation.deleteMemory", "delete A's memory", func(f fixture) []string { return ids(f.memory) },
 		func(ctx context.Context, c graphql.Client, ids []string) {
 			_, _ = client.DeleteMemory(ctx, c, client.DeleteMemoryInput{Id: ids[0]})

@@ -113,6 +113,10 @@ func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state st
 	return write(s, func() (stores.Memory, error) { return s.MemoryStore.SetMemoryState(ctx, id, state, v) }, one)
 }
 
+func (s *memoryStore) SetMemoryVisibility(ctx context.Context, id uuid.UUID, vis stores.Visibility, v *int64) (stores.Memory, error) {
+	return write(s, func() (stores.Memory, error) { return s.MemoryStore.SetMemoryVisibility(ctx, id, vis, v) }, one)
+}
+
 func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, v *int64) (stores.Memory, error) {
 	return write(s, func() (stores.Memory, error) { return s.MemoryStore.DeleteMemory(ctx, id, v) }, one)
 }

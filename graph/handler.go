@@ -47,6 +47,9 @@ type Config struct {
 	LoaderWait        time.Duration
 	MaxBodyBytes      int64
 	Limits            Limits
+	// DefaultMemoryVisibility is given to new memories that name none
+	// (stores.VisibilityOrg when empty).
+	DefaultMemoryVisibility stores.Visibility
 	// APQCacheSize bounds the Automatic Persisted Queries cache (0: APQ off).
 	APQCacheSize int
 	// TrustedDocuments, when non-nil, is the only set of operations served
@@ -108,6 +111,8 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
 		Now:               cfg.Now,
 		Embedder:          cfg.Embedder,
+		// New memories that name no visibility get this one.
+		DefaultMemoryVisibility: cfg.DefaultMemoryVisibility,
 	}})
 }
 

@@ -56,8 +56,8 @@ type Indexer struct {
 	wake     chan struct{}
 }
 
-// indexerUser is the user the indexer acts as: memories and documents are
-// org-wide, so any user of the org reads the same rows; a fixed id makes the
+// indexerUser is the user the indexer acts as for entries without an
+// author: it reads every ORG memory of the org; a fixed id makes the
 // indexer's reads recognisable in logs.
 var indexerUser = uuid.MustParse("00000000-0000-4000-8000-1d3e7e000001")
 
@@ -169,9 +169,32 @@ func (ix *Indexer) Pass(ctx context.Context) (int, error) {
 }
 
 // index brings one org's documents in line with its memories as they are
-// now: live memories are (re)indexed, deleted or vanished ones removed.
+// now, reading each memory as its author: every entry of one memory names
+// the same author, so a memory's changes are applied in order.
 func (ix *Indexer) index(ctx context.Context, org uuid.UUID, batch []stores.OutboxEntry) error {
-	tenant := stores.Tenant{OrgID: org, UserID: indexerUser}
+	var authors []uuid.UUID
+	byAuthor := map[uuid.UUID][]stores.OutboxEntry{}
+	for _, e := range batch {
+		author := e.AuthorID
+		if author == uuid.Nil {
+			author = indexerUser
+		}
+		if byAuthor[author] == nil {
+			authors = append(authors, author)
+		}
+		byAuthor[author] = append(byAuthor[author], e)
+	}
+	for _, author := range authors {
+		if err := ix.indexAs(ctx, stores.Tenant{OrgID: org, UserID: author}, byAuthor[author]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// indexAs indexes a batch of memories under one user's binding: live
+// memories are (re)indexed, deleted or vanished ones removed.
+func (ix *Indexer) indexAs(ctx context.Context, tenant stores.Tenant, batch []stores.OutboxEntry) error {
 	ids := make([]uuid.UUID, 0, len(batch))
 	seen := map[uuid.UUID]bool{}
 	for _, e := range batch {
@@ -206,7 +229,8 @@ func (ix *Indexer) index(ctx context.Context, org uuid.UUID, batch []stores.Outb
 			tags[i] = c.Name
 		}
 		memoryID := m.ID
-		docs = append(docs, stores.Document{ID: m.ID.String(), MemoryID: &memoryID, Body: m.Content, Tags: tags, CreatedAt: m.CreatedAt})
+		docs = append(docs, stores.Document{ID: m.ID.String(), MemoryID: &memoryID, Body: m.Content, Tags: tags, CreatedAt: m.CreatedAt,
+			AuthorID: m.AuthorID, Visibility: m.Visibility})
 	}
 	fullText := ix.backends.FullText.FullText(tenant)
 	for start := 0; start < len(docs); start += stores.MaxBatchSize {
@@ -245,7 +269,8 @@ func (ix *Indexer) indexVectors(ctx context.Context, tenant stores.Tenant, docs 
 		}
 		points := make([]stores.VectorPoint, len(batch))
 		for i, d := range batch {
-			points[i] = stores.VectorPoint{ID: *d.MemoryID, MemoryID: d.MemoryID, Vector: embedded[i], Payload: map[string]any{"source": "memory"}}
+			points[i] = stores.VectorPoint{ID: *d.MemoryID, MemoryID: d.MemoryID, Vector: embedded[i], Payload: map[string]any{"source": "memory"},
+				AuthorID: d.AuthorID, Visibility: d.Visibility}
 		}
 		if err := vectors.UpsertVectors(ctx, model, points); err != nil {
 			return err

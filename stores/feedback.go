@@ -67,6 +67,10 @@ type FeedbackFilter struct {
 	QueryType    string
 	ExperimentID *uuid.UUID
 	MemoryID     *uuid.UUID
+	// AllUsers lists and counts every user's events of the org (org
+	// admins); otherwise a user sees only their own raw events. Aggregates
+	// ignore it: they always count every event of the org.
+	AllUsers bool
 }
 
 // OutcomeCount is how many events had one outcome.
@@ -110,7 +114,8 @@ type FeedbackStore interface {
 	// fields or a variant key without an experiment; ErrNotFound when the
 	// memory or the experiment does not exist, or the experiment has no such variant.
 	RecordFeedback(ctx context.Context, in NewFeedbackEvent) (FeedbackEvent, error)
-	// FeedbackEvents pages through events, newest first.
+	// FeedbackEvents pages through the bound user's events (every user's
+	// with f.AllUsers), newest first.
 	FeedbackEvents(ctx context.Context, f FeedbackFilter, p PageArgs) (Page[FeedbackEvent], error)
 	// CountFeedbackEvents counts the events FeedbackEvents would page
 	// through with f. ErrInvalid for a bad filter.

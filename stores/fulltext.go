@@ -16,6 +16,11 @@ type Document struct {
 	Body      string // up to MaxMemoryContent bytes
 	Tags      []string
 	CreatedAt time.Time
+	// AuthorID and Visibility carry a memory's visibility into its document:
+	// a PRIVATE document is found only by its author. Other documents are
+	// ORG ("" means ORG) and have no author.
+	AuthorID   uuid.UUID
+	Visibility Visibility
 }
 
 // SearchHit is one full-text result.
@@ -32,7 +37,12 @@ type SearchQuery struct {
 	Tags []string // every tag must match
 }
 
-// FullTextStore holds an organisation's searchable documents.
+// FullTextStore holds an organisation's searchable documents. Search and
+// CountSearchHits never see a PRIVATE document of another user than the
+// bound one. A PRIVATE document is the bound user's own and lives in that
+// user's id space (see PrivateOwner): another user's IndexDocuments or
+// DeleteDocuments of the same id never reaches it. Writing a document
+// replaces the bound user's document of that id in both spaces.
 type FullTextStore interface {
 	// IndexDocuments inserts or replaces documents by id (at most MaxBatchSize).
 	IndexDocuments(ctx context.Context, docs []Document) error

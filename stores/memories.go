@@ -28,6 +28,26 @@ func (s MemoryState) Valid() bool {
 	return false
 }
 
+// Visibility says who may see a memory.
+type Visibility string
+
+// Visibilities. A PRIVATE memory is visible to its author only, through every
+// store (PostgreSQL policies, full-text documents, vector payloads); an ORG
+// memory to every member of its organisation.
+const (
+	VisibilityPrivate Visibility = "PRIVATE"
+	VisibilityOrg     Visibility = "ORG"
+)
+
+// Valid reports whether v is a known visibility.
+func (v Visibility) Valid() bool { return v == VisibilityPrivate || v == VisibilityOrg }
+
+// VisibleTo reports whether a memory of this visibility written by author
+// may be seen by user: the rule every store enforces.
+func (v Visibility) VisibleTo(author, user uuid.UUID) bool {
+	return v != VisibilityPrivate || author == user
+}
+
 // Memory is one remembered fact about code, owned by an organisation and
 // written by one of its users through an app.
 type Memory struct {
@@ -41,6 +61,8 @@ type Memory struct {
 	CreatedAt time.Time
 	UpdatedAt time.Time
 	DeletedAt *time.Time
+	// Visibility is PRIVATE (only AuthorID sees the memory) or ORG.
+	Visibility Visibility
 }
 
 // App is a client application that writes memories (an editor plugin, a CLI).
@@ -64,6 +86,7 @@ type NewMemory struct {
 	Content    string         // 1..MaxMemoryContent bytes of UTF-8
 	Metadata   map[string]any // nil means {}
 	Categories []string       // names; created when missing
+	Visibility Visibility     // "" means VisibilityOrg
 }
 
 // MemoryUpdate changes a memory. Nil fields are left alone. ExpectedVersion
@@ -93,7 +116,10 @@ const (
 	MaxBatchSize     = 100
 )
 
-// MemoryStore holds an organisation's memories, apps and categories.
+// MemoryStore holds an organisation's memories, apps and categories. It
+// shows the bound user the ORG memories and the user's own PRIVATE ones:
+// another user's PRIVATE memory behaves exactly like a missing id, in every
+// read and every write.
 // Lists are ordered newest first (created_at desc, id desc).
 type MemoryStore interface {
 	// Memory returns one memory, soft-deleted ones included. ErrNotFound if it
@@ -119,6 +145,12 @@ type MemoryStore interface {
 	// through DeleteMemory). expectedVersion, when non-nil, is checked like
 	// UpdateMemory's. ErrConflict when the memory is deleted.
 	SetMemoryState(ctx context.Context, id uuid.UUID, state MemoryState, expectedVersion *int64) (Memory, error)
+	// SetMemoryVisibility makes a memory PRIVATE (to its author) or ORG,
+	// version +1, through the outbox like every change. Only the author may:
+	// ErrConflict for another user's ORG memory, ErrNotFound for one the
+	// user cannot see. expectedVersion is checked like UpdateMemory's;
+	// ErrConflict when the memory is deleted.
+	SetMemoryVisibility(ctx context.Context, id uuid.UUID, v Visibility, expectedVersion *int64) (Memory, error)
 	// DeleteMemory soft-deletes: state DELETED, DeletedAt set, version +1.
 	// Deleting a deleted memory is ErrNotFound.
 	DeleteMemory(ctx context.Context, id uuid.UUID, expectedVersion *int64) (Memory, error)

@@ -23,6 +23,11 @@ type OutboxEntry struct {
 	AvailableAt time.Time
 	CreatedAt   time.Time
 	ParkedAt    *time.Time // set when the indexer gave up on the entry
+	// AuthorID is the memory's author: the indexer reads the memory under
+	// the author's binding, the only one that sees it when it is private.
+	// uuid.Nil (an entry queued before the outbox recorded authors) reads as
+	// the indexer's own user, which sees every ORG memory.
+	AuthorID uuid.UUID
 }
 
 // Outbox is the durable queue of memory changes that the indexer drains

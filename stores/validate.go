@@ -104,6 +104,7 @@ type CheckedMemory struct {
 	Content    string
 	Metadata   string
 	Categories []string
+	Visibility Visibility // ORG when the input left it empty
 }
 
 // CheckNewMemories checks a batch of new memories as a whole, before any is
@@ -125,7 +126,11 @@ func CheckNewMemories(in []NewMemory) ([]CheckedMemory, error) {
 		if err != nil {
 			return nil, err
 		}
-		out[i] = CheckedMemory{AppID: m.AppID, Content: m.Content, Metadata: meta, Categories: cats}
+		visibility, err := CheckNewVisibility(m.Visibility)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = CheckedMemory{AppID: m.AppID, Content: m.Content, Metadata: meta, Categories: cats, Visibility: visibility}
 	}
 	return out, nil
 }
@@ -201,6 +206,30 @@ const (
 func CheckDocumentID(id string) error {
 	if !ValidCodeID(id) || !utf8.ValidString(id) {
 		return Invalid("document id must be 1..512 characters without control characters")
+	}
+	return nil
+}
+
+// CheckNewVisibility returns the visibility of a new memory: "" is ORG, an
+// unknown value is ErrInvalid.
+func CheckNewVisibility(v Visibility) (Visibility, error) {
+	switch {
+	case v == "":
+		return VisibilityOrg, nil
+	case !v.Valid():
+		return "", Invalid("visibility must be PRIVATE or ORG")
+	}
+	return v, nil
+}
+
+// CheckIndexedVisibility refuses a document or vector point whose visibility
+// is unknown, or PRIVATE and not written by its author, user.
+func CheckIndexedVisibility(v Visibility, author, user uuid.UUID) error {
+	switch {
+	case v != "" && !v.Valid():
+		return Invalid("visibility must be PRIVATE or ORG")
+	case v == VisibilityPrivate && author != user:
+		return Invalid("a private document or point is written by its author only")
 	}
 	return nil
 }
@@ -471,13 +500,17 @@ func CheckPage(p PageArgs) error {
 	return nil
 }
 
-// CheckDocuments checks a batch of full-text documents before any is indexed.
-func CheckDocuments(docs []Document) error {
+// CheckDocuments checks a batch of full-text documents before any is
+// indexed, as written by user (a private document by its author only).
+func CheckDocuments(docs []Document, user uuid.UUID) error {
 	if len(docs) > MaxBatchSize {
 		return Invalid("at most %d documents at once", MaxBatchSize)
 	}
 	for _, d := range docs {
 		if err := checkDocument(d); err != nil {
+			return err
+		}
+		if err := CheckIndexedVisibility(d.Visibility, d.AuthorID, user); err != nil {
 			return err
 		}
 	}
@@ -495,4 +528,17 @@ func CheckDocumentIDs(ids []string) error {
 		}
 	}
 	return nil
+}
+
+// PrivateOwner returns the user in whose own id space a document or vector
+// point of this visibility and author lives: its author when it is PRIVATE,
+// uuid.Nil (the org's shared id space) otherwise. Ids are unique per space,
+// so another user writing or deleting the same id reaches a different,
+// shared document and never the private one; and a memory whose visibility
+// changes moves between its author's space and the shared one.
+func PrivateOwner(v Visibility, author uuid.UUID) uuid.UUID {
+	if v == VisibilityPrivate {
+		return author
+	}
+	return uuid.Nil
 }

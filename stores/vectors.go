@@ -14,6 +14,10 @@ type VectorPoint struct {
 	Vector   []float32
 	MemoryID *uuid.UUID
 	Payload  map[string]any // JSON object of scalars and string lists; keys org_id and memory_id are reserved
+	// AuthorID and Visibility carry a memory's visibility into its point: a
+	// PRIVATE point is found only by its author ("" means ORG).
+	AuthorID   uuid.UUID
+	Visibility Visibility
 }
 
 // VectorHit is one kNN result.
@@ -73,6 +77,7 @@ var modelName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 func ValidModelName(s string) bool { return modelName.MatchString(s) }
 
 // VectorStore holds an organisation's embeddings, one collection per model.
+// SearchVectors never returns a PRIVATE point of another user than the bound one.
 // A model's dimension is fixed by its first upsert; cosine distance.
 type VectorStore interface {
 	// UpsertVectors inserts or replaces points (at most MaxBatchSize).

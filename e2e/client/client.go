@@ -811,7 +811,7 @@ func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayload) GetMemories() []Crea
 // CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -834,6 +834,11 @@ func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory) GetMet
 // GetState returns CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory.State, and is useful for accessing the field via an interface.
 func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory) GetState() MemoryState {
 	return v.MemoryFields.State
+}
+
+// GetVisibility returns CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
 }
 
 // GetVersion returns CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory.Version, and is useful for accessing the field via an interface.
@@ -890,6 +895,8 @@ type __premarshalCreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -914,6 +921,7 @@ func (v *CreateMemoriesCreateMemoriesCreateMemoriesPayloadMemoriesMemory) __prem
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -958,7 +966,7 @@ func (v *CreateMemoryCreateMemoryCreateMemoryPayload) GetMemory() CreateMemoryCr
 // CreateMemoryCreateMemoryCreateMemoryPayloadMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type CreateMemoryCreateMemoryCreateMemoryPayloadMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -979,6 +987,11 @@ func (v *CreateMemoryCreateMemoryCreateMemoryPayloadMemory) GetMetadata() json.R
 // GetState returns CreateMemoryCreateMemoryCreateMemoryPayloadMemory.State, and is useful for accessing the field via an interface.
 func (v *CreateMemoryCreateMemoryCreateMemoryPayloadMemory) GetState() MemoryState {
 	return v.MemoryFields.State
+}
+
+// GetVisibility returns CreateMemoryCreateMemoryCreateMemoryPayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *CreateMemoryCreateMemoryCreateMemoryPayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
 }
 
 // GetVersion returns CreateMemoryCreateMemoryCreateMemoryPayloadMemory.Version, and is useful for accessing the field via an interface.
@@ -1035,6 +1048,8 @@ type __premarshalCreateMemoryCreateMemoryCreateMemoryPayloadMemory struct {
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -1059,6 +1074,7 @@ func (v *CreateMemoryCreateMemoryCreateMemoryPayloadMemory) __premarshalJSON() (
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -1076,6 +1092,8 @@ type CreateMemoryInput struct {
 	Metadata *json.RawMessage `json:"metadata"`
 	// Category names; missing categories are created.
 	Categories []string `json:"categories"`
+	// Who may see the memory; the server's default (ORG unless configured otherwise) when omitted.
+	Visibility *MemoryVisibility `json:"visibility"`
 }
 
 // GetAppId returns CreateMemoryInput.AppId, and is useful for accessing the field via an interface.
@@ -1089,6 +1107,9 @@ func (v *CreateMemoryInput) GetMetadata() *json.RawMessage { return v.Metadata }
 
 // GetCategories returns CreateMemoryInput.Categories, and is useful for accessing the field via an interface.
 func (v *CreateMemoryInput) GetCategories() []string { return v.Categories }
+
+// GetVisibility returns CreateMemoryInput.Visibility, and is useful for accessing the field via an interface.
+func (v *CreateMemoryInput) GetVisibility() *MemoryVisibility { return v.Visibility }
 
 // CreateMemoryResponse is returned by CreateMemory on success.
 type CreateMemoryResponse struct {
@@ -1152,7 +1173,7 @@ func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayload) GetMemory() DeleteMemoryDe
 // DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -1173,6 +1194,11 @@ func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory) GetMetadata() json.R
 // GetState returns DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory.State, and is useful for accessing the field via an interface.
 func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory) GetState() MemoryState {
 	return v.MemoryFields.State
+}
+
+// GetVisibility returns DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
 }
 
 // GetVersion returns DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory.Version, and is useful for accessing the field via an interface.
@@ -1229,6 +1255,8 @@ type __premarshalDeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory struct {
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -1253,6 +1281,7 @@ func (v *DeleteMemoryDeleteMemoryDeleteMemoryPayloadMemory) __premarshalJSON() (
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -1425,7 +1454,7 @@ func (v *EpisodicSessionEpisodicSessionItemsEpisodicItem) GetMemory() *EpisodicS
 // EpisodicSessionEpisodicSessionItemsEpisodicItemMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type EpisodicSessionEpisodicSessionItemsEpisodicItemMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -2114,7 +2143,7 @@ func (v *FeedbackAggregatesFeedbackAggregatesOverallFeedbackStatsOutcomesOutcome
 
 // FeedbackAggregatesResponse is returned by FeedbackAggregates on success.
 type FeedbackAggregatesResponse struct {
-	// Acceptance rate and outcome distribution of the events a filter selects (a time window with since/until). Needs feedback:read.
+	// Acceptance rate and outcome distribution of the events a filter selects (a time window with since/until), counting every user's events of the organisation. Needs feedback:read.
 	FeedbackAggregates *FeedbackAggregatesFeedbackAggregates `json:"feedbackAggregates"`
 }
 
@@ -2203,7 +2232,7 @@ func (v *FeedbackEventsFeedbackEventsFeedbackEventConnectionNodesFeedbackEventEx
 // FeedbackEventsFeedbackEventsFeedbackEventConnectionNodesFeedbackEventMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type FeedbackEventsFeedbackEventsFeedbackEventConnectionNodesFeedbackEventMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -2216,7 +2245,7 @@ func (v *FeedbackEventsFeedbackEventsFeedbackEventConnectionNodesFeedbackEventMe
 
 // FeedbackEventsResponse is returned by FeedbackEvents on success.
 type FeedbackEventsResponse struct {
-	// The organisation's feedback events, newest first. Needs feedback:read.
+	// The caller's own feedback events, newest first; with the admin or feedback:admin scope, every user's events of the organisation. Needs feedback:read.
 	FeedbackEvents *FeedbackEventsFeedbackEventsFeedbackEventConnection `json:"feedbackEvents"`
 }
 
@@ -2380,7 +2409,7 @@ func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdge) GetNode() MemoriesMemo
 // MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -2403,6 +2432,11 @@ func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory) GetMetadata(
 // GetState returns MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory.State, and is useful for accessing the field via an interface.
 func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory) GetState() MemoryState {
 	return v.MemoryFields.State
+}
+
+// GetVisibility returns MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
 }
 
 // GetVersion returns MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory.Version, and is useful for accessing the field via an interface.
@@ -2459,6 +2493,8 @@ type __premarshalMemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory struc
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -2483,6 +2519,7 @@ func (v *MemoriesMemoriesMemoryConnectionEdgesMemoryEdgeNodeMemory) __premarshal
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -2519,7 +2556,7 @@ func (v *MemoriesResponse) GetMemories() *MemoriesMemoriesMemoryConnection { ret
 // MemoryFields includes the GraphQL fields of Memory requested by the fragment MemoryFields.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MemoryFields struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -2529,6 +2566,8 @@ type MemoryFields struct {
 	Metadata json.RawMessage `json:"metadata"`
 	// Life-cycle state.
 	State MemoryState `json:"state"`
+	// Who may see the memory: its author only (PRIVATE) or the whole organisation (ORG).
+	Visibility MemoryVisibility `json:"visibility"`
 	// Starts at 1 and grows by 1 on every change; pass it as `expectedVersion` to update safely.
 	Version int `json:"version"`
 	// When the memory was soft-deleted, null unless its state is DELETED.
@@ -2550,6 +2589,9 @@ func (v *MemoryFields) GetMetadata() json.RawMessage { return v.Metadata }
 
 // GetState returns MemoryFields.State, and is useful for accessing the field via an interface.
 func (v *MemoryFields) GetState() MemoryState { return v.State }
+
+// GetVisibility returns MemoryFields.Visibility, and is useful for accessing the field via an interface.
+func (v *MemoryFields) GetVisibility() MemoryVisibility { return v.Visibility }
 
 // GetVersion returns MemoryFields.Version, and is useful for accessing the field via an interface.
 func (v *MemoryFields) GetVersion() int { return v.Version }
@@ -2634,7 +2676,7 @@ func (v *MemoryFilter) GetCreatedBefore() *time.Time { return v.CreatedBefore }
 // MemoryIndexStatusMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MemoryIndexStatusMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -2684,7 +2726,7 @@ func (v *MemoryIndexStatusResponse) GetMemory() *MemoryIndexStatusMemory { retur
 // MemoryMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MemoryMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -2700,6 +2742,9 @@ func (v *MemoryMemory) GetMetadata() json.RawMessage { return v.MemoryFields.Met
 
 // GetState returns MemoryMemory.State, and is useful for accessing the field via an interface.
 func (v *MemoryMemory) GetState() MemoryState { return v.MemoryFields.State }
+
+// GetVisibility returns MemoryMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *MemoryMemory) GetVisibility() MemoryVisibility { return v.MemoryFields.Visibility }
 
 // GetVersion returns MemoryMemory.Version, and is useful for accessing the field via an interface.
 func (v *MemoryMemory) GetVersion() int { return v.MemoryFields.Version }
@@ -2749,6 +2794,8 @@ type __premarshalMemoryMemory struct {
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -2773,6 +2820,7 @@ func (v *MemoryMemory) __premarshalJSON() (*__premarshalMemoryMemory, error) {
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -2808,6 +2856,21 @@ var AllMemoryState = []MemoryState{
 	MemoryStatePaused,
 	MemoryStateArchived,
 	MemoryStateDeleted,
+}
+
+// Who may see a memory.
+type MemoryVisibility string
+
+const (
+	// Only its author, everywhere: lists, lookups, searches, recall, subscriptions.
+	MemoryVisibilityPrivate MemoryVisibility = "PRIVATE"
+	// Every member of the organisation.
+	MemoryVisibilityOrg MemoryVisibility = "ORG"
+)
+
+var AllMemoryVisibility = []MemoryVisibility{
+	MemoryVisibilityPrivate,
+	MemoryVisibilityOrg,
 }
 
 // MixedCodeReposCodeRepoConnection includes the requested fields of the GraphQL type CodeRepoConnection.
@@ -2875,7 +2938,7 @@ func (v *MixedMemoriesMemoryConnection) GetNodes() []MixedMemoriesMemoryConnecti
 // MixedMemoriesMemoryConnectionNodesMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type MixedMemoriesMemoryConnectionNodesMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -3198,7 +3261,7 @@ func (v *NodeNodeExperiment) GetId() string { return v.Id }
 // NodeNodeMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type NodeNodeMemory struct {
 	Typename *string `json:"__typename"`
 	// The object's global id. Opaque: do not parse it.
@@ -3369,7 +3432,7 @@ func (v *NodesNodesExperiment) GetId() string { return v.Id }
 // NodesNodesMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type NodesNodesMemory struct {
 	Typename *string `json:"__typename"`
 	// The object's global id. Opaque: do not parse it.
@@ -3730,7 +3793,7 @@ func (v *PutEpisodicItemPutEpisodicItemPutEpisodicItemPayloadItemEpisodicItem) G
 // PutEpisodicItemPutEpisodicItemPutEpisodicItemPayloadItemEpisodicItemMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type PutEpisodicItemPutEpisodicItemPutEpisodicItemPayloadItemEpisodicItemMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -3804,7 +3867,7 @@ func (v *RecallRecallHitsRecallHit) GetSessionBoost() float64 { return v.Session
 // RecallRecallHitsRecallHitMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type RecallRecallHitsRecallHitMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -4051,7 +4114,7 @@ func (v *RecordFeedbackRecordFeedbackRecordFeedbackPayloadEventFeedbackEventExpe
 // RecordFeedbackRecordFeedbackRecordFeedbackPayloadEventFeedbackEventMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type RecordFeedbackRecordFeedbackRecordFeedbackPayloadEventFeedbackEventMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -4254,7 +4317,7 @@ func (v *SearchSearchSearchHitConnectionNodesSearchHitDocumentSearchDocument) Ge
 // SearchSearchSearchHitConnectionNodesSearchHitDocumentSearchDocumentMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type SearchSearchSearchHitConnectionNodesSearchHitDocumentSearchDocumentMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -4312,7 +4375,7 @@ func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayload) GetMemory() SetMemor
 // SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -4335,6 +4398,11 @@ func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory) GetMetadata() 
 // GetState returns SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory.State, and is useful for accessing the field via an interface.
 func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory) GetState() MemoryState {
 	return v.MemoryFields.State
+}
+
+// GetVisibility returns SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
 }
 
 // GetVersion returns SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory.Version, and is useful for accessing the field via an interface.
@@ -4391,6 +4459,8 @@ type __premarshalSetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory struct 
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -4415,6 +4485,172 @@ func (v *SetMemoryStateSetMemoryStateSetMemoryStatePayloadMemory) __premarshalJS
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
+	retval.Version = v.MemoryFields.Version
+	retval.DeletedAt = v.MemoryFields.DeletedAt
+	retval.App = v.MemoryFields.App
+	retval.Categories = v.MemoryFields.Categories
+	return &retval, nil
+}
+
+// Input of setMemoryVisibility.
+type SetMemoryVisibilityInput struct {
+	// The memory to change; only its author may.
+	Id string `json:"id"`
+	// PRIVATE (its author only) or ORG (the whole organisation).
+	Visibility MemoryVisibility `json:"visibility"`
+	// When given, the change applies only at this version (else CONFLICT).
+	ExpectedVersion *int `json:"expectedVersion"`
+}
+
+// GetId returns SetMemoryVisibilityInput.Id, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilityInput) GetId() string { return v.Id }
+
+// GetVisibility returns SetMemoryVisibilityInput.Visibility, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilityInput) GetVisibility() MemoryVisibility { return v.Visibility }
+
+// GetExpectedVersion returns SetMemoryVisibilityInput.ExpectedVersion, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilityInput) GetExpectedVersion() *int { return v.ExpectedVersion }
+
+// SetMemoryVisibilityResponse is returned by SetMemoryVisibility on success.
+type SetMemoryVisibilityResponse struct {
+	// Makes a memory private to its author or visible to the organisation. Needs memories:write; only the author may (FORBIDDEN otherwise), and another user's private memory is NOT_FOUND.
+	SetMemoryVisibility SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload `json:"setMemoryVisibility"`
+}
+
+// GetSetMemoryVisibility returns SetMemoryVisibilityResponse.SetMemoryVisibility, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilityResponse) GetSetMemoryVisibility() SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload {
+	return v.SetMemoryVisibility
+}
+
+// SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload includes the requested fields of the GraphQL type SetMemoryVisibilityPayload.
+// The GraphQL type's documentation follows.
+//
+// Result of setMemoryVisibility.
+type SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload struct {
+	// The memory after the change.
+	Memory SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory `json:"memory"`
+}
+
+// GetMemory returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload.Memory, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayload) GetMemory() SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory {
+	return v.Memory
+}
+
+// SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory includes the requested fields of the GraphQL type Memory.
+// The GraphQL type's documentation follows.
+//
+// A remembered fact about code, shared by the organisation or private to its author.
+type SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory struct {
+	MemoryFields `json:"-"`
+}
+
+// GetId returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Id, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetId() string {
+	return v.MemoryFields.Id
+}
+
+// GetContent returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Content, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetContent() string {
+	return v.MemoryFields.Content
+}
+
+// GetMetadata returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Metadata, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetMetadata() json.RawMessage {
+	return v.MemoryFields.Metadata
+}
+
+// GetState returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.State, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetState() MemoryState {
+	return v.MemoryFields.State
+}
+
+// GetVisibility returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
+}
+
+// GetVersion returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Version, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetVersion() int {
+	return v.MemoryFields.Version
+}
+
+// GetDeletedAt returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.DeletedAt, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetDeletedAt() *time.Time {
+	return v.MemoryFields.DeletedAt
+}
+
+// GetApp returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.App, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetApp() *MemoryFieldsApp {
+	return v.MemoryFields.App
+}
+
+// GetCategories returns SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory.Categories, and is useful for accessing the field via an interface.
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) GetCategories() []MemoryFieldsCategoriesCategory {
+	return v.MemoryFields.Categories
+}
+
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) UnmarshalJSON(b []byte) error {
+
+	if string(b) == "null" {
+		return nil
+	}
+
+	var firstPass struct {
+		*SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory
+		graphql.NoUnmarshalJSON
+	}
+	firstPass.SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory = v
+
+	err := json.Unmarshal(b, &firstPass)
+	if err != nil {
+		return err
+	}
+
+	err = json.Unmarshal(
+		b, &v.MemoryFields)
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+type __premarshalSetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory struct {
+	Id string `json:"id"`
+
+	Content string `json:"content"`
+
+	Metadata json.RawMessage `json:"metadata"`
+
+	State MemoryState `json:"state"`
+
+	Visibility MemoryVisibility `json:"visibility"`
+
+	Version int `json:"version"`
+
+	DeletedAt *time.Time `json:"deletedAt"`
+
+	App *MemoryFieldsApp `json:"app"`
+
+	Categories []MemoryFieldsCategoriesCategory `json:"categories"`
+}
+
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) MarshalJSON() ([]byte, error) {
+	premarshaled, err := v.__premarshalJSON()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(premarshaled)
+}
+
+func (v *SetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory) __premarshalJSON() (*__premarshalSetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory, error) {
+	var retval __premarshalSetMemoryVisibilitySetMemoryVisibilitySetMemoryVisibilityPayloadMemory
+
+	retval.Id = v.MemoryFields.Id
+	retval.Content = v.MemoryFields.Content
+	retval.Metadata = v.MemoryFields.Metadata
+	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -4685,7 +4921,7 @@ func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayload) GetMemory() UpdateMemoryUp
 // UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory struct {
 	MemoryFields `json:"-"`
 }
@@ -4706,6 +4942,11 @@ func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory) GetMetadata() json.R
 // GetState returns UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory.State, and is useful for accessing the field via an interface.
 func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory) GetState() MemoryState {
 	return v.MemoryFields.State
+}
+
+// GetVisibility returns UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory.Visibility, and is useful for accessing the field via an interface.
+func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory) GetVisibility() MemoryVisibility {
+	return v.MemoryFields.Visibility
 }
 
 // GetVersion returns UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory.Version, and is useful for accessing the field via an interface.
@@ -4762,6 +5003,8 @@ type __premarshalUpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory struct {
 
 	State MemoryState `json:"state"`
 
+	Visibility MemoryVisibility `json:"visibility"`
+
 	Version int `json:"version"`
 
 	DeletedAt *time.Time `json:"deletedAt"`
@@ -4786,6 +5029,7 @@ func (v *UpdateMemoryUpdateMemoryUpdateMemoryPayloadMemory) __premarshalJSON() (
 	retval.Content = v.MemoryFields.Content
 	retval.Metadata = v.MemoryFields.Metadata
 	retval.State = v.MemoryFields.State
+	retval.Visibility = v.MemoryFields.Visibility
 	retval.Version = v.MemoryFields.Version
 	retval.DeletedAt = v.MemoryFields.DeletedAt
 	retval.App = v.MemoryFields.App
@@ -5061,7 +5305,7 @@ func (v *VectorSearchVectorSearchVectorHit) GetMemory() *VectorSearchVectorSearc
 // VectorSearchVectorSearchVectorHitMemory includes the requested fields of the GraphQL type Memory.
 // The GraphQL type's documentation follows.
 //
-// A remembered fact about code, shared by the organisation.
+// A remembered fact about code, shared by the organisation or private to its author.
 type VectorSearchVectorSearchVectorHitMemory struct {
 	// Global id of the memory.
 	Id string `json:"id"`
@@ -5388,6 +5632,14 @@ type __SetMemoryStateInput struct {
 
 // GetInput returns __SetMemoryStateInput.Input, and is useful for accessing the field via an interface.
 func (v *__SetMemoryStateInput) GetInput() SetMemoryStateInput { return v.Input }
+
+// __SetMemoryVisibilityInput is used internally by genqlient
+type __SetMemoryVisibilityInput struct {
+	Input SetMemoryVisibilityInput `json:"input"`
+}
+
+// GetInput returns __SetMemoryVisibilityInput.Input, and is useful for accessing the field via an interface.
+func (v *__SetMemoryVisibilityInput) GetInput() SetMemoryVisibilityInput { return v.Input }
 
 // __TransitionExperimentInput is used internally by genqlient
 type __TransitionExperimentInput struct {
@@ -5840,6 +6092,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -5892,6 +6145,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -5978,6 +6232,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -6452,6 +6707,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -6506,6 +6762,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -7003,6 +7260,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {
@@ -7030,6 +7288,59 @@ func SetMemoryState(
 	}
 
 	data_ = &SetMemoryStateResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The mutation executed by SetMemoryVisibility.
+const SetMemoryVisibility_Operation = `
+mutation SetMemoryVisibility ($input: SetMemoryVisibilityInput!) {
+	setMemoryVisibility(input: $input) {
+		memory {
+			... MemoryFields
+		}
+	}
+}
+fragment MemoryFields on Memory {
+	id
+	content
+	metadata
+	state
+	visibility
+	version
+	deletedAt
+	app {
+		id
+		name
+	}
+	categories {
+		id
+		name
+	}
+}
+`
+
+func SetMemoryVisibility(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	input SetMemoryVisibilityInput,
+) (data_ *SetMemoryVisibilityResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "SetMemoryVisibility",
+		Query:  SetMemoryVisibility_Operation,
+		Variables: &__SetMemoryVisibilityInput{
+			Input: input,
+		},
+	}
+
+	data_ = &SetMemoryVisibilityResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(
@@ -7118,6 +7429,7 @@ fragment MemoryFields on Memory {
 	content
 	metadata
 	state
+	visibility
 	version
 	deletedAt
 	app {

@@ -332,6 +332,7 @@ type ComplexityRoot struct {
 		State       func(childComplexity int) int
 		UpdatedAt   func(childComplexity int) int
 		Version     func(childComplexity int) int
+		Visibility  func(childComplexity int) int
 	}
 
 	MemoryChangeEvent struct {
@@ -383,6 +384,7 @@ type ComplexityRoot struct {
 		RecordFeedback        func(childComplexity int, input model.RecordFeedbackInput) int
 		RegisterCodeRepo      func(childComplexity int, input model.RegisterCodeRepoInput) int
 		SetMemoryState        func(childComplexity int, input model.SetMemoryStateInput) int
+		SetMemoryVisibility   func(childComplexity int, input model.SetMemoryVisibilityInput) int
 		TransitionExperiment  func(childComplexity int, input model.TransitionExperimentInput) int
 		UpdateMemory          func(childComplexity int, input model.UpdateMemoryInput) int
 		UpsertCodeFiles       func(childComplexity int, input model.UpsertCodeFilesInput) int
@@ -504,6 +506,10 @@ type ComplexityRoot struct {
 	}
 
 	SetMemoryStatePayload struct {
+		Memory func(childComplexity int) int
+	}
+
+	SetMemoryVisibilityPayload struct {
 		Memory func(childComplexity int) int
 	}
 
@@ -674,6 +680,7 @@ type MutationResolver interface {
 	CreateMemories(ctx context.Context, input model.CreateMemoriesInput) (model.CreateMemoriesPayload, error)
 	UpdateMemory(ctx context.Context, input model.UpdateMemoryInput) (model.UpdateMemoryPayload, error)
 	SetMemoryState(ctx context.Context, input model.SetMemoryStateInput) (model.SetMemoryStatePayload, error)
+	SetMemoryVisibility(ctx context.Context, input model.SetMemoryVisibilityInput) (model.SetMemoryVisibilityPayload, error)
 	DeleteMemory(ctx context.Context, input model.DeleteMemoryInput) (model.DeleteMemoryPayload, error)
 	CreateApp(ctx context.Context, input model.CreateAppInput) (model.CreateAppPayload, error)
 	UpsertVectors(ctx context.Context, input model.UpsertVectorsInput) (model.UpsertVectorsPayload, error)
@@ -1720,6 +1727,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Memory.Version(childComplexity), true
+	case "Memory.visibility":
+		if e.ComplexityRoot.Memory.Visibility == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Memory.Visibility(childComplexity), true
 
 	case "MemoryChangeEvent.kind":
 		if e.ComplexityRoot.MemoryChangeEvent.Kind == nil {
@@ -2004,6 +2017,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.SetMemoryState(childComplexity, args["input"].(model.SetMemoryStateInput)), true
+	case "Mutation.setMemoryVisibility":
+		if e.ComplexityRoot.Mutation.SetMemoryVisibility == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setMemoryVisibility_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetMemoryVisibility(childComplexity, args["input"].(model.SetMemoryVisibilityInput)), true
 	case "Mutation.transitionExperiment":
 		if e.ComplexityRoot.Mutation.TransitionExperiment == nil {
 			break
@@ -2586,6 +2610,13 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.SetMemoryStatePayload.Memory(childComplexity), true
 
+	case "SetMemoryVisibilityPayload.memory":
+		if e.ComplexityRoot.SetMemoryVisibilityPayload.Memory == nil {
+			break
+		}
+
+		return e.ComplexityRoot.SetMemoryVisibilityPayload.Memory(childComplexity), true
+
 	case "Subscription.episodicSession":
 		if e.ComplexityRoot.Subscription.EpisodicSession == nil {
 			break
@@ -2816,6 +2847,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("RecordFeedbackInput", ec.unmarshalInputRecordFeedbackInput),
 			graphql.NewInputUnmarshaler("RegisterCodeRepoInput", ec.unmarshalInputRegisterCodeRepoInput),
 			graphql.NewInputUnmarshaler("SetMemoryStateInput", ec.unmarshalInputSetMemoryStateInput),
+			graphql.NewInputUnmarshaler("SetMemoryVisibilityInput", ec.unmarshalInputSetMemoryVisibilityInput),
 			graphql.NewInputUnmarshaler("SymbolFilter", ec.unmarshalInputSymbolFilter),
 			graphql.NewInputUnmarshaler("TransitionExperimentInput", ec.unmarshalInputTransitionExperimentInput),
 			graphql.NewInputUnmarshaler("UpdateMemoryInput", ec.unmarshalInputUpdateMemoryInput),
@@ -3608,7 +3640,7 @@ type FeedbackAggregates {
 }
 
 extend type Query {
-  "The organisation's feedback events, newest first. Needs feedback:read."
+  "The caller's own feedback events, newest first; with the admin or feedback:admin scope, every user's events of the organisation. Needs feedback:read."
   feedbackEvents(
     "How many events to return (default 20, capped by the server)."
     first: Int
@@ -3617,7 +3649,7 @@ extend type Query {
     "Which events to return."
     filter: FeedbackFilter
   ): FeedbackEventConnection
-  "Acceptance rate and outcome distribution of the events a filter selects (a time window with since/until). Needs feedback:read."
+  "Acceptance rate and outcome distribution of the events a filter selects (a time window with since/until), counting every user's events of the organisation. Needs feedback:read."
   feedbackAggregates("Which events to summarise; all when omitted." filter: FeedbackFilter): FeedbackAggregates
 }
 
@@ -3783,7 +3815,15 @@ enum MemoryState {
   DELETED
 }
 
-"A remembered fact about code, shared by the organisation."
+"Who may see a memory."
+enum MemoryVisibility {
+  "Only its author, everywhere: lists, lookups, searches, recall, subscriptions."
+  PRIVATE
+  "Every member of the organisation."
+  ORG
+}
+
+"A remembered fact about code, shared by the organisation or private to its author."
 type Memory implements Node {
   "Global id of the memory."
   id: ID!
@@ -3803,6 +3843,8 @@ type Memory implements Node {
   deletedAt: DateTime
   "The user who created the memory."
   authorId: UUID!
+  "Who may see the memory: its author only (PRIVATE) or the whole organisation (ORG)."
+  visibility: MemoryVisibility!
   "The app that wrote the memory."
   app: App
   "The memory's categories, ordered by name."
@@ -3937,6 +3979,8 @@ input CreateMemoryInput {
   metadata: JSON
   "Category names; missing categories are created."
   categories: [String!]
+  "Who may see the memory; the server's default (ORG unless configured otherwise) when omitted."
+  visibility: MemoryVisibility
 }
 
 "Result of createMemory."
@@ -3995,6 +4039,22 @@ type SetMemoryStatePayload {
   memory: Memory!
 }
 
+"Input of setMemoryVisibility."
+input SetMemoryVisibilityInput {
+  "The memory to change; only its author may."
+  id: ID!
+  "PRIVATE (its author only) or ORG (the whole organisation)."
+  visibility: MemoryVisibility!
+  "When given, the change applies only at this version (else CONFLICT)."
+  expectedVersion: Int
+}
+
+"Result of setMemoryVisibility."
+type SetMemoryVisibilityPayload {
+  "The memory after the change."
+  memory: Memory!
+}
+
 "Input of deleteMemory."
 input DeleteMemoryInput {
   "The memory to delete."
@@ -4032,6 +4092,8 @@ extend type Mutation {
   updateMemory("The change to make." input: UpdateMemoryInput!): UpdateMemoryPayload!
   "Pauses, archives or reactivates a memory. Needs memories:write."
   setMemoryState("The change to make." input: SetMemoryStateInput!): SetMemoryStatePayload!
+  "Makes a memory private to its author or visible to the organisation. Needs memories:write; only the author may (FORBIDDEN otherwise), and another user's private memory is NOT_FOUND."
+  setMemoryVisibility("The change to make." input: SetMemoryVisibilityInput!): SetMemoryVisibilityPayload!
   "Soft-deletes a memory. Needs memories:write."
   deleteMemory("The change to make." input: DeleteMemoryInput!): DeleteMemoryPayload!
   "Registers an app. Needs memories:write."
@@ -4243,7 +4305,7 @@ type MemoryChangeEvent {
   memoryId: ID!
   "The memory version the change committed. Changes of one memory arrive in commit order, so versions only grow."
   version: Int!
-  "The memory as it is now (at ` + "`" + `version` + "`" + ` or later); null when it can no longer be read."
+  "The memory as it is now (at ` + "`" + `version` + "`" + ` or later). A change of a memory the subscriber cannot read (another user's private memory) is not sent at all."
   memory: Memory
 }
 
@@ -5034,6 +5096,8 @@ func (ec *executionContext) childFields_Memory(ctx context.Context, field graphq
 		return ec.fieldContext_Memory_deletedAt(ctx, field)
 	case "authorId":
 		return ec.fieldContext_Memory_authorId(ctx, field)
+	case "visibility":
+		return ec.fieldContext_Memory_visibility(ctx, field)
 	case "app":
 		return ec.fieldContext_Memory_app(ctx, field)
 	case "categories":
@@ -5290,6 +5354,14 @@ func (ec *executionContext) childFields_SetMemoryStatePayload(ctx context.Contex
 		return ec.fieldContext_SetMemoryStatePayload_memory(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type SetMemoryStatePayload", field.Name)
+}
+
+func (ec *executionContext) childFields_SetMemoryVisibilityPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "memory":
+		return ec.fieldContext_SetMemoryVisibilityPayload_memory(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type SetMemoryVisibilityPayload", field.Name)
 }
 
 func (ec *executionContext) childFields_SymbolDependency(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5880,6 +5952,20 @@ func (ec *executionContext) field_Mutation_setMemoryState_args(ctx context.Conte
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.SetMemoryStateInput, error) {
 			return ec.unmarshalNSetMemoryStateInput2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐSetMemoryStateInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setMemoryVisibility_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.SetMemoryVisibilityInput, error) {
+			return ec.unmarshalNSetMemoryVisibilityInput2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐSetMemoryVisibilityInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -10635,6 +10721,29 @@ func (ec *executionContext) fieldContext_Memory_authorId(_ context.Context, fiel
 	return graphql.NewScalarFieldContext("Memory", field, false, false, "UUID")
 }
 
+func (ec *executionContext) _Memory_visibility(ctx context.Context, field graphql.CollectedField, obj *stores.Memory) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Memory_visibility(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Visibility, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v stores.Visibility) graphql.Marshaler {
+			return ec.marshalNMemoryVisibility2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Memory_visibility(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Memory", field, false, false, "MemoryVisibility")
+}
+
 func (ec *executionContext) _Memory_app(ctx context.Context, field graphql.CollectedField, obj *stores.Memory) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -11918,6 +12027,50 @@ func (ec *executionContext) fieldContext_Mutation_setMemoryState(ctx context.Con
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_setMemoryState_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setMemoryVisibility(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setMemoryVisibility(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetMemoryVisibility(ctx, fc.Args["input"].(model.SetMemoryVisibilityInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.SetMemoryVisibilityPayload) graphql.Marshaler {
+			return ec.marshalNSetMemoryVisibilityPayload2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐSetMemoryVisibilityPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setMemoryVisibility(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SetMemoryVisibilityPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setMemoryVisibility_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -14324,6 +14477,38 @@ func (ec *executionContext) fieldContext_SetMemoryStatePayload_memory(_ context.
 	return fc, nil
 }
 
+func (ec *executionContext) _SetMemoryVisibilityPayload_memory(ctx context.Context, field graphql.CollectedField, obj *model.SetMemoryVisibilityPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_SetMemoryVisibilityPayload_memory(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Memory, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v stores.Memory) graphql.Marshaler {
+			return ec.marshalNMemory2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_SetMemoryVisibilityPayload_memory(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "SetMemoryVisibilityPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Memory(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Subscription_memoryChanged(ctx context.Context, field graphql.CollectedField) (ret func(ctx context.Context) graphql.Marshaler) {
 	return graphql.ResolveFieldStream(
 		ctx,
@@ -16654,7 +16839,7 @@ func (ec *executionContext) unmarshalInputCreateMemoryInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"appId", "content", "metadata", "categories"}
+	fieldsInOrder := [...]string{"appId", "content", "metadata", "categories", "visibility"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -16689,6 +16874,13 @@ func (ec *executionContext) unmarshalInputCreateMemoryInput(ctx context.Context,
 				return it, err
 			}
 			it.Categories = data
+		case "visibility":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("visibility"))
+			data, err := ec.unmarshalOMemoryVisibility2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Visibility = data
 		}
 	}
 	return it, nil
@@ -17683,6 +17875,62 @@ func (ec *executionContext) unmarshalInputSetMemoryStateInput(ctx context.Contex
 func UnmarshalSetMemoryStateInput(ctx context.Context, raw any) (model.SetMemoryStateInput, error) {
 	var out model.SetMemoryStateInput
 	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetMemoryStateInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputSetMemoryVisibilityInput(ctx context.Context, obj any) (model.SetMemoryVisibilityInput, error) {
+	var it model.SetMemoryVisibilityInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"id", "visibility", "expectedVersion"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "id":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("id"))
+			data, err := ec.unmarshalNID2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ID = data
+		case "visibility":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("visibility"))
+			data, err := ec.unmarshalNMemoryVisibility2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Visibility = data
+		case "expectedVersion":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("expectedVersion"))
+			data, err := ec.unmarshalOInt2ᚖint(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ExpectedVersion = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalSetMemoryVisibilityInput unmarshals raw into the SetMemoryVisibilityInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalSetMemoryVisibilityInput(ctx context.Context, raw any) (model.SetMemoryVisibilityInput, error) {
+	var out model.SetMemoryVisibilityInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "SetMemoryVisibilityInput", raw, &out)
 	return out, err
 }
 
@@ -20133,6 +20381,11 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "visibility":
+			out.Values[i] = ec._Memory_visibility(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "app":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, false,
@@ -20528,6 +20781,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "setMemoryState":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_setMemoryState(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setMemoryVisibility":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setMemoryVisibility(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -21396,6 +21656,39 @@ func (ec *executionContext) _SetMemoryStatePayload(ctx context.Context, sel ast.
 			out.Values[i] = graphql.MarshalString("SetMemoryStatePayload")
 		case "memory":
 			out.Values[i] = ec._SetMemoryStatePayload_memory(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var setMemoryVisibilityPayloadImplementors = []string{"SetMemoryVisibilityPayload"}
+
+func (ec *executionContext) _SetMemoryVisibilityPayload(ctx context.Context, sel ast.SelectionSet, obj *model.SetMemoryVisibilityPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, setMemoryVisibilityPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("SetMemoryVisibilityPayload")
+		case "memory":
+			out.Values[i] = ec._SetMemoryVisibilityPayload_memory(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23138,6 +23431,21 @@ func (ec *executionContext) marshalNMemoryState2githubᚗcomᚋcodingbrainᚋgat
 	return res
 }
 
+func (ec *executionContext) unmarshalNMemoryVisibility2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx context.Context, v any) (stores.Visibility, error) {
+	tmp, err := graphql.UnmarshalString(v)
+	res := stores.Visibility(tmp)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNMemoryVisibility2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx context.Context, sel ast.SelectionSet, v stores.Visibility) graphql.Marshaler {
+	_ = sel
+	res := graphql.MarshalString(string(v))
+	if res == graphql.Null {
+		graphql.AddInvalidNullFromMarshaler(ctx, "MemoryVisibility!")
+	}
+	return res
+}
+
 func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v []model.Node) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -23338,6 +23646,15 @@ func (ec *executionContext) unmarshalNSetMemoryStateInput2githubᚗcomᚋcodingb
 
 func (ec *executionContext) marshalNSetMemoryStatePayload2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐSetMemoryStatePayload(ctx context.Context, sel ast.SelectionSet, v model.SetMemoryStatePayload) graphql.Marshaler {
 	return ec._SetMemoryStatePayload(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNSetMemoryVisibilityInput2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐSetMemoryVisibilityInput(ctx context.Context, v any) (model.SetMemoryVisibilityInput, error) {
+	res, err := ec.unmarshalInputSetMemoryVisibilityInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSetMemoryVisibilityPayload2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐSetMemoryVisibilityPayload(ctx context.Context, sel ast.SelectionSet, v model.SetMemoryVisibilityPayload) graphql.Marshaler {
+	return ec._SetMemoryVisibilityPayload(ctx, sel, &v)
 }
 
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
@@ -24529,6 +24846,25 @@ func (ec *executionContext) marshalOMemoryState2ᚕgithubᚗcomᚋcodingbrainᚋ
 	}
 
 	return ret
+}
+
+func (ec *executionContext) unmarshalOMemoryVisibility2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx context.Context, v any) (*stores.Visibility, error) {
+	if v == nil {
+		return nil, nil
+	}
+	tmp, err := graphql.UnmarshalString(v)
+	res := stores.Visibility(tmp)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOMemoryVisibility2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx context.Context, sel ast.SelectionSet, v *stores.Visibility) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	_ = sel
+	_ = ctx
+	res := graphql.MarshalString(string(*v))
+	return res
 }
 
 func (ec *executionContext) marshalONode2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐNode(ctx context.Context, sel ast.SelectionSet, v model.Node) graphql.Marshaler {

@@ -207,6 +207,8 @@ type CreateMemoryInput struct {
 	Metadata map[string]any `json:"metadata,omitempty"`
 	// Category names; missing categories are created.
 	Categories []string `json:"categories,omitempty"`
+	// Who may see the memory; the server's default (ORG unless configured otherwise) when omitted.
+	Visibility *stores.Visibility `json:"visibility,omitempty"`
 }
 
 // Result of createMemory.
@@ -393,7 +395,7 @@ type MemoryChangeEvent struct {
 	MemoryID string `json:"memoryId"`
 	// The memory version the change committed. Changes of one memory arrive in commit order, so versions only grow.
 	Version int `json:"version"`
-	// The memory as it is now (at `version` or later); null when it can no longer be read.
+	// The memory as it is now (at `version` or later). A change of a memory the subscriber cannot read (another user's private memory) is not sent at all.
 	Memory *stores.Memory `json:"memory,omitempty"`
 }
 
@@ -647,6 +649,22 @@ type SetMemoryStateInput struct {
 
 // Result of setMemoryState.
 type SetMemoryStatePayload struct {
+	// The memory after the change.
+	Memory stores.Memory `json:"memory"`
+}
+
+// Input of setMemoryVisibility.
+type SetMemoryVisibilityInput struct {
+	// The memory to change; only its author may.
+	ID string `json:"id"`
+	// PRIVATE (its author only) or ORG (the whole organisation).
+	Visibility stores.Visibility `json:"visibility"`
+	// When given, the change applies only at this version (else CONFLICT).
+	ExpectedVersion *int `json:"expectedVersion,omitempty"`
+}
+
+// Result of setMemoryVisibility.
+type SetMemoryVisibilityPayload struct {
 	// The memory after the change.
 	Memory stores.Memory `json:"memory"`
 }

@@ -42,7 +42,7 @@ func (r *mutationResolver) PutEpisodicItem(ctx context.Context, input model.PutE
 	if err != nil {
 		return model.PutEpisodicItemPayload{}, err
 	}
-	refs, err := memoryRefs(ctx, b, []*string{input.MemoryID})
+	refs, _, err := memoryRefs(ctx, b, []*string{input.MemoryID})
 	if err != nil {
 		return model.PutEpisodicItemPayload{}, err
 	}

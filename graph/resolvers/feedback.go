@@ -1,15 +1,22 @@
 package resolvers
 
 import (
+	"context"
+
+	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/graph/model"
 	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/stores"
 )
 
-// feedbackFilter converts a feedback filter to the store's.
-func feedbackFilter(in *model.FeedbackFilter) (stores.FeedbackFilter, error) {
+// feedbackFilter converts a feedback filter to the store's. An org admin
+// (the admin or feedback:admin scope) lists every user's raw events; anyone
+// else only their own.
+func feedbackFilter(ctx context.Context, in *model.FeedbackFilter) (stores.FeedbackFilter, error) {
+	p, _ := auth.FromContext(ctx)
+	allUsers := p.Has(auth.ScopeAdmin) || p.Has(auth.ScopeFeedbackAdmin)
 	if in == nil {
-		return stores.FeedbackFilter{}, nil
+		return stores.FeedbackFilter{AllUsers: allUsers}, nil
 	}
 	experimentID, err := relay.DecodeOptionalUUID(in.ExperimentID, relay.KindExperiment)
 	if err != nil {
@@ -30,5 +37,6 @@ func feedbackFilter(in *model.FeedbackFilter) (stores.FeedbackFilter, error) {
 		QueryType:    deref(in.QueryType),
 		ExperimentID: experimentID,
 		MemoryID:     memoryID,
+		AllUsers:     allUsers,
 	}, nil
 }

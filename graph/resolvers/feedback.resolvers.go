@@ -96,14 +96,14 @@ func (r *queryResolver) FeedbackEvents(ctx context.Context, first *int, after *s
 	var err error
 	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeFeedbackRead, "feedbackEvents", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.FeedbackEvent], error) {
-			f, err := feedbackFilter(filter)
+			f, err := feedbackFilter(ctx, filter)
 			if err != nil {
 				return stores.Page[stores.FeedbackEvent]{}, err
 			}
 			return b.Feedback.FeedbackEvents(ctx, f, args)
 		},
 		func(ctx context.Context, b *stores.Bundle) (int, error) {
-			f, err := feedbackFilter(filter)
+			f, err := feedbackFilter(ctx, filter)
 			if err != nil {
 				return 0, err
 			}
@@ -124,7 +124,7 @@ func (r *queryResolver) FeedbackAggregates(ctx context.Context, filter *model.Fe
 	if err != nil {
 		return nil, err
 	}
-	f, err := feedbackFilter(filter)
+	f, err := feedbackFilter(ctx, filter)
 	if err != nil {
 		return nil, err
 	}

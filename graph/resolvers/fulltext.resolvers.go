@@ -35,7 +35,7 @@ func (r *mutationResolver) IndexDocuments(ctx context.Context, input model.Index
 		}
 		refs[i] = d.MemoryID
 	}
-	memoryIDs, err := memoryRefs(ctx, b, refs)
+	memoryIDs, named, err := memoryRefs(ctx, b, refs)
 	if err != nil {
 		return model.IndexDocumentsPayload{}, err
 	}
@@ -43,6 +43,10 @@ func (r *mutationResolver) IndexDocuments(ctx context.Context, input model.Index
 	ids := make([]string, len(input.Documents))
 	for i, d := range input.Documents {
 		docs[i] = stores.Document{ID: d.ID, MemoryID: memoryIDs[i], Title: deref(d.Title), Body: d.Body, Tags: d.Tags}
+		if memoryIDs[i] != nil {
+			m := named[*memoryIDs[i]]
+			docs[i].AuthorID, docs[i].Visibility = m.AuthorID, m.Visibility
+		}
 		ids[i] = d.ID
 	}
 	if err := b.FullText.IndexDocuments(ctx, docs); err != nil {

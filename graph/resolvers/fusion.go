@@ -30,8 +30,11 @@ type fusionWeights struct {
 // More full-text weight helps the docstrings (0.6: 0.853 / 0.604) and hurts
 // paraphrases, where every full-text hit is a distractor (0.6: 0.820 /
 // 0.583); no single setting gains on both, which is what per-variant weights
-// (experiments) are for. A small k lets each source's first hits count.
-var defaultFusion = fusionWeights{FullText: 0.15, Vector: 1, SessionBoost: 0.5, K: 1}
+// (experiments) are for. A small k lets each source's first hits count; it
+// also widens the gap between neighbouring ranks (1/2 against 1/3), so a
+// memory the session touched is doubled (SessionBoost 1), enough to pass the
+// hit ranked just above it (x1.5 only ties).
+var defaultFusion = fusionWeights{FullText: 0.15, Vector: 1, SessionBoost: 1, K: 1}
 
 // fusionFromConfig reads a variant config's "recall" object over the
 // defaults; ok is false when the config has none. Out-of-range values keep

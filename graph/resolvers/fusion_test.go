@@ -44,8 +44,8 @@ func TestFuse(t *testing.T) {
 	})
 	t.Run("the session boost lifts a memory the session touched", func(t *testing.T) {
 		got := fuse(defaultFusion, []stores.SearchHit{textHit(a, 9), textHit(b, 5)}, nil, map[uuid.UUID]float64{b: 1})
-		if got[0].MemoryID != b || got[0].Boost != 1.5 {
-			t.Fatalf("want b first with boost 1.5, got %+v", got)
+		if got[0].MemoryID != b || got[0].Boost != 1+defaultFusion.SessionBoost {
+			t.Fatalf("want b first with boost %v, got %+v", 1+defaultFusion.SessionBoost, got)
 		}
 	})
 	t.Run("hits without a memory are skipped and do not take a rank", func(t *testing.T) {

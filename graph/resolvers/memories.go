@@ -14,12 +14,16 @@ import (
 )
 
 // newMemory converts a createMemory input to the store's.
-func newMemory(in model.CreateMemoryInput) (stores.NewMemory, error) {
+func (r *Resolver) newMemory(in model.CreateMemoryInput) (stores.NewMemory, error) {
 	appID, err := relay.DecodeUUID(in.AppID, relay.KindApp)
 	if err != nil {
 		return stores.NewMemory{}, err
 	}
-	return stores.NewMemory{AppID: appID, Content: in.Content, Metadata: in.Metadata, Categories: in.Categories}, nil
+	visibility := r.DefaultMemoryVisibility
+	if in.Visibility != nil {
+		visibility = *in.Visibility
+	}
+	return stores.NewMemory{AppID: appID, Content: in.Content, Metadata: in.Metadata, Categories: in.Categories, Visibility: visibility}, nil
 }
 
 // memoryFilter converts a memories filter to the store's.

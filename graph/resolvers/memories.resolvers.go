@@ -7,6 +7,7 @@ package resolvers
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/graph/generated"
@@ -77,7 +78,7 @@ func (r *mutationResolver) CreateMemory(ctx context.Context, input model.CreateM
 	if err != nil {
 		return model.CreateMemoryPayload{}, err
 	}
-	in, err := newMemory(input)
+	in, err := r.newMemory(input)
 	if err != nil {
 		return model.CreateMemoryPayload{}, err
 	}
@@ -96,7 +97,7 @@ func (r *mutationResolver) CreateMemories(ctx context.Context, input model.Creat
 	}
 	ins := make([]stores.NewMemory, len(input.Memories))
 	for i, m := range input.Memories {
-		if ins[i], err = newMemory(m); err != nil {
+		if ins[i], err = r.newMemory(m); err != nil {
 			return model.CreateMemoriesPayload{}, err
 		}
 	}
@@ -144,6 +145,29 @@ func (r *mutationResolver) SetMemoryState(ctx context.Context, input model.SetMe
 	}
 	m, err := b.Memories.SetMemoryState(ctx, id, input.State, version(input.ExpectedVersion))
 	return model.SetMemoryStatePayload{Memory: m}, err
+}
+
+// SetMemoryVisibility is the resolver for the setMemoryVisibility field.
+func (r *mutationResolver) SetMemoryVisibility(ctx context.Context, input model.SetMemoryVisibilityInput) (model.SetMemoryVisibilityPayload, error) {
+	b, err := access(ctx, auth.ScopeMemoriesWrite)
+	if err != nil {
+		return model.SetMemoryVisibilityPayload{}, err
+	}
+	id, err := relay.DecodeUUID(input.ID, relay.KindMemory)
+	if err != nil {
+		return model.SetMemoryVisibilityPayload{}, err
+	}
+	// The store refuses a non-author too; asking first answers FORBIDDEN,
+	// and another user's private memory stays NOT_FOUND like a missing id.
+	current, err := b.Memories.Memory(ctx, id)
+	if err != nil {
+		return model.SetMemoryVisibilityPayload{}, err
+	}
+	if current.AuthorID != b.Tenant.UserID {
+		return model.SetMemoryVisibilityPayload{}, fmt.Errorf("%w: only its author can change a memory's visibility", auth.ErrForbidden)
+	}
+	m, err := b.Memories.SetMemoryVisibility(ctx, id, input.Visibility, version(input.ExpectedVersion))
+	return model.SetMemoryVisibilityPayload{Memory: m}, err
 }
 
 // DeleteMemory is the resolver for the deleteMemory field.

@@ -12,16 +12,18 @@ import (
 // domain (an episodic item, a vector point, a document) and checks, in one
 // store call, that each names a memory of the caller's organisation. A
 // memory of another organisation is NOT_FOUND exactly like one that never
-// existed, so a write cannot attach another tenant's memory. The result has
-// one entry per argument, nil where none was given.
-func memoryRefs(ctx context.Context, b *stores.Bundle, ids []*string) ([]*uuid.UUID, error) {
+// existed, and so is another user's private memory, so a write cannot
+// attach a memory the caller cannot read. The result has one entry per
+// argument, nil where none was given, and the memories named, by id: a
+// document or point naming a memory takes its author and visibility.
+func memoryRefs(ctx context.Context, b *stores.Bundle, ids []*string) ([]*uuid.UUID, map[uuid.UUID]stores.Memory, error) {
 	out := make([]*uuid.UUID, len(ids))
 	var lookup []uuid.UUID
 	given := map[uuid.UUID]string{}
 	for i, id := range ids {
 		u, err := relay.DecodeOptionalUUID(id, relay.KindMemory)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if u == nil {
 			continue
@@ -33,16 +35,16 @@ func memoryRefs(ctx context.Context, b *stores.Bundle, ids []*string) ([]*uuid.U
 		}
 	}
 	if len(lookup) == 0 {
-		return out, nil
+		return out, map[uuid.UUID]stores.Memory{}, nil
 	}
 	found, err := b.Memories.MemoriesByID(ctx, lookup)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	for _, u := range lookup {
 		if _, ok := found[u]; !ok {
-			return nil, stores.NotFound("memory %q not found", given[u])
+			return nil, nil, stores.NotFound("memory %q not found", given[u])
 		}
 	}
-	return out, nil
+	return out, found, nil
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/codingbrain/gateway/graph/relay"
+	"github.com/codingbrain/gateway/stores"
 )
 
 // Resolver holds the gateway's process-wide settings. Per-request state (the
@@ -22,6 +23,9 @@ type Resolver struct {
 	Pages relay.Limits
 	// MaxTraversalDepth caps the depth argument of code-graph traversals.
 	MaxTraversalDepth int
+	// DefaultMemoryVisibility is given to new memories that name none;
+	// empty means ORG.
+	DefaultMemoryVisibility stores.Visibility
 	// Now is the clock of subscriptions' sliding windows and expiry timers
 	// (the stores' clock); nil means time.Now.
 	Now func() time.Time

@@ -143,7 +143,10 @@ func newMemoryChangeFilter(in *model.MemoryChangeFilter) (memoryChangeFilter, er
 
 // memoryChange turns a committed change into the event a subscriber gets,
 // reading the memory through the subscriber's own tenant-bound stores when
-// the change carries no snapshot. ok is false when the filter rejects it.
+// the change carries no snapshot. ok is false when the filter rejects it,
+// and for a change the subscriber may not see (another user's private
+// memory, by its snapshot or by the store not returning it): that change is
+// not delivered at all, so not even its id and version reach anyone else.
 func memoryChange(ctx context.Context, b *stores.Bundle, f memoryChangeFilter, c stores.Change) (model.MemoryChangeEvent, bool) {
 	ev := model.MemoryChangeEvent{
 		Kind:     model.MemoryChangeKindUpdated,
@@ -157,10 +160,18 @@ func memoryChange(ctx context.Context, b *stores.Bundle, f memoryChangeFilter, c
 	case c.Version == 1:
 		ev.Kind = model.MemoryChangeKindCreated
 	}
+	if ev.Memory != nil && !ev.Memory.Visibility.VisibleTo(ev.Memory.AuthorID, b.Tenant.UserID) {
+		return ev, false
+	}
 	if ev.Memory == nil {
-		if m, err := b.Memories.Memory(ctx, c.MemoryID); err == nil {
-			ev.Memory = &m
+		m, err := b.Memories.Memory(ctx, c.MemoryID)
+		if err != nil {
+			// Fail closed: a memory the store cannot show this subscriber
+			// (another user's private one, or none while the store is down)
+			// may not be announced to it.
+			return ev, false
 		}
+		ev.Memory = &m
 	}
 	if len(f.kinds) > 0 && !slices.Contains(f.kinds, ev.Kind) {
 		return ev, false

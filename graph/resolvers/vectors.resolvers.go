@@ -31,7 +31,7 @@ func (r *mutationResolver) UpsertVectors(ctx context.Context, input model.Upsert
 	for i, p := range input.Points {
 		refs[i] = p.MemoryID
 	}
-	memoryIDs, err := memoryRefs(ctx, b, refs)
+	memoryIDs, named, err := memoryRefs(ctx, b, refs)
 	if err != nil {
 		return model.UpsertVectorsPayload{}, err
 	}
@@ -54,6 +54,10 @@ func (r *mutationResolver) UpsertVectors(ctx context.Context, input model.Upsert
 			return model.UpsertVectorsPayload{}, stores.Invalid("a point id must not be the nil UUID")
 		}
 		points[i] = stores.VectorPoint{ID: ids[i], Vector: vector, MemoryID: memoryIDs[i], Payload: p.Payload}
+		if memoryIDs[i] != nil {
+			m := named[*memoryIDs[i]]
+			points[i].AuthorID, points[i].Visibility = m.AuthorID, m.Visibility
+		}
 	}
 	if err := b.Vectors.UpsertVectors(ctx, input.Model, points); err != nil {
 		return model.UpsertVectorsPayload{}, err

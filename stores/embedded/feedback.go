@@ -126,8 +126,9 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
+	f = s.visibleMemoryFilter(ctx, f)
 	s.b.mu.RLock()
-	events := s.selectEvents(f)
+	events := s.selectEvents(f, f.AllUsers)
 	s.b.mu.RUnlock()
 	slices.SortFunc(events, func(a, b stores.FeedbackEvent) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	page := keysetPage(events, p.First,
@@ -146,9 +147,10 @@ func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.Feedba
 	if err := stores.CheckFeedbackFilter(f); err != nil {
 		return 0, err
 	}
+	f = s.visibleMemoryFilter(ctx, f)
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
-	return len(s.selectEvents(f)), nil
+	return len(s.selectEvents(f, f.AllUsers)), nil
 }
 
 func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.FeedbackFilter) (stores.FeedbackAggregates, error) {
@@ -158,8 +160,9 @@ func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.Feedbac
 	if err := stores.CheckFeedbackFilter(f); err != nil {
 		return stores.FeedbackAggregates{}, err
 	}
+	f = s.visibleMemoryFilter(ctx, f)
 	s.b.mu.RLock()
-	events := s.selectEvents(f)
+	events := s.selectEvents(f, true)
 	s.b.mu.RUnlock()
 
 	type variantKey struct {
@@ -232,13 +235,29 @@ func (s *feedbackStore) PurgeFeedback(ctx context.Context, before time.Time) (in
 	return purged, nil
 }
 
-// selectEvents returns copies of the org's events that f selects; the
-// caller holds a read lock.
-func (s *feedbackStore) selectEvents(f stores.FeedbackFilter) []stores.FeedbackEvent {
+// visibleMemoryFilter makes a filter on a memory the user may not see
+// select nothing, like a memory that does not exist: aggregates count every
+// user's events, and would otherwise tell another user's private memory
+// from a missing one.
+func (s *feedbackStore) visibleMemoryFilter(ctx context.Context, f stores.FeedbackFilter) stores.FeedbackFilter {
+	if f.MemoryID == nil || s.b.memories == nil {
+		return f
+	}
+	if _, err := s.b.memories.Memories(s.tenant).Memory(ctx, *f.MemoryID); err != nil {
+		f.MemoryID = &uuid.Nil
+	}
+	return f
+}
+
+// selectEvents returns copies of the org's events that f selects: the
+// bound user's own, or every user's when everyUser is set. The caller holds
+// a read lock.
+func (s *feedbackStore) selectEvents(f stores.FeedbackFilter, everyUser bool) []stores.FeedbackEvent {
 	var out []stores.FeedbackEvent
 	for _, e := range s.b.orgs[s.tenant.OrgID] {
 		switch {
-		case f.Since != nil && e.CreatedAt.Before(*f.Since),
+		case !everyUser && e.UserID != s.tenant.UserID,
+			f.Since != nil && e.CreatedAt.Before(*f.Since),
 			f.Until != nil && !e.CreatedAt.Before(*f.Until),
 			len(f.Outcomes) > 0 && !slices.Contains(f.Outcomes, e.Outcome),
 			f.Tool != "" && e.Tool != f.Tool,

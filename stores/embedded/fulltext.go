@@ -137,6 +137,16 @@ func fullTextCopyDoc(d stores.Document) stores.Document {
 	return d
 }
 
+// fullTextKey is where a document is kept in its org's index: under its id
+// in the shared space, or beside its owner in a private one (ids hold no
+// NUL, so keys of different spaces never meet).
+func fullTextKey(id string, owner uuid.UUID) string {
+	if owner == uuid.Nil {
+		return id
+	}
+	return id + "\x00" + owner.String()
+}
+
 func (idx *fullTextIndex) remove(id string) bool {
 	d := idx.docs[id]
 	if d == nil {
@@ -173,7 +183,7 @@ func fullTextDecr(df map[string]int, term string) {
 }
 
 func (idx *fullTextIndex) add(d *fullTextDoc) {
-	id := d.doc.ID
+	id := fullTextKey(d.doc.ID, stores.PrivateOwner(d.doc.Visibility, d.doc.AuthorID))
 	idx.docs[id] = d
 	idx.title.totalLen += d.titleLen
 	idx.body.totalLen += d.bodyLen
@@ -199,7 +209,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if err := stores.CheckDocuments(docs); err != nil {
+	if err := stores.CheckDocuments(docs, s.tenant.UserID); err != nil {
 		return err
 	}
 	if len(docs) == 0 {
@@ -226,7 +236,8 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		fd := &fullTextDoc{doc: stored}
 		fd.titleTF, fd.titleLen = fullTextTermFreqs(d.Title)
 		fd.bodyTF, fd.bodyLen = fullTextTermFreqs(d.Body)
-		idx.remove(d.ID)
+		idx.remove(fullTextKey(d.ID, uuid.Nil))
+		idx.remove(fullTextKey(d.ID, s.tenant.UserID))
 		idx.add(fd)
 	}
 	return nil
@@ -247,7 +258,8 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	}
 	n := 0
 	for _, id := range ids {
-		if idx.remove(id) {
+		shared, own := idx.remove(fullTextKey(id, uuid.Nil)), idx.remove(fullTextKey(id, s.tenant.UserID))
+		if shared || own {
 			n++
 		}
 	}
@@ -312,7 +324,9 @@ func fullTextQueryTerms(text string) ([]string, map[string]bool) {
 
 // matching returns the documents holding at least one of terms and
 // carrying every one of tags, in no order. The caller holds the read lock.
-func (idx *fullTextIndex) matching(terms, tags []string) []*fullTextDoc {
+// matching returns the documents holding a term and every tag that user
+// may see: a PRIVATE document only when user is its author.
+func (idx *fullTextIndex) matching(terms, tags []string, user uuid.UUID) []*fullTextDoc {
 	candidates := map[string]bool{}
 	for _, term := range terms {
 		for id := range idx.postings[term] {
@@ -321,7 +335,7 @@ func (idx *fullTextIndex) matching(terms, tags []string) []*fullTextDoc {
 	}
 	var out []*fullTextDoc
 	for id := range candidates {
-		if d := idx.docs[id]; fullTextHasTags(d.doc.Tags, tags) {
+		if d := idx.docs[id]; fullTextHasTags(d.doc.Tags, tags) && d.doc.Visibility.VisibleTo(d.doc.AuthorID, user) {
 			out = append(out, d)
 		}
 	}
@@ -342,7 +356,7 @@ func (s *fullTextStore) CountSearchHits(ctx context.Context, q stores.SearchQuer
 	if idx == nil {
 		return 0, nil
 	}
-	return len(idx.matching(terms, q.Tags)), nil
+	return len(idx.matching(terms, q.Tags, s.tenant.UserID)), nil
 }
 
 func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stores.PageArgs) (stores.Page[stores.SearchHit], error) {
@@ -379,7 +393,7 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 	}
 	n := len(idx.docs)
 	var found []scored
-	for _, d := range idx.matching(terms, q.Tags) {
+	for _, d := range idx.matching(terms, q.Tags, s.tenant.UserID) {
 		id := d.doc.ID
 		score := math.Max(
 			fullTextBM25(terms, d.titleTF, d.titleLen, idx.title, n),

@@ -96,11 +96,25 @@ func (s *memoryStore) Memory(ctx context.Context, id uuid.UUID) (stores.Memory, 
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
-	o := s.b.org(s.tenant.OrgID, false)
-	if o == nil || o.memories[id] == nil {
+	row := s.visible(s.b.org(s.tenant.OrgID, false), id)
+	if row == nil {
 		return stores.Memory{}, stores.NotFound("memory not found")
 	}
-	return copyMemory(o.memories[id].memory), nil
+	return copyMemory(row.memory), nil
+}
+
+// visible returns the memory's row when it exists in o and the bound user
+// may see it (an ORG memory, or one of the user's own), else nil: another
+// user's private memory is exactly like a missing one. The caller holds a lock.
+func (s *memoryStore) visible(o *memoryOrg, id uuid.UUID) *memoryRow {
+	if o == nil {
+		return nil
+	}
+	row := o.memories[id]
+	if row == nil || !row.memory.Visibility.VisibleTo(row.memory.AuthorID, s.tenant.UserID) {
+		return nil
+	}
+	return row
 }
 
 func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uuid.UUID]stores.Memory, error) {
@@ -115,7 +129,7 @@ func (s *memoryStore) MemoriesByID(ctx context.Context, ids []uuid.UUID) (map[uu
 		return out, nil
 	}
 	for _, id := range ids {
-		if row := o.memories[id]; row != nil {
+		if row := s.visible(o, id); row != nil {
 			out[id] = copyMemory(row.memory)
 		}
 	}
@@ -136,7 +150,8 @@ func (s *memoryStore) matchingMemories(f stores.MemoryFilter) []stores.Memory {
 		for _, row := range o.memories {
 			m := row.memory
 			switch {
-			case len(f.States) == 0 && m.State == stores.MemoryDeleted,
+			case !m.Visibility.VisibleTo(m.AuthorID, s.tenant.UserID),
+				len(f.States) == 0 && m.State == stores.MemoryDeleted,
 				len(f.States) > 0 && !slices.Contains(f.States, m.State),
 				f.AppID != nil && m.AppID != *f.AppID,
 				f.CategoryID != nil && !slices.Contains(row.categories, *f.CategoryID),
@@ -227,15 +242,16 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 	out := make([]stores.Memory, len(valid))
 	for i, v := range valid {
 		m := stores.Memory{
-			ID:        uuid.New(),
-			AppID:     v.AppID,
-			AuthorID:  s.tenant.UserID,
-			Content:   v.Content,
-			Metadata:  metadata[i],
-			State:     stores.MemoryActive,
-			Version:   1,
-			CreatedAt: now,
-			UpdatedAt: now,
+			ID:         uuid.New(),
+			AppID:      v.AppID,
+			AuthorID:   s.tenant.UserID,
+			Visibility: v.Visibility,
+			Content:    v.Content,
+			Metadata:   metadata[i],
+			State:      stores.MemoryActive,
+			Version:    1,
+			CreatedAt:  now,
+			UpdatedAt:  now,
 		}
 		row := &memoryRow{memory: m, categories: s.ensureCategories(o, v.Categories, now)}
 		o.memories[m.ID] = row
@@ -336,6 +352,29 @@ func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state st
 	return copyMemory(row.memory), nil
 }
 
+func (s *memoryStore) SetMemoryVisibility(ctx context.Context, id uuid.UUID, v stores.Visibility, expectedVersion *int64) (stores.Memory, error) {
+	if err := s.begin(ctx); err != nil {
+		return stores.Memory{}, err
+	}
+	if !v.Valid() {
+		return stores.Memory{}, stores.Invalid("visibility must be PRIVATE or ORG")
+	}
+	s.b.mu.Lock()
+	defer s.b.mu.Unlock()
+	o, row, err := s.changeable(id, expectedVersion)
+	if err != nil {
+		return stores.Memory{}, err
+	}
+	if row.memory.AuthorID != s.tenant.UserID {
+		return stores.Memory{}, stores.Conflict("only its author can change a memory's visibility")
+	}
+	row.memory.Visibility = v
+	row.memory.Version++
+	row.memory.UpdatedAt = s.b.stamp()
+	s.reindex(ctx, o, row)
+	return copyMemory(row.memory), nil
+}
+
 func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, expectedVersion *int64) (stores.Memory, error) {
 	if err := s.begin(ctx); err != nil {
 		return stores.Memory{}, err
@@ -343,10 +382,10 @@ func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, expectedVe
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	o := s.b.org(s.tenant.OrgID, false)
-	if o == nil || o.memories[id] == nil || o.memories[id].memory.State == stores.MemoryDeleted {
+	row := s.visible(o, id)
+	if row == nil || row.memory.State == stores.MemoryDeleted {
 		return stores.Memory{}, stores.NotFound("memory not found")
 	}
-	row := o.memories[id]
 	if err := checkVersion(row.memory.Version, expectedVersion); err != nil {
 		return stores.Memory{}, err
 	}
@@ -364,10 +403,10 @@ func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, expectedVe
 // write lock.
 func (s *memoryStore) changeable(id uuid.UUID, expectedVersion *int64) (*memoryOrg, *memoryRow, error) {
 	o := s.b.org(s.tenant.OrgID, false)
-	if o == nil || o.memories[id] == nil {
+	row := s.visible(o, id)
+	if row == nil {
 		return nil, nil, stores.NotFound("memory not found")
 	}
-	row := o.memories[id]
 	if row.memory.State == stores.MemoryDeleted {
 		return nil, nil, stores.Conflict("memory is deleted")
 	}
@@ -394,11 +433,13 @@ func (s *memoryStore) reindex(ctx context.Context, o *memoryOrg, row *memoryRow)
 	m := row.memory
 	id := m.ID
 	doc := stores.Document{
-		ID:        id.String(),
-		MemoryID:  &id,
-		Body:      m.Content,
-		Tags:      make([]string, 0, len(row.categories)),
-		CreatedAt: m.CreatedAt,
+		ID:         id.String(),
+		MemoryID:   &id,
+		Body:       m.Content,
+		Tags:       make([]string, 0, len(row.categories)),
+		CreatedAt:  m.CreatedAt,
+		AuthorID:   m.AuthorID,
+		Visibility: m.Visibility,
 	}
 	for _, c := range sortedCategories(o, row.categories) {
 		doc.Tags = append(doc.Tags, c.Name)
@@ -578,8 +619,8 @@ func (s *memoryStore) CategoriesByMemory(ctx context.Context, memoryIDs []uuid.U
 	o := s.b.org(s.tenant.OrgID, false)
 	for _, id := range memoryIDs {
 		out[id] = []stores.Category{}
-		if o != nil && o.memories[id] != nil {
-			out[id] = sortedCategories(o, o.memories[id].categories)
+		if row := s.visible(o, id); row != nil {
+			out[id] = sortedCategories(o, row.categories)
 		}
 	}
 	return out, nil

@@ -23,13 +23,17 @@ type VectorBackend struct {
 	collections map[string]*vectorCollection
 }
 
-// vectorCollection holds one model's points, by org then by id: point ids
+// vectorCollection holds one model's points, by org then by key: point ids
 // are unique per org, so another org upserting the same id stores its own
 // point rather than replacing this one.
 type vectorCollection struct {
 	dim    int
-	points map[uuid.UUID]map[uuid.UUID]*vectorPoint
+	points map[uuid.UUID]map[vectorKey]*vectorPoint
 }
+
+// vectorKey is a point's id in its id space: the org's shared one (owner
+// uuid.Nil) or a PRIVATE point's author's own (stores.PrivateOwner).
+type vectorKey struct{ id, owner uuid.UUID }
 
 type vectorPoint struct {
 	point stores.VectorPoint
@@ -216,7 +220,10 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		if err != nil {
 			return err
 		}
-		stored := stores.VectorPoint{ID: p.ID, Vector: append([]float32{}, p.Vector...), Payload: payload}
+		if err := stores.CheckIndexedVisibility(p.Visibility, p.AuthorID, s.tenant.UserID); err != nil {
+			return err
+		}
+		stored := stores.VectorPoint{ID: p.ID, Vector: append([]float32{}, p.Vector...), Payload: payload, AuthorID: p.AuthorID, Visibility: p.Visibility}
 		if p.MemoryID != nil {
 			m := *p.MemoryID
 			stored.MemoryID = &m
@@ -231,16 +238,20 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		return stores.Invalid("model %q takes vectors of dimension %d", model, c.dim)
 	}
 	if c == nil {
-		c = &vectorCollection{dim: dim, points: map[uuid.UUID]map[uuid.UUID]*vectorPoint{}}
+		c = &vectorCollection{dim: dim, points: map[uuid.UUID]map[vectorKey]*vectorPoint{}}
 		s.b.collections[model] = c
 	}
 	own := c.points[s.tenant.OrgID]
 	if own == nil {
-		own = map[uuid.UUID]*vectorPoint{}
+		own = map[vectorKey]*vectorPoint{}
 		c.points[s.tenant.OrgID] = own
 	}
 	for _, p := range prepared {
-		own[p.point.ID] = p
+		// The user's point of this id in the other space goes: a memory
+		// whose visibility changed moves between them.
+		delete(own, vectorKey{p.point.ID, uuid.Nil})
+		delete(own, vectorKey{p.point.ID, s.tenant.UserID})
+		own[vectorKey{p.point.ID, stores.PrivateOwner(p.point.Visibility, p.point.AuthorID)}] = p
 	}
 	return nil
 }
@@ -261,8 +272,11 @@ func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uui
 	own := c.points[s.tenant.OrgID]
 	n := 0
 	for _, id := range ids {
-		if _, ok := own[id]; ok {
-			delete(own, id)
+		_, shared := own[vectorKey{id, uuid.Nil}]
+		_, mine := own[vectorKey{id, s.tenant.UserID}]
+		if shared || mine {
+			delete(own, vectorKey{id, uuid.Nil})
+			delete(own, vectorKey{id, s.tenant.UserID})
 			n++
 		}
 	}
@@ -303,7 +317,7 @@ func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []
 	}
 	var found []scored
 	for _, p := range c.points[s.tenant.OrgID] {
-		if !vectorMatches(p.point.Payload, want) {
+		if !p.point.Visibility.VisibleTo(p.point.AuthorID, s.tenant.UserID) || !vectorMatches(p.point.Payload, want) {
 			continue
 		}
 		var dot float64

@@ -88,6 +88,12 @@ func (s memoriesStore) SetMemoryState(ctx context.Context, id uuid.UUID, state s
 	})
 }
 
+func (s memoriesStore) SetMemoryVisibility(ctx context.Context, id uuid.UUID, v stores.Visibility, expectedVersion *int64) (stores.Memory, error) {
+	return call(ctx, s.g, "SetMemoryVisibility", func(ctx context.Context) (stores.Memory, error) {
+		return s.next.SetMemoryVisibility(ctx, id, v, expectedVersion)
+	})
+}
+
 func (s memoriesStore) DeleteMemory(ctx context.Context, id uuid.UUID, expectedVersion *int64) (stores.Memory, error) {
 	return call(ctx, s.g, "DeleteMemory", func(ctx context.Context) (stores.Memory, error) { return s.next.DeleteMemory(ctx, id, expectedVersion) })
 }

@@ -37,13 +37,17 @@ var searchFields = []string{"title", "body"}
 
 // source is a document as stored in OpenSearch.
 type source struct {
-	OrgID     string   `json:"org_id"`
-	DocID     string   `json:"doc_id"`
-	MemoryID  string   `json:"memory_id,omitempty"`
-	Title     string   `json:"title"`
-	Body      string   `json:"body"`
-	Tags      []string `json:"tags"`
-	CreatedAt string   `json:"created_at"`
+	OrgID    string `json:"org_id"`
+	DocID    string `json:"doc_id"`
+	MemoryID string `json:"memory_id,omitempty"`
+	AuthorID string `json:"author_id,omitempty"`
+	// Visibility is PRIVATE or ORG; documents that are not memories, and
+	// those written before visibilities existed, have none and count as ORG.
+	Visibility string   `json:"visibility,omitempty"`
+	Title      string   `json:"title"`
+	Body       string   `json:"body"`
+	Tags       []string `json:"tags"`
+	CreatedAt  string   `json:"created_at"`
 }
 
 // searchRequest is the body of a search. The query text travels as a JSON
@@ -67,7 +71,7 @@ type searchQuery struct {
 		Must               *multiMatchQuery  `json:"must,omitempty"`
 		Should             []multiMatchQuery `json:"should,omitempty"`
 		MinimumShouldMatch int               `json:"minimum_should_match,omitempty"`
-		Filter             []termQuery       `json:"filter"`
+		Filter             []any             `json:"filter"`
 	} `json:"bool"`
 }
 
@@ -154,9 +158,14 @@ func (s *fullTextStore) begin(ctx context.Context) error {
 }
 
 // documentID is the _id of a document: unique per org (two orgs may use the
-// same document id) and short whatever the length of the document id.
-func documentID(org uuid.UUID, id string) string {
+// same document id) and short whatever the length of the document id. A
+// PRIVATE document's _id also names its owner (stores.PrivateOwner), so
+// another user of the org writing or deleting the same id reaches another _id.
+func documentID(org uuid.UUID, id string, owner uuid.UUID) string {
 	sum := sha256.Sum256([]byte(id))
+	if owner != uuid.Nil {
+		return org.String() + ":" + owner.String() + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
+	}
 	return org.String() + ":" + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
@@ -172,7 +181,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 	if err := s.begin(ctx); err != nil {
 		return err
 	}
-	if err := stores.CheckDocuments(docs); err != nil {
+	if err := stores.CheckDocuments(docs, s.tenant.UserID); err != nil {
 		return err
 	}
 	if len(docs) == 0 {
@@ -199,8 +208,22 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		if d.MemoryID != nil {
 			src.MemoryID = d.MemoryID.String()
 		}
+		if d.AuthorID != uuid.Nil {
+			src.AuthorID = d.AuthorID.String()
+		}
+		src.Visibility = string(d.Visibility)
+		// The bound user's document of this id in the other space goes:
+		// a memory whose visibility changed moves between them.
+		owner := stores.PrivateOwner(d.Visibility, d.AuthorID)
+		other := s.tenant.UserID
+		if owner != uuid.Nil {
+			other = uuid.Nil
+		}
 		var err error
-		if body, err = appendBulkLine(body, bulkAction("index", documentID(s.tenant.OrgID, d.ID))); err != nil {
+		if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, d.ID, other))); err != nil {
+			return err
+		}
+		if body, err = appendBulkLine(body, bulkAction("index", documentID(s.tenant.OrgID, d.ID, owner))); err != nil {
 			return err
 		}
 		if body, err = appendBulkLine(body, src); err != nil {
@@ -225,11 +248,14 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	if exists, err := s.b.findAlias(ctx, s.tenant.OrgID, false); err != nil || !exists {
 		return 0, err
 	}
+	// Each id is deleted in the shared space and in the bound user's own.
 	var body []byte
 	for _, id := range ids {
-		var err error
-		if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, id))); err != nil {
-			return 0, err
+		for _, owner := range []uuid.UUID{uuid.Nil, s.tenant.UserID} {
+			var err error
+			if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, id, owner))); err != nil {
+				return 0, err
+			}
 		}
 	}
 	items, err := s.bulk(ctx, body)
@@ -237,8 +263,8 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 		return 0, err
 	}
 	n := 0
-	for _, item := range items {
-		if item.Result == "deleted" {
+	for i := 0; i+1 < len(items); i += 2 {
+		if items[i].Result == "deleted" || items[i+1].Result == "deleted" {
 			n++
 		}
 	}
@@ -404,7 +430,7 @@ func (s *fullTextStore) filtered(q stores.SearchQuery) searchQuery {
 	var out searchQuery
 	// The alias already filters on the org; the query says so too, so that a
 	// misconfigured alias cannot widen a search.
-	out.Bool.Filter = []termQuery{newTermQuery("org_id", s.tenant.OrgID.String())}
+	out.Bool.Filter = []any{newTermQuery("org_id", s.tenant.OrgID.String()), s.visibleFilter()}
 	for _, tag := range q.Tags {
 		out.Bool.Filter = append(out.Bool.Filter, newTermQuery("tags", tag))
 	}
@@ -460,6 +486,21 @@ func (s *fullTextStore) scoredQuery(ctx context.Context, q stores.SearchQuery) (
 	return out, len(out.Bool.Should) > 0, nil
 }
 
+// visibleFilter keeps the documents the bound user may see: every one
+// that is not PRIVATE, and the PRIVATE ones the user wrote. It is part of
+// every search and count, so no caller can forget it.
+func (s *fullTextStore) visibleFilter() any {
+	type clauses struct {
+		Should             []any `json:"should"`
+		MinimumShouldMatch int   `json:"minimum_should_match"`
+	}
+	notPrivate := map[string]any{"bool": map[string]any{"must_not": []any{newTermQuery("visibility", string(stores.VisibilityPrivate))}}}
+	return map[string]clauses{"bool": {
+		Should:             []any{notPrivate, newTermQuery("author_id", s.tenant.UserID.String())},
+		MinimumShouldMatch: 1,
+	}}
+}
+
 // searchAlias posts body to an endpoint (_search, _count) of the tenant's
 // alias. found is false, with no error, when the tenant never wrote a
 // document (its alias does not exist yet): there is nothing to find.
@@ -480,7 +521,14 @@ func (s *fullTextStore) searchAlias(ctx context.Context, endpoint string, body, 
 
 // document turns a stored source back into a Document.
 func (src source) document() (stores.Document, error) {
-	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags}
+	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags, Visibility: stores.Visibility(src.Visibility)}
+	if src.AuthorID != "" {
+		author, err := uuid.Parse(src.AuthorID)
+		if err != nil {
+			return stores.Document{}, fmt.Errorf("opensearch: document %q has a malformed author id: %w", src.DocID, err)
+		}
+		d.AuthorID = author
+	}
 	if d.Tags == nil {
 		d.Tags = []string{}
 	}

@@ -58,6 +58,8 @@ const documentMapping = `{
     "org_id": {"type": "keyword"},
     "doc_id": {"type": "keyword"},
     "memory_id": {"type": "keyword"},
+    "author_id": {"type": "keyword"},
+    "visibility": {"type": "keyword"},
     "title": {"type": "text", "analyzer": "cb_text", "index_options": "offsets", "similarity": "cb_tenant_bm25"},
     "body": {"type": "text", "analyzer": "cb_text", "index_options": "offsets", "similarity": "cb_tenant_bm25"},
     "tags": {"type": "keyword"},
@@ -87,10 +89,30 @@ func newIndexDefinition(shards int) indexDefinition {
 	}
 }
 
-// ensureIndex creates the shared index unless it exists; concurrent callers
-// (gateway replicas starting together) all succeed.
+// visibilityMapping adds the fields of private memories (author_id,
+// visibility) to an index created before they existed. A put-mapping that
+// only adds fields is allowed on a live strict index and is a no-op when
+// they are already there; documents written before it have neither field
+// and count as ORG, which every document then was.
+const visibilityMapping = `{
+  "properties": {
+    "author_id": {"type": "keyword"},
+    "visibility": {"type": "keyword"}
+  }
+}`
+
+// ensureIndex creates the shared index unless it exists, and brings an
+// existing one's mapping up to date; concurrent callers (gateway replicas
+// starting together) all succeed.
 func (b *Backend) ensureIndex(ctx context.Context, name string) error {
-	return b.createIndex(ctx, name, b.opts.Shards)
+	if err := b.createIndex(ctx, name, b.opts.Shards); err != nil {
+		return err
+	}
+	return b.putVisibilityMapping(ctx, name)
+}
+
+func (b *Backend) putVisibilityMapping(ctx context.Context, index string) error {
+	return b.call(ctx, http.MethodPut, "/"+url.PathEscape(index)+"/_mapping", nil, json.RawMessage(visibilityMapping), nil)
 }
 
 func (b *Backend) createIndex(ctx context.Context, name string, shards int) error {
@@ -149,8 +171,9 @@ func (b *Backend) aliasIndices(ctx context.Context, alias string) ([]string, err
 
 // ensureAlias makes sure the tenant's alias exists before a write. A new
 // tenant's alias points to the shared index; an existing one is left where
-// it is (a moved tenant keeps its dedicated index). The answer is cached:
-// one round trip per tenant and process.
+// it is (a moved tenant keeps its dedicated index, whose mapping is brought
+// up to date). The answer is cached: one round trip per tenant and process
+// (two for a moved tenant).
 func (b *Backend) ensureAlias(ctx context.Context, org uuid.UUID) error {
 	_, err := b.findAlias(ctx, org, true)
 	return err
@@ -169,6 +192,15 @@ func (b *Backend) findAlias(ctx context.Context, org uuid.UUID, create bool) (bo
 	indices, err := b.aliasIndices(ctx, alias)
 	if err != nil {
 		return false, err
+	}
+	for _, index := range indices {
+		// A tenant moved to an index of its own before private memories
+		// existed: that index needs their fields too, before a write.
+		if index != b.opts.Index {
+			if err := b.putVisibilityMapping(ctx, index); err != nil {
+				return false, err
+			}
+		}
 	}
 	if len(indices) == 0 {
 		if !create {

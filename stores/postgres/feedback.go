@@ -3,6 +3,7 @@ package postgres
 import (
 	"bytes"
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"time"
@@ -15,20 +16,31 @@ import (
 
 // Statements of the feedback store.
 const (
+	// The memory is looked up under the policies: the foreign key alone
+	// would accept another user's private memory (referential checks bypass
+	// row level security). No row back means the memory is not there.
 	insertFeedbackSQL = `INSERT INTO feedback_events
   (org_id, id, user_id, query_id, memory_id, tool, query_type, outcome, latency_ms, experiment_id, variant_key)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+SELECT $1::uuid, $2::uuid, $3::uuid, $4::text, $5::uuid, $6::text, $7::text, $8::text, $9::bigint, $10::uuid, $11::text
+WHERE $5::uuid IS NULL OR EXISTS (SELECT 1 FROM memories WHERE id = $5::uuid)
 RETURNING created_at`
 
+	// Reads every event of the org in this transaction, not only the
+	// user's own (aggregates, org admins, the retention purge).
+	feedbackAllSQL = `SELECT set_config('app.feedback_all', 'on', true)`
+
 	// feedbackFilterSQL selects the events of a stores.FeedbackFilter:
-	// $1 since, $2 until, $3 outcomes, $4 tool, $5 query type, $6 experiment, $7 memory.
+	// $1 since, $2 until, $3 outcomes, $4 tool, $5 query type, $6 experiment,
+	// $7 memory, which must be visible to the user (under the policies; one
+	// lookup per statement): aggregates count every user's events, and
+	// would otherwise tell another user's private memory from a missing one.
 	feedbackFilterSQL = `($1::timestamptz IS NULL OR created_at >= $1::timestamptz)
   AND ($2::timestamptz IS NULL OR created_at < $2::timestamptz)
   AND ($3::text[] IS NULL OR outcome = ANY($3::text[]))
   AND ($4::text IS NULL OR tool = $4::text)
   AND ($5::text IS NULL OR query_type = $5::text)
   AND ($6::uuid IS NULL OR experiment_id = $6::uuid)
-  AND ($7::uuid IS NULL OR memory_id = $7::uuid)`
+  AND ($7::uuid IS NULL OR (memory_id = $7::uuid AND EXISTS (SELECT 1 FROM memories WHERE id = $7::uuid)))`
 
 	feedbackColumns = `id, user_id, query_id, memory_id, tool, query_type, outcome, latency_ms, experiment_id, variant_key, created_at`
 
@@ -97,6 +109,9 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 			string(ev.Outcome), ev.LatencyMs, ev.ExperimentID, variant).
 			QueryRow(func(row pgx.Row) error { return row.Scan(&ev.CreatedAt) })
 	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return stores.FeedbackEvent{}, stores.NotFound("memory not found")
+	}
 	if isForeignKeyViolation(err, "feedback_events_variant_fkey") {
 		return stores.FeedbackEvent{}, stores.NotFound("the experiment has no variant %q", in.VariantKey)
 	}
@@ -134,6 +149,9 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	}
 	var events []stores.FeedbackEvent
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		if f.AllUsers {
+			b.Queue(feedbackAllSQL)
+		}
 		b.Queue(listFeedbackSQL, append(args, after.at, after.id, p.First+1)...).Query(func(rows pgx.Rows) (err error) {
 			events, err = pgx.CollectRows(rows, scanFeedback)
 			return err
@@ -150,7 +168,14 @@ func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.Feedba
 	if err != nil {
 		return 0, err
 	}
-	return s.b.count(ctx, s.t, countFeedbackSQL, args...)
+	var n int
+	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		if f.AllUsers {
+			b.Queue(feedbackAllSQL)
+		}
+		b.Queue(countFeedbackSQL, args...).QueryRow(func(row pgx.Row) error { return row.Scan(&n) })
+	})
+	return n, err
 }
 
 func scanFeedback(row pgx.CollectableRow) (stores.FeedbackEvent, error) {
@@ -178,6 +203,7 @@ func (s *feedbackStore) FeedbackAggregates(ctx context.Context, f stores.Feedbac
 		ByVariant:   []stores.VariantStats{},
 	}
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(feedbackAllSQL)
 		b.Queue(feedbackAggregatesSQL, args...).Query(func(rows pgx.Rows) error {
 			for rows.Next() {
 				var grouping int
@@ -237,6 +263,7 @@ func outcomeStats(counts [4]int64) stores.FeedbackStats {
 func (s *feedbackStore) PurgeFeedback(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
 	err := s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
+		b.Queue(feedbackAllSQL)
 		b.Queue(purgeFeedbackSQL, before).Exec(func(ct pgconn.CommandTag) error {
 			n = ct.RowsAffected()
 			return nil

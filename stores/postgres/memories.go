@@ -13,7 +13,7 @@ import (
 // Statements of the memory store. The org_id of every row is checked by the
 // policies; statements name it only where a row is written.
 const (
-	memoryColumns = `id, app_id, author_id, content, metadata, state, version, created_at, updated_at, deleted_at`
+	memoryColumns = `id, app_id, author_id, content, metadata, state, version, created_at, updated_at, deleted_at, visibility`
 
 	memoryByIDSQL   = `SELECT ` + memoryColumns + ` FROM memories WHERE id = $1`
 	memoriesByIDSQL = `SELECT ` + memoryColumns + ` FROM memories WHERE id = ANY($1::uuid[])`
@@ -56,9 +56,9 @@ ON CONFLICT (org_id, name) DO NOTHING`
 	// One statement stores the batch, links its categories (created by the
 	// statement before) and queues one outbox row per memory.
 	insertMemoriesSQL = `WITH m AS (
-  INSERT INTO memories (org_id, id, app_id, author_id, content, metadata)
-  SELECT $1::uuid, u.id, u.app_id, $2::uuid, u.content, u.metadata::jsonb
-  FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[]) AS u(id, app_id, content, metadata)
+  INSERT INTO memories (org_id, id, app_id, author_id, content, metadata, visibility)
+  SELECT $1::uuid, u.id, u.app_id, $2::uuid, u.content, u.metadata::jsonb, u.visibility
+  FROM unnest($3::uuid[], $4::uuid[], $5::text[], $6::text[], $9::text[]) AS u(id, app_id, content, metadata, visibility)
   RETURNING ` + memoryColumns + `
 ), links AS (
   INSERT INTO memory_categories (org_id, memory_id, category_id)
@@ -66,12 +66,12 @@ ON CONFLICT (org_id, name) DO NOTHING`
   FROM unnest($7::uuid[], $8::text[]) AS l(memory_id, name)
   JOIN categories c ON c.name = l.name
 ), queued AS (
-  INSERT INTO memory_outbox (org_id, memory_id, op, memory_version)
-  SELECT $1::uuid, id, 'upsert', version FROM m
+  INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id)
+  SELECT $1::uuid, id, 'upsert', version, author_id FROM m
 )
 SELECT ` + memoryColumns + ` FROM m`
 
-	lockMemorySQL = `SELECT version, state FROM memories WHERE id = $1 FOR UPDATE`
+	lockMemorySQL = `SELECT version, state, author_id FROM memories WHERE id = $1 FOR UPDATE`
 
 	updateMemorySQL = `UPDATE memories SET
   content = coalesce($2::text, content),
@@ -86,6 +86,10 @@ RETURNING ` + memoryColumns
 WHERE id = $1
 RETURNING ` + memoryColumns
 
+	setMemoryVisibilitySQL = `UPDATE memories SET visibility = $2, version = version + 1, updated_at = now()
+WHERE id = $1
+RETURNING ` + memoryColumns
+
 	deleteMemorySQL = `UPDATE memories SET state = 'DELETED', deleted_at = now(), version = version + 1, updated_at = now()
 WHERE id = $1
 RETURNING ` + memoryColumns
@@ -95,7 +99,7 @@ RETURNING ` + memoryColumns
 	linkCategoriesSQL = `INSERT INTO memory_categories (org_id, memory_id, category_id)
 SELECT c.org_id, $1::uuid, c.id FROM categories c WHERE c.name = ANY($2::text[])`
 
-	enqueueSQL = `INSERT INTO memory_outbox (org_id, memory_id, op, memory_version) VALUES ($1, $2, $3, $4)`
+	enqueueSQL = `INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id) VALUES ($1, $2, $3, $4, $5)`
 
 	insertAppSQL = `INSERT INTO apps (org_id, id, name, description) VALUES ($1, $2, $3, $4) RETURNING created_at`
 	appsByIDSQL  = `SELECT id, name, description, created_at FROM apps WHERE id = ANY($1::uuid[])`
@@ -131,9 +135,10 @@ type memoryStore struct {
 
 func scanMemory(row pgx.CollectableRow) (stores.Memory, error) {
 	var m stores.Memory
-	var state string
-	err := row.Scan(&m.ID, &m.AppID, &m.AuthorID, &m.Content, &m.Metadata, &state, &m.Version, &m.CreatedAt, &m.UpdatedAt, &m.DeletedAt)
+	var state, visibility string
+	err := row.Scan(&m.ID, &m.AppID, &m.AuthorID, &m.Content, &m.Metadata, &state, &m.Version, &m.CreatedAt, &m.UpdatedAt, &m.DeletedAt, &visibility)
 	m.State = stores.MemoryState(state)
+	m.Visibility = stores.Visibility(visibility)
 	if m.Metadata == nil {
 		m.Metadata = map[string]any{}
 	}
@@ -260,11 +265,11 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 		return nil, err
 	}
 	n := len(valid)
-	ids, apps, contents, metas := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]string, n), make([]string, n)
+	ids, apps, contents, metas, visibilities := make([]uuid.UUID, n), make([]uuid.UUID, n), make([]string, n), make([]string, n), make([]string, n)
 	var linkMemories []uuid.UUID
 	var linkNames, names []string
 	for i, v := range valid {
-		ids[i], apps[i], contents[i], metas[i] = uuid.New(), v.AppID, v.Content, v.Metadata
+		ids[i], apps[i], contents[i], metas[i], visibilities[i] = uuid.New(), v.AppID, v.Content, v.Metadata, string(v.Visibility)
 		for _, c := range v.Categories {
 			linkMemories = append(linkMemories, ids[i])
 			linkNames = append(linkNames, c)
@@ -279,7 +284,7 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 		if len(names) > 0 {
 			b.Queue(ensureCategoriesSQL, s.t.OrgID, names)
 		}
-		b.Queue(insertMemoriesSQL, s.t.OrgID, s.t.UserID, ids, apps, contents, metas, linkMemories, linkNames).
+		b.Queue(insertMemoriesSQL, s.t.OrgID, s.t.UserID, ids, apps, contents, metas, linkMemories, linkNames, visibilities).
 			Query(func(rows pgx.Rows) error {
 				ms, err := pgx.CollectRows(rows, scanMemory)
 				for _, m := range ms {
@@ -323,7 +328,7 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 			return stores.Memory{}, err
 		}
 	}
-	return s.change(ctx, id, &u.ExpectedVersion, false, func(b *pgx.Batch, scan func(pgx.Rows) error) {
+	return s.change(ctx, id, &u.ExpectedVersion, false, nil, func(b *pgx.Batch, scan func(pgx.Rows) error) {
 		b.Queue(updateMemorySQL, id, u.Content, meta, u.AppID).Query(scan)
 		if u.Categories != nil {
 			if len(cats) > 0 {
@@ -341,29 +346,49 @@ func (s *memoryStore) SetMemoryState(ctx context.Context, id uuid.UUID, state st
 	if err := stores.CheckSettableState(state); err != nil {
 		return stores.Memory{}, err
 	}
-	return s.change(ctx, id, expectedVersion, false, func(b *pgx.Batch, scan func(pgx.Rows) error) {
+	return s.change(ctx, id, expectedVersion, false, nil, func(b *pgx.Batch, scan func(pgx.Rows) error) {
 		b.Queue(setMemoryStateSQL, id, string(state)).Query(scan)
 	})
 }
 
+func (s *memoryStore) SetMemoryVisibility(ctx context.Context, id uuid.UUID, v stores.Visibility, expectedVersion *int64) (stores.Memory, error) {
+	if !v.Valid() {
+		return stores.Memory{}, stores.Invalid("visibility must be PRIVATE or ORG")
+	}
+	return s.change(ctx, id, expectedVersion, false, s.authorOnly, func(b *pgx.Batch, scan func(pgx.Rows) error) {
+		b.Queue(setMemoryVisibilitySQL, id, string(v)).Query(scan)
+	})
+}
+
 func (s *memoryStore) DeleteMemory(ctx context.Context, id uuid.UUID, expectedVersion *int64) (stores.Memory, error) {
-	return s.change(ctx, id, expectedVersion, true, func(b *pgx.Batch, scan func(pgx.Rows) error) {
+	return s.change(ctx, id, expectedVersion, true, nil, func(b *pgx.Batch, scan func(pgx.Rows) error) {
 		b.Queue(deleteMemorySQL, id).Query(scan)
 	})
 }
 
+// authorOnly refuses a visibility change by anyone but the memory's author.
+// The policies would refuse to hide another user's ORG memory anyway (the
+// new row must stay readable to the updater), but with a driver error.
+func (s *memoryStore) authorOnly(author uuid.UUID) error {
+	if author != s.t.UserID {
+		return stores.Conflict("only its author can change a memory's visibility")
+	}
+	return nil
+}
+
 // change runs one change of an existing memory: it locks the row, checks
-// that it exists, is not deleted and is at the expected version (when one is
-// given), then sends the statements queue adds (the first of them returning
+// that it exists, is not deleted, is at the expected version (when one is
+// given) and passes check (when given), then sends the statements queue adds (the first of them returning
 // the changed memory, read with scan) with the memory's outbox row, in one
 // transaction. Deleting a deleted memory is not found; changing it conflicts.
-func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion *int64, deleting bool,
+func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion *int64, deleting bool, check func(author uuid.UUID) error,
 	queue func(b *pgx.Batch, scan func(pgx.Rows) error)) (stores.Memory, error) {
 	var changed stores.Memory
 	err := s.b.tx(ctx, s.t, func(ctx context.Context, conn *pgx.Conn) error {
 		var version int64
 		var state string
-		err := conn.QueryRow(ctx, lockMemorySQL, id).Scan(&version, &state)
+		var author uuid.UUID
+		err := conn.QueryRow(ctx, lockMemorySQL, id).Scan(&version, &state, &author)
 		switch {
 		case errors.Is(err, pgx.ErrNoRows):
 			return stores.NotFound("memory not found")
@@ -376,6 +401,11 @@ func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion 
 		case expectedVersion != nil && *expectedVersion != version:
 			return stores.Conflict("memory is at version %d, not %d", version, *expectedVersion)
 		}
+		if check != nil {
+			if err := check(author); err != nil {
+				return err
+			}
+		}
 		op := opUpsert
 		if deleting {
 			op = opDelete
@@ -386,7 +416,7 @@ func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion 
 			changed = m
 			return err
 		})
-		b.Queue(enqueueSQL, s.t.OrgID, id, op, version+1)
+		b.Queue(enqueueSQL, s.t.OrgID, id, op, version+1, author)
 		return conn.SendBatch(ctx, b).Close()
 	})
 	return changed, err

@@ -26,7 +26,7 @@ var _ stores.Outbox = (*Outbox)(nil)
 const (
 	workerSQL = `SELECT set_config('app.outbox_worker', 'on', true)`
 
-	outboxColumns = `id, org_id, memory_id, op, memory_version, attempts, coalesce(last_error, ''), available_at, created_at, parked_at`
+	outboxColumns = `id, org_id, memory_id, op, memory_version, attempts, coalesce(last_error, ''), available_at, created_at, parked_at, author_id`
 
 	// Claims the oldest available entries nobody else holds (SKIP LOCKED)
 	// and leases them: they become available again when the lease ends,
@@ -42,7 +42,7 @@ const (
 UPDATE memory_outbox o
 SET available_at = now() + $2::interval, attempts = o.attempts + 1
 FROM c WHERE o.id = c.id
-RETURNING o.id, o.org_id, o.memory_id, o.op, o.memory_version, o.attempts, coalesce(o.last_error, ''), o.available_at, o.created_at, o.parked_at`
+RETURNING o.id, o.org_id, o.memory_id, o.op, o.memory_version, o.attempts, coalesce(o.last_error, ''), o.available_at, o.created_at, o.parked_at, o.author_id`
 
 	completeOutboxSQL = `DELETE FROM memory_outbox WHERE id = ANY($1::bigint[])`
 
@@ -58,7 +58,11 @@ ORDER BY memory_id, memory_version`
 
 func scanOutbox(row pgx.CollectableRow) (stores.OutboxEntry, error) {
 	var e stores.OutboxEntry
-	err := row.Scan(&e.ID, &e.OrgID, &e.MemoryID, &e.Op, &e.MemoryVersion, &e.Attempts, &e.LastError, &e.AvailableAt, &e.CreatedAt, &e.ParkedAt)
+	var author *uuid.UUID
+	err := row.Scan(&e.ID, &e.OrgID, &e.MemoryID, &e.Op, &e.MemoryVersion, &e.Attempts, &e.LastError, &e.AvailableAt, &e.CreatedAt, &e.ParkedAt, &author)
+	if author != nil {
+		e.AuthorID = *author
+	}
 	e.AvailableAt, e.CreatedAt = e.AvailableAt.UTC(), e.CreatedAt.UTC()
 	if e.ParkedAt != nil {
 		at := e.ParkedAt.UTC()

@@ -282,7 +282,7 @@ func TestRowLevelSecurity(t *testing.T) {
 		app := connect(t, "DATABASE_URL")
 		rows, err := app.Query(storetest.Ctx(t), `SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')
   AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname IN ('org_id', 'user_id') AND NOT a.attisdropped)
 ORDER BY c.relname`)
 		storetest.RequireNoError(t, err)
@@ -314,7 +314,7 @@ WHERE grantee = current_user AND privilege_type IN ('TRUNCATE', 'REFERENCES', 'T
 			t.Errorf("the application role holds %d TRUNCATE/REFERENCES/TRIGGER privileges", n)
 		}
 		var deleteMemories, createSchema bool
-		storetest.RequireNoError(t, app.QueryRow(ctx, `SELECT has_table_privilege('memories', 'DELETE'), has_schema_privilege('public', 'CREATE')`).Scan(&deleteMemories, &createSchema))
+		storetest.RequireNoError(t, app.QueryRow(ctx, `SELECT has_table_privilege('memories', 'DELETE'), has_schema_privilege(current_schema(), 'CREATE')`).Scan(&deleteMemories, &createSchema))
 		if deleteMemories || createSchema {
 			t.Errorf("the application role may delete memories (%v) or create in the schema (%v)", deleteMemories, createSchema)
 		}

@@ -18,6 +18,10 @@ const (
 	pointKey  = "point_id"
 	memoryKey = "memory_id"
 	userKey   = "payload"
+	// authorKey and visibilityKey carry a memory's visibility; points
+	// without visibilityKey (not memories, or written before it existed) are ORG.
+	authorKey     = "author_id"
+	visibilityKey = "visibility"
 )
 
 // errCollectionVanished is the cause logged when a collection is gone right
@@ -73,6 +77,12 @@ func (b *Backend) dimension(ctx context.Context, model string) (int, bool, error
 			return 0, false, err
 		}
 	}
+	if !hasVisibilityIndexes(info) {
+		// A collection made before private memories existed.
+		if err := b.createVisibilityIndexes(ctx, model); err != nil {
+			return 0, false, err
+		}
+	}
 	b.mu.Lock()
 	b.dims[model] = dim
 	b.mu.Unlock()
@@ -118,7 +128,10 @@ func (b *Backend) createCollection(ctx context.Context, model string, dim int) e
 	})
 	switch code(err) {
 	case codes.OK, codes.AlreadyExists:
-		return b.createTenantIndex(ctx, model)
+		if err := b.createTenantIndex(ctx, model); err != nil {
+			return err
+		}
+		return b.createVisibilityIndexes(ctx, model)
 	case codes.InvalidArgument:
 		// Qdrant releases before the ALREADY_EXISTS code answered a duplicate
 		// create as bad input: the collection may well exist now.
@@ -148,12 +161,38 @@ func (b *Backend) createTenantIndex(ctx context.Context, model string) error {
 	return nil
 }
 
+// createVisibilityIndexes puts keyword indexes on the author and the
+// visibility of points, which every search filters on. Creating them again
+// is a no-op.
+func (b *Backend) createVisibilityIndexes(ctx context.Context, model string) error {
+	for _, field := range []string{authorKey, visibilityKey} {
+		_, err := b.client.CreateFieldIndex(ctx, &qc.CreateFieldIndexCollection{
+			CollectionName: collectionName(model),
+			Wait:           qc.PtrOf(true),
+			FieldName:      field,
+			FieldType:      qc.FieldType_FieldTypeKeyword.Enum(),
+		})
+		if err != nil {
+			return b.fail(ctx, err)
+		}
+	}
+	return nil
+}
+
 // hasTenantIndex reports whether the collection's payload schema holds the
 // keyword index on org_id with is_tenant set.
 func hasTenantIndex(info *qc.CollectionInfo) bool {
 	schema := info.GetPayloadSchema()[orgKey]
 	return schema.GetDataType() == qc.PayloadSchemaType_Keyword &&
 		schema.GetParams().GetKeywordIndexParams().GetIsTenant()
+}
+
+// hasVisibilityIndexes reports whether the collection's payload schema holds
+// the keyword indexes on author_id and visibility.
+func hasVisibilityIndexes(info *qc.CollectionInfo) bool {
+	schema := info.GetPayloadSchema()
+	return schema[authorKey].GetDataType() == qc.PayloadSchemaType_Keyword &&
+		schema[visibilityKey].GetDataType() == qc.PayloadSchemaType_Keyword
 }
 
 // dimensionError is the refusal of a vector whose dimension is not the model's.

@@ -18,11 +18,15 @@ var pointNamespace = uuid.MustParse("4daab3fd-f3f8-44a3-a613-1ccfbef0fb1b")
 // pointID derives the Qdrant id of an org's point. Qdrant ids are unique per
 // collection while the gateway's are unique per org: another org writing the
 // same id must store a point of its own, so the id is a name-based UUID over
-// both.
-func pointID(org, id uuid.UUID) *qc.PointId {
-	name := make([]byte, 0, 32)
+// both. A PRIVATE point's id also names its owner (stores.PrivateOwner), so
+// another user of the org writing or deleting the same id reaches another point.
+func pointID(org, id, owner uuid.UUID) *qc.PointId {
+	name := make([]byte, 0, 48)
 	name = append(name, org[:]...)
 	name = append(name, id[:]...)
+	if owner != uuid.Nil {
+		name = append(name, owner[:]...)
+	}
 	return qc.NewIDUUID(uuid.NewSHA1(pointNamespace, name).String())
 }
 

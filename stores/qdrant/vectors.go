@@ -41,11 +41,24 @@ func (s *vectorStore) orgCondition() *qc.Condition {
 	return qc.NewMatchKeyword(orgKey, s.tenant.OrgID.String())
 }
 
+// visibleFilter keeps the points the bound user may see: those that are
+// not PRIVATE, and the PRIVATE ones the user wrote. Every search carries it
+// beside the org condition.
+func (s *vectorStore) visibleFilter() *qc.Condition {
+	return qc.NewFilterAsCondition(&qc.Filter{Should: []*qc.Condition{
+		qc.NewFilterAsCondition(&qc.Filter{MustNot: []*qc.Condition{qc.NewMatchKeyword(visibilityKey, string(stores.VisibilityPrivate))}}),
+		qc.NewMatchKeyword(authorKey, s.tenant.UserID.String()),
+	}})
+}
+
 // point returns one caller point, checked by stores.CheckPoints, as the
 // Qdrant point the bound org stores.
 func (s *vectorStore) point(p stores.VectorPoint) (*qc.PointStruct, error) {
 	user, err := encodePayload(p.Payload)
 	if err != nil {
+		return nil, err
+	}
+	if err := stores.CheckIndexedVisibility(p.Visibility, p.AuthorID, s.tenant.UserID); err != nil {
 		return nil, err
 	}
 	payload := map[string]*qc.Value{
@@ -56,8 +69,14 @@ func (s *vectorStore) point(p stores.VectorPoint) (*qc.PointStruct, error) {
 	if p.MemoryID != nil {
 		payload[memoryKey] = qc.NewValueString(p.MemoryID.String())
 	}
+	if p.AuthorID != uuid.Nil {
+		payload[authorKey] = qc.NewValueString(p.AuthorID.String())
+	}
+	if p.Visibility != "" {
+		payload[visibilityKey] = qc.NewValueString(string(p.Visibility))
+	}
 	return &qc.PointStruct{
-		Id:      pointID(s.tenant.OrgID, p.ID),
+		Id:      pointID(s.tenant.OrgID, p.ID, stores.PrivateOwner(p.Visibility, p.AuthorID)),
 		Vectors: qc.NewVectorsDense(append([]float32(nil), p.Vector...)),
 		Payload: payload,
 	}, nil
@@ -80,10 +99,19 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		return nil
 	}
 	batch := make([]*qc.PointStruct, len(points))
+	twins := make([]*qc.PointId, len(points))
 	for i, p := range points {
 		if batch[i], err = s.point(p); err != nil {
 			return err
 		}
+		// The user's point of this id in the other space goes (a memory
+		// whose visibility changed moves between them), before the upsert,
+		// so that a point never shows in both.
+		other := s.tenant.UserID
+		if stores.PrivateOwner(p.Visibility, p.AuthorID) != uuid.Nil {
+			other = uuid.Nil
+		}
+		twins[i] = pointID(s.tenant.OrgID, p.ID, other)
 	}
 	dim := len(points[0].Vector)
 	// One retry: a collection deleted behind the cache answers NOT_FOUND once.
@@ -91,11 +119,18 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		if err := s.b.ensureCollection(ctx, model, dim); err != nil {
 			return err
 		}
-		_, err := s.b.client.Upsert(ctx, &qc.UpsertPoints{
+		_, err := s.b.client.Delete(ctx, &qc.DeletePoints{
 			CollectionName: collectionName(model),
 			Wait:           qc.PtrOf(true),
-			Points:         batch,
+			Points:         qc.NewPointsSelector(twins...),
 		})
+		if err == nil {
+			_, err = s.b.client.Upsert(ctx, &qc.UpsertPoints{
+				CollectionName: collectionName(model),
+				Wait:           qc.PtrOf(true),
+				Points:         batch,
+			})
+		}
 		if code(err) == codes.NotFound && attempt == 0 {
 			s.b.forget(model)
 			continue
@@ -107,9 +142,9 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 	}
 }
 
-// DeleteVectors counts the org's points among ids, then deletes them by a
-// filter on org and ids: two round trips, so two concurrent deletes of the
-// same point may both count it.
+// DeleteVectors finds the org's points among ids (in the shared space and
+// the user's own), then deletes them by a filter on org and point ids: two
+// round trips, so two concurrent deletes of the same point may both count it.
 func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uuid.UUID) (int, error) {
 	ctx, cancel, err := s.begin(ctx, model)
 	if err != nil {
@@ -125,15 +160,16 @@ func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uui
 	if _, ok, err := s.b.dimension(ctx, model); err != nil || !ok {
 		return 0, err
 	}
-	qids := make([]*qc.PointId, len(ids))
-	for i, id := range ids {
-		qids[i] = pointID(s.tenant.OrgID, id)
+	qids := make([]*qc.PointId, 0, 2*len(ids))
+	for _, id := range ids {
+		qids = append(qids, pointID(s.tenant.OrgID, id, uuid.Nil), pointID(s.tenant.OrgID, id, s.tenant.UserID))
 	}
 	filter := &qc.Filter{Must: []*qc.Condition{s.orgCondition(), qc.NewHasID(qids...)}}
-	n, err := s.b.client.Count(ctx, &qc.CountPoints{
+	found, err := s.b.client.Scroll(ctx, &qc.ScrollPoints{
 		CollectionName: collectionName(model),
 		Filter:         filter,
-		Exact:          qc.PtrOf(true),
+		Limit:          qc.PtrOf(uint32(len(qids))),
+		WithPayload:    qc.NewWithPayloadInclude(pointKey),
 	})
 	if code(err) == codes.NotFound {
 		s.b.forget(model)
@@ -142,6 +178,12 @@ func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uui
 	if err != nil {
 		return 0, s.b.fail(ctx, err)
 	}
+	// An id counts once whether its shared point, the user's own or both existed.
+	existed := map[string]bool{}
+	for _, p := range found {
+		existed[p.GetPayload()[pointKey].GetStringValue()] = true
+	}
+	n := len(existed)
 	if n == 0 {
 		return 0, nil
 	}
@@ -184,7 +226,7 @@ func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []
 	found, err := s.b.client.Query(ctx, &qc.QueryPoints{
 		CollectionName: collectionName(model),
 		Query:          qc.NewQueryDense(vector),
-		Filter:         &qc.Filter{Must: append([]*qc.Condition{s.orgCondition()}, conds...)},
+		Filter:         &qc.Filter{Must: append([]*qc.Condition{s.orgCondition(), s.visibleFilter()}, conds...)},
 		Limit:          qc.PtrOf(uint64(limit)),
 		WithPayload:    qc.NewWithPayloadInclude(pointKey, memoryKey, userKey),
 	})

@@ -140,7 +140,7 @@ func RunFeedback(t *testing.T, newHarness NewHarness) {
 		fbRequireEvents(t, b, stores.FeedbackFilter{})
 	})
 
-	t.Run("events are shared by the org and invisible to another org", func(t *testing.T) {
+	t.Run("raw events are the user's own, aggregates and admins see the org's, another org sees none", func(t *testing.T) {
 		h, b := fbSetup(t, newHarness)
 		ev := fbRecord(t, b, "cli", "recall", stores.OutcomeAccepted)
 		colleague := h.Bundle(t, SameOrgOtherUser(b.Tenant))
@@ -148,24 +148,68 @@ func RunFeedback(t *testing.T, newHarness NewHarness) {
 		if theirs.UserID != colleague.Tenant.UserID {
 			t.Fatalf("the colleague's event is attributed to %s", theirs.UserID)
 		}
-		listed := fbRequireEvents(t, colleague, stores.FeedbackFilter{}, fbNewestFirst(ev, theirs)...)
+		fbRequireEvents(t, colleague, stores.FeedbackFilter{}, theirs.ID)
+		fbRequireEvents(t, b, stores.FeedbackFilter{}, ev.ID)
+		n, err := b.Feedback.CountFeedbackEvents(Ctx(t), stores.FeedbackFilter{})
+		RequireNoError(t, err)
+		if n != 1 {
+			t.Fatalf("CountFeedbackEvents = %d, want the user's 1", n)
+		}
+		all := stores.FeedbackFilter{AllUsers: true}
+		listed := fbRequireEvents(t, colleague, all, fbNewestFirst(ev, theirs)...)
 		for _, e := range listed {
 			if e.ID == ev.ID && e.UserID != b.Tenant.UserID {
 				t.Fatalf("event %+v lost its user", e)
 			}
 		}
+		if n, err = b.Feedback.CountFeedbackEvents(Ctx(t), all); err != nil || n != 2 {
+			t.Fatalf("CountFeedbackEvents(all users) = %d, %v, want 2", n, err)
+		}
+		agg, err := b.Feedback.FeedbackAggregates(Ctx(t), stores.FeedbackFilter{})
+		RequireNoError(t, err)
+		fbRequireStats(t, "the org's overall", agg.Overall, 1, 1, 0, 0)
 
 		other := h.Bundle(t, NewTenant())
 		fbRequireEvents(t, other, stores.FeedbackFilter{})
-		agg, err := other.Feedback.FeedbackAggregates(Ctx(t), stores.FeedbackFilter{})
+		fbRequireEvents(t, other, all)
+		agg, err = other.Feedback.FeedbackAggregates(Ctx(t), stores.FeedbackFilter{})
 		RequireNoError(t, err)
 		fbRequireStats(t, "another org's overall", agg.Overall, 0, 0, 0, 0)
-		n, err := other.Feedback.PurgeFeedback(Ctx(t), time.Now().Add(24*time.Hour))
+		purged, err := other.Feedback.PurgeFeedback(Ctx(t), time.Now().Add(24*time.Hour))
 		RequireNoError(t, err)
-		if n != 0 {
-			t.Fatalf("another org's purge deleted %d events", n)
+		if purged != 0 {
+			t.Fatalf("another org's purge deleted %d events", purged)
 		}
-		fbRequireEvents(t, b, stores.FeedbackFilter{}, fbNewestFirst(ev, theirs)...)
+		fbRequireEvents(t, b, all, fbNewestFirst(ev, theirs)...)
+	})
+
+	t.Run("another user's private memory is not found", func(t *testing.T) {
+		h, b := fbSetup(t, newHarness)
+		colleague := h.Bundle(t, SameOrgOtherUser(b.Tenant))
+		if h.Backends.Memories == nil {
+			t.Skip("the harness serves no memories")
+		}
+		app, err := colleague.Memories.CreateApp(Ctx(t), "private feedback app", "")
+		RequireNoError(t, err)
+		m, err := colleague.Memories.CreateMemory(Ctx(t), stores.NewMemory{AppID: app.ID, Content: "mine", Visibility: stores.VisibilityPrivate})
+		RequireNoError(t, err)
+		_, err = b.Feedback.RecordFeedback(Ctx(t), stores.NewFeedbackEvent{QueryID: "q", MemoryID: &m.ID, Tool: "cli", QueryType: "recall", Outcome: stores.OutcomeAccepted})
+		RequireKind(t, err, stores.ErrNotFound)
+		fbRequireEvents(t, b, stores.FeedbackFilter{AllUsers: true})
+		ev, err := colleague.Feedback.RecordFeedback(Ctx(t), stores.NewFeedbackEvent{QueryID: "q", MemoryID: &m.ID, Tool: "cli", QueryType: "recall", Outcome: stores.OutcomeAccepted})
+		RequireNoError(t, err)
+		fbRequireEvents(t, colleague, stores.FeedbackFilter{}, ev.ID)
+
+		// Aggregates count every user's events, but not about a memory the
+		// reader cannot see: that filter answers like a missing memory.
+		about := stores.FeedbackFilter{MemoryID: &m.ID, AllUsers: true}
+		agg, err := b.Feedback.FeedbackAggregates(Ctx(t), about)
+		RequireNoError(t, err)
+		fbRequireStats(t, "about another user's private memory", agg.Overall, 0, 0, 0, 0)
+		fbRequireEvents(t, b, about)
+		agg, err = colleague.Feedback.FeedbackAggregates(Ctx(t), about)
+		RequireNoError(t, err)
+		fbRequireStats(t, "about the author's own memory", agg.Overall, 1, 0, 0, 0)
 	})
 
 	t.Run("events list newest first", func(t *testing.T) {
@@ -381,7 +425,7 @@ func RunFeedback(t *testing.T, newHarness NewHarness) {
 		if n != 2 {
 			t.Fatalf("purge deleted %d events, want 2", n)
 		}
-		fbRequireEvents(t, b, stores.FeedbackFilter{}, fbNewestFirst(keep1, keep2)...)
+		fbRequireEvents(t, b, stores.FeedbackFilter{AllUsers: true}, fbNewestFirst(keep1, keep2)...)
 		n, err = b.Feedback.PurgeFeedback(Ctx(t), keep1.CreatedAt)
 		RequireNoError(t, err)
 		if n != 0 {

@@ -339,6 +339,8 @@ func RunFullText(t *testing.T, newHarness NewHarness) {
 			t.Fatalf("a colleague's delete counted %d", n)
 		}
 	})
+
+	runPrivateDocuments(t, newHarness)
 }
 
 func fullTextIndex(t *testing.T, st stores.FullTextStore, docs ...stores.Document) {

@@ -714,6 +714,8 @@ func RunMemories(t *testing.T, newHarness NewHarness) {
 			t.Fatalf("metadata %#v after the caller changed its copy, want %#v", got.Metadata, want)
 		}
 	})
+
+	runPrivateMemories(t, newHarness)
 }
 
 // memSetup makes a fresh tenant with one app named "editor".

@@ -287,6 +287,8 @@ func RunVectors(t *testing.T, newHarness NewHarness) {
 			t.Fatalf("their points after our delete: %+v", hits)
 		}
 	})
+
+	runPrivateVectors(t, newHarness)
 }
 
 // vectorModel returns a model name no other test uses.
