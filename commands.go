@@ -127,9 +127,17 @@ func searchCommand(ctx context.Context, args []string, p process) error {
 	if err := fs.Parse(args[1:]); err != nil {
 		return fmt.Errorf("gateway search %s: %w\n%s", sub, err, searchUsage)
 	}
-	want := map[string]int{"move-tenant": 1, "tenants": 0}[sub]
-	if fs.NArg() != want {
-		return fmt.Errorf("gateway search %s: want %d argument(s)\n%s", sub, want, searchUsage)
+	var org uuid.UUID
+	switch {
+	case sub == "tenants" && fs.NArg() != 0:
+		return errors.New("gateway search tenants: takes no argument\n" + searchUsage)
+	case sub == "move-tenant" && fs.NArg() != 1:
+		return errors.New("gateway search move-tenant: want exactly one ORG\n" + searchUsage)
+	case sub == "move-tenant":
+		var err error
+		if org, err = uuid.Parse(fs.Arg(0)); err != nil || org == uuid.Nil {
+			return fmt.Errorf("gateway search move-tenant: ORG %q is not an organisation UUID", fs.Arg(0))
+		}
 	}
 	addr := p.getenv("OPENSEARCH_URL")
 	if addr == "" {
@@ -146,10 +154,6 @@ func searchCommand(ctx context.Context, args []string, p process) error {
 	}
 	if sub == "tenants" {
 		return listTenants(ctx, backend, p.stdout)
-	}
-	org, err := uuid.Parse(fs.Arg(0))
-	if err != nil || org == uuid.Nil {
-		return fmt.Errorf("gateway search move-tenant: ORG %q is not an organisation UUID", fs.Arg(0))
 	}
 	res, err := backend.MoveTenant(ctx, org)
 	if err != nil {

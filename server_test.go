@@ -213,6 +213,8 @@ func TestSearchCommandUsage(t *testing.T) {
 		{"an unknown flag is refused", []string{"move-tenant", "--force", org}, withURL, "flag provided but not defined: -force"},
 		{"a move without OPENSEARCH_URL is refused", []string{"move-tenant", org}, noEnv, "OPENSEARCH_URL is not set"},
 		{"a bad index name is refused", []string{"move-tenant", "--index", "Docs/../x", org}, withURL, "index name"},
+		{"tenants takes no argument", []string{"tenants", org}, withURL, "takes no argument"},
+		{"tenants without OPENSEARCH_URL is refused", []string{"tenants"}, noEnv, "OPENSEARCH_URL is not set"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var out bytes.Buffer
