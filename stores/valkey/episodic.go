@@ -38,17 +38,11 @@ func (s *episodicStore) PutItem(ctx context.Context, sessionID string, in stores
 	if err := s.begin(ctx); err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	if err := stores.CheckSessionID(sessionID); err != nil {
-		return stores.EpisodicItem{}, err
-	}
-	weight, metadata, err := stores.CheckNewEpisodicItem(in)
+	item, err := stores.CheckPutItem(sessionID, in)
 	if err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	id := in.ID
-	if id == "" {
-		id = uuid.NewString()
-	}
+	id, weight, metadata := item.ID, item.Weight, item.Metadata
 	var memoryID *uuid.UUID
 	if in.MemoryID != nil {
 		m := *in.MemoryID
