@@ -280,6 +280,15 @@ func (q SymbolQuery) Validate() error {
 	return nil
 }
 
+// CheckSymbolPage checks a FindSymbols call: the query and the page, whose
+// start it returns as CodePageStart does.
+func CheckSymbolPage(q SymbolQuery, p PageArgs) (*CodeCursor, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	return CodePageStart(p)
+}
+
 // Hop is an edge seen from the symbol a traversal stands on: where it leads
 // and its kind.
 type Hop struct {

@@ -474,9 +474,12 @@ func CheckFeedbackFilter(f FeedbackFilter) error {
 	return nil
 }
 
-// CheckTraversal checks a traversal's direction, edge kinds and depth
-// (1..maxDepth, the backend's cap).
-func CheckTraversal(dir Direction, kinds []EdgeKind, depth, maxDepth int) error {
+// CheckTraversal checks a traversal's start symbol ids, direction, edge
+// kinds and depth (1..maxDepth, the backend's cap).
+func CheckTraversal(ids []string, dir Direction, kinds []EdgeKind, depth, maxDepth int) error {
+	if err := CheckCodeLookup("symbol", ids); err != nil {
+		return err
+	}
 	if dir != Dependencies && dir != Dependents {
 		return Invalid("unknown traversal direction %q", string(dir))
 	}
