@@ -59,18 +59,7 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 	if err := s.checkReferences(ctx, in); err != nil {
 		return stores.FeedbackEvent{}, err
 	}
-	ev := stores.FeedbackEvent{
-		ID:           uuid.New(),
-		UserID:       s.tenant.UserID,
-		QueryID:      in.QueryID,
-		MemoryID:     copyPtr(in.MemoryID),
-		Tool:         in.Tool,
-		QueryType:    in.QueryType,
-		Outcome:      in.Outcome,
-		LatencyMs:    copyPtr(in.LatencyMs),
-		ExperimentID: copyPtr(in.ExperimentID),
-		VariantKey:   in.VariantKey,
-	}
+	ev := in.Event(s.tenant.UserID)
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	ev.CreatedAt = storeTime(s.b.now)
@@ -300,17 +289,8 @@ func (c *statsCounter) stats() stores.FeedbackStats {
 }
 
 func copyEvent(e stores.FeedbackEvent) stores.FeedbackEvent {
-	e.MemoryID = copyPtr(e.MemoryID)
-	e.LatencyMs = copyPtr(e.LatencyMs)
-	e.ExperimentID = copyPtr(e.ExperimentID)
+	e.MemoryID = stores.CopyPtr(e.MemoryID)
+	e.LatencyMs = stores.CopyPtr(e.LatencyMs)
+	e.ExperimentID = stores.CopyPtr(e.ExperimentID)
 	return e
-}
-
-// copyPtr returns a pointer to a copy of *p, or nil.
-func copyPtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
 }

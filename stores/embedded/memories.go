@@ -281,25 +281,17 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 	if err := s.begin(ctx); err != nil {
 		return stores.Memory{}, err
 	}
-	if u.Content != nil {
-		if err := stores.CheckContent(*u.Content); err != nil {
-			return stores.Memory{}, err
-		}
+	checked, err := stores.CheckMemoryUpdate(u)
+	if err != nil {
+		return stores.Memory{}, err
 	}
 	var meta map[string]any
-	if u.Metadata != nil {
-		var err error
-		if meta, err = normalizeJSONObject("metadata", u.Metadata); err != nil {
+	if checked.Metadata != nil {
+		if meta, err = decodeJSONObject("metadata", *checked.Metadata); err != nil {
 			return stores.Memory{}, err
 		}
 	}
-	var cats []string
-	if u.Categories != nil {
-		var err error
-		if cats, err = stores.CheckCategoryNames(u.Categories); err != nil {
-			return stores.Memory{}, err
-		}
-	}
+	cats := checked.Categories
 
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -499,11 +491,8 @@ func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (
 	if err := s.begin(ctx); err != nil {
 		return stores.App{}, err
 	}
-	name, err := stores.CheckName("app name", name)
+	name, err := stores.CheckNewApp(name, description)
 	if err != nil {
-		return stores.App{}, err
-	}
-	if err := stores.CheckDescription(description); err != nil {
 		return stores.App{}, err
 	}
 	s.b.mu.Lock()
@@ -645,18 +634,10 @@ func copyMemory(m stores.Memory) stores.Memory {
 	return m
 }
 
-// normalizeJSONObject checks m as every backend does and returns the value
-// a JSON column would give back (numbers as float64, structs as maps), so
-// the embedded stores answer exactly like PostgreSQL's jsonb. nil becomes {}.
-func normalizeJSONObject(what string, m map[string]any) (map[string]any, error) {
-	text, err := stores.CheckJSONObject(what, m)
-	if err != nil {
-		return nil, err
-	}
-	return decodeJSONObject(what, text)
-}
-
-// decodeJSONObject decodes the JSON text of an object, as CheckJSONObject returns it.
+// decodeJSONObject decodes the JSON text of an object, as CheckJSONObject
+// returns it: the value a JSON column would give back (numbers as float64,
+// structs as maps), so the embedded stores answer exactly like PostgreSQL's
+// jsonb.
 func decodeJSONObject(what, text string) (map[string]any, error) {
 	var out map[string]any
 	if err := json.Unmarshal([]byte(text), &out); err != nil || out == nil {

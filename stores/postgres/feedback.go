@@ -88,18 +88,7 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 	if err := stores.CheckNewFeedback(in); err != nil {
 		return stores.FeedbackEvent{}, err
 	}
-	ev := stores.FeedbackEvent{
-		ID:           uuid.New(),
-		UserID:       s.t.UserID,
-		QueryID:      in.QueryID,
-		MemoryID:     copyPtr(in.MemoryID),
-		Tool:         in.Tool,
-		QueryType:    in.QueryType,
-		Outcome:      in.Outcome,
-		LatencyMs:    copyPtr(in.LatencyMs),
-		ExperimentID: copyPtr(in.ExperimentID),
-		VariantKey:   in.VariantKey,
-	}
+	ev := in.Event(s.t.UserID)
 	var variant *string
 	if in.VariantKey != "" {
 		variant = &ev.VariantKey
@@ -277,13 +266,4 @@ func nullIfEmpty(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// copyPtr returns a pointer to a copy of *p, or nil.
-func copyPtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
 }

@@ -308,26 +308,11 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 }
 
 func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.MemoryUpdate) (stores.Memory, error) {
-	if u.Content != nil {
-		if err := stores.CheckContent(*u.Content); err != nil {
-			return stores.Memory{}, err
-		}
+	checked, err := stores.CheckMemoryUpdate(u)
+	if err != nil {
+		return stores.Memory{}, err
 	}
-	var meta *string
-	if u.Metadata != nil {
-		m, err := stores.CheckJSONObject("metadata", u.Metadata)
-		if err != nil {
-			return stores.Memory{}, err
-		}
-		meta = &m
-	}
-	var cats []string
-	if u.Categories != nil {
-		var err error
-		if cats, err = stores.CheckCategoryNames(u.Categories); err != nil {
-			return stores.Memory{}, err
-		}
-	}
+	meta, cats := checked.Metadata, checked.Categories
 	return s.change(ctx, id, &u.ExpectedVersion, false, nil, func(b *pgx.Batch, scan func(pgx.Rows) error) {
 		b.Queue(updateMemorySQL, id, u.Content, meta, u.AppID).Query(scan)
 		if u.Categories != nil {
@@ -423,11 +408,8 @@ func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion 
 }
 
 func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (stores.App, error) {
-	name, err := stores.CheckName("app name", name)
+	name, err := stores.CheckNewApp(name, description)
 	if err != nil {
-		return stores.App{}, err
-	}
-	if err := stores.CheckDescription(description); err != nil {
 		return stores.App{}, err
 	}
 	app := stores.App{ID: uuid.New(), Name: name, Description: description}
