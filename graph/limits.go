@@ -393,20 +393,30 @@ func (m *measure) selections(set ast.SelectionSet, depth int, parentType string)
 	return total
 }
 
+// intArgument reads an Int argument's value as gqlparser gives it: int64 from
+// a literal, int or json.Number from variables. ok is false for anything
+// else (null, a missing argument).
+func intArgument(v any) (n int, ok bool) {
+	switch x := v.(type) {
+	case int64:
+		return int(x), true
+	case int:
+		return x, true
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return int(i), true
+		}
+	}
+	return 0, false
+}
+
 func (m *measure) multiplier(f *ast.Field, parentType string) int {
 	if f.Definition == nil {
 		return 1
 	}
 	if f.Definition.Arguments.ForName("first") != nil {
-		switch n := f.ArgumentMap(m.vars)["first"].(type) {
-		case int64:
-			return max(int(n), 1)
-		case int:
+		if n, ok := intArgument(f.ArgumentMap(m.vars)["first"]); ok {
 			return max(n, 1)
-		case json.Number:
-			if v, err := n.Int64(); err == nil {
-				return max(int(v), 1)
-			}
 		}
 		return m.listSize
 	}

@@ -124,17 +124,8 @@ func mergeStreamFields(a, b *streamField) *streamField {
 }
 
 func streamCount(v any) int {
-	switch n := v.(type) {
-	case int64:
-		return max(int(n), 0)
-	case int:
-		return max(n, 0)
-	case json.Number:
-		if i, err := n.Int64(); err == nil {
-			return max(int(i), 0)
-		}
-	}
-	return 0
+	n, _ := intArgument(v)
+	return max(n, 0)
 }
 
 // at returns the plan of the object at path (list indices skipped), for a
