@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"regexp"
+	"sort"
 	"time"
 	"unicode/utf8"
 
@@ -43,6 +44,17 @@ type SessionSummary struct {
 	ItemCount     int
 	LastTouchedAt time.Time
 	ExpiresAt     time.Time // when its last item expires
+}
+
+// SortSessions puts sessions in the order Sessions returns them: the most
+// recently touched first, then by id.
+func SortSessions(sessions []SessionSummary) {
+	sort.Slice(sessions, func(i, j int) bool {
+		if !sessions[i].LastTouchedAt.Equal(sessions[j].LastTouchedAt) {
+			return sessions[i].LastTouchedAt.After(sessions[j].LastTouchedAt)
+		}
+		return sessions[i].ID < sessions[j].ID
+	})
 }
 
 // Bounds on episodic input, shared by every implementation.
@@ -127,6 +139,20 @@ func CheckEpisodicRead(halfLife time.Duration, limit int) error {
 		return Invalid("limit must be at least 1")
 	}
 	return nil
+}
+
+// CheckItemsBySession checks an ItemsBySession call: how many sessions,
+// each session id, the half-life and the limit.
+func CheckItemsBySession(sessionIDs []string, halfLife time.Duration, limit int) error {
+	if len(sessionIDs) > MaxSessionsListed {
+		return Invalid("at most %d sessions at once", MaxSessionsListed)
+	}
+	for _, id := range sessionIDs {
+		if err := CheckSessionID(id); err != nil {
+			return err
+		}
+	}
+	return CheckEpisodicRead(halfLife, limit)
 }
 
 // CheckedEpisodicItem is a new item as CheckPutItem accepts it.

@@ -232,15 +232,7 @@ func (s *episodicStore) ItemsBySession(ctx context.Context, sessionIDs []string,
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if len(sessionIDs) > stores.MaxSessionsListed {
-		return nil, stores.Invalid("at most %d sessions at once", stores.MaxSessionsListed)
-	}
-	for _, id := range sessionIDs {
-		if err := stores.CheckSessionID(id); err != nil {
-			return nil, err
-		}
-	}
-	if err := stores.CheckEpisodicRead(halfLife, limit); err != nil {
+	if err := stores.CheckItemsBySession(sessionIDs, halfLife, limit); err != nil {
 		return nil, err
 	}
 	b := s.b
@@ -342,12 +334,7 @@ func (s *episodicStore) Sessions(ctx context.Context) ([]stores.SessionSummary, 
 			out = append(out, sum)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].LastTouchedAt.Equal(out[j].LastTouchedAt) {
-			return out[i].LastTouchedAt.After(out[j].LastTouchedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	stores.SortSessions(out)
 	if len(out) > stores.MaxSessionsListed {
 		out = out[:stores.MaxSessionsListed]
 	}
