@@ -181,7 +181,7 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	slices.SortFunc(list, func(a, b stores.Experiment) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	return keysetPage(list, p.First,
 		func(e stores.Experiment) bool { return after.passed(e.CreatedAt, e.ID) },
-		func(e stores.Experiment) string { return encodeNewestCursor(e.CreatedAt, e.ID) }), nil
+		func(e stores.Experiment) string { return stores.EncodeNewestCursor(e.CreatedAt, e.ID) }), nil
 }
 
 func (s *experimentStore) TransitionExperiment(ctx context.Context, id uuid.UUID, to stores.ExperimentStatus, reason string) (stores.Experiment, error) {

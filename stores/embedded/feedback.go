@@ -122,7 +122,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	slices.SortFunc(events, func(a, b stores.FeedbackEvent) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	page := keysetPage(events, p.First,
 		func(e stores.FeedbackEvent) bool { return after.passed(e.CreatedAt, e.ID) },
-		func(e stores.FeedbackEvent) string { return encodeNewestCursor(e.CreatedAt, e.ID) })
+		func(e stores.FeedbackEvent) string { return stores.EncodeNewestCursor(e.CreatedAt, e.ID) })
 	for i := range page.Items {
 		page.Items[i] = copyEvent(page.Items[i])
 	}

@@ -3,15 +3,12 @@ package embedded
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
@@ -199,7 +196,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	slices.SortFunc(rows, func(a, b stores.Memory) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
 	page := keysetPage(rows, p.First,
 		func(m stores.Memory) bool { return after.passed(m.CreatedAt, m.ID) },
-		func(m stores.Memory) string { return encodeNewestCursor(m.CreatedAt, m.ID) })
+		func(m stores.Memory) string { return stores.EncodeNewestCursor(m.CreatedAt, m.ID) })
 	for i := range page.Items {
 		page.Items[i] = copyMemory(page.Items[i])
 	}
@@ -546,7 +543,7 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	slices.SortFunc(apps, func(a, b stores.App) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
 	return keysetPage(apps, p.First,
 		func(a stores.App) bool { return after.passed(a.Name, a.ID) },
-		func(a stores.App) string { return encodeNameCursor(a.Name, a.ID) }), nil
+		func(a stores.App) string { return stores.EncodeNameCursor(a.Name, a.ID) }), nil
 }
 
 func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
@@ -583,7 +580,7 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
 	return keysetPage(cats, p.First,
 		func(c stores.Category) bool { return after.passed(c.Name, c.ID) },
-		func(c stores.Category) string { return encodeNameCursor(c.Name, c.ID) }), nil
+		func(c stores.Category) string { return stores.EncodeNameCursor(c.Name, c.ID) }), nil
 }
 
 func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
@@ -719,86 +716,27 @@ func compareByName(an string, aid uuid.UUID, bn string, bid uuid.UUID) int {
 	return bytes.Compare(aid[:], bid[:])
 }
 
-const (
-	newestCursorTag = "t"
-	nameCursorTag   = "n"
-)
-
-// newestCursor is a decoded cursor of a newest-first list; the zero value
-// (no cursor) starts at the beginning.
-type newestCursor struct {
-	set bool
-	at  time.Time
-	id  uuid.UUID
-}
+// newestCursor adds the embedded lists' comparison to stores.NewestCursor.
+type newestCursor stores.NewestCursor
 
 // passed reports whether an item with this key is at or before the cursor.
 func (c newestCursor) passed(at time.Time, id uuid.UUID) bool {
-	return c.set && compareNewest(at, id, c.at, c.id) <= 0
-}
-
-func encodeNewestCursor(at time.Time, id uuid.UUID) string {
-	return encodeCursor(newestCursorTag, id, strconv.FormatInt(at.UnixMicro(), 10))
+	return c.Set && compareNewest(at, id, c.At, c.ID) <= 0
 }
 
 func decodeNewestCursor(s string) (newestCursor, error) {
-	if s == "" {
-		return newestCursor{}, nil
-	}
-	id, rest, ok := decodeCursor(newestCursorTag, s)
-	if !ok {
-		return newestCursor{}, stores.Invalid("malformed cursor")
-	}
-	micros, err := strconv.ParseInt(rest, 10, 64)
-	if err != nil {
-		return newestCursor{}, stores.Invalid("malformed cursor")
-	}
-	return newestCursor{set: true, at: time.UnixMicro(micros).UTC(), id: id}, nil
+	c, err := stores.DecodeNewestCursor(s)
+	return newestCursor(c), err
 }
 
-// nameCursor is a decoded cursor of a list ordered by name.
-type nameCursor struct {
-	set  bool
-	name string
-	id   uuid.UUID
-}
+// nameCursor adds the embedded lists' comparison to stores.NameCursor.
+type nameCursor stores.NameCursor
 
 func (c nameCursor) passed(name string, id uuid.UUID) bool {
-	return c.set && compareByName(name, id, c.name, c.id) <= 0
-}
-
-func encodeNameCursor(name string, id uuid.UUID) string {
-	return encodeCursor(nameCursorTag, id, name)
+	return c.Set && compareByName(name, id, c.Name, c.ID) <= 0
 }
 
 func decodeNameCursor(s string) (nameCursor, error) {
-	if s == "" {
-		return nameCursor{}, nil
-	}
-	id, rest, ok := decodeCursor(nameCursorTag, s)
-	if !ok || !utf8.ValidString(rest) {
-		return nameCursor{}, stores.Invalid("malformed cursor")
-	}
-	return nameCursor{set: true, name: rest, id: id}, nil
-}
-
-// encodeCursor packs tag, id and key as base64url("tag:id:key").
-func encodeCursor(tag string, id uuid.UUID, key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(tag + ":" + id.String() + ":" + key))
-}
-
-func decodeCursor(tag, s string) (uuid.UUID, string, bool) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return uuid.Nil, "", false
-	}
-	gotTag, rest, ok := strings.Cut(string(raw), ":")
-	if !ok || gotTag != tag || len(rest) < 37 || rest[36] != ':' {
-		return uuid.Nil, "", false
-	}
-	id, err := uuid.Parse(rest[:36])
-	if err != nil {
-		return uuid.Nil, "", false
-	}
-	return id, rest[37:], true
+	c, err := stores.DecodeNameCursor(s)
+	return nameCursor(c), err
 }

@@ -129,10 +129,11 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	after, err := parseNewestCursor(p.After)
+	after, err := stores.DecodeNewestCursor(p.After)
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
+	afterAt, afterID := newestAfter(after)
 	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
@@ -141,7 +142,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 		if f.AllUsers {
 			b.Queue(feedbackAllSQL)
 		}
-		b.Queue(listFeedbackSQL, append(args, after.at, after.id, p.First+1)...).Query(func(rows pgx.Rows) (err error) {
+		b.Queue(listFeedbackSQL, append(args, afterAt, afterID, p.First+1)...).Query(func(rows pgx.Rows) (err error) {
 			events, err = pgx.CollectRows(rows, scanFeedback)
 			return err
 		})
@@ -149,7 +150,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	return page(events, p.First, func(e stores.FeedbackEvent) string { return newestCursor(e.CreatedAt, e.ID) }), nil
+	return page(events, p.First, func(e stores.FeedbackEvent) string { return stores.EncodeNewestCursor(e.CreatedAt, e.ID) }), nil
 }
 
 func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.FeedbackFilter) (int, error) {

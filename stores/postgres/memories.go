@@ -220,10 +220,11 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	after, err := parseNewestCursor(p.After)
+	after, err := stores.DecodeNewestCursor(p.After)
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
+	afterAt, afterID := newestAfter(after)
 	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
@@ -233,7 +234,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	}
 	var ms []stores.Memory
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
-		b.Queue(sql, append(args, after.at, after.id, p.First+1)...).
+		b.Queue(sql, append(args, afterAt, afterID, p.First+1)...).
 			Query(func(rows pgx.Rows) (err error) {
 				ms, err = pgx.CollectRows(rows, scanMemory)
 				return err
@@ -242,7 +243,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	return page(ms, p.First, func(m stores.Memory) string { return newestCursor(m.CreatedAt, m.ID) }), nil
+	return page(ms, p.First, func(m stores.Memory) string { return stores.EncodeNewestCursor(m.CreatedAt, m.ID) }), nil
 }
 
 // likeEscaper makes user text match itself literally inside an ILIKE pattern.
@@ -454,7 +455,7 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	if err != nil {
 		return stores.Page[stores.App]{}, err
 	}
-	return page(apps, p.First, func(a stores.App) string { return nameCursor(a.Name, a.ID) }), nil
+	return page(apps, p.First, func(a stores.App) string { return stores.EncodeNameCursor(a.Name, a.ID) }), nil
 }
 
 func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
@@ -473,7 +474,7 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	if err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
-	return page(cats, p.First, func(c stores.Category) string { return nameCursor(c.Name, c.ID) }), nil
+	return page(cats, p.First, func(c stores.Category) string { return stores.EncodeNameCursor(c.Name, c.ID) }), nil
 }
 
 func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
@@ -482,7 +483,7 @@ func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
 
 // listByName reads one page of a list ordered by a unique name.
 func listByName[T any](ctx context.Context, s *memoryStore, sql string, p stores.PageArgs, scan pgx.RowToFunc[T]) ([]T, error) {
-	after, err := parseNameCursor(p.After)
+	after, err := stores.DecodeNameCursor(p.After)
 	if err != nil {
 		return nil, err
 	}
@@ -491,7 +492,7 @@ func listByName[T any](ctx context.Context, s *memoryStore, sql string, p stores
 	}
 	var items []T
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
-		b.Queue(sql, after, p.First+1).Query(func(rows pgx.Rows) (err error) {
+		b.Queue(sql, nameAfter(after), p.First+1).Query(func(rows pgx.Rows) (err error) {
 			items, err = pgx.CollectRows(rows, scan)
 			return err
 		})

@@ -1,0 +1,98 @@
+package stores
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/google/uuid"
+)
+
+// Keyset cursors of the lists of memories, apps, categories, experiments and
+// feedback, the same in PostgreSQL and the embedded stores. A cursor names
+// the last row of a page by its sort key and id; the next page starts
+// strictly after it, so rows inserted between pages neither repeat nor skip
+// rows that were already there. The graph layer seals cursors; these only
+// need to be unambiguous and refused when malformed.
+
+const (
+	newestCursorKind = "t" // lists ordered by created_at desc, id desc
+	nameCursorKind   = "n" // lists ordered by name
+)
+
+// NewestCursor is a decoded cursor of a newest-first list; the zero value
+// (no cursor) starts at the beginning.
+type NewestCursor struct {
+	Set bool
+	At  time.Time
+	ID  uuid.UUID
+}
+
+// NameCursor is a decoded cursor of a list ordered by name; the zero value
+// (no cursor) starts at the beginning.
+type NameCursor struct {
+	Set  bool
+	Name string
+	ID   uuid.UUID
+}
+
+// EncodeNewestCursor names a row of a newest-first list.
+func EncodeNewestCursor(at time.Time, id uuid.UUID) string {
+	return packCursor(newestCursorKind, id, strconv.FormatInt(at.UnixMicro(), 10))
+}
+
+// DecodeNewestCursor reads an after argument of a newest-first list.
+func DecodeNewestCursor(s string) (NewestCursor, error) {
+	if s == "" {
+		return NewestCursor{}, nil
+	}
+	id, key, ok := unpackCursor(newestCursorKind, s)
+	if !ok {
+		return NewestCursor{}, Invalid("malformed cursor")
+	}
+	micros, err := strconv.ParseInt(key, 10, 64)
+	if err != nil {
+		return NewestCursor{}, Invalid("malformed cursor")
+	}
+	return NewestCursor{Set: true, At: time.UnixMicro(micros).UTC(), ID: id}, nil
+}
+
+// EncodeNameCursor names a row of a list ordered by name.
+func EncodeNameCursor(name string, id uuid.UUID) string {
+	return packCursor(nameCursorKind, id, name)
+}
+
+// DecodeNameCursor reads an after argument of a list ordered by name.
+func DecodeNameCursor(s string) (NameCursor, error) {
+	if s == "" {
+		return NameCursor{}, nil
+	}
+	id, name, ok := unpackCursor(nameCursorKind, s)
+	if !ok || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
+		return NameCursor{}, Invalid("malformed cursor")
+	}
+	return NameCursor{Set: true, Name: name, ID: id}, nil
+}
+
+// packCursor encodes kind, id and key as base64url("kind|id|key").
+func packCursor(kind string, id uuid.UUID, key string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(kind + "|" + id.String() + "|" + key))
+}
+
+func unpackCursor(kind, s string) (uuid.UUID, string, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return uuid.Nil, "", false
+	}
+	parts := strings.SplitN(string(raw), "|", 3)
+	if len(parts) != 3 || parts[0] != kind {
+		return uuid.Nil, "", false
+	}
+	id, err := uuid.Parse(parts[1])
+	if err != nil {
+		return uuid.Nil, "", false
+	}
+	return id, parts[2], true
+}
