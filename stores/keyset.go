@@ -43,8 +43,7 @@ func EncodeNewestCursor(at time.Time, id uuid.UUID) string {
 	return packCursor(newestCursorKind, id, strconv.FormatInt(at.UnixMicro(), 10))
 }
 
-// DecodeNewestCursor reads an after argument of a newest-first list.
-func DecodeNewestCursor(s string) (NewestCursor, error) {
+func decodeNewestCursor(s string) (NewestCursor, error) {
 	if s == "" {
 		return NewestCursor{}, nil
 	}
@@ -59,13 +58,32 @@ func DecodeNewestCursor(s string) (NewestCursor, error) {
 	return NewestCursor{Set: true, At: time.UnixMicro(micros).UTC(), ID: id}, nil
 }
 
+// NewestPageStart checks the page arguments of a newest-first list and
+// returns the position to continue after.
+func NewestPageStart(p PageArgs) (NewestCursor, error) {
+	c, err := decodeNewestCursor(p.After)
+	if err != nil {
+		return NewestCursor{}, err
+	}
+	return c, CheckPage(p)
+}
+
+// NamePageStart checks the page arguments of a list ordered by name and
+// returns the position to continue after.
+func NamePageStart(p PageArgs) (NameCursor, error) {
+	c, err := decodeNameCursor(p.After)
+	if err != nil {
+		return NameCursor{}, err
+	}
+	return c, CheckPage(p)
+}
+
 // EncodeNameCursor names a row of a list ordered by name.
 func EncodeNameCursor(name string, id uuid.UUID) string {
 	return packCursor(nameCursorKind, id, name)
 }
 
-// DecodeNameCursor reads an after argument of a list ordered by name.
-func DecodeNameCursor(s string) (NameCursor, error) {
+func decodeNameCursor(s string) (NameCursor, error) {
 	if s == "" {
 		return NameCursor{}, nil
 	}

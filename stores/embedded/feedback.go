@@ -108,21 +108,15 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err := stores.CheckFeedbackFilter(f); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	after, err := decodeNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
-		return stores.Page[stores.FeedbackEvent]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	f = s.visibleMemoryFilter(ctx, f)
 	s.b.mu.RLock()
 	events := s.selectEvents(f, f.AllUsers)
 	s.b.mu.RUnlock()
-	slices.SortFunc(events, func(a, b stores.FeedbackEvent) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	page := keysetPage(events, p.First,
-		func(e stores.FeedbackEvent) bool { return after.passed(e.CreatedAt, e.ID) },
-		func(e stores.FeedbackEvent) string { return stores.EncodeNewestCursor(e.CreatedAt, e.ID) })
+	page := newestPage(events, p.First, after, func(e stores.FeedbackEvent) (time.Time, uuid.UUID) { return e.CreatedAt, e.ID })
 	for i := range page.Items {
 		page.Items[i] = copyEvent(page.Items[i])
 	}

@@ -182,21 +182,15 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err := stores.CheckMemoryFilter(f); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	after, err := decodeNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
-		return stores.Page[stores.Memory]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
 	rows := s.matchingMemories(f)
-	slices.SortFunc(rows, func(a, b stores.Memory) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	page := keysetPage(rows, p.First,
-		func(m stores.Memory) bool { return after.passed(m.CreatedAt, m.ID) },
-		func(m stores.Memory) string { return stores.EncodeNewestCursor(m.CreatedAt, m.ID) })
+	page := newestPage(rows, p.First, after, func(m stores.Memory) (time.Time, uuid.UUID) { return m.CreatedAt, m.ID })
 	for i := range page.Items {
 		page.Items[i] = copyMemory(page.Items[i])
 	}
@@ -525,11 +519,8 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.App]{}, err
 	}
-	after, err := decodeNameCursor(p.After)
+	after, err := stores.NamePageStart(p)
 	if err != nil {
-		return stores.Page[stores.App]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.App]{}, err
 	}
 	s.b.mu.RLock()
@@ -540,10 +531,7 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 			apps = append(apps, app)
 		}
 	}
-	slices.SortFunc(apps, func(a, b stores.App) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
-	return keysetPage(apps, p.First,
-		func(a stores.App) bool { return after.passed(a.Name, a.ID) },
-		func(a stores.App) string { return stores.EncodeNameCursor(a.Name, a.ID) }), nil
+	return namePage(apps, p.First, after, func(a stores.App) (string, uuid.UUID) { return a.Name, a.ID }), nil
 }
 
 func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
@@ -562,11 +550,8 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
-	after, err := decodeNameCursor(p.After)
+	after, err := stores.NamePageStart(p)
 	if err != nil {
-		return stores.Page[stores.Category]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
 	s.b.mu.RLock()
@@ -577,10 +562,7 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 			cats = append(cats, c)
 		}
 	}
-	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
-	return keysetPage(cats, p.First,
-		func(c stores.Category) bool { return after.passed(c.Name, c.ID) },
-		func(c stores.Category) string { return stores.EncodeNameCursor(c.Name, c.ID) }), nil
+	return namePage(cats, p.First, after, func(c stores.Category) (string, uuid.UUID) { return c.Name, c.ID }), nil
 }
 
 func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
@@ -716,27 +698,34 @@ func compareByName(an string, aid uuid.UUID, bn string, bid uuid.UUID) int {
 	return bytes.Compare(aid[:], bid[:])
 }
 
-// newestCursor adds the embedded lists' comparison to stores.NewestCursor.
-type newestCursor stores.NewestCursor
-
-// passed reports whether an item with this key is at or before the cursor.
-func (c newestCursor) passed(at time.Time, id uuid.UUID) bool {
-	return c.Set && compareNewest(at, id, c.At, c.ID) <= 0
+// newestPage sorts rows newest first (by time, then id, descending) and
+// returns up to first of them after the cursor.
+func newestPage[T any](rows []T, first int, after stores.NewestCursor, key func(T) (time.Time, uuid.UUID)) stores.Page[T] {
+	slices.SortFunc(rows, func(a, b T) int {
+		at, aid := key(a)
+		bt, bid := key(b)
+		return compareNewest(at, aid, bt, bid)
+	})
+	return keysetPage(rows, first,
+		func(r T) bool {
+			at, id := key(r)
+			return after.Set && compareNewest(at, id, after.At, after.ID) <= 0
+		},
+		func(r T) string { return stores.EncodeNewestCursor(key(r)) })
 }
 
-func decodeNewestCursor(s string) (newestCursor, error) {
-	c, err := stores.DecodeNewestCursor(s)
-	return newestCursor(c), err
-}
-
-// nameCursor adds the embedded lists' comparison to stores.NameCursor.
-type nameCursor stores.NameCursor
-
-func (c nameCursor) passed(name string, id uuid.UUID) bool {
-	return c.Set && compareByName(name, id, c.Name, c.ID) <= 0
-}
-
-func decodeNameCursor(s string) (nameCursor, error) {
-	c, err := stores.DecodeNameCursor(s)
-	return nameCursor(c), err
+// namePage sorts rows by name, then id, and returns up to first of them
+// after the cursor.
+func namePage[T any](rows []T, first int, after stores.NameCursor, key func(T) (string, uuid.UUID)) stores.Page[T] {
+	slices.SortFunc(rows, func(a, b T) int {
+		an, aid := key(a)
+		bn, bid := key(b)
+		return compareByName(an, aid, bn, bid)
+	})
+	return keysetPage(rows, first,
+		func(r T) bool {
+			name, id := key(r)
+			return after.Set && compareByName(name, id, after.Name, after.ID) <= 0
+		},
+		func(r T) string { return stores.EncodeNameCursor(key(r)) })
 }

@@ -176,14 +176,11 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	after, err := stores.DecodeNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
 	afterAt, afterID := newestAfter(after)
-	if err := stores.CheckPage(p); err != nil {
-		return stores.Page[stores.Experiment]{}, err
-	}
 	var es []stores.Experiment
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
 		b.Queue(listExperimentsSQL, names, afterAt, afterID, p.First+1).Query(func(rows pgx.Rows) (err error) {

@@ -129,14 +129,11 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	after, err := stores.DecodeNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	afterAt, afterID := newestAfter(after)
-	if err := stores.CheckPage(p); err != nil {
-		return stores.Page[stores.FeedbackEvent]{}, err
-	}
 	var events []stores.FeedbackEvent
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
 		if f.AllUsers {

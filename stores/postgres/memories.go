@@ -220,14 +220,11 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	after, err := stores.DecodeNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 	afterAt, afterID := newestAfter(after)
-	if err := stores.CheckPage(p); err != nil {
-		return stores.Page[stores.Memory]{}, err
-	}
 	sql := listMemoriesSQL
 	if inCategory {
 		sql = listMemoriesInCategorySQL
@@ -483,11 +480,8 @@ func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
 
 // listByName reads one page of a list ordered by a unique name.
 func listByName[T any](ctx context.Context, s *memoryStore, sql string, p stores.PageArgs, scan pgx.RowToFunc[T]) ([]T, error) {
-	after, err := stores.DecodeNameCursor(p.After)
+	after, err := stores.NamePageStart(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return nil, err
 	}
 	var items []T
