@@ -191,6 +191,15 @@ const maxRepeatedField = 100
 // spreads) cost it 30 ms. Generated clients spread a few dozen.
 const maxFragmentSpreads = 500
 
+// responseKey is the name a field's value has in the response: its alias,
+// else its name.
+func responseKey(f *ast.Field) string {
+	if f.Alias != "" {
+		return f.Alias
+	}
+	return f.Name
+}
+
 // mostRepeated returns a response name selected more than maxRepeatedField
 // times in set, or "".
 func mostRepeated(set ast.SelectionSet) string {
@@ -200,10 +209,7 @@ func mostRepeated(set ast.SelectionSet) string {
 		for _, sel := range set {
 			switch s := sel.(type) {
 			case *ast.Field:
-				key := s.Alias
-				if key == "" {
-					key = s.Name
-				}
+				key := responseKey(s)
 				if counts[key]++; counts[key] > maxRepeatedField {
 					return key
 				}

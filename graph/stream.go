@@ -52,10 +52,7 @@ func planStreams(doc *ast.QueryDocument, set ast.SelectionSet, vars map[string]a
 		for _, sel := range set {
 			switch s := sel.(type) {
 			case *ast.Field:
-				key := s.Alias
-				if key == "" {
-					key = s.Name
-				}
+				key := responseKey(s)
 				children, err := planStreams(doc, s.SelectionSet, vars)
 				if err != nil {
 					bad = err
