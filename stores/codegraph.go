@@ -2,8 +2,6 @@ package stores
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"regexp"
 	"sort"
 	"time"
@@ -343,10 +341,7 @@ type CodeCursor struct {
 }
 
 // Encode returns the cursor's opaque text.
-func (c CodeCursor) Encode() string {
-	raw, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
+func (c CodeCursor) Encode() string { return encodeJSONCursor(c) }
 
 // CodePageStart checks page arguments and returns the position to continue
 // after, or nil to start at the beginning. A malformed cursor is ErrInvalid.
@@ -358,8 +353,7 @@ func CodePageStart(p PageArgs) (*CodeCursor, error) {
 		return nil, nil
 	}
 	var c CodeCursor
-	raw, err := base64.RawURLEncoding.DecodeString(p.After)
-	if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" {
+	if !decodeJSONCursor(p.After, &c) || c.ID == "" {
 		return nil, Invalid("malformed cursor")
 	}
 	return &c, nil

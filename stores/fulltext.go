@@ -2,8 +2,6 @@ package stores
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"math"
 	"time"
 
@@ -68,10 +66,7 @@ type SearchCursor struct {
 }
 
 // Encode gives the cursor a client hands back as after.
-func (c SearchCursor) Encode() string {
-	raw, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
+func (c SearchCursor) Encode() string { return encodeJSONCursor(c) }
 
 // CheckSearchPage checks a Search call's query and page and returns the
 // position to continue after (nil on the first page).
@@ -86,8 +81,7 @@ func CheckSearchPage(q SearchQuery, p PageArgs) (*SearchCursor, error) {
 		return nil, nil
 	}
 	var c SearchCursor
-	raw, err := base64.RawURLEncoding.DecodeString(p.After)
-	if err != nil || json.Unmarshal(raw, &c) != nil || CheckDocumentID(c.ID) != nil ||
+	if !decodeJSONCursor(p.After, &c) || CheckDocumentID(c.ID) != nil ||
 		math.IsNaN(c.Score) || math.IsInf(c.Score, 0) {
 		return nil, Invalid("malformed cursor")
 	}

@@ -2,6 +2,7 @@ package stores
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"strconv"
 	"strings"
 	"time"
@@ -113,4 +114,18 @@ func unpackCursor(kind, s string) (uuid.UUID, string, bool) {
 		return uuid.Nil, "", false
 	}
 	return id, parts[2], true
+}
+
+// encodeJSONCursor is the text of a cursor that travels as base64url-encoded
+// JSON (CodeCursor, SearchCursor).
+func encodeJSONCursor(c any) string {
+	raw, _ := json.Marshal(c)
+	return base64.RawURLEncoding.EncodeToString(raw)
+}
+
+// decodeJSONCursor reads what encodeJSONCursor wrote into c; false when s is
+// not such a text.
+func decodeJSONCursor(s string, c any) bool {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	return err == nil && json.Unmarshal(raw, c) == nil
 }
