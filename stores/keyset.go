@@ -23,76 +23,54 @@ const (
 	nameCursorKind   = "n" // lists ordered by name
 )
 
-// NewestCursor is a decoded cursor of a newest-first list; the zero value
-// (no cursor) starts at the beginning.
+// NewestCursor is a row's position in a newest-first list.
 type NewestCursor struct {
-	Set bool
-	At  time.Time
-	ID  uuid.UUID
+	At time.Time
+	ID uuid.UUID
 }
 
-// NameCursor is a decoded cursor of a list ordered by name; the zero value
-// (no cursor) starts at the beginning.
+// NameCursor is a row's position in a list ordered by a unique name.
 type NameCursor struct {
-	Set  bool
 	Name string
 	ID   uuid.UUID
 }
 
-// EncodeNewestCursor names a row of a newest-first list.
-func EncodeNewestCursor(at time.Time, id uuid.UUID) string {
-	return packCursor(newestCursorKind, id, strconv.FormatInt(at.UnixMicro(), 10))
+// Encode gives the cursor a client hands back as after.
+func (c NewestCursor) Encode() string {
+	return packCursor(newestCursorKind, c.ID, strconv.FormatInt(c.At.UnixMicro(), 10))
 }
 
-func decodeNewestCursor(s string) (NewestCursor, error) {
-	if s == "" {
-		return NewestCursor{}, nil
+// Encode gives the cursor a client hands back as after.
+func (c NameCursor) Encode() string { return packCursor(nameCursorKind, c.ID, c.Name) }
+
+// NewestPageStart checks the page arguments of a newest-first list and
+// returns the position to continue after (nil on the first page).
+func NewestPageStart(p PageArgs) (*NewestCursor, error) {
+	if p.After == "" {
+		return nil, CheckPage(p)
 	}
-	id, key, ok := unpackCursor(newestCursorKind, s)
+	id, key, ok := unpackCursor(newestCursorKind, p.After)
 	if !ok {
-		return NewestCursor{}, Invalid("malformed cursor")
+		return nil, Invalid("malformed cursor")
 	}
 	micros, err := strconv.ParseInt(key, 10, 64)
 	if err != nil {
-		return NewestCursor{}, Invalid("malformed cursor")
+		return nil, Invalid("malformed cursor")
 	}
-	return NewestCursor{Set: true, At: time.UnixMicro(micros).UTC(), ID: id}, nil
-}
-
-// NewestPageStart checks the page arguments of a newest-first list and
-// returns the position to continue after.
-func NewestPageStart(p PageArgs) (NewestCursor, error) {
-	c, err := decodeNewestCursor(p.After)
-	if err != nil {
-		return NewestCursor{}, err
-	}
-	return c, CheckPage(p)
+	return &NewestCursor{At: time.UnixMicro(micros).UTC(), ID: id}, CheckPage(p)
 }
 
 // NamePageStart checks the page arguments of a list ordered by name and
-// returns the position to continue after.
-func NamePageStart(p PageArgs) (NameCursor, error) {
-	c, err := decodeNameCursor(p.After)
-	if err != nil {
-		return NameCursor{}, err
+// returns the position to continue after (nil on the first page).
+func NamePageStart(p PageArgs) (*NameCursor, error) {
+	if p.After == "" {
+		return nil, CheckPage(p)
 	}
-	return c, CheckPage(p)
-}
-
-// EncodeNameCursor names a row of a list ordered by name.
-func EncodeNameCursor(name string, id uuid.UUID) string {
-	return packCursor(nameCursorKind, id, name)
-}
-
-func decodeNameCursor(s string) (NameCursor, error) {
-	if s == "" {
-		return NameCursor{}, nil
-	}
-	id, name, ok := unpackCursor(nameCursorKind, s)
+	id, name, ok := unpackCursor(nameCursorKind, p.After)
 	if !ok || !utf8.ValidString(name) || strings.ContainsRune(name, 0) {
-		return NameCursor{}, Invalid("malformed cursor")
+		return nil, Invalid("malformed cursor")
 	}
-	return NameCursor{Set: true, Name: name, ID: id}, nil
+	return &NameCursor{Name: name, ID: id}, CheckPage(p)
 }
 
 // packCursor encodes kind, id and key as base64url("kind|id|key").

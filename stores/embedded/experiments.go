@@ -175,7 +175,7 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
 	list := s.withStatus(statuses)
-	return newestPage(list, p.First, after, func(e stores.Experiment) (time.Time, uuid.UUID) { return e.CreatedAt, e.ID }), nil
+	return keysetPage(list, p.First, after, func(e stores.Experiment) stores.NewestCursor { return stores.NewestCursor{At: e.CreatedAt, ID: e.ID} }, compareNewest), nil
 }
 
 func (s *experimentStore) TransitionExperiment(ctx context.Context, id uuid.UUID, to stores.ExperimentStatus, reason string) (stores.Experiment, error) {

@@ -116,7 +116,9 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	s.b.mu.RLock()
 	events := s.selectEvents(f, f.AllUsers)
 	s.b.mu.RUnlock()
-	page := newestPage(events, p.First, after, func(e stores.FeedbackEvent) (time.Time, uuid.UUID) { return e.CreatedAt, e.ID })
+	page := keysetPage(events, p.First, after, func(e stores.FeedbackEvent) stores.NewestCursor {
+		return stores.NewestCursor{At: e.CreatedAt, ID: e.ID}
+	}, compareNewest)
 	for i := range page.Items {
 		page.Items[i] = copyEvent(page.Items[i])
 	}

@@ -190,7 +190,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
 	rows := s.matchingMemories(f)
-	page := newestPage(rows, p.First, after, func(m stores.Memory) (time.Time, uuid.UUID) { return m.CreatedAt, m.ID })
+	page := keysetPage(rows, p.First, after, func(m stores.Memory) stores.NewestCursor { return stores.NewestCursor{At: m.CreatedAt, ID: m.ID} }, compareNewest)
 	for i := range page.Items {
 		page.Items[i] = copyMemory(page.Items[i])
 	}
@@ -531,7 +531,7 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 			apps = append(apps, app)
 		}
 	}
-	return namePage(apps, p.First, after, func(a stores.App) (string, uuid.UUID) { return a.Name, a.ID }), nil
+	return keysetPage(apps, p.First, after, func(a stores.App) stores.NameCursor { return stores.NameCursor{Name: a.Name, ID: a.ID} }, compareByName), nil
 }
 
 func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
@@ -562,7 +562,7 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 			cats = append(cats, c)
 		}
 	}
-	return namePage(cats, p.First, after, func(c stores.Category) (string, uuid.UUID) { return c.Name, c.ID }), nil
+	return keysetPage(cats, p.First, after, categoryCursor, compareByName), nil
 }
 
 func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
@@ -600,8 +600,12 @@ func sortedCategories(o *memoryOrg, ids []uuid.UUID) []stores.Category {
 	for _, id := range ids {
 		cats = append(cats, o.categories[id])
 	}
-	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
+	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(categoryCursor(a), categoryCursor(b)) })
 	return cats
+}
+
+func categoryCursor(c stores.Category) stores.NameCursor {
+	return stores.NameCursor{Name: c.Name, ID: c.ID}
 }
 
 func copyMemory(m stores.Memory) stores.Memory {
@@ -662,13 +666,15 @@ func storeTime(now Clock) time.Time {
 // page starts strictly after it, so inserts between pages neither repeat nor
 // skip items that were already there.
 
-// keysetPage returns up to first items of sorted that come after the cursor.
-func keysetPage[T any](sorted []T, first int, passed func(T) bool, cursor func(T) string) stores.Page[T] {
+// keysetPage sorts rows by their cursors (cmp) and returns up to first of
+// them that come after the cursor after (nil: from the start).
+func keysetPage[T any, C interface{ Encode() string }](rows []T, first int, after *C, cursor func(T) C, cmp func(a, b C) int) stores.Page[T] {
+	slices.SortFunc(rows, func(a, b T) int { return cmp(cursor(a), cursor(b)) })
 	start := 0
-	for start < len(sorted) && passed(sorted[start]) {
+	for after != nil && start < len(rows) && cmp(cursor(rows[start]), *after) <= 0 {
 		start++
 	}
-	rest := sorted[start:]
+	rest := rows[start:]
 	n := min(first, len(rest))
 	page := stores.Page[T]{
 		Items:       make([]T, n),
@@ -677,55 +683,23 @@ func keysetPage[T any](sorted []T, first int, passed func(T) bool, cursor func(T
 	}
 	copy(page.Items, rest[:n])
 	for i, item := range page.Items {
-		page.Cursors[i] = cursor(item)
+		page.Cursors[i] = cursor(item).Encode()
 	}
 	return page
 }
 
 // compareNewest orders by time descending, then id descending.
-func compareNewest(at time.Time, aid uuid.UUID, bt time.Time, bid uuid.UUID) int {
-	if c := bt.Compare(at); c != 0 {
+func compareNewest(a, b stores.NewestCursor) int {
+	if c := b.At.Compare(a.At); c != 0 {
 		return c
 	}
-	return bytes.Compare(bid[:], aid[:])
+	return bytes.Compare(b.ID[:], a.ID[:])
 }
 
 // compareByName orders by name (byte order), then id.
-func compareByName(an string, aid uuid.UUID, bn string, bid uuid.UUID) int {
-	if c := strings.Compare(an, bn); c != 0 {
+func compareByName(a, b stores.NameCursor) int {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
 		return c
 	}
-	return bytes.Compare(aid[:], bid[:])
-}
-
-// newestPage sorts rows newest first (by time, then id, descending) and
-// returns up to first of them after the cursor.
-func newestPage[T any](rows []T, first int, after stores.NewestCursor, key func(T) (time.Time, uuid.UUID)) stores.Page[T] {
-	slices.SortFunc(rows, func(a, b T) int {
-		at, aid := key(a)
-		bt, bid := key(b)
-		return compareNewest(at, aid, bt, bid)
-	})
-	return keysetPage(rows, first,
-		func(r T) bool {
-			at, id := key(r)
-			return after.Set && compareNewest(at, id, after.At, after.ID) <= 0
-		},
-		func(r T) string { return stores.EncodeNewestCursor(key(r)) })
-}
-
-// namePage sorts rows by name, then id, and returns up to first of them
-// after the cursor.
-func namePage[T any](rows []T, first int, after stores.NameCursor, key func(T) (string, uuid.UUID)) stores.Page[T] {
-	slices.SortFunc(rows, func(a, b T) int {
-		an, aid := key(a)
-		bn, bid := key(b)
-		return compareByName(an, aid, bn, bid)
-	})
-	return keysetPage(rows, first,
-		func(r T) bool {
-			name, id := key(r)
-			return after.Set && compareByName(name, id, after.Name, after.ID) <= 0
-		},
-		func(r T) string { return stores.EncodeNameCursor(key(r)) })
+	return bytes.Compare(a.ID[:], b.ID[:])
 }

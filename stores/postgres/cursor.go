@@ -8,18 +8,18 @@ import (
 )
 
 // newestAfter gives a newest-first list query its start: NULLs from the
-// beginning, else the last row's time and id (stores.NewestCursor).
-func newestAfter(c stores.NewestCursor) (*time.Time, uuid.UUID) {
-	if !c.Set {
+// beginning, else the last row's time and id.
+func newestAfter(c *stores.NewestCursor) (*time.Time, uuid.UUID) {
+	if c == nil {
 		return nil, uuid.Nil
 	}
 	return &c.At, c.ID
 }
 
 // nameAfter gives a list ordered by a unique name its start: NULL from the
-// beginning, else the last row's name (stores.NameCursor).
-func nameAfter(c stores.NameCursor) *string {
-	if !c.Set {
+// beginning, else the last row's name.
+func nameAfter(c *stores.NameCursor) *string {
+	if c == nil {
 		return nil
 	}
 	return &c.Name

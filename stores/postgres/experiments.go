@@ -191,7 +191,7 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	return page(es, p.First, func(e stores.Experiment) string { return stores.EncodeNewestCursor(e.CreatedAt, e.ID) }), nil
+	return page(es, p.First, func(e stores.Experiment) string { return stores.NewestCursor{At: e.CreatedAt, ID: e.ID}.Encode() }), nil
 }
 
 // TransitionExperiment locks the experiment, checks the move against

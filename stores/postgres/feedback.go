@@ -147,7 +147,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	return page(events, p.First, func(e stores.FeedbackEvent) string { return stores.EncodeNewestCursor(e.CreatedAt, e.ID) }), nil
+	return page(events, p.First, func(e stores.FeedbackEvent) string { return stores.NewestCursor{At: e.CreatedAt, ID: e.ID}.Encode() }), nil
 }
 
 func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.FeedbackFilter) (int, error) {

@@ -240,7 +240,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	return page(ms, p.First, func(m stores.Memory) string { return stores.EncodeNewestCursor(m.CreatedAt, m.ID) }), nil
+	return page(ms, p.First, func(m stores.Memory) string { return stores.NewestCursor{At: m.CreatedAt, ID: m.ID}.Encode() }), nil
 }
 
 // likeEscaper makes user text match itself literally inside an ILIKE pattern.
@@ -452,7 +452,7 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	if err != nil {
 		return stores.Page[stores.App]{}, err
 	}
-	return page(apps, p.First, func(a stores.App) string { return stores.EncodeNameCursor(a.Name, a.ID) }), nil
+	return page(apps, p.First, func(a stores.App) string { return stores.NameCursor{Name: a.Name, ID: a.ID}.Encode() }), nil
 }
 
 func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
@@ -471,7 +471,7 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	if err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
-	return page(cats, p.First, func(c stores.Category) string { return stores.EncodeNameCursor(c.Name, c.ID) }), nil
+	return page(cats, p.First, func(c stores.Category) string { return stores.NameCursor{Name: c.Name, ID: c.ID}.Encode() }), nil
 }
 
 func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
