@@ -322,33 +322,8 @@ func TestCrossTenantMatrix(t *testing.T) {
 	leaks := 0
 	for _, c := range cases {
 		t.Run(c.field+" "+c.name, func(t *testing.T) {
-			b := s.newTenant(t)
-			theirs := c.ids(a)
-			fresh := freshIDs(theirs)
-			probe := func(ids []string) exchange {
-				if c.raw != nil {
-					return c.raw(t, s, b.token, ids)
-				}
-				cl, rec := s.client(b)
-				c.call(context.Background(), cl, ids)
-				return rec.lastExchange()
-			}
-			// A store timing out on either probe says nothing about
-			// isolation: such a pair is tried again.
-			var got, want exchange
-			for try := 0; try < 3; try++ {
-				got, want = probe(theirs), probe(fresh)
-				if !strings.Contains(string(got.body)+string(want.body), "STORE_UNAVAILABLE") {
-					break
-				}
-			}
-			gotN, wantN := normalise(t, got, withRaw(theirs)), normalise(t, want, withRaw(fresh))
-			if gotN != wantN {
+			if probeLeaks(t, s, s.newTenant(t), c.ids(a), c.call, c.raw, "B's answer for A's ids") {
 				leaks++
-				t.Errorf("B's answer for A's ids differs from its answer for ids that do not exist:\nA's ids: HTTP %d %s\nfresh:   HTTP %d %s", got.status, got.body, want.status, want.body)
-			}
-			if strings.Contains(string(got.body), "INTERNAL_SERVER_ERROR") {
-				t.Errorf("an internal error: %s", got.body)
 			}
 		})
 	}
@@ -391,6 +366,42 @@ func rootFields(t *testing.T, s *stack) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// probeLeaks asks as prober, with call or else raw, for theirs (ids of data
+// the prober must not see) and for fresh ids of the same shape that exist
+// nowhere, and fails the test where the two answers tell them apart or one
+// is an internal error. It reports whether the answers differed.
+func probeLeaks(t *testing.T, s *stack, prober tenant, theirs []string,
+	call func(ctx context.Context, c graphql.Client, ids []string),
+	raw func(t *testing.T, s *stack, token string, ids []string) exchange, answer string,
+) bool {
+	fresh := freshIDs(theirs)
+	probe := func(ids []string) exchange {
+		if raw != nil {
+			return raw(t, s, prober.token, ids)
+		}
+		cl, rec := s.client(prober)
+		call(context.Background(), cl, ids)
+		return rec.lastExchange()
+	}
+	// A store timing out on either probe says nothing about isolation: such
+	// a pair is tried again.
+	var got, want exchange
+	for try := 0; try < 3; try++ {
+		got, want = probe(theirs), probe(fresh)
+		if !strings.Contains(string(got.body)+string(want.body), "STORE_UNAVAILABLE") {
+			break
+		}
+	}
+	leaked := normalise(t, got, withRaw(theirs)) != normalise(t, want, withRaw(fresh))
+	if leaked {
+		t.Errorf("%s differs from its answer for ids that do not exist:\ntheirs: HTTP %d %s\nfresh:  HTTP %d %s", answer, got.status, got.body, want.status, want.body)
+	}
+	if strings.Contains(string(got.body), "INTERNAL_SERVER_ERROR") {
+		t.Errorf("an internal error: %s", got.body)
+	}
+	return leaked
 }
 
 // freshIDs returns, for each id, an id of the same shape that exists

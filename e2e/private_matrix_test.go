@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"encoding/json"
-	"strings"
 	"testing"
 	"time"
 
@@ -251,31 +250,8 @@ func TestSameOrgPrivateMatrix(t *testing.T) {
 	for _, c := range cases {
 		fields[c.field] = true
 		t.Run(c.field+" "+c.name, func(t *testing.T) {
-			colleague := s.colleague(t, author)
-			theirs := c.ids(f)
-			fresh := freshIDs(theirs)
-			probe := func(ids []string) exchange {
-				if c.raw != nil {
-					return c.raw(t, s, colleague.token, ids)
-				}
-				cl, rec := s.client(colleague)
-				c.call(context.Background(), cl, ids)
-				return rec.lastExchange()
-			}
-			var got, want exchange
-			for try := 0; try < 3; try++ {
-				got, want = probe(theirs), probe(fresh)
-				if !strings.Contains(string(got.body)+string(want.body), "STORE_UNAVAILABLE") {
-					break
-				}
-			}
-			gotN, wantN := normalise(t, got, withRaw(theirs)), normalise(t, want, withRaw(fresh))
-			if gotN != wantN {
+			if probeLeaks(t, s, s.colleague(t, author), c.ids(f), c.call, c.raw, "a colleague's answer for the private memory") {
 				leaks++
-				t.Errorf("a colleague's answer for the private memory differs from its answer for ids that do not exist:\nprivate: HTTP %d %s\nfresh:   HTTP %d %s", got.status, got.body, want.status, want.body)
-			}
-			if strings.Contains(string(got.body), "INTERNAL_SERVER_ERROR") {
-				t.Errorf("an internal error: %s", got.body)
 			}
 		})
 	}

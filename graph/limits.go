@@ -191,6 +191,15 @@ const maxRepeatedField = 100
 // spreads) cost it 30 ms. Generated clients spread a few dozen.
 const maxFragmentSpreads = 500
 
+// responseKey is the name a field's value has in the response: its alias,
+// else its name.
+func responseKey(f *ast.Field) string {
+	if f.Alias != "" {
+		return f.Alias
+	}
+	return f.Name
+}
+
 // mostRepeated returns a response name selected more than maxRepeatedField
 // times in set, or "".
 func mostRepeated(set ast.SelectionSet) string {
@@ -200,10 +209,7 @@ func mostRepeated(set ast.SelectionSet) string {
 		for _, sel := range set {
 			switch s := sel.(type) {
 			case *ast.Field:
-				key := s.Alias
-				if key == "" {
-					key = s.Name
-				}
+				key := responseKey(s)
 				if counts[key]++; counts[key] > maxRepeatedField {
 					return key
 				}
@@ -393,20 +399,30 @@ func (m *measure) selections(set ast.SelectionSet, depth int, parentType string)
 	return total
 }
 
+// intArgument reads an Int argument's value as gqlparser gives it: int64 from
+// a literal, int or json.Number from variables. ok is false for anything
+// else (null, a missing argument).
+func intArgument(v any) (n int, ok bool) {
+	switch x := v.(type) {
+	case int64:
+		return int(x), true
+	case int:
+		return x, true
+	case json.Number:
+		if i, err := x.Int64(); err == nil {
+			return int(i), true
+		}
+	}
+	return 0, false
+}
+
 func (m *measure) multiplier(f *ast.Field, parentType string) int {
 	if f.Definition == nil {
 		return 1
 	}
 	if f.Definition.Arguments.ForName("first") != nil {
-		switch n := f.ArgumentMap(m.vars)["first"].(type) {
-		case int64:
-			return max(int(n), 1)
-		case int:
+		if n, ok := intArgument(f.ArgumentMap(m.vars)["first"]); ok {
 			return max(n, 1)
-		case json.Number:
-			if v, err := n.Int64(); err == nil {
-				return max(int(v), 1)
-			}
 		}
 		return m.listSize
 	}

@@ -52,10 +52,7 @@ func planStreams(doc *ast.QueryDocument, set ast.SelectionSet, vars map[string]a
 		for _, sel := range set {
 			switch s := sel.(type) {
 			case *ast.Field:
-				key := s.Alias
-				if key == "" {
-					key = s.Name
-				}
+				key := responseKey(s)
 				children, err := planStreams(doc, s.SelectionSet, vars)
 				if err != nil {
 					bad = err
@@ -124,17 +121,8 @@ func mergeStreamFields(a, b *streamField) *streamField {
 }
 
 func streamCount(v any) int {
-	switch n := v.(type) {
-	case int64:
-		return max(int(n), 0)
-	case int:
-		return max(n, 0)
-	case json.Number:
-		if i, err := n.Int64(); err == nil {
-			return max(int(i), 0)
-		}
-	}
-	return 0
+	n, _ := intArgument(v)
+	return max(n, 0)
 }
 
 // at returns the plan of the object at path (list indices skipped), for a

@@ -2,8 +2,6 @@ package stores
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"regexp"
 	"sort"
 	"time"
@@ -280,6 +278,15 @@ func (q SymbolQuery) Validate() error {
 	return nil
 }
 
+// CheckSymbolPage checks a FindSymbols call: the query and the page, whose
+// start it returns as CodePageStart does.
+func CheckSymbolPage(q SymbolQuery, p PageArgs) (*CodeCursor, error) {
+	if err := q.Validate(); err != nil {
+		return nil, err
+	}
+	return CodePageStart(p)
+}
+
 // Hop is an edge seen from the symbol a traversal stands on: where it leads
 // and its kind.
 type Hop struct {
@@ -334,10 +341,7 @@ type CodeCursor struct {
 }
 
 // Encode returns the cursor's opaque text.
-func (c CodeCursor) Encode() string {
-	raw, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
+func (c CodeCursor) Encode() string { return encodeJSONCursor(c) }
 
 // CodePageStart checks page arguments and returns the position to continue
 // after, or nil to start at the beginning. A malformed cursor is ErrInvalid.
@@ -349,8 +353,7 @@ func CodePageStart(p PageArgs) (*CodeCursor, error) {
 		return nil, nil
 	}
 	var c CodeCursor
-	raw, err := base64.RawURLEncoding.DecodeString(p.After)
-	if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" {
+	if !decodeJSONCursor(p.After, &c) || c.ID == "" {
 		return nil, Invalid("malformed cursor")
 	}
 	return &c, nil

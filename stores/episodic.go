@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math"
 	"regexp"
+	"sort"
 	"time"
 	"unicode/utf8"
 
@@ -43,6 +44,17 @@ type SessionSummary struct {
 	ItemCount     int
 	LastTouchedAt time.Time
 	ExpiresAt     time.Time // when its last item expires
+}
+
+// SortSessions puts sessions in the order Sessions returns them: the most
+// recently touched first, then by id.
+func SortSessions(sessions []SessionSummary) {
+	sort.Slice(sessions, func(i, j int) bool {
+		if !sessions[i].LastTouchedAt.Equal(sessions[j].LastTouchedAt) {
+			return sessions[i].LastTouchedAt.After(sessions[j].LastTouchedAt)
+		}
+		return sessions[i].ID < sessions[j].ID
+	})
 }
 
 // Bounds on episodic input, shared by every implementation.
@@ -129,44 +141,69 @@ func CheckEpisodicRead(halfLife time.Duration, limit int) error {
 	return nil
 }
 
-// CheckNewEpisodicItem validates a new item and returns its weight (0 means
-// 1) and its metadata as JSON gives it back (numbers as float64; nil becomes
-// {}). Every episodic backend uses it, so all refuse the same input.
-func CheckNewEpisodicItem(in NewEpisodicItem) (float64, map[string]any, error) {
-	if in.ID != "" {
-		if err := CheckItemID(in.ID); err != nil {
-			return 0, nil, err
+// CheckItemsBySession checks an ItemsBySession call: how many sessions,
+// each session id, the half-life and the limit.
+func CheckItemsBySession(sessionIDs []string, halfLife time.Duration, limit int) error {
+	if len(sessionIDs) > MaxSessionsListed {
+		return Invalid("at most %d sessions at once", MaxSessionsListed)
+	}
+	for _, id := range sessionIDs {
+		if err := CheckSessionID(id); err != nil {
+			return err
 		}
+	}
+	return CheckEpisodicRead(halfLife, limit)
+}
+
+// CheckedEpisodicItem is a new item as CheckPutItem accepts it.
+type CheckedEpisodicItem struct {
+	ID       string         // the caller's id, or a new UUID
+	Weight   float64        // 0 in the input means 1
+	Metadata map[string]any // as JSON gives it back (numbers as float64; nil becomes {})
+}
+
+// CheckPutItem validates a PutItem call's session id and new item and fills
+// in the defaults. Every episodic backend uses it, so all refuse the same
+// input and default the same way.
+func CheckPutItem(sessionID string, in NewEpisodicItem) (CheckedEpisodicItem, error) {
+	if err := CheckSessionID(sessionID); err != nil {
+		return CheckedEpisodicItem{}, err
+	}
+	id := in.ID
+	if id == "" {
+		id = uuid.NewString()
+	} else if err := CheckItemID(id); err != nil {
+		return CheckedEpisodicItem{}, err
 	}
 	switch {
 	case in.Content == "":
-		return 0, nil, Invalid("item content must not be empty")
+		return CheckedEpisodicItem{}, Invalid("item content must not be empty")
 	case len(in.Content) > MaxMemoryContent:
-		return 0, nil, Invalid("item content must be at most %d bytes", MaxMemoryContent)
+		return CheckedEpisodicItem{}, Invalid("item content must be at most %d bytes", MaxMemoryContent)
 	case !utf8.ValidString(in.Content):
-		return 0, nil, Invalid("item content must be valid UTF-8")
+		return CheckedEpisodicItem{}, Invalid("item content must be valid UTF-8")
 	case in.TTL < MinEpisodicTTL || in.TTL > MaxEpisodicTTL:
-		return 0, nil, Invalid("item TTL must be between %s and %s", MinEpisodicTTL, MaxEpisodicTTL)
+		return CheckedEpisodicItem{}, Invalid("item TTL must be between %s and %s", MinEpisodicTTL, MaxEpisodicTTL)
 	}
 	weight := in.Weight
 	if weight == 0 {
 		weight = 1
 	}
 	if weight < 0 || math.IsNaN(weight) || math.IsInf(weight, 0) {
-		return 0, nil, Invalid("item weight must be a positive number")
+		return CheckedEpisodicItem{}, Invalid("item weight must be a positive number")
 	}
 	metadata := map[string]any{}
 	if in.Metadata != nil {
 		raw, err := json.Marshal(in.Metadata)
 		if err != nil {
-			return 0, nil, Invalid(msgEpisodicMetadata)
+			return CheckedEpisodicItem{}, Invalid(msgEpisodicMetadata)
 		}
 		if len(raw) > MaxMemoryContent {
-			return 0, nil, Invalid("episodic item metadata must encode to at most %d bytes", MaxMemoryContent)
+			return CheckedEpisodicItem{}, Invalid("episodic item metadata must encode to at most %d bytes", MaxMemoryContent)
 		}
 		if err := json.Unmarshal(raw, &metadata); err != nil {
-			return 0, nil, Invalid(msgEpisodicMetadata)
+			return CheckedEpisodicItem{}, Invalid(msgEpisodicMetadata)
 		}
 	}
-	return weight, metadata, nil
+	return CheckedEpisodicItem{ID: id, Weight: weight, Metadata: metadata}, nil
 }

@@ -58,6 +58,33 @@ type NewFeedbackEvent struct {
 	VariantKey   string
 }
 
+// Event makes the event RecordFeedback stores for in, given by user: a new
+// id and copies of in's pointers; the store stamps CreatedAt.
+func (in NewFeedbackEvent) Event(user uuid.UUID) FeedbackEvent {
+	return FeedbackEvent{
+		ID:           uuid.New(),
+		UserID:       user,
+		QueryID:      in.QueryID,
+		MemoryID:     CopyPtr(in.MemoryID),
+		Tool:         in.Tool,
+		QueryType:    in.QueryType,
+		Outcome:      in.Outcome,
+		LatencyMs:    CopyPtr(in.LatencyMs),
+		ExperimentID: CopyPtr(in.ExperimentID),
+		VariantKey:   in.VariantKey,
+	}
+}
+
+// CopyPtr returns a pointer to a copy of *p, or nil, so a stored value
+// shares nothing with the caller's.
+func CopyPtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}
+
 // FeedbackFilter narrows an event list or an aggregate. Zero values mean "any".
 type FeedbackFilter struct {
 	Since        *time.Time // inclusive

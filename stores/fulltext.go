@@ -2,6 +2,7 @@ package stores
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/google/uuid"
@@ -54,4 +55,35 @@ type FullTextStore interface {
 	// CountSearchHits counts every document Search would page through for q,
 	// exactly. ErrInvalid for an empty or oversized text or bad tags.
 	CountSearchHits(ctx context.Context, q SearchQuery) (int, error)
+}
+
+// SearchCursor is search_after: the score and document id of the last hit
+// seen. Every full-text backend pages with it, so a cursor reads the same
+// whichever backend made it.
+type SearchCursor struct {
+	Score float64 `json:"s"`
+	ID    string  `json:"i"`
+}
+
+// Encode gives the cursor a client hands back as after.
+func (c SearchCursor) Encode() string { return encodeJSONCursor(c) }
+
+// CheckSearchPage checks a Search call's query and page and returns the
+// position to continue after (nil on the first page).
+func CheckSearchPage(q SearchQuery, p PageArgs) (*SearchCursor, error) {
+	if err := CheckSearchQuery(q); err != nil {
+		return nil, err
+	}
+	if err := CheckPage(p); err != nil {
+		return nil, err
+	}
+	if p.After == "" {
+		return nil, nil
+	}
+	var c SearchCursor
+	if !decodeJSONCursor(p.After, &c) || CheckDocumentID(c.ID) != nil ||
+		math.IsNaN(c.Score) || math.IsInf(c.Score, 0) {
+		return nil, Invalid("malformed cursor")
+	}
+	return &c, nil
 }

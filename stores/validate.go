@@ -58,6 +58,16 @@ func CheckLabel(what, s string, max int) error {
 	return nil
 }
 
+// CheckNewApp checks a new app's name and description and returns the
+// name as stored (trimmed).
+func CheckNewApp(name, description string) (string, error) {
+	name, err := CheckName("app name", name)
+	if err != nil {
+		return "", err
+	}
+	return name, CheckDescription(description)
+}
+
 // CheckFilterText refuses filter text no PostgreSQL query could carry.
 func CheckFilterText(what, s string) error {
 	if !utf8.ValidString(s) || strings.ContainsRune(s, 0) {
@@ -131,6 +141,38 @@ func CheckNewMemories(in []NewMemory) ([]CheckedMemory, error) {
 			return nil, err
 		}
 		out[i] = CheckedMemory{AppID: m.AppID, Content: m.Content, Metadata: meta, Categories: cats, Visibility: visibility}
+	}
+	return out, nil
+}
+
+// CheckedMemoryUpdate is a MemoryUpdate's new values as CheckMemoryUpdate
+// accepts them.
+type CheckedMemoryUpdate struct {
+	Metadata   *string  // the JSON text, or nil to keep the metadata
+	Categories []string // the checked names; only meaningful when the update sets them
+}
+
+// CheckMemoryUpdate checks the values an update sets, before any is stored.
+func CheckMemoryUpdate(u MemoryUpdate) (CheckedMemoryUpdate, error) {
+	var out CheckedMemoryUpdate
+	if u.Content != nil {
+		if err := CheckContent(*u.Content); err != nil {
+			return out, err
+		}
+	}
+	if u.Metadata != nil {
+		meta, err := CheckJSONObject("metadata", u.Metadata)
+		if err != nil {
+			return out, err
+		}
+		out.Metadata = &meta
+	}
+	if u.Categories != nil {
+		cats, err := CheckCategoryNames(u.Categories)
+		if err != nil {
+			return out, err
+		}
+		out.Categories = cats
 	}
 	return out, nil
 }
@@ -474,9 +516,12 @@ func CheckFeedbackFilter(f FeedbackFilter) error {
 	return nil
 }
 
-// CheckTraversal checks a traversal's direction, edge kinds and depth
-// (1..maxDepth, the backend's cap).
-func CheckTraversal(dir Direction, kinds []EdgeKind, depth, maxDepth int) error {
+// CheckTraversal checks a traversal's start symbol ids, direction, edge
+// kinds and depth (1..maxDepth, the backend's cap).
+func CheckTraversal(ids []string, dir Direction, kinds []EdgeKind, depth, maxDepth int) error {
+	if err := CheckCodeLookup("symbol", ids); err != nil {
+		return err
+	}
 	if dir != Dependencies && dir != Dependents {
 		return Invalid("unknown traversal direction %q", string(dir))
 	}

@@ -368,10 +368,7 @@ func (s *codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, 
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.CodeSymbol]{}, err
 	}
-	if err := q.Validate(); err != nil {
-		return stores.Page[stores.CodeSymbol]{}, err
-	}
-	after, err := stores.CodePageStart(p)
+	after, err := stores.CheckSymbolPage(q, p)
 	if err != nil {
 		return stores.Page[stores.CodeSymbol]{}, err
 	}
@@ -469,10 +466,7 @@ func (s *codeGraphStore) Traverse(ctx context.Context, ids []string, dir stores.
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := stores.CheckCodeLookup("symbol", ids); err != nil {
-		return nil, err
-	}
-	if err := stores.CheckTraversal(dir, kinds, depth, s.b.maxDepth); err != nil {
+	if err := stores.CheckTraversal(ids, dir, kinds, depth, s.b.maxDepth); err != nil {
 		return nil, err
 	}
 	allowed := map[stores.EdgeKind]bool{}

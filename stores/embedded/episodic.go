@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
-	"github.com/google/uuid"
 )
 
 // episodicSweepBatch bounds the expired items one call removes, so cleaning up
@@ -77,7 +76,7 @@ func episodicCopyItem(it *stores.EpisodicItem) stores.EpisodicItem {
 }
 
 // episodicCopyMetadata deep-copies a JSON object that was already checked by
-// stores.CheckNewEpisodicItem (so it holds only JSON-decoded values).
+// stores.CheckPutItem (so it holds only JSON-decoded values).
 func episodicCopyMetadata(m map[string]any) map[string]any {
 	out := make(map[string]any, len(m))
 	for k, v := range m {
@@ -105,17 +104,11 @@ func (s *episodicStore) PutItem(ctx context.Context, sessionID string, in stores
 	if err := s.begin(ctx); err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	if err := stores.CheckSessionID(sessionID); err != nil {
-		return stores.EpisodicItem{}, err
-	}
-	weight, metadata, err := stores.CheckNewEpisodicItem(in)
+	item, err := stores.CheckPutItem(sessionID, in)
 	if err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	id := in.ID
-	if id == "" {
-		id = uuid.NewString()
-	}
+	id, weight, metadata := item.ID, item.Weight, item.Metadata
 
 	b := s.b
 	b.mu.Lock()
@@ -239,15 +232,7 @@ func (s *episodicStore) ItemsBySession(ctx context.Context, sessionIDs []string,
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if len(sessionIDs) > stores.MaxSessionsListed {
-		return nil, stores.Invalid("at most %d sessions at once", stores.MaxSessionsListed)
-	}
-	for _, id := range sessionIDs {
-		if err := stores.CheckSessionID(id); err != nil {
-			return nil, err
-		}
-	}
-	if err := stores.CheckEpisodicRead(halfLife, limit); err != nil {
+	if err := stores.CheckItemsBySession(sessionIDs, halfLife, limit); err != nil {
 		return nil, err
 	}
 	b := s.b
@@ -349,12 +334,7 @@ func (s *episodicStore) Sessions(ctx context.Context) ([]stores.SessionSummary, 
 			out = append(out, sum)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if !out[i].LastTouchedAt.Equal(out[j].LastTouchedAt) {
-			return out[i].LastTouchedAt.After(out[j].LastTouchedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	stores.SortSessions(out)
 	if len(out) > stores.MaxSessionsListed {
 		out = out[:stores.MaxSessionsListed]
 	}

@@ -168,20 +168,14 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err := stores.CheckStatuses(statuses); err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	after, err := decodeNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
-		return stores.Page[stores.Experiment]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
 	list := s.withStatus(statuses)
-	slices.SortFunc(list, func(a, b stores.Experiment) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	return keysetPage(list, p.First,
-		func(e stores.Experiment) bool { return after.passed(e.CreatedAt, e.ID) },
-		func(e stores.Experiment) string { return encodeNewestCursor(e.CreatedAt, e.ID) }), nil
+	return keysetPage(list, p.First, after, func(e stores.Experiment) stores.NewestCursor { return stores.NewestCursor{At: e.CreatedAt, ID: e.ID} }, compareNewest), nil
 }
 
 func (s *experimentStore) TransitionExperiment(ctx context.Context, id uuid.UUID, to stores.ExperimentStatus, reason string) (stores.Experiment, error) {

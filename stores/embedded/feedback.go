@@ -59,18 +59,7 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 	if err := s.checkReferences(ctx, in); err != nil {
 		return stores.FeedbackEvent{}, err
 	}
-	ev := stores.FeedbackEvent{
-		ID:           uuid.New(),
-		UserID:       s.tenant.UserID,
-		QueryID:      in.QueryID,
-		MemoryID:     copyPtr(in.MemoryID),
-		Tool:         in.Tool,
-		QueryType:    in.QueryType,
-		Outcome:      in.Outcome,
-		LatencyMs:    copyPtr(in.LatencyMs),
-		ExperimentID: copyPtr(in.ExperimentID),
-		VariantKey:   in.VariantKey,
-	}
+	ev := in.Event(s.tenant.UserID)
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	ev.CreatedAt = storeTime(s.b.now)
@@ -119,21 +108,17 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err := stores.CheckFeedbackFilter(f); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	after, err := decodeNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
-		return stores.Page[stores.FeedbackEvent]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
 	f = s.visibleMemoryFilter(ctx, f)
 	s.b.mu.RLock()
 	events := s.selectEvents(f, f.AllUsers)
 	s.b.mu.RUnlock()
-	slices.SortFunc(events, func(a, b stores.FeedbackEvent) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	page := keysetPage(events, p.First,
-		func(e stores.FeedbackEvent) bool { return after.passed(e.CreatedAt, e.ID) },
-		func(e stores.FeedbackEvent) string { return encodeNewestCursor(e.CreatedAt, e.ID) })
+	page := keysetPage(events, p.First, after, func(e stores.FeedbackEvent) stores.NewestCursor {
+		return stores.NewestCursor{At: e.CreatedAt, ID: e.ID}
+	}, compareNewest)
 	for i := range page.Items {
 		page.Items[i] = copyEvent(page.Items[i])
 	}
@@ -300,17 +285,8 @@ func (c *statsCounter) stats() stores.FeedbackStats {
 }
 
 func copyEvent(e stores.FeedbackEvent) stores.FeedbackEvent {
-	e.MemoryID = copyPtr(e.MemoryID)
-	e.LatencyMs = copyPtr(e.LatencyMs)
-	e.ExperimentID = copyPtr(e.ExperimentID)
+	e.MemoryID = stores.CopyPtr(e.MemoryID)
+	e.LatencyMs = stores.CopyPtr(e.LatencyMs)
+	e.ExperimentID = stores.CopyPtr(e.ExperimentID)
 	return e
-}
-
-// copyPtr returns a pointer to a copy of *p, or nil.
-func copyPtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
 }

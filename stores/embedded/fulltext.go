@@ -2,8 +2,6 @@ package embedded
 
 import (
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"html"
 	"math"
 	"sort"
@@ -269,26 +267,6 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	return n, nil
 }
 
-// fullTextCursor is search_after: the score and id of the last hit seen.
-type fullTextCursor struct {
-	Score float64 `json:"s"`
-	ID    string  `json:"i"`
-}
-
-func fullTextEncodeCursor(score float64, id string) string {
-	raw, _ := json.Marshal(fullTextCursor{Score: score, ID: id})
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-func fullTextDecodeCursor(s string) (fullTextCursor, error) {
-	var c fullTextCursor
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(raw, &c) != nil || c.ID == "" || math.IsNaN(c.Score) || math.IsInf(c.Score, 0) {
-		return fullTextCursor{}, stores.Invalid("malformed cursor")
-	}
-	return c, nil
-}
-
 // bm25 scores one field of a document for the query terms.
 func fullTextBM25(terms []string, tf map[string]int, length int, stats fullTextFieldStats, docs int) float64 {
 	if length == 0 || docs == 0 {
@@ -364,19 +342,9 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 	if err := s.begin(ctx); err != nil {
 		return none, err
 	}
-	if err := stores.CheckSearchQuery(q); err != nil {
+	after, err := stores.CheckSearchPage(q, p)
+	if err != nil {
 		return none, err
-	}
-	if err := stores.CheckPage(p); err != nil {
-		return none, err
-	}
-	var after *fullTextCursor
-	if p.After != "" {
-		c, err := fullTextDecodeCursor(p.After)
-		if err != nil {
-			return none, err
-		}
-		after = &c
 	}
 	terms, seen := fullTextQueryTerms(q.Text)
 
@@ -420,7 +388,7 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 			Score:      f.score,
 			Highlights: fullTextHighlights(f.d.doc.Body, seen),
 		})
-		page.Cursors = append(page.Cursors, fullTextEncodeCursor(f.score, f.d.doc.ID))
+		page.Cursors = append(page.Cursors, stores.SearchCursor{Score: f.score, ID: f.d.doc.ID}.Encode())
 	}
 	return page, nil
 }

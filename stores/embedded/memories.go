@@ -3,15 +3,12 @@ package embedded
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
@@ -185,21 +182,15 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err := stores.CheckMemoryFilter(f); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	after, err := decodeNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
-		return stores.Page[stores.Memory]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
 
 	s.b.mu.RLock()
 	defer s.b.mu.RUnlock()
 	rows := s.matchingMemories(f)
-	slices.SortFunc(rows, func(a, b stores.Memory) int { return compareNewest(a.CreatedAt, a.ID, b.CreatedAt, b.ID) })
-	page := keysetPage(rows, p.First,
-		func(m stores.Memory) bool { return after.passed(m.CreatedAt, m.ID) },
-		func(m stores.Memory) string { return encodeNewestCursor(m.CreatedAt, m.ID) })
+	page := keysetPage(rows, p.First, after, func(m stores.Memory) stores.NewestCursor { return stores.NewestCursor{At: m.CreatedAt, ID: m.ID} }, compareNewest)
 	for i := range page.Items {
 		page.Items[i] = copyMemory(page.Items[i])
 	}
@@ -281,25 +272,17 @@ func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.M
 	if err := s.begin(ctx); err != nil {
 		return stores.Memory{}, err
 	}
-	if u.Content != nil {
-		if err := stores.CheckContent(*u.Content); err != nil {
-			return stores.Memory{}, err
-		}
+	checked, err := stores.CheckMemoryUpdate(u)
+	if err != nil {
+		return stores.Memory{}, err
 	}
 	var meta map[string]any
-	if u.Metadata != nil {
-		var err error
-		if meta, err = normalizeJSONObject("metadata", u.Metadata); err != nil {
+	if checked.Metadata != nil {
+		if meta, err = decodeJSONObject("metadata", *checked.Metadata); err != nil {
 			return stores.Memory{}, err
 		}
 	}
-	var cats []string
-	if u.Categories != nil {
-		var err error
-		if cats, err = stores.CheckCategoryNames(u.Categories); err != nil {
-			return stores.Memory{}, err
-		}
-	}
+	cats := checked.Categories
 
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
@@ -499,11 +482,8 @@ func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (
 	if err := s.begin(ctx); err != nil {
 		return stores.App{}, err
 	}
-	name, err := stores.CheckName("app name", name)
+	name, err := stores.CheckNewApp(name, description)
 	if err != nil {
-		return stores.App{}, err
-	}
-	if err := stores.CheckDescription(description); err != nil {
 		return stores.App{}, err
 	}
 	s.b.mu.Lock()
@@ -539,11 +519,8 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.App]{}, err
 	}
-	after, err := decodeNameCursor(p.After)
+	after, err := stores.NamePageStart(p)
 	if err != nil {
-		return stores.Page[stores.App]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.App]{}, err
 	}
 	s.b.mu.RLock()
@@ -554,10 +531,7 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 			apps = append(apps, app)
 		}
 	}
-	slices.SortFunc(apps, func(a, b stores.App) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
-	return keysetPage(apps, p.First,
-		func(a stores.App) bool { return after.passed(a.Name, a.ID) },
-		func(a stores.App) string { return encodeNameCursor(a.Name, a.ID) }), nil
+	return keysetPage(apps, p.First, after, func(a stores.App) stores.NameCursor { return stores.NameCursor{Name: a.Name, ID: a.ID} }, compareByName), nil
 }
 
 func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
@@ -576,11 +550,8 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
-	after, err := decodeNameCursor(p.After)
+	after, err := stores.NamePageStart(p)
 	if err != nil {
-		return stores.Page[stores.Category]{}, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
 	s.b.mu.RLock()
@@ -591,10 +562,7 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 			cats = append(cats, c)
 		}
 	}
-	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
-	return keysetPage(cats, p.First,
-		func(c stores.Category) bool { return after.passed(c.Name, c.ID) },
-		func(c stores.Category) string { return encodeNameCursor(c.Name, c.ID) }), nil
+	return keysetPage(cats, p.First, after, categoryCursor, compareByName), nil
 }
 
 func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
@@ -632,8 +600,12 @@ func sortedCategories(o *memoryOrg, ids []uuid.UUID) []stores.Category {
 	for _, id := range ids {
 		cats = append(cats, o.categories[id])
 	}
-	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(a.Name, a.ID, b.Name, b.ID) })
+	slices.SortFunc(cats, func(a, b stores.Category) int { return compareByName(categoryCursor(a), categoryCursor(b)) })
 	return cats
+}
+
+func categoryCursor(c stores.Category) stores.NameCursor {
+	return stores.NameCursor{Name: c.Name, ID: c.ID}
 }
 
 func copyMemory(m stores.Memory) stores.Memory {
@@ -645,18 +617,10 @@ func copyMemory(m stores.Memory) stores.Memory {
 	return m
 }
 
-// normalizeJSONObject checks m as every backend does and returns the value
-// a JSON column would give back (numbers as float64, structs as maps), so
-// the embedded stores answer exactly like PostgreSQL's jsonb. nil becomes {}.
-func normalizeJSONObject(what string, m map[string]any) (map[string]any, error) {
-	text, err := stores.CheckJSONObject(what, m)
-	if err != nil {
-		return nil, err
-	}
-	return decodeJSONObject(what, text)
-}
-
-// decodeJSONObject decodes the JSON text of an object, as CheckJSONObject returns it.
+// decodeJSONObject decodes the JSON text of an object, as CheckJSONObject
+// returns it: the value a JSON column would give back (numbers as float64,
+// structs as maps), so the embedded stores answer exactly like PostgreSQL's
+// jsonb.
 func decodeJSONObject(what, text string) (map[string]any, error) {
 	var out map[string]any
 	if err := json.Unmarshal([]byte(text), &out); err != nil || out == nil {
@@ -702,13 +666,15 @@ func storeTime(now Clock) time.Time {
 // page starts strictly after it, so inserts between pages neither repeat nor
 // skip items that were already there.
 
-// keysetPage returns up to first items of sorted that come after the cursor.
-func keysetPage[T any](sorted []T, first int, passed func(T) bool, cursor func(T) string) stores.Page[T] {
+// keysetPage sorts rows by their cursors (cmp) and returns up to first of
+// them that come after the cursor after (nil: from the start).
+func keysetPage[T any, C interface{ Encode() string }](rows []T, first int, after *C, cursor func(T) C, cmp func(a, b C) int) stores.Page[T] {
+	slices.SortFunc(rows, func(a, b T) int { return cmp(cursor(a), cursor(b)) })
 	start := 0
-	for start < len(sorted) && passed(sorted[start]) {
+	for after != nil && start < len(rows) && cmp(cursor(rows[start]), *after) <= 0 {
 		start++
 	}
-	rest := sorted[start:]
+	rest := rows[start:]
 	n := min(first, len(rest))
 	page := stores.Page[T]{
 		Items:       make([]T, n),
@@ -717,107 +683,23 @@ func keysetPage[T any](sorted []T, first int, passed func(T) bool, cursor func(T
 	}
 	copy(page.Items, rest[:n])
 	for i, item := range page.Items {
-		page.Cursors[i] = cursor(item)
+		page.Cursors[i] = cursor(item).Encode()
 	}
 	return page
 }
 
 // compareNewest orders by time descending, then id descending.
-func compareNewest(at time.Time, aid uuid.UUID, bt time.Time, bid uuid.UUID) int {
-	if c := bt.Compare(at); c != 0 {
+func compareNewest(a, b stores.NewestCursor) int {
+	if c := b.At.Compare(a.At); c != 0 {
 		return c
 	}
-	return bytes.Compare(bid[:], aid[:])
+	return bytes.Compare(b.ID[:], a.ID[:])
 }
 
 // compareByName orders by name (byte order), then id.
-func compareByName(an string, aid uuid.UUID, bn string, bid uuid.UUID) int {
-	if c := strings.Compare(an, bn); c != 0 {
+func compareByName(a, b stores.NameCursor) int {
+	if c := strings.Compare(a.Name, b.Name); c != 0 {
 		return c
 	}
-	return bytes.Compare(aid[:], bid[:])
-}
-
-const (
-	newestCursorTag = "t"
-	nameCursorTag   = "n"
-)
-
-// newestCursor is a decoded cursor of a newest-first list; the zero value
-// (no cursor) starts at the beginning.
-type newestCursor struct {
-	set bool
-	at  time.Time
-	id  uuid.UUID
-}
-
-// passed reports whether an item with this key is at or before the cursor.
-func (c newestCursor) passed(at time.Time, id uuid.UUID) bool {
-	return c.set && compareNewest(at, id, c.at, c.id) <= 0
-}
-
-func encodeNewestCursor(at time.Time, id uuid.UUID) string {
-	return encodeCursor(newestCursorTag, id, strconv.FormatInt(at.UnixMicro(), 10))
-}
-
-func decodeNewestCursor(s string) (newestCursor, error) {
-	if s == "" {
-		return newestCursor{}, nil
-	}
-	id, rest, ok := decodeCursor(newestCursorTag, s)
-	if !ok {
-		return newestCursor{}, stores.Invalid("malformed cursor")
-	}
-	micros, err := strconv.ParseInt(rest, 10, 64)
-	if err != nil {
-		return newestCursor{}, stores.Invalid("malformed cursor")
-	}
-	return newestCursor{set: true, at: time.UnixMicro(micros).UTC(), id: id}, nil
-}
-
-// nameCursor is a decoded cursor of a list ordered by name.
-type nameCursor struct {
-	set  bool
-	name string
-	id   uuid.UUID
-}
-
-func (c nameCursor) passed(name string, id uuid.UUID) bool {
-	return c.set && compareByName(name, id, c.name, c.id) <= 0
-}
-
-func encodeNameCursor(name string, id uuid.UUID) string {
-	return encodeCursor(nameCursorTag, id, name)
-}
-
-func decodeNameCursor(s string) (nameCursor, error) {
-	if s == "" {
-		return nameCursor{}, nil
-	}
-	id, rest, ok := decodeCursor(nameCursorTag, s)
-	if !ok || !utf8.ValidString(rest) {
-		return nameCursor{}, stores.Invalid("malformed cursor")
-	}
-	return nameCursor{set: true, name: rest, id: id}, nil
-}
-
-// encodeCursor packs tag, id and key as base64url("tag:id:key").
-func encodeCursor(tag string, id uuid.UUID, key string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(tag + ":" + id.String() + ":" + key))
-}
-
-func decodeCursor(tag, s string) (uuid.UUID, string, bool) {
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil {
-		return uuid.Nil, "", false
-	}
-	gotTag, rest, ok := strings.Cut(string(raw), ":")
-	if !ok || gotTag != tag || len(rest) < 37 || rest[36] != ':' {
-		return uuid.Nil, "", false
-	}
-	id, err := uuid.Parse(rest[:36])
-	if err != nil {
-		return uuid.Nil, "", false
-	}
-	return id, rest[37:], true
+	return bytes.Compare(a.ID[:], b.ID[:])
 }

@@ -2,6 +2,7 @@ package embedded
 
 import (
 	"context"
+	"encoding/base64"
 	"slices"
 	"sync"
 	"testing"
@@ -219,7 +220,7 @@ func TestMemoryCursorsAreTypeChecked(t *testing.T) {
 	if len(next.Items) != 1 || next.Items[0].Name != "b" {
 		t.Fatalf("next page %+v", next.Items)
 	}
-	for _, bad := range []string{"dA", encodeCursor(newestCursorTag, uuid.New(), "soon"), encodeCursor(nameCursorTag, uuid.New(), "\xff")} {
+	for _, bad := range []string{"dA", base64.RawURLEncoding.EncodeToString([]byte("t|" + uuid.NewString() + "|soon")), base64.RawURLEncoding.EncodeToString([]byte("n|" + uuid.NewString() + "|\xff"))} {
 		_, err = st.ListMemories(ctx, stores.MemoryFilter{}, stores.PageArgs{First: 1, After: bad})
 		storetest.RequireKind(t, err, stores.ErrInvalid)
 		_, err = st.ListCategories(ctx, stores.PageArgs{First: 1, After: bad})

@@ -239,10 +239,7 @@ func (s *codeGraphStore) FindSymbols(ctx context.Context, q stores.SymbolQuery, 
 	if err := s.begin(ctx); err != nil {
 		return stores.Page[stores.CodeSymbol]{}, err
 	}
-	if err := q.Validate(); err != nil {
-		return stores.Page[stores.CodeSymbol]{}, err
-	}
-	after, err := stores.CodePageStart(p)
+	after, err := stores.CheckSymbolPage(q, p)
 	if err != nil {
 		return stores.Page[stores.CodeSymbol]{}, err
 	}

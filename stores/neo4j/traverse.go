@@ -24,10 +24,7 @@ func (s *codeGraphStore) Traverse(ctx context.Context, ids []string, dir stores.
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if err := stores.CheckCodeLookup("symbol", ids); err != nil {
-		return nil, err
-	}
-	if err := stores.CheckTraversal(dir, kinds, depth, s.b.maxDepth); err != nil {
+	if err := stores.CheckTraversal(ids, dir, kinds, depth, s.b.maxDepth); err != nil {
 		return nil, err
 	}
 	step := cypherStepForward

@@ -320,45 +320,18 @@ func unexpected(err error) error {
 	return err
 }
 
-// cursor is search_after: the score and document id of the last hit seen.
-type cursor struct {
-	Score float64 `json:"s"`
-	ID    string  `json:"i"`
-}
-
-func encodeCursor(c cursor) string {
-	raw, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(raw)
-}
-
-func decodeCursor(s string) (cursor, error) {
-	var c cursor
-	raw, err := base64.RawURLEncoding.DecodeString(s)
-	if err != nil || json.Unmarshal(raw, &c) != nil || stores.CheckDocumentID(c.ID) != nil ||
-		math.IsNaN(c.Score) || math.IsInf(c.Score, 0) {
-		return cursor{}, stores.Invalid("malformed cursor")
-	}
-	return c, nil
-}
-
 func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stores.PageArgs) (stores.Page[stores.SearchHit], error) {
 	var none stores.Page[stores.SearchHit]
 	if err := s.begin(ctx); err != nil {
 		return none, err
 	}
-	if err := stores.CheckSearchQuery(q); err != nil {
-		return none, err
-	}
-	if err := stores.CheckPage(p); err != nil {
+	start, err := stores.CheckSearchPage(q, p)
+	if err != nil {
 		return none, err
 	}
 	var after []any
-	if p.After != "" {
-		c, err := decodeCursor(p.After)
-		if err != nil {
-			return none, err
-		}
-		after = []any{c.Score, c.ID}
+	if start != nil {
+		after = []any{start.Score, start.ID}
 	}
 	page := stores.Page[stores.SearchHit]{Items: []stores.SearchHit{}, Cursors: []string{}}
 	query, ok, err := s.scoredQuery(ctx, q)
@@ -395,7 +368,7 @@ func (s *fullTextStore) Search(ctx context.Context, q stores.SearchQuery, p stor
 			highlights = []string{}
 		}
 		page.Items = append(page.Items, stores.SearchHit{Document: d, Score: h.Score, Highlights: highlights})
-		page.Cursors = append(page.Cursors, encodeCursor(cursor{Score: h.Score, ID: d.ID}))
+		page.Cursors = append(page.Cursors, stores.SearchCursor{Score: h.Score, ID: d.ID}.Encode())
 	}
 	return page, nil
 }

@@ -176,16 +176,14 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	after, err := parseNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	if err := stores.CheckPage(p); err != nil {
-		return stores.Page[stores.Experiment]{}, err
-	}
+	afterAt, afterID := newestAfter(after)
 	var es []stores.Experiment
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
-		b.Queue(listExperimentsSQL, names, after.at, after.id, p.First+1).Query(func(rows pgx.Rows) (err error) {
+		b.Queue(listExperimentsSQL, names, afterAt, afterID, p.First+1).Query(func(rows pgx.Rows) (err error) {
 			es, err = pgx.CollectRows(rows, scanExperiment)
 			return err
 		})
@@ -193,7 +191,7 @@ func (s *experimentStore) ListExperiments(ctx context.Context, statuses []stores
 	if err != nil {
 		return stores.Page[stores.Experiment]{}, err
 	}
-	return page(es, p.First, func(e stores.Experiment) string { return newestCursor(e.CreatedAt, e.ID) }), nil
+	return page(es, p.First, func(e stores.Experiment) string { return stores.NewestCursor{At: e.CreatedAt, ID: e.ID}.Encode() }), nil
 }
 
 // TransitionExperiment locks the experiment, checks the move against

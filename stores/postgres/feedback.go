@@ -88,18 +88,7 @@ func (s *feedbackStore) RecordFeedback(ctx context.Context, in stores.NewFeedbac
 	if err := stores.CheckNewFeedback(in); err != nil {
 		return stores.FeedbackEvent{}, err
 	}
-	ev := stores.FeedbackEvent{
-		ID:           uuid.New(),
-		UserID:       s.t.UserID,
-		QueryID:      in.QueryID,
-		MemoryID:     copyPtr(in.MemoryID),
-		Tool:         in.Tool,
-		QueryType:    in.QueryType,
-		Outcome:      in.Outcome,
-		LatencyMs:    copyPtr(in.LatencyMs),
-		ExperimentID: copyPtr(in.ExperimentID),
-		VariantKey:   in.VariantKey,
-	}
+	ev := in.Event(s.t.UserID)
 	var variant *string
 	if in.VariantKey != "" {
 		variant = &ev.VariantKey
@@ -140,19 +129,17 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	after, err := parseNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	if err := stores.CheckPage(p); err != nil {
-		return stores.Page[stores.FeedbackEvent]{}, err
-	}
+	afterAt, afterID := newestAfter(after)
 	var events []stores.FeedbackEvent
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
 		if f.AllUsers {
 			b.Queue(feedbackAllSQL)
 		}
-		b.Queue(listFeedbackSQL, append(args, after.at, after.id, p.First+1)...).Query(func(rows pgx.Rows) (err error) {
+		b.Queue(listFeedbackSQL, append(args, afterAt, afterID, p.First+1)...).Query(func(rows pgx.Rows) (err error) {
 			events, err = pgx.CollectRows(rows, scanFeedback)
 			return err
 		})
@@ -160,7 +147,7 @@ func (s *feedbackStore) FeedbackEvents(ctx context.Context, f stores.FeedbackFil
 	if err != nil {
 		return stores.Page[stores.FeedbackEvent]{}, err
 	}
-	return page(events, p.First, func(e stores.FeedbackEvent) string { return newestCursor(e.CreatedAt, e.ID) }), nil
+	return page(events, p.First, func(e stores.FeedbackEvent) string { return stores.NewestCursor{At: e.CreatedAt, ID: e.ID}.Encode() }), nil
 }
 
 func (s *feedbackStore) CountFeedbackEvents(ctx context.Context, f stores.FeedbackFilter) (int, error) {
@@ -277,13 +264,4 @@ func nullIfEmpty(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// copyPtr returns a pointer to a copy of *p, or nil.
-func copyPtr[T any](p *T) *T {
-	if p == nil {
-		return nil
-	}
-	v := *p
-	return &v
 }

@@ -220,20 +220,18 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	after, err := parseNewestCursor(p.After)
+	after, err := stores.NewestPageStart(p)
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	if err := stores.CheckPage(p); err != nil {
-		return stores.Page[stores.Memory]{}, err
-	}
+	afterAt, afterID := newestAfter(after)
 	sql := listMemoriesSQL
 	if inCategory {
 		sql = listMemoriesInCategorySQL
 	}
 	var ms []stores.Memory
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
-		b.Queue(sql, append(args, after.at, after.id, p.First+1)...).
+		b.Queue(sql, append(args, afterAt, afterID, p.First+1)...).
 			Query(func(rows pgx.Rows) (err error) {
 				ms, err = pgx.CollectRows(rows, scanMemory)
 				return err
@@ -242,7 +240,7 @@ func (s *memoryStore) ListMemories(ctx context.Context, f stores.MemoryFilter, p
 	if err != nil {
 		return stores.Page[stores.Memory]{}, err
 	}
-	return page(ms, p.First, func(m stores.Memory) string { return newestCursor(m.CreatedAt, m.ID) }), nil
+	return page(ms, p.First, func(m stores.Memory) string { return stores.NewestCursor{At: m.CreatedAt, ID: m.ID}.Encode() }), nil
 }
 
 // likeEscaper makes user text match itself literally inside an ILIKE pattern.
@@ -308,26 +306,11 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 }
 
 func (s *memoryStore) UpdateMemory(ctx context.Context, id uuid.UUID, u stores.MemoryUpdate) (stores.Memory, error) {
-	if u.Content != nil {
-		if err := stores.CheckContent(*u.Content); err != nil {
-			return stores.Memory{}, err
-		}
+	checked, err := stores.CheckMemoryUpdate(u)
+	if err != nil {
+		return stores.Memory{}, err
 	}
-	var meta *string
-	if u.Metadata != nil {
-		m, err := stores.CheckJSONObject("metadata", u.Metadata)
-		if err != nil {
-			return stores.Memory{}, err
-		}
-		meta = &m
-	}
-	var cats []string
-	if u.Categories != nil {
-		var err error
-		if cats, err = stores.CheckCategoryNames(u.Categories); err != nil {
-			return stores.Memory{}, err
-		}
-	}
+	meta, cats := checked.Metadata, checked.Categories
 	return s.change(ctx, id, &u.ExpectedVersion, false, nil, func(b *pgx.Batch, scan func(pgx.Rows) error) {
 		b.Queue(updateMemorySQL, id, u.Content, meta, u.AppID).Query(scan)
 		if u.Categories != nil {
@@ -423,11 +406,8 @@ func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion 
 }
 
 func (s *memoryStore) CreateApp(ctx context.Context, name, description string) (stores.App, error) {
-	name, err := stores.CheckName("app name", name)
+	name, err := stores.CheckNewApp(name, description)
 	if err != nil {
-		return stores.App{}, err
-	}
-	if err := stores.CheckDescription(description); err != nil {
 		return stores.App{}, err
 	}
 	app := stores.App{ID: uuid.New(), Name: name, Description: description}
@@ -472,7 +452,7 @@ func (s *memoryStore) ListApps(ctx context.Context, p stores.PageArgs) (stores.P
 	if err != nil {
 		return stores.Page[stores.App]{}, err
 	}
-	return page(apps, p.First, func(a stores.App) string { return nameCursor(a.Name, a.ID) }), nil
+	return page(apps, p.First, func(a stores.App) string { return stores.NameCursor{Name: a.Name, ID: a.ID}.Encode() }), nil
 }
 
 func (s *memoryStore) CountApps(ctx context.Context) (int, error) {
@@ -491,7 +471,7 @@ func (s *memoryStore) ListCategories(ctx context.Context, p stores.PageArgs) (st
 	if err != nil {
 		return stores.Page[stores.Category]{}, err
 	}
-	return page(cats, p.First, func(c stores.Category) string { return nameCursor(c.Name, c.ID) }), nil
+	return page(cats, p.First, func(c stores.Category) string { return stores.NameCursor{Name: c.Name, ID: c.ID}.Encode() }), nil
 }
 
 func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
@@ -500,16 +480,13 @@ func (s *memoryStore) CountCategories(ctx context.Context) (int, error) {
 
 // listByName reads one page of a list ordered by a unique name.
 func listByName[T any](ctx context.Context, s *memoryStore, sql string, p stores.PageArgs, scan pgx.RowToFunc[T]) ([]T, error) {
-	after, err := parseNameCursor(p.After)
+	after, err := stores.NamePageStart(p)
 	if err != nil {
-		return nil, err
-	}
-	if err := stores.CheckPage(p); err != nil {
 		return nil, err
 	}
 	var items []T
 	err = s.b.pipeline(ctx, s.t, func(b *pgx.Batch) {
-		b.Queue(sql, after, p.First+1).Query(func(rows pgx.Rows) (err error) {
+		b.Queue(sql, nameAfter(after), p.First+1).Query(func(rows pgx.Rows) (err error) {
 			items, err = pgx.CollectRows(rows, scan)
 			return err
 		})

@@ -38,17 +38,11 @@ func (s *episodicStore) PutItem(ctx context.Context, sessionID string, in stores
 	if err := s.begin(ctx); err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	if err := stores.CheckSessionID(sessionID); err != nil {
-		return stores.EpisodicItem{}, err
-	}
-	weight, metadata, err := stores.CheckNewEpisodicItem(in)
+	item, err := stores.CheckPutItem(sessionID, in)
 	if err != nil {
 		return stores.EpisodicItem{}, err
 	}
-	id := in.ID
-	if id == "" {
-		id = uuid.NewString()
-	}
+	id, weight, metadata := item.ID, item.Weight, item.Metadata
 	var memoryID *uuid.UUID
 	if in.MemoryID != nil {
 		m := *in.MemoryID
@@ -121,15 +115,7 @@ func (s *episodicStore) ItemsBySession(ctx context.Context, sessionIDs []string,
 	if err := s.begin(ctx); err != nil {
 		return nil, err
 	}
-	if len(sessionIDs) > stores.MaxSessionsListed {
-		return nil, stores.Invalid("at most %d sessions at once", stores.MaxSessionsListed)
-	}
-	for _, id := range sessionIDs {
-		if err := stores.CheckSessionID(id); err != nil {
-			return nil, err
-		}
-	}
-	if err := stores.CheckEpisodicRead(halfLife, limit); err != nil {
+	if err := stores.CheckItemsBySession(sessionIDs, halfLife, limit); err != nil {
 		return nil, err
 	}
 	unique := make([]string, 0, len(sessionIDs))
@@ -332,12 +318,7 @@ func decodeSessions(vals []any) ([]stores.SessionSummary, error) {
 			ExpiresAt:     fromMillis(r.millis(i + 3)),
 		})
 	}
-	sort.SliceStable(out, func(i, j int) bool {
-		if !out[i].LastTouchedAt.Equal(out[j].LastTouchedAt) {
-			return out[i].LastTouchedAt.After(out[j].LastTouchedAt)
-		}
-		return out[i].ID < out[j].ID
-	})
+	stores.SortSessions(out)
 	return out, r.err
 }
 
