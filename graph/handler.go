@@ -154,7 +154,7 @@ func NewHandler(cfg Config) http.Handler {
 	if streams == nil {
 		streams = NewStreams(DefaultStreamLimits)
 	}
-	shared := newSharedGuard(cfg.Shared, cfg.SharedFailClosed, cfg.Logger)
+	shared := newSharedGuard(cfg)
 	streams.shared = shared
 	addStreamTransports(srv, cfg, streams)
 	srv.AddTransport(transport.Options{AllowedMethods: []string{http.MethodGet, http.MethodPost, http.MethodOptions}})
@@ -335,9 +335,9 @@ func serveAnonymous(cfg Config, limiter rateLimiter, next http.Handler, w http.R
 		writeError(w, r, http.StatusUnauthorized, "unauthenticated: missing bearer token", CodeUnauthenticated)
 		return
 	}
-	params, reqErr := readParams(r)
-	if reqErr != nil {
-		writeError(w, r, reqErr.status, reqErr.message, reqErr.code)
+	params, perr := readParams(r)
+	if perr != nil {
+		perr.write(w, r)
 		return
 	}
 	if !introspectionOnly(params.Query, params.OperationName) {

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/codingbrain/gateway/telemetry"
 	"golang.org/x/time/rate"
 )
 
@@ -120,35 +121,34 @@ func (s sharedLimiter) allow(ctx context.Context, key string) (bool, time.Durati
 // sharedGuard is what to do when the shared limits cannot be reached: let
 // requests through (fail open, the default: an outage of Valkey must not
 // become an outage of the API) or refuse them (fail closed); either way the
-// failure is logged, at most once a second, and counted.
+// failure is logged, at most once a second, and counted in the metrics.
 type sharedGuard struct {
 	limits     SharedLimits
 	failClosed bool
 	log        *slog.Logger
-	failures   atomic.Int64
-	lastLog    atomic.Int64 // unix nanoseconds
+	metrics    *telemetry.Metrics // nil: not counted
+	lastLog    atomic.Int64       // unix nanoseconds
 }
 
-func newSharedGuard(limits SharedLimits, failClosed bool, log *slog.Logger) *sharedGuard {
-	if limits == nil {
+func newSharedGuard(cfg Config) *sharedGuard {
+	if cfg.Shared == nil {
 		return nil
 	}
-	return &sharedGuard{limits: limits, failClosed: failClosed, log: log}
+	return &sharedGuard{limits: cfg.Shared, failClosed: cfg.SharedFailClosed, log: cfg.Logger, metrics: cfg.Metrics}
 }
 
 // unavailable records a failure of the shared limits and returns whether
 // the request may go on.
 func (g *sharedGuard) unavailable(ctx context.Context, what string, err error) bool {
-	n := g.failures.Add(1)
+	if g.metrics != nil {
+		g.metrics.SharedLimitsFailure(what)
+	}
 	now := time.Now().UnixNano()
 	if last := g.lastLog.Load(); now-last > int64(time.Second) && g.lastLog.CompareAndSwap(last, now) {
-		g.log.WarnContext(ctx, "shared limits unavailable", "limit", what, "fail_closed", g.failClosed, "failures", n, "error", err.Error())
+		g.log.WarnContext(ctx, "shared limits unavailable", "limit", what, "fail_closed", g.failClosed, "error", err.Error())
 	}
 	return !g.failClosed
 }
-
-// Failures is how many times the shared limits could not be reached.
-func (g *sharedGuard) Failures() int64 { return g.failures.Load() }
 
 // writeRateLimited answers 429 with Retry-After in whole seconds, rounded up.
 func writeRateLimited(w http.ResponseWriter, r *http.Request, wait time.Duration, who string) {

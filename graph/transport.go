@@ -139,30 +139,34 @@ func negotiationFrom(ctx context.Context) negotiation {
 	return negotiation{best: formatJSON, document: formatJSON}
 }
 
-// requestError is an error found before execution: it is answered without
-// a data entry, with status for clients of application/graphql-response+json
-// (application/json clients get 200 for a well-formed HTTP request, as the
-// spec asks, unless the status is about HTTP itself or the body is no JSON
-// at all).
-type requestError struct {
-	status  int
-	code    string
-	message string
+// paramsError is a request whose parameters could not be read: a body
+// that is no JSON object or is too large (an HTTP error: its status under
+// every media type), or parameters of the wrong type (a GraphQL request
+// error: see requestStatus).
+type paramsError struct {
+	status    int
+	message   string
+	malformed bool // the body itself is unusable
 }
 
-func (e *requestError) Error() string { return e.message }
-
-// httpLevel reports whether the status is about the HTTP exchange (method,
-// media type, size, authentication, rate) rather than the GraphQL request:
-// those keep their status under every media type.
-func httpLevel(status int) bool {
-	switch status {
-	case http.StatusMethodNotAllowed, http.StatusNotAcceptable, http.StatusUnsupportedMediaType,
-		http.StatusRequestEntityTooLarge, http.StatusUnauthorized, http.StatusTooManyRequests,
-		http.StatusServiceUnavailable, http.StatusForbidden:
-		return true
+// write answers the error.
+func (e *paramsError) write(w http.ResponseWriter, r *http.Request) {
+	status := e.status
+	if !e.malformed {
+		status = requestStatus(r, status)
 	}
-	return false
+	writeError(w, r, status, e.message, CodeBadUserInput)
+}
+
+// requestStatus is the status of a GraphQL request error (wrong parameters,
+// a parse or validation error, a limit) for the client's media type:
+// status under application/graphql-response+json, 200 under
+// application/json, where the spec has every well-formed request answer 200.
+func requestStatus(r *http.Request, status int) int {
+	if negotiationFrom(r.Context()).errorFormat() == formatJSON {
+		return http.StatusOK
+	}
+	return status
 }
 
 // errorResponse is a response without a data entry: request errors never
@@ -176,12 +180,6 @@ type errorResponse struct {
 // the client negotiated.
 func writeRequestErrors(w http.ResponseWriter, r *http.Request, status int, errs gqlerror.List) {
 	f := negotiationFrom(r.Context()).errorFormat()
-	if f == formatJSON && !httpLevel(status) && status != statusMalformed {
-		status = http.StatusOK
-	}
-	if status == statusMalformed {
-		status = http.StatusBadRequest
-	}
 	w.Header().Set("Content-Type", f.contentType())
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="codingbrain"`)
@@ -193,10 +191,6 @@ func writeRequestErrors(w http.ResponseWriter, r *http.Request, status int, errs
 	}
 	_, _ = w.Write(body)
 }
-
-// statusMalformed stands for 400 on a body that is not JSON, which stays 400
-// under application/json too.
-const statusMalformed = -http.StatusBadRequest
 
 // writeError answers one request error before the executor runs.
 func writeError(w http.ResponseWriter, r *http.Request, status int, message, code string) {
@@ -270,10 +264,10 @@ func checkContentType(header string) error {
 // readParams decodes a plain request's GraphQL parameters: the JSON body of
 // a POST, the URL of a GET. Each parameter must have its spec'd JSON type;
 // anything else is a request error.
-func readParams(r *http.Request) (*graphql.RawParams, *requestError) {
+func readParams(r *http.Request) (*graphql.RawParams, *paramsError) {
 	p := &graphql.RawParams{Headers: r.Header}
-	bad := func(format string, args ...any) (*graphql.RawParams, *requestError) {
-		return nil, &requestError{status: http.StatusBadRequest, code: CodeBadUserInput, message: fmt.Sprintf(format, args...)}
+	bad := func(format string, args ...any) (*graphql.RawParams, *paramsError) {
+		return nil, &paramsError{status: http.StatusBadRequest, message: fmt.Sprintf(format, args...)}
 	}
 	if r.Method == http.MethodGet {
 		q := r.URL.Query()
@@ -290,7 +284,7 @@ func readParams(r *http.Request) (*graphql.RawParams, *requestError) {
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
 		if isBodyTooLarge(err) {
-			return nil, &requestError{status: http.StatusRequestEntityTooLarge, code: CodeBadUserInput, message: "the request body is too large"}
+			return nil, &paramsError{status: http.StatusRequestEntityTooLarge, message: "the request body is too large", malformed: true}
 		}
 		return bad("the request body could not be read")
 	}
@@ -299,7 +293,7 @@ func readParams(r *http.Request) (*graphql.RawParams, *requestError) {
 	}
 	var fields map[string]json.RawMessage
 	if err := json.Unmarshal(body, &fields); err != nil {
-		return nil, &requestError{status: statusMalformed, code: CodeBadUserInput, message: fmt.Sprintf("the request body is not a JSON object: %v", err)}
+		return nil, &paramsError{status: http.StatusBadRequest, message: fmt.Sprintf("the request body is not a JSON object: %v", err), malformed: true}
 	}
 	for name, into := range map[string]*string{"query": &p.Query, "operationName": &p.OperationName} {
 		if raw, ok := fields[name]; ok && !isNull(raw) {
@@ -355,9 +349,9 @@ func (t plainTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	ctx := r.Context()
 	params, _ := ctx.Value(paramsKey{}).(*graphql.RawParams)
 	if params == nil {
-		var reqErr *requestError
-		if params, reqErr = readParams(r); reqErr != nil {
-			writeError(w, r, reqErr.status, reqErr.message, reqErr.code)
+		var perr *paramsError
+		if params, perr = readParams(r); perr != nil {
+			perr.write(w, r)
 			return
 		}
 	}
@@ -366,7 +360,7 @@ func (t plainTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	oc, errs := exec.CreateOperationContext(ctx, params)
 	if errs != nil {
 		resp := exec.DispatchError(graphql.WithOperationContext(ctx, oc), errs)
-		writeRequestErrors(w, r, statusOf(resp.Errors), resp.Errors)
+		writeRequestErrors(w, r, statusOf(r, resp.Errors), resp.Errors)
 		return
 	}
 	if r.Method == http.MethodGet && oc.Operation.Operation != ast.Query {
@@ -388,7 +382,7 @@ func (t plainTransport) Do(w http.ResponseWriter, r *http.Request, exec graphql.
 	}
 	plan, err := planStreams(oc.Doc, oc.Operation.SelectionSet, oc.Variables)
 	if err != nil {
-		writeError(w, r, http.StatusBadRequest, err.Error(), CodeBadUserInput)
+		writeError(w, r, requestStatus(r, http.StatusBadRequest), err.Error(), CodeBadUserInput)
 		return
 	}
 	t.writeMultipart(ctx, w, dispatchIncremental(ctx, exec, oc, plan))
@@ -498,9 +492,10 @@ func withSelection(oc *graphql.OperationContext, set ast.SelectionSet) *graphql.
 	}
 }
 
-// statusOf is the HTTP status of errors raised before execution, for
-// clients of application/graphql-response+json.
-func statusOf(errs gqlerror.List) int {
+// statusOf is the HTTP status of errors raised before execution: the
+// authentication, permission and rate errors keep theirs under every media
+// type; the others are GraphQL request errors (requestStatus).
+func statusOf(r *http.Request, errs gqlerror.List) int {
 	for _, e := range errs {
 		switch e.Extensions["code"] {
 		case CodeUnauthenticated:
@@ -515,7 +510,7 @@ func statusOf(errs gqlerror.List) int {
 			return http.StatusOK
 		}
 	}
-	return http.StatusBadRequest
+	return requestStatus(r, http.StatusBadRequest)
 }
 
 // writeJSON writes one response; a response that cannot be encoded (a bug)

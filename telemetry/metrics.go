@@ -29,6 +29,7 @@ type Metrics struct {
 	breaker         *prometheus.GaugeVec
 	outboxLag       prometheus.Gauge
 	outboxPending   prometheus.Gauge
+	sharedFailures  *prometheus.CounterVec
 
 	mu         sync.Mutex
 	operations map[string]struct{}
@@ -66,8 +67,11 @@ func New() *Metrics {
 		outboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_outbox_pending", Help: "Outbox entries waiting to be indexed.",
 		}),
+		sharedFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_shared_limits_failures_total", Help: "Calls to the limits shared in Valkey that failed, by limit (rate limit, live connections); the request then went on (fail open) or was refused (fail closed).",
+		}, []string{"limit"}),
 	}
-	m.registry.MustRegister(m.requests, m.requestDuration, m.storeCalls, m.storeDuration, m.loaderBatch, m.breaker, m.outboxLag, m.outboxPending,
+	m.registry.MustRegister(m.requests, m.requestDuration, m.storeCalls, m.storeDuration, m.loaderBatch, m.breaker, m.outboxLag, m.outboxPending, m.sharedFailures,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -127,6 +131,11 @@ func (m *Metrics) BreakerState(backend string, s gobreaker.State) {
 // LoaderBatch records the size of one loader batch.
 func (m *Metrics) LoaderBatch(loader string, keys int) {
 	m.loaderBatch.WithLabelValues(loader).Observe(float64(keys))
+}
+
+// SharedLimitsFailure records a failed call to the shared limits.
+func (m *Metrics) SharedLimitsFailure(limit string) {
+	m.sharedFailures.WithLabelValues(limit).Inc()
 }
 
 // Outbox records the indexer's backlog.
