@@ -56,4 +56,3 @@ func grepLines(body []byte, word string) string {
 	}
 	return strings.Join(out, "\n")
 }
-
