@@ -23,9 +23,9 @@ type TenantPlacement struct {
 	Documents int
 }
 
-// Tenants lists every organisation with an alias, where it lives and its
-// document count, largest first: one call for the aliases, one count per
-// tenant.
+// Tenants lists every organisation on this backend's shared index or a
+// dedicated one of its own, where it lives and its document count there,
+// largest first: one call for the aliases, one aggregation for every count.
 func (b *Backend) Tenants(ctx context.Context) ([]TenantPlacement, error) {
 	var aliases map[string]struct {
 		Aliases map[string]json.RawMessage `json:"aliases"`
@@ -37,17 +37,21 @@ func (b *Backend) Tenants(ctx context.Context) ([]TenantPlacement, error) {
 	for index, a := range aliases {
 		for alias := range a.Aliases {
 			org, err := uuid.Parse(strings.TrimPrefix(alias, b.opts.AliasPrefix))
-			if err != nil {
-				continue // not a tenant alias of ours
+			if err != nil || (index != b.opts.Index && index != b.DedicatedIndex(org)) {
+				continue // not a tenant alias of this backend's indices
 			}
-			var count struct {
-				Count int `json:"count"`
-			}
-			if err := b.call(ctx, http.MethodPost, "/"+url.PathEscape(alias)+"/_count", nil, nil, &count); err != nil {
-				return nil, fmt.Errorf("counting %s: %w", alias, err)
-			}
-			out = append(out, TenantPlacement{Org: org, Index: index, Dedicated: index == b.DedicatedIndex(org), Documents: count.Count})
+			out = append(out, TenantPlacement{Org: org, Index: index, Dedicated: index == b.DedicatedIndex(org)})
 		}
+	}
+	if len(out) == 0 {
+		return out, nil
+	}
+	counts, err := b.countByTenantAndIndex(ctx, len(out))
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range out {
+		out[i].Documents = counts[t.Org.String()][t.Index]
 	}
 	slices.SortFunc(out, func(x, y TenantPlacement) int {
 		if x.Documents != y.Documents {
@@ -56,6 +60,43 @@ func (b *Backend) Tenants(ctx context.Context) ([]TenantPlacement, error) {
 		return strings.Compare(x.Org.String(), y.Org.String())
 	})
 	return out, nil
+}
+
+// countByTenantAndIndex counts the documents of every tenant in each of
+// this backend's indices (the shared one and the dedicated ones, which share
+// its name as a prefix) in one aggregation; tenants bounds the buckets.
+func (b *Backend) countByTenantAndIndex(ctx context.Context, tenants int) (map[string]map[string]int, error) {
+	type bucket struct {
+		Key      string `json:"key"`
+		DocCount int    `json:"doc_count"`
+	}
+	var resp struct {
+		Aggregations struct {
+			Orgs struct {
+				Buckets []struct {
+					bucket
+					Indices struct {
+						Buckets []bucket `json:"buckets"`
+					} `json:"indices"`
+				} `json:"buckets"`
+			} `json:"orgs"`
+		} `json:"aggregations"`
+	}
+	body := map[string]any{"size": 0, "aggs": map[string]any{"orgs": map[string]any{
+		"terms": map[string]any{"field": "org_id", "size": tenants},
+		"aggs":  map[string]any{"indices": map[string]any{"terms": map[string]any{"field": "_index"}}},
+	}}}
+	if err := b.call(ctx, http.MethodPost, "/"+url.PathEscape(b.opts.Index+"*")+"/_search", nil, body, &resp); err != nil {
+		return nil, fmt.Errorf("counting the tenants' documents: %w", err)
+	}
+	counts := map[string]map[string]int{}
+	for _, o := range resp.Aggregations.Orgs.Buckets {
+		counts[o.Key] = map[string]int{}
+		for _, i := range o.Indices.Buckets {
+			counts[o.Key][i.Key] = i.DocCount
+		}
+	}
+	return counts, nil
 }
 
 // PlacementPolicy moves an organisation to a dedicated index once it holds
