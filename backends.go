@@ -22,6 +22,7 @@ import (
 	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/stores/qdrant"
 	"github.com/codingbrain/gateway/stores/valkey"
+	"github.com/codingbrain/gateway/telemetry"
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
 )
@@ -269,22 +270,33 @@ func redactedHost(raw string) string {
 // openEvents wires the change feed that subscriptions read. With every
 // backend embedded an in-process hub is fed by the stores' own writes. With
 // PostgreSQL, memory and feedback changes come from what committed there
-// (a NOTIFY sent by the outbox and feedback triggers, ids only), and one
+// (a NOTIFY sent by the change-log and feedback triggers, ids only), and one
 // LISTEN connection per gateway publishes them to its local hub, so a
 // subscriber of one replica sees the writes made through another; the
-// episodic writes are sent through the same channel by the gateway that
-// made them. It returns how to stop what it started.
-func openEvents(ctx context.Context, cfg config.Config, log *slog.Logger, b stores.Backends) (stores.Backends, func(), error) {
+// change log lets memoryChanged resume after a cursor and the listener
+// replay what it missed while reconnecting. The episodic writes are sent
+// through the same channel by the gateway that made them, from a bounded
+// queue behind a breaker, so a write never waits on it. It returns how to
+// stop what it started.
+func openEvents(ctx context.Context, cfg config.Config, log *slog.Logger, b stores.Backends, metrics *telemetry.Metrics) (stores.Backends, func(), error) {
 	hub := events.NewHub(cfg.SubscriptionBuffer)
 	if cfg.DatabaseURL == "" {
 		return events.Publishing(b, hub, hub, events.AllDomains), func() {}, nil
 	}
-	listener, err := postgres.ListenChanges(ctx, cfg.DatabaseURL, hub, log)
+	listener, err := postgres.ListenChanges(ctx, postgres.ListenConfig{
+		URL: cfg.DatabaseURL, Timeout: cfg.StoreTimeout, Retention: cfg.ChangeLogRetention,
+	}, hub, log)
 	if err != nil {
 		return b, nil, err
 	}
-	b = events.Publishing(b, hub, listener, events.Domains{Episodic: true})
-	return b, listener.Close, nil
+	hub.UseLog(listener)
+	guard := guarded.New("postgres-notify", guarded.Options{Timeout: cfg.StoreTimeout, Observer: metrics})
+	queue := events.NewPublishQueue(listener, events.DefaultQueueSize, guard, metrics, log)
+	b = events.Publishing(b, hub, queue, events.Domains{Episodic: true})
+	return b, func() {
+		queue.Close()
+		listener.Close()
+	}, nil
 }
 
 // embeddingCacheTTL keeps a text's vector in Valkey for a month: an

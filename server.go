@@ -114,7 +114,7 @@ func serve(ctx context.Context, args []string, p process) error {
 	}
 	defer w.close()
 	backends, guards := w.backends, w.guards
-	backends, closeEvents, err := openEvents(ctx, cfg, log, backends)
+	backends, closeEvents, err := openEvents(ctx, cfg, log, backends, metrics)
 	if err != nil {
 		return err
 	}

@@ -59,6 +59,7 @@ type Config struct {
 	StreamQueueSize               int
 	SubscriptionBuffer            int
 	KeepAlive                     time.Duration
+	ChangeLogRetention            time.Duration
 
 	DatabaseURL      string
 	DBMaxConns       int
@@ -124,6 +125,7 @@ func Settings() []Setting {
 		integer("stream-queue-size", "GATEWAY_STREAM_QUEUE_SIZE", 64, "messages that may wait to be written to one live connection; a client that lets it fill is cut off as a slow consumer", func(c *Config) *int { return &c.StreamQueueSize }),
 		integer("subscription-buffer", "GATEWAY_SUBSCRIPTION_BUFFER", 64, "changes one subscription may have pending before it is cut off as a slow consumer", func(c *Config) *int { return &c.SubscriptionBuffer }),
 		duration("keep-alive", "GATEWAY_KEEP_ALIVE", 15*time.Second, "interval of keep-alive pings on live connections (0: none)", func(c *Config) *time.Duration { return &c.KeepAlive }),
+		duration("change-log-retention", "GATEWAY_CHANGE_LOG_RETENTION", 24*time.Hour, "how long the PostgreSQL change log keeps memory changes for memoryChanged(after:) to replay; older ones are pruned in batches and their cursors answer CURSOR_EXPIRED", func(c *Config) *time.Duration { return &c.ChangeLogRetention }),
 		str("database-url", "DATABASE_URL", "", "PostgreSQL URL of the application role (memories, feedback, experiments)", func(c *Config) *string { return &c.DatabaseURL }),
 		integer("db-max-conns", "GATEWAY_DB_MAX_CONNS", 16, "connections in the PostgreSQL pool, unless DATABASE_URL sets pool_max_conns", func(c *Config) *int { return &c.DBMaxConns }),
 		str("database-owner-url", "DATABASE_OWNER_URL", "", "PostgreSQL URL of the owner role, used by `gateway migrate`", func(c *Config) *string { return &c.DatabaseOwnerURL }),
@@ -172,6 +174,9 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultMemoryVisibility != "ORG" && c.DefaultMemoryVisibility != "PRIVATE" {
 		errs = append(errs, errors.New("the default memory visibility must be ORG or PRIVATE"))
+	}
+	if c.ChangeLogRetention < time.Minute {
+		errs = append(errs, errors.New("the change log retention must be at least 1m"))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("max body bytes must be at least 1024"))

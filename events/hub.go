@@ -31,6 +31,9 @@ type Hub struct {
 	mu   sync.RWMutex
 	orgs map[uuid.UUID]map[*subscription]struct{}
 
+	// log, when set, serves Resume (UseLog).
+	log stores.ChangeLogBackend
+
 	published atomic.Int64
 	dropped   atomic.Int64
 }
@@ -76,6 +79,11 @@ func (h *Hub) Stats() Stats {
 	}
 	return Stats{Published: h.published.Load(), Dropped: h.dropped.Load(), Subscribers: n}
 }
+
+// UseLog makes the hub's feeds resumable from log, the durable change log
+// whose changes the hub is fed in log order (stores/postgres'
+// ChangeListener). Call it before the first subscription.
+func (h *Hub) UseLog(log stores.ChangeLogBackend) { h.log = log }
 
 // Changes binds the hub to one tenant (stores.ChangeBackend).
 func (h *Hub) Changes(t stores.Tenant) stores.ChangeFeed { return feed{hub: h, tenant: t} }

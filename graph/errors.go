@@ -24,6 +24,7 @@ const (
 	CodeForbidden        = "FORBIDDEN"
 	CodeInternal         = "INTERNAL_SERVER_ERROR"
 	CodeRateLimited      = "RATE_LIMITED"
+	CodeCursorExpired    = "CURSOR_EXPIRED"
 )
 
 // internalError marks an error a resolver returned that is none of the known
@@ -94,6 +95,8 @@ func classify(err error) (code, message string) {
 		return CodeBadUserInput, stores.PublicMessage(err)
 	case errors.Is(err, stores.ErrUnavailable):
 		return CodeStoreUnavailable, stores.PublicMessage(err)
+	case errors.Is(err, stores.ErrExpired):
+		return CodeCursorExpired, stores.PublicMessage(err)
 	case isBodyTooLarge(err):
 		return CodeBadUserInput, "the request body is too large"
 	}

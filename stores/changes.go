@@ -53,6 +53,10 @@ type Change struct {
 	SessionID string
 	// Memory is the memory as committed, when the source has it at hand.
 	Memory *Memory
+	// Seq is the change's position in the change log (ChangeLog): it grows
+	// in commit order. 0 for a change the log does not keep (feedback,
+	// episodic).
+	Seq int64
 }
 
 // ChangeFeed delivers the committed changes of the tenant it is bound to.
@@ -65,7 +69,28 @@ type ChangeFeed interface {
 	// closed, instead of making the publisher wait or grow memory.
 	// ErrUnavailable when the feed cannot take subscriptions.
 	Subscribe(ctx context.Context, kinds ...ChangeKind) (ChangeStream, error)
+	// Resume is Subscribe for memory changes that first replays, from the
+	// change log, the tenant's changes after the log position after, in
+	// order, then goes live with no gap and no duplicate at the seam.
+	// ErrExpired when the log no longer holds what followed after;
+	// ErrInvalid for a position the log never reached; ErrUnavailable when
+	// there is no log.
+	Resume(ctx context.Context, after int64) (ChangeStream, error)
 }
+
+// ChangeLog is the durable, ordered log of one tenant's memory changes,
+// kept for a retention window.
+type ChangeLog interface {
+	// ChangesAfter returns at most limit of the tenant's changes whose Seq
+	// is above after, in Seq order. Every change committed with a Seq at
+	// or below the highest one returned is visible already: a reader that
+	// continues after it skips nothing. ErrExpired when changes following
+	// after were pruned; ErrInvalid when after is beyond any Seq assigned.
+	ChangesAfter(ctx context.Context, after int64, limit int) ([]Change, error)
+}
+
+// ChangeLogBackend hands out change logs bound to one tenant.
+type ChangeLogBackend interface{ ChangeLog(Tenant) ChangeLog }
 
 // ChangeStream is one subscription to a ChangeFeed.
 type ChangeStream interface {

@@ -170,6 +170,9 @@ var (
 	ErrInvalid = errors.New("invalid input")
 	// ErrUnavailable: the backend could not be reached or timed out.
 	ErrUnavailable = errors.New("store unavailable")
+	// ErrExpired: the input was valid once but names something past its
+	// retention (a change-log cursor older than the log keeps).
+	ErrExpired = errors.New("expired")
 )
 
 // Error is a store error with a message that is safe to show a client. The
@@ -210,6 +213,11 @@ func Invalid(format string, args ...any) error {
 	return &Error{Kind: ErrInvalid, Message: fmt.Sprintf(format, args...)}
 }
 
+// Expired returns an ErrExpired error with a client-safe message.
+func Expired(format string, args ...any) error {
+	return &Error{Kind: ErrExpired, Message: fmt.Sprintf(format, args...)}
+}
+
 // Unavailable wraps a backend failure: the client sees only which backend is
 // unavailable, the cause is kept for the log.
 func Unavailable(backend string, cause error) error {
@@ -224,7 +232,7 @@ func PublicMessage(err error) string {
 		return e.Message
 	}
 	// A bare sentinel: its own text is safe.
-	for _, kind := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrUnavailable} {
+	for _, kind := range []error{ErrNotFound, ErrConflict, ErrInvalid, ErrUnavailable, ErrExpired} {
 		if errors.Is(err, kind) {
 			return kind.Error()
 		}

@@ -30,6 +30,7 @@ type Metrics struct {
 	outboxLag       prometheus.Gauge
 	outboxPending   prometheus.Gauge
 	sharedFailures  *prometheus.CounterVec
+	changesDropped  *prometheus.CounterVec
 
 	mu         sync.Mutex
 	operations map[string]struct{}
@@ -70,8 +71,11 @@ func New() *Metrics {
 		sharedFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_shared_limits_failures_total", Help: "Calls to the limits shared in Valkey that failed, by limit (rate limit, live connections); the request then went on (fail open) or was refused (fail closed).",
 		}, []string{"limit"}),
+		changesDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gateway_changes_dropped_total", Help: "Change notifications of writes stored outside PostgreSQL (episodic) that were not sent, by reason (queue_full, send_failed); the writes stand.",
+		}, []string{"reason"}),
 	}
-	m.registry.MustRegister(m.requests, m.requestDuration, m.storeCalls, m.storeDuration, m.loaderBatch, m.breaker, m.outboxLag, m.outboxPending, m.sharedFailures,
+	m.registry.MustRegister(m.requests, m.requestDuration, m.storeCalls, m.storeDuration, m.loaderBatch, m.breaker, m.outboxLag, m.outboxPending, m.sharedFailures, m.changesDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -136,6 +140,12 @@ func (m *Metrics) LoaderBatch(loader string, keys int) {
 // SharedLimitsFailure records a failed call to the shared limits.
 func (m *Metrics) SharedLimitsFailure(limit string) {
 	m.sharedFailures.WithLabelValues(limit).Inc()
+}
+
+// ChangeDropped counts a change notification that was not sent (it
+// implements events.DropObserver).
+func (m *Metrics) ChangeDropped(reason string) {
+	m.changesDropped.WithLabelValues(reason).Inc()
 }
 
 // Outbox records the indexer's backlog.

@@ -132,3 +132,9 @@ func run(ctx context.Context, g *Guard, operation string, f func(context.Context
 	_, err := call(ctx, g, operation, func(ctx context.Context) (struct{}, error) { return struct{}{}, f(ctx) })
 	return err
 }
+
+// Run runs f under the guard (timeout, breaker, metrics) as operation: for
+// calls that are no store method, such as the change queue's sends.
+func (g *Guard) Run(ctx context.Context, operation string, f func(context.Context) error) error {
+	return run(ctx, g, operation, f)
+}
