@@ -31,8 +31,11 @@ type Hub struct {
 	mu   sync.RWMutex
 	orgs map[uuid.UUID]map[*subscription]struct{}
 
-	// log, when set, serves Resume (UseLog).
-	log stores.ChangeLogBackend
+	// log serves Resume: the durable log the hub is fed from (UseLog), else
+	// numbering, which numbers the memory changes published to the hub and
+	// keeps the last DefaultMemoryLogSize of them in process.
+	log       stores.ChangeLogBackend
+	numbering *memoryLog
 
 	published atomic.Int64
 	dropped   atomic.Int64
@@ -44,13 +47,17 @@ func NewHub(buffer int) *Hub {
 	if buffer < 1 {
 		buffer = DefaultBuffer
 	}
-	return &Hub{buffer: buffer, orgs: make(map[uuid.UUID]map[*subscription]struct{})}
+	numbering := newMemoryLog(DefaultMemoryLogSize)
+	return &Hub{buffer: buffer, orgs: make(map[uuid.UUID]map[*subscription]struct{}), log: numbering, numbering: numbering}
 }
 
 // Publish delivers c to every matching local subscription without waiting:
 // a subscription whose buffer is full is cut off (its Lost channel closes)
 // rather than slowing the publisher or growing memory.
 func (h *Hub) Publish(c stores.Change) {
+	if h.numbering != nil && c.Kind == stores.ChangeMemory && c.Seq == 0 {
+		c = h.numbering.append(c)
+	}
 	h.published.Add(1)
 	h.mu.RLock()
 	defer h.mu.RUnlock()
@@ -81,9 +88,10 @@ func (h *Hub) Stats() Stats {
 }
 
 // UseLog makes the hub's feeds resumable from log, the durable change log
-// whose changes the hub is fed in log order (stores/postgres'
-// ChangeListener). Call it before the first subscription.
-func (h *Hub) UseLog(log stores.ChangeLogBackend) { h.log = log }
+// whose changes, numbered by it, the hub is fed in log order (stores/postgres'
+// ChangeListener), instead of numbering and keeping them in process. Call it
+// before the first publication.
+func (h *Hub) UseLog(log stores.ChangeLogBackend) { h.log, h.numbering = log, nil }
 
 // Changes binds the hub to one tenant (stores.ChangeBackend).
 func (h *Hub) Changes(t stores.Tenant) stores.ChangeFeed { return feed{hub: h, tenant: t} }

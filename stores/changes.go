@@ -73,8 +73,7 @@ type ChangeFeed interface {
 	// change log, the tenant's changes after the log position after, in
 	// order, then goes live with no gap and no duplicate at the seam.
 	// ErrExpired when the log no longer holds what followed after;
-	// ErrInvalid for a position the log never reached; ErrUnavailable when
-	// there is no log.
+	// ErrInvalid for a position the log never reached.
 	Resume(ctx context.Context, after int64) (ChangeStream, error)
 }
 

@@ -336,6 +336,7 @@ type ComplexityRoot struct {
 	}
 
 	MemoryChangeEvent struct {
+		Cursor   func(childComplexity int) int
 		Kind     func(childComplexity int) int
 		Memory   func(childComplexity int) int
 		MemoryID func(childComplexity int) int
@@ -516,7 +517,7 @@ type ComplexityRoot struct {
 	Subscription struct {
 		EpisodicSession    func(childComplexity int, id string, halfLifeSeconds *float64, first *int) int
 		FeedbackAggregates func(childComplexity int, windowSeconds *int, experimentID *string) int
-		MemoryChanged      func(childComplexity int, filter *model.MemoryChangeFilter) int
+		MemoryChanged      func(childComplexity int, filter *model.MemoryChangeFilter, after *string) int
 		MemoryIndexStatus  func(childComplexity int, id string) int
 	}
 
@@ -715,7 +716,7 @@ type SearchHitConnectionResolver interface {
 	TotalCount(ctx context.Context, obj *model.SearchHitConnection) (int, error)
 }
 type SubscriptionResolver interface {
-	MemoryChanged(ctx context.Context, filter *model.MemoryChangeFilter) (<-chan model.MemoryChangeEvent, error)
+	MemoryChanged(ctx context.Context, filter *model.MemoryChangeFilter, after *string) (<-chan model.MemoryChangeEvent, error)
 	MemoryIndexStatus(ctx context.Context, id string) (<-chan model.MemoryIndexStatusEvent, error)
 	FeedbackAggregates(ctx context.Context, windowSeconds *int, experimentID *string) (<-chan stores.FeedbackAggregates, error)
 	EpisodicSession(ctx context.Context, id string, halfLifeSeconds *float64, first *int) (<-chan model.EpisodicSessionEvent, error)
@@ -1734,6 +1735,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Memory.Visibility(childComplexity), true
 
+	case "MemoryChangeEvent.cursor":
+		if e.ComplexityRoot.MemoryChangeEvent.Cursor == nil {
+			break
+		}
+
+		return e.ComplexityRoot.MemoryChangeEvent.Cursor(childComplexity), true
 	case "MemoryChangeEvent.kind":
 		if e.ComplexityRoot.MemoryChangeEvent.Kind == nil {
 			break
@@ -2649,7 +2656,7 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 			return 0, false
 		}
 
-		return e.ComplexityRoot.Subscription.MemoryChanged(childComplexity, args["filter"].(*model.MemoryChangeFilter)), true
+		return e.ComplexityRoot.Subscription.MemoryChanged(childComplexity, args["filter"].(*model.MemoryChangeFilter), args["after"].(*string)), true
 	case "Subscription.memoryIndexStatus":
 		if e.ComplexityRoot.Subscription.MemoryIndexStatus == nil {
 			break
@@ -4307,6 +4314,8 @@ type MemoryChangeEvent {
   version: Int!
   "The memory as it is now (at ` + "`" + `version` + "`" + ` or later). A change of a memory the subscriber cannot read (another user's private memory) is not sent at all."
   memory: Memory
+  "The change's position in the organisation's change log. Subscribe again with ` + "`" + `memoryChanged(after:)` + "`" + ` set to the cursor of the last event received to get exactly the changes that followed it."
+  cursor: String!
 }
 
 "Narrows memoryChanged; every field given must match the memory after the change."
@@ -4377,8 +4386,17 @@ bound to the caller's tenant exactly like a query: another tenant's changes
 are never delivered, whatever ids are asked for.
 """
 type Subscription {
-  "Created, updated and deleted memories of the organisation, in commit order per memory. Needs memories:read."
-  memoryChanged("Which changes to send; all when omitted." filter: MemoryChangeFilter): MemoryChangeEvent!
+  """
+  Created, updated and deleted memories of the organisation, in commit order. Needs memories:read.
+  With ` + "`" + `after` + "`" + `, first replays from the change log every change committed after that cursor (with the same filter), then goes live without gap or duplicate.
+  The log keeps changes for a retention window (24 hours by default): an older cursor answers CURSOR_EXPIRED, a malformed one BAD_USER_INPUT.
+  """
+  memoryChanged(
+    "Which changes to send; all when omitted."
+    filter: MemoryChangeFilter
+    "The cursor of the last event a previous subscription received: resume right after it."
+    after: String
+  ): MemoryChangeEvent!
   "The memory's search-index status: sent now and whenever it changes, until the memory is searchable in every configured index. Needs memories:read."
   memoryIndexStatus("Global id of the memory." id: ID!): MemoryIndexStatusEvent!
   "The feedback aggregates, sent now and again when new feedback arrives (at most once a second). Needs feedback:read."
@@ -5118,6 +5136,8 @@ func (ec *executionContext) childFields_MemoryChangeEvent(ctx context.Context, f
 		return ec.fieldContext_MemoryChangeEvent_version(ctx, field)
 	case "memory":
 		return ec.fieldContext_MemoryChangeEvent_memory(ctx, field)
+	case "cursor":
+		return ec.fieldContext_MemoryChangeEvent_cursor(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MemoryChangeEvent", field.Name)
 }
@@ -6571,6 +6591,14 @@ func (ec *executionContext) field_Subscription_memoryChanged_args(ctx context.Co
 		return nil, err
 	}
 	args["filter"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
 	return args, nil
 }
 
@@ -10941,6 +10969,29 @@ func (ec *executionContext) fieldContext_MemoryChangeEvent_memory(_ context.Cont
 	return fc, nil
 }
 
+func (ec *executionContext) _MemoryChangeEvent_cursor(ctx context.Context, field graphql.CollectedField, obj *model.MemoryChangeEvent) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_MemoryChangeEvent_cursor(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Cursor, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_MemoryChangeEvent_cursor(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("MemoryChangeEvent", field, false, false, "String")
+}
+
 func (ec *executionContext) _MemoryConnection_edges(ctx context.Context, field graphql.CollectedField, obj *model.MemoryConnection) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -14519,7 +14570,7 @@ func (ec *executionContext) _Subscription_memoryChanged(ctx context.Context, fie
 		},
 		func(ctx context.Context) (any, error) {
 			fc := graphql.GetFieldContext(ctx)
-			return ec.Resolvers.Subscription().MemoryChanged(ctx, fc.Args["filter"].(*model.MemoryChangeFilter))
+			return ec.Resolvers.Subscription().MemoryChanged(ctx, fc.Args["filter"].(*model.MemoryChangeFilter), fc.Args["after"].(*string))
 		},
 		nil,
 		func(ctx context.Context, selections ast.SelectionSet, v model.MemoryChangeEvent) graphql.Marshaler {
@@ -20450,6 +20501,11 @@ func (ec *executionContext) _MemoryChangeEvent(ctx context.Context, sel ast.Sele
 		case "memory":
 			out.Values[i] = ec._MemoryChangeEvent_memory(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "cursor":
+			out.Values[i] = ec._MemoryChangeEvent_cursor(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		default:

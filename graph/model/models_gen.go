@@ -397,6 +397,8 @@ type MemoryChangeEvent struct {
 	Version int `json:"version"`
 	// The memory as it is now (at `version` or later). A change of a memory the subscriber cannot read (another user's private memory) is not sent at all.
 	Memory *stores.Memory `json:"memory,omitempty"`
+	// The change's position in the organisation's change log. Subscribe again with `memoryChanged(after:)` set to the cursor of the last event received to get exactly the changes that followed it.
+	Cursor string `json:"cursor"`
 }
 
 // Narrows memoryChanged; every field given must match the memory after the change.

@@ -2,7 +2,10 @@ package resolvers
 
 import (
 	"context"
+	"encoding/base64"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/codingbrain/gateway/graph/loaders"
@@ -43,6 +46,44 @@ func subscribe(ctx context.Context, b *stores.Bundle, kinds ...stores.ChangeKind
 		return nil, stores.Unavailable("the change feed", nil)
 	}
 	return b.Changes.Subscribe(ctx, kinds...)
+}
+
+// subscribeMemories opens the tenant's memory changes: live, or, with
+// after (a MemoryChangeEvent cursor), resumed from the change log right
+// after it.
+func subscribeMemories(ctx context.Context, b *stores.Bundle, after *string) (stores.ChangeStream, error) {
+	if after == nil {
+		return subscribe(ctx, b, stores.ChangeMemory)
+	}
+	pos, err := decodeChangeCursor(*after)
+	if err != nil {
+		return nil, err
+	}
+	if b.Changes == nil {
+		return nil, stores.Unavailable("the change feed", nil)
+	}
+	return b.Changes.Resume(ctx, pos)
+}
+
+// changeCursorPrefix marks a change-log position in a cursor, so that a
+// connection cursor or an id given as after is refused, not misread.
+const changeCursorPrefix = "change:"
+
+// changeCursor is the opaque cursor of a change-log position.
+func changeCursor(seq int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(changeCursorPrefix + strconv.FormatInt(seq, 10)))
+}
+
+func decodeChangeCursor(cursor string) (int64, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(cursor)
+	if err == nil {
+		if digits, ok := strings.CutPrefix(string(raw), changeCursorPrefix); ok {
+			if seq, err := strconv.ParseInt(digits, 10, 64); err == nil && seq >= 0 {
+				return seq, nil
+			}
+		}
+	}
+	return 0, stores.Invalid("after is not a memoryChanged cursor")
 }
 
 // pump runs a subscription: it sends first (when ok), then, for every change
@@ -153,6 +194,7 @@ func memoryChange(ctx context.Context, b *stores.Bundle, f memoryChangeFilter, c
 		MemoryID: relay.UUIDID(relay.KindMemory, c.MemoryID),
 		Version:  int(c.Version),
 		Memory:   c.Memory,
+		Cursor:   changeCursor(c.Seq),
 	}
 	switch {
 	case c.Op == stores.OpDelete:

@@ -19,7 +19,7 @@ import (
 )
 
 // MemoryChanged is the resolver for the memoryChanged field.
-func (r *subscriptionResolver) MemoryChanged(ctx context.Context, filter *model.MemoryChangeFilter) (<-chan model.MemoryChangeEvent, error) {
+func (r *subscriptionResolver) MemoryChanged(ctx context.Context, filter *model.MemoryChangeFilter, after *string) (<-chan model.MemoryChangeEvent, error) {
 	b, err := access(ctx, auth.ScopeMemoriesRead)
 	if err != nil {
 		return nil, err
@@ -28,7 +28,7 @@ func (r *subscriptionResolver) MemoryChanged(ctx context.Context, filter *model.
 	if err != nil {
 		return nil, err
 	}
-	st, err := subscribe(ctx, b, stores.ChangeMemory)
+	st, err := subscribeMemories(ctx, b, after)
 	if err != nil {
 		return nil, err
 	}
