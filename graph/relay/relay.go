@@ -7,6 +7,7 @@ import (
 	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
+	"strconv"
 	"strings"
 
 	"github.com/codingbrain/gateway/stores"
@@ -173,4 +174,26 @@ func (c Cursors) Args(l Limits, scope string, first *int, after *string) (stores
 		args.After = raw
 	}
 	return args, nil
+}
+
+// changeCursorKind marks a change-log position, so that an id or a
+// connection cursor given as a change cursor is refused, not misread.
+const changeCursorKind = "change"
+
+// ChangeCursor is the cursor of a position in the change log (a
+// MemoryChangeEvent's cursor). A position is no secret (a tenant reads only
+// its own changes, after any position), so the cursor is opaque, not sealed.
+func ChangeCursor(seq int64) string { return ID(changeCursorKind, strconv.FormatInt(seq, 10)) }
+
+// DecodeChangeCursor returns the change-log position of a ChangeCursor;
+// anything else is ErrInvalid.
+func DecodeChangeCursor(cursor string) (int64, error) {
+	if b, ok := decode(cursor); ok {
+		if digits, ok := strings.CutPrefix(string(b), changeCursorKind+":"); ok {
+			if seq, err := strconv.ParseInt(digits, 10, 64); err == nil && seq >= 0 {
+				return seq, nil
+			}
+		}
+	}
+	return 0, stores.Invalid("%q is not a memoryChanged cursor", clip(cursor))
 }

@@ -2,10 +2,7 @@ package resolvers
 
 import (
 	"context"
-	"encoding/base64"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/codingbrain/gateway/graph/loaders"
@@ -55,7 +52,7 @@ func subscribeMemories(ctx context.Context, b *stores.Bundle, after *string) (st
 	if after == nil {
 		return subscribe(ctx, b, stores.ChangeMemory)
 	}
-	pos, err := decodeChangeCursor(*after)
+	pos, err := relay.DecodeChangeCursor(*after)
 	if err != nil {
 		return nil, err
 	}
@@ -63,27 +60,6 @@ func subscribeMemories(ctx context.Context, b *stores.Bundle, after *string) (st
 		return nil, stores.Unavailable("the change feed", nil)
 	}
 	return b.Changes.Resume(ctx, pos)
-}
-
-// changeCursorPrefix marks a change-log position in a cursor, so that a
-// connection cursor or an id given as after is refused, not misread.
-const changeCursorPrefix = "change:"
-
-// changeCursor is the opaque cursor of a change-log position.
-func changeCursor(seq int64) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(changeCursorPrefix + strconv.FormatInt(seq, 10)))
-}
-
-func decodeChangeCursor(cursor string) (int64, error) {
-	raw, err := base64.RawURLEncoding.DecodeString(cursor)
-	if err == nil {
-		if digits, ok := strings.CutPrefix(string(raw), changeCursorPrefix); ok {
-			if seq, err := strconv.ParseInt(digits, 10, 64); err == nil && seq >= 0 {
-				return seq, nil
-			}
-		}
-	}
-	return 0, stores.Invalid("after is not a memoryChanged cursor")
 }
 
 // pump runs a subscription: it sends first (when ok), then, for every change
@@ -194,7 +170,7 @@ func memoryChange(ctx context.Context, b *stores.Bundle, f memoryChangeFilter, c
 		MemoryID: relay.UUIDID(relay.KindMemory, c.MemoryID),
 		Version:  int(c.Version),
 		Memory:   c.Memory,
-		Cursor:   changeCursor(c.Seq),
+		Cursor:   relay.ChangeCursor(c.Seq),
 	}
 	switch {
 	case c.Op == stores.OpDelete:
