@@ -20,10 +20,12 @@ import (
 	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/embedded"
+	"github.com/codingbrain/gateway/stores/guarded"
 	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/stores/storetest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/sony/gobreaker/v2"
 )
 
 // These tests run the change feed as the gateway does: writes through the
@@ -345,6 +347,65 @@ func TestChangeFeed(t *testing.T) {
 		}
 		pruner.listener.Close()
 	})
+}
+
+func TestPublishQueue(t *testing.T) {
+	f := startFeed(t, 0)
+	guard := guarded.New("postgres-notify", guarded.Options{Timeout: 500 * time.Millisecond, OpenFor: 200 * time.Millisecond})
+	q := events.NewPublishQueue(f.listener, 10, guard, nil, slog.New(slog.DiscardHandler))
+	t.Cleanup(q.Close)
+	tenant := storetest.NewTenant()
+	st, err := f.hub.Changes(tenant).Subscribe(storetest.Ctx(t), stores.ChangeEpisodic)
+	storetest.RequireNoError(t, err)
+	t.Cleanup(st.Close)
+	episodic := func(session string) stores.Change {
+		return stores.Change{Kind: stores.ChangeEpisodic, OrgID: tenant.OrgID, UserID: tenant.UserID, SessionID: session}
+	}
+	// arrives publishes the change until the hub delivers it (a send may
+	// be dropped while the breaker is still open).
+	arrives := func(session string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			q.Publish(episodic(session))
+			select {
+			case c := <-st.Changes():
+				if c.SessionID == session {
+					return
+				}
+			case <-time.After(100 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the change of session %s never arrived", session)
+			}
+		}
+	}
+	arrives("before")
+
+	// PostgreSQL is unreachable: publishing still returns at once, the
+	// queue drops what it cannot hold, and the breaker opens.
+	f.proxy.Cut()
+	start := time.Now()
+	for range 1000 {
+		q.Publish(episodic("during"))
+	}
+	if took := time.Since(start); took > 100*time.Millisecond {
+		t.Fatalf("1000 publishes during the outage took %v: publishing waited", took)
+	}
+	// At most the queue's 10 and the one being sent are kept.
+	if q.Dropped() < 989 {
+		t.Fatalf("%d changes dropped, want at least 989 of 1000 with a queue of 10", q.Dropped())
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for guard.State() != gobreaker.StateOpen {
+		if time.Now().After(deadline) {
+			t.Fatalf("the breaker is %v after the outage, want open", guard.State())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	f.proxy.Restore()
+	arrives("after")
 }
 
 // waitSubscribers polls, with a deadline, until the hub holds n subscriptions.
