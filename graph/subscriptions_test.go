@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -176,6 +177,75 @@ func TestMemoryChangedArrivesInCommitOrder(t *testing.T) {
 		if got.Version != v || got.Kind != want || got.MemoryID != m.ID || got.Memory == nil || got.Memory.Version != v || got.Memory.App.Name != "vscode" {
 			t.Fatalf("event %d: got %+v (memory %+v)", v, got, got.Memory)
 		}
+	}
+}
+
+// With memories embedded, the hub keeps the last changes in process: a
+// client resumes after a cursor as it does on PostgreSQL (whose tests, in
+// stores/postgres, also cut the listener's connection and expire cursors).
+func TestMemoryChangedResumesAfterACursor(t *testing.T) {
+	var l live
+	s := newTestServer(t, withLive(&l, testLimits()))
+	alice, bob := storetest.NewTenant(), storetest.NewTenant()
+	aliceTok, bobTok := s.token(t, alice), s.token(t, bob)
+	app := s.createApp(t, aliceTok, "vscode")
+	const query = `subscription($after: String) { memoryChanged(after: $after) { memoryId version cursor } }`
+	type event struct {
+		MemoryChanged struct {
+			MemoryID string
+			Version  int
+			Cursor   string
+		}
+	}
+	receive := func(c *gqlws.Client, memoryID string, version int) string {
+		t.Helper()
+		var ev event
+		nextData(t, c, &ev)
+		if got := ev.MemoryChanged; got.MemoryID != memoryID || got.Version != version || got.Cursor == "" {
+			t.Fatalf("got %+v, want memory %s at version %d with a cursor", got, memoryID, version)
+		}
+		return ev.MemoryChanged.Cursor
+	}
+	update := func(id string, version int) {
+		s.do(t, aliceTok, `mutation($in: UpdateMemoryInput!) { updateMemory(input: $in) { memory { version } } }`,
+			map[string]any{"in": map[string]any{"id": id, "expectedVersion": version - 1, "content": fmt.Sprint("v", version)}}).ok(t, nil)
+	}
+
+	first := s.dial(t, aliceTok)
+	first.Start()
+	subscribe(t, first, query, nil)
+	l.waitSubscribers(t, 1)
+	m := s.createMemory(t, aliceTok, app, "v1")
+	update(m.ID, 2)
+	receive(first, m.ID, 1)
+	cursor := receive(first, m.ID, 2)
+	_ = first.Close()
+	l.waitSubscribers(t, 0)
+	update(m.ID, 3)
+	update(m.ID, 4)
+
+	again := s.dial(t, aliceTok)
+	again.Start()
+	subscribe(t, again, query, map[string]any{"after": cursor})
+	receive(again, m.ID, 3)
+	receive(again, m.ID, 4)
+	update(m.ID, 5)
+	receive(again, m.ID, 5)
+
+	// Bob resuming from the same position sees none of alice's changes.
+	bobs := s.dial(t, bobTok)
+	bobs.Start()
+	subscribe(t, bobs, query, map[string]any{"after": cursor})
+	bobMemory := s.createMemory(t, bobTok, s.createApp(t, bobTok, "cli"), "bob's")
+	receive(bobs, bobMemory.ID, 1)
+
+	bad := s.dial(t, aliceTok)
+	bad.Start()
+	subscribe(t, bad, query, map[string]any{"after": "garbage"})
+	msg := next(t, bad)
+	var n gqlws.Next
+	if err := json.Unmarshal(msg.Payload, &n); err != nil || msg.Type != "next" || len(n.Errors) != 1 || n.Errors[0].Extensions["code"] != "BAD_USER_INPUT" {
+		t.Fatalf("after a garbage cursor: %s %s, want one error with BAD_USER_INPUT", msg.Type, msg.Payload)
 	}
 }
 
