@@ -341,7 +341,18 @@ func (c changeLog) ChangesAfter(ctx context.Context, after int64, limit int) ([]
 	}
 	var out []stores.Change
 	var prunedThrough, last int64
+	// The rows are read before the bounds, each statement with its own
+	// snapshot: a prune that deleted rows after the cursor before the
+	// first read has moved the horizon by the second, so what was read is
+	// either complete or refused as expired.
 	err := c.pg.tx(ctx, c.t, func(ctx context.Context, conn *pgx.Conn) error {
+		rows, err := conn.Query(ctx, tenantChangesSQL, after, limit)
+		if err != nil {
+			return err
+		}
+		if out, err = pgx.CollectRows(rows, scanChange); err != nil {
+			return err
+		}
 		if err := conn.QueryRow(ctx, logBoundsSQL).Scan(&prunedThrough, &last); err != nil {
 			return err
 		}
@@ -352,12 +363,7 @@ func (c changeLog) ChangesAfter(ctx context.Context, after int64, limit int) ([]
 		case after > last:
 			return stores.Invalid("the change cursor does not belong to this change log")
 		}
-		rows, err := conn.Query(ctx, tenantChangesSQL, after, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanChange)
-		return err
+		return nil
 	})
 	return out, err
 }
