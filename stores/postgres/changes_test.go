@@ -247,6 +247,71 @@ func TestChangeFeed(t *testing.T) {
 		}
 	})
 
+	t.Run("concurrent writers: every commit arrives, in log order, and the log replays exactly what was delivered live", func(t *testing.T) {
+		tenant := storetest.NewTenant()
+		w := newWriter(t, tenant)
+		start := logPosition(t)
+		st, err := f.hub.Changes(tenant).Subscribe(storetest.Ctx(t), stores.ChangeMemory)
+		storetest.RequireNoError(t, err)
+		t.Cleanup(st.Close)
+		// Eight writers, each creating memories and updating them: their
+		// transactions overlap, so positions are taken in one order and
+		// commits may finish in another unless the log orders them.
+		const writers, memories, updates = 8, 5, 4
+		var wg sync.WaitGroup
+		for range writers {
+			wg.Go(func() {
+				for range memories {
+					m, err := w.st.CreateMemory(context.Background(), stores.NewMemory{AppID: w.app, Content: "v1"})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					for v := 2; v <= updates+1; v++ {
+						content := fmt.Sprint("v", v)
+						if m, err = w.st.UpdateMemory(context.Background(), m.ID, stores.MemoryUpdate{ExpectedVersion: m.Version, Content: &content}); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		const total = writers * memories * (updates + 1)
+		var live []stores.Change
+		for len(live) < total {
+			select {
+			case c := <-st.Changes():
+				live = append(live, c)
+			case <-st.Lost():
+				t.Fatal("the subscription fell behind")
+			case <-time.After(15 * time.Second):
+				t.Fatalf("%d of %d changes arrived", len(live), total)
+			}
+		}
+		versions := map[uuid.UUID]int64{}
+		for i, c := range live {
+			if i > 0 && c.Seq <= live[i-1].Seq {
+				t.Fatalf("change %d at position %d after %d: not in log order", i, c.Seq, live[i-1].Seq)
+			}
+			if c.Version != versions[c.MemoryID]+1 {
+				t.Fatalf("memory %v: version %d after %d", c.MemoryID, c.Version, versions[c.MemoryID])
+			}
+			versions[c.MemoryID] = c.Version
+		}
+		logged, err := f.listener.ChangeLog(tenant).ChangesAfter(storetest.Ctx(t), start, total+1)
+		storetest.RequireNoError(t, err)
+		if len(logged) != total {
+			t.Fatalf("the log holds %d changes, want %d", len(logged), total)
+		}
+		for i := range logged {
+			if logged[i].Seq != live[i].Seq || logged[i].MemoryID != live[i].MemoryID || logged[i].Version != live[i].Version {
+				t.Fatalf("change %d: logged %+v, live %+v", i, logged[i], live[i])
+			}
+		}
+	})
+
 	t.Run("a client that reconnects with after gets exactly the changes it missed, in order, then live ones", func(t *testing.T) {
 		tenant := storetest.NewTenant()
 		w := newWriter(t, tenant)
