@@ -14,39 +14,42 @@ import (
 )
 
 // SQL of the change feed: the channel codingbrain_changes that the triggers
-// of migrations/00002_change_notify.sql (feedback) and
-// 00005_change_log.sql (memories, with their log position) send on, and the
-// change log of 00005. LISTEN takes no parameter: the channel is a constant.
-// The cross-tenant statements (the listener's replay, pruning) run with
-// app.change_feed = 'on' in their transaction; they see ids and versions only.
+// of migrations/00002_change_notify.sql (feedback) and 00005_change_log.sql
+// (memories: a wake-up to number and read the log) send on, and the change
+// log of 00005. LISTEN takes no parameter: the channel is a constant. The
+// cross-tenant statements (numbering, the listener's reads, pruning) run
+// with app.change_feed = 'on' in their transaction; they see ids and
+// versions only.
 const (
 	listenSQL   = `LISTEN codingbrain_changes`
 	notifySQL   = `SELECT pg_notify('codingbrain_changes', $1)`
 	feedModeSQL = `SELECT set_config('app.change_feed', 'on', true)`
 
+	// numberSQL gives log positions to up to $1 committed rows (see the
+	// migration for why this makes "seq > cursor" skip nothing).
+	numberSQL     = `SELECT number_memory_changes($1)`
 	changeColumns = `seq, org_id, memory_id, memory_version, op`
-	// replaySQL reads every tenant's changes after a position.
-	replaySQL = `SELECT ` + changeColumns + ` FROM memory_changes WHERE seq > $1 ORDER BY seq LIMIT $2`
-	// lastSeqSQL is the highest committed position (the listener starts there).
-	lastSeqSQL = `SELECT coalesce(max(seq), 0) FROM memory_changes`
-	// logBoundsSQL says whether a tenant's cursor is still served: below
-	// pruned_through rows are gone; above the sequence's last value no
-	// position was ever assigned.
-	logBoundsSQL = `SELECT h.pruned_through, CASE WHEN s.is_called THEN s.last_value ELSE 0 END
-		FROM memory_change_horizon h, memory_change_seq s`
-	// tenantChangesSQL reads the bound tenant's changes after a position
-	// (the policies keep to its org and hide others' private memories).
-	tenantChangesSQL = `SELECT ` + changeColumns + ` FROM memory_changes WHERE seq > $1 ORDER BY seq LIMIT $2`
-	// pruneSQL deletes one bounded batch of changes older than the cutoff,
-	// oldest first, and moves the horizon past them.
+	// logAfterSQL reads the numbered changes after a position: every
+	// tenant's in feed mode, the bound tenant's otherwise (the policies keep
+	// to its org and hide others' private memories).
+	logAfterSQL = `SELECT ` + changeColumns + ` FROM memory_changes WHERE seq > $1 ORDER BY seq LIMIT $2`
+	// logBoundsSQL: below pruned_through rows are gone; above last_seq no
+	// position was ever given.
+	logBoundsSQL = `SELECT pruned_through, last_seq FROM memory_change_log`
+	// pruneSQL deletes one bounded batch of numbered changes older than the
+	// cutoff, oldest first, and moves the horizon past them.
 	pruneSQL = `WITH pruned AS (
 		DELETE FROM memory_changes WHERE seq IN (
-			SELECT seq FROM memory_changes WHERE committed_at < $1 ORDER BY seq LIMIT $2)
+			SELECT seq FROM memory_changes WHERE seq IS NOT NULL AND committed_at < $1 ORDER BY seq LIMIT $2)
 		RETURNING seq)
-	UPDATE memory_change_horizon SET pruned_through = greatest(pruned_through, (SELECT max(seq) FROM pruned))
+	UPDATE memory_change_log SET pruned_through = greatest(pruned_through, (SELECT max(seq) FROM pruned))
 	WHERE EXISTS (SELECT 1 FROM pruned)
 	RETURNING (SELECT count(*) FROM pruned)`
 )
+
+// logWakeKind is the kind of the memory triggers' notification: changes
+// were logged, number and read them.
+const logWakeKind = "MEMORY_LOG"
 
 // Defaults of ListenConfig.
 const (
@@ -67,7 +70,7 @@ type ListenConfig struct {
 	Retention time.Duration
 }
 
-// notification is the payload: ids, a version and the log position, never content.
+// notification is the payload: ids and a version, never content.
 type notification struct {
 	Kind      stores.ChangeKind `json:"k"`
 	OrgID     uuid.UUID         `json:"o"`
@@ -76,17 +79,19 @@ type notification struct {
 	Version   int64             `json:"v,omitempty"`
 	Op        stores.ChangeOp   `json:"op,omitempty"`
 	SessionID string            `json:"s,omitempty"`
-	Seq       int64             `json:"c,omitempty"`
 }
 
 // ChangeListener feeds the changes committed in PostgreSQL, by any
-// replica, into the local hub: one LISTEN connection per gateway. When that
-// connection drops, it reconnects and replays from the change log what
-// committed after the last position it delivered, before anything newer,
-// so no subscriber misses a commit. It also serves the tenant-bound change
-// log (stores.ChangeLogBackend), prunes it, and sends the changes the
-// database does not notify by itself (episodic writes, stored elsewhere)
-// through the same channel (Send), so they reach every replica the same way.
+// replica, into the local hub: one LISTEN connection per gateway. Memory
+// changes come from the change log: a notification (or, failing one, a
+// poll every few seconds) makes the listener number what committed and
+// publish, in log order, every change after the last position it
+// delivered. So a listener that lost its connection catches up from the
+// log when it is back, and no subscriber misses a commit. It also serves
+// the tenant-bound change log (stores.ChangeLogBackend), prunes it, and
+// sends the changes the database does not notify by itself (episodic
+// writes, stored elsewhere) through the same channel (Send), so they reach
+// every replica the same way.
 type ChangeListener struct {
 	url       string
 	retention time.Duration
@@ -94,16 +99,23 @@ type ChangeListener struct {
 	log       *slog.Logger
 	// pg is a small pool of the listener's own, for the log and sends.
 	pg *Backend
+	// wake tells follow that the log has news (a notification, a reconnect).
+	wake chan struct{}
 
 	cancel  context.CancelFunc
-	running sync.WaitGroup // run and prune
-	// lastSeq is the log position last delivered (owned by run).
+	running sync.WaitGroup // receive, follow and prune
+	// lastSeq is the log position last delivered (owned by follow).
 	lastSeq int64
 }
 
+// logPoll is how often the listener reads the log without being woken: it
+// bounds the delay of a change whose notification was lost.
+const logPoll = 2 * time.Second
+
 // ListenChanges connects, LISTENs, and keeps feeding hub until Close,
 // reconnecting with backoff when the connection drops. It returns once the
-// first LISTEN is in place, so no change committed after it returns is missed.
+// first LISTEN is in place and the log's position read, so every change
+// committed after it returns is delivered.
 func ListenChanges(ctx context.Context, cfg ListenConfig, hub stores.ChangePublisher, log *slog.Logger) (*ChangeListener, error) {
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultChangeRetention
@@ -112,23 +124,29 @@ func ListenChanges(ctx context.Context, cfg ListenConfig, hub stores.ChangePubli
 	if err != nil {
 		return nil, err
 	}
-	l := &ChangeListener{url: cfg.URL, retention: cfg.Retention, hub: hub, log: log, pg: pg}
+	l := &ChangeListener{url: cfg.URL, retention: cfg.Retention, hub: hub, log: log, pg: pg, wake: make(chan struct{}, 1)}
 	conn, err := listen(ctx, cfg.URL)
 	if err != nil {
 		pg.Close()
 		return nil, stores.Unavailable("postgres change listener", err)
 	}
-	// Start at the newest committed change: nothing older has subscribers.
-	if l.lastSeq, err = l.newestSeq(ctx); err != nil {
+	// Start at the newest position: nothing older has subscribers yet.
+	err = pg.withConn(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+		var pruned int64
+		return conn.QueryRow(ctx, logBoundsSQL).Scan(&pruned, &l.lastSeq)
+	})
+	if err != nil {
 		_ = conn.Close(ctx)
 		pg.Close()
 		return nil, err
 	}
 	runCtx, cancel := context.WithCancel(context.Background())
 	l.cancel = cancel
-	l.running.Add(2)
+	l.running.Add(3)
+	go l.receive(runCtx, conn)
+	go l.follow(runCtx)
 	go l.prune(runCtx)
-	go l.run(runCtx, conn)
+	l.signal() // number what committed before the first LISTEN
 	return l, nil
 }
 
@@ -144,7 +162,18 @@ func listen(ctx context.Context, url string) (*pgx.Conn, error) {
 	return conn, nil
 }
 
-func (l *ChangeListener) run(ctx context.Context, conn *pgx.Conn) {
+// signal wakes follow; wake-ups that come while it is busy fold into one.
+func (l *ChangeListener) signal() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// receive waits for notifications, reconnecting with backoff. Once the
+// connection is back, follow is woken to catch up from the log with what
+// committed while it was down.
+func (l *ChangeListener) receive(ctx context.Context, conn *pgx.Conn) {
 	defer l.running.Done()
 	backoff := 100 * time.Millisecond
 	for {
@@ -169,38 +198,65 @@ func (l *ChangeListener) run(ctx context.Context, conn *pgx.Conn) {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 		var err error
-		if conn, err = l.reconnect(ctx); err != nil {
+		if conn, err = listen(ctx, l.url); err != nil {
 			l.log.Warn("postgres change listener cannot reconnect", "error", err.Error())
+			continue
+		}
+		l.log.Info("postgres change listener reconnected; catching up from the change log")
+		l.signal()
+	}
+}
+
+// follow numbers and publishes the log's changes whenever woken, and every
+// logPoll. A failure (the database is down) is retried at the next wake-up
+// or poll; lastSeq only moves past what was published, so nothing is skipped.
+func (l *ChangeListener) follow(ctx context.Context) {
+	defer l.running.Done()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-l.wake:
+		case <-time.After(logPoll):
+		}
+		delivered, err := l.catchUp(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			if !failing {
+				l.log.Warn("postgres change listener cannot read the change log; retrying", "error", err.Error())
+			}
+			failing = true
+		case failing:
+			l.log.Info("postgres change listener caught up from the change log", "delivered", delivered, "position", l.lastSeq)
+			failing = false
 		}
 	}
 }
 
-// reconnect LISTENs again, then replays from the log what committed while
-// the connection was down. Notifications that arrive meanwhile wait on the
-// new connection; those the replay already delivered are skipped by
-// position. A failed replay drops the connection, so that nothing newer is
-// delivered over a gap.
-func (l *ChangeListener) reconnect(ctx context.Context) (*pgx.Conn, error) {
-	conn, err := listen(ctx, l.url)
-	if err != nil {
-		return nil, err
+// catchUp numbers the committed changes, then publishes every change after
+// lastSeq, in order. Each numbering pass is a transaction of its own: its
+// lock must end with it.
+func (l *ChangeListener) catchUp(ctx context.Context) (int, error) {
+	for {
+		var numbered int
+		err := l.feedTx(ctx, func(ctx context.Context, conn *pgx.Conn) error {
+			return conn.QueryRow(ctx, numberSQL, replayPage).Scan(&numbered)
+		})
+		if err != nil {
+			return 0, err
+		}
+		if numbered < replayPage {
+			break
+		}
 	}
-	replayed, err := l.replay(ctx)
-	if err != nil {
-		_ = conn.Close(ctx)
-		return nil, err
-	}
-	l.log.Info("postgres change listener reconnected", "replayed", replayed, "position", l.lastSeq)
-	return conn, nil
-}
-
-// replay publishes every logged change after lastSeq, in order.
-func (l *ChangeListener) replay(ctx context.Context) (int, error) {
 	total := 0
 	for {
 		var page []stores.Change
 		err := l.feedTx(ctx, func(ctx context.Context, conn *pgx.Conn) error {
-			rows, err := conn.Query(ctx, replaySQL, l.lastSeq, replayPage)
+			rows, err := conn.Query(ctx, logAfterSQL, l.lastSeq, replayPage)
 			if err != nil {
 				return err
 			}
@@ -219,14 +275,6 @@ func (l *ChangeListener) replay(ctx context.Context) (int, error) {
 			return total, nil
 		}
 	}
-}
-
-func (l *ChangeListener) newestSeq(ctx context.Context) (int64, error) {
-	var seq int64
-	err := l.feedTx(ctx, func(ctx context.Context, conn *pgx.Conn) error {
-		return conn.QueryRow(ctx, lastSeqSQL).Scan(&seq)
-	})
-	return seq, err
 }
 
 // feedTx runs fn in a transaction that works across tenants on the change log.
@@ -252,23 +300,21 @@ func scanChange(row pgx.CollectableRow) (stores.Change, error) {
 	return c, err
 }
 
-// deliver publishes one notification to the local hub, unless the replay
-// of a reconnect delivered its position already.
+// deliver publishes one notification to the local hub; a memory
+// notification only wakes follow, which reads the log.
 func (l *ChangeListener) deliver(payload string) {
 	var n notification
-	if err := json.Unmarshal([]byte(payload), &n); err != nil || n.OrgID == uuid.Nil || n.Kind == "" {
+	switch err := json.Unmarshal([]byte(payload), &n); {
+	case err == nil && n.Kind == logWakeKind:
+		l.signal()
+		return
+	case err != nil || n.OrgID == uuid.Nil || n.Kind == "":
 		l.log.Warn("postgres change listener: malformed notification ignored")
 		return
 	}
-	if n.Seq != 0 {
-		if n.Seq <= l.lastSeq {
-			return
-		}
-		l.lastSeq = n.Seq
-	}
 	l.hub.Publish(stores.Change{
 		Kind: n.Kind, OrgID: n.OrgID, UserID: n.UserID,
-		MemoryID: n.MemoryID, Version: n.Version, Op: n.Op, SessionID: n.SessionID, Seq: n.Seq,
+		MemoryID: n.MemoryID, Version: n.Version, Op: n.Op, SessionID: n.SessionID,
 	})
 }
 
@@ -346,7 +392,7 @@ func (c changeLog) ChangesAfter(ctx context.Context, after int64, limit int) ([]
 	// first read has moved the horizon by the second, so what was read is
 	// either complete or refused as expired.
 	err := c.pg.tx(ctx, c.t, func(ctx context.Context, conn *pgx.Conn) error {
-		rows, err := conn.Query(ctx, tenantChangesSQL, after, limit)
+		rows, err := conn.Query(ctx, logAfterSQL, after, limit)
 		if err != nil {
 			return err
 		}
