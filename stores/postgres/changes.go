@@ -54,7 +54,7 @@ const logWakeKind = "MEMORY_LOG"
 // Defaults of ListenConfig.
 const (
 	DefaultChangeRetention = 24 * time.Hour
-	// replayPage is how many logged changes one replay or prune statement handles.
+	// replayPage is how many logged changes one numbering, read or prune statement handles.
 	replayPage = 1000
 )
 
@@ -319,8 +319,9 @@ func (l *ChangeListener) deliver(payload string) {
 }
 
 // prune deletes the changes older than the retention, in bounded batches,
-// now and then every pruneInterval. Every replica prunes; batches of two
-// replicas never collide on a row for long (each deletes the oldest).
+// now and then every quarter of the retention (at most a minute). Every
+// replica prunes; two replicas' batches only wait for each other on the
+// log's bounds row, for the time of one batch.
 func (l *ChangeListener) prune(ctx context.Context) {
 	defer l.running.Done()
 	interval := min(l.retention/4, time.Minute)
