@@ -13,6 +13,7 @@ package guarded
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
@@ -48,7 +49,14 @@ type Guard struct {
 	timeout  time.Duration
 	breaker  *gobreaker.CircuitBreaker[any]
 	observer Observer
+	// connecting holds while the backend has not been reached (and its
+	// schema ensured) yet: every call answers unavailable at once, as an
+	// open breaker does, and never reaches the half-set-up store.
+	connecting atomic.Bool
 }
+
+// errNotConnected is the cause of the answers of a guard still connecting.
+var errNotConnected = errors.New("not connected yet: connecting in the background")
 
 // New returns the guard of one backend (its name appears in errors and metrics).
 func New(backend string, o Options) *Guard {
@@ -90,8 +98,39 @@ var tracer = otel.Tracer("github.com/codingbrain/gateway")
 // Backend is the name the guard reports.
 func (g *Guard) Backend() string { return g.backend }
 
-// State is the breaker's state, for readiness reports.
-func (g *Guard) State() gobreaker.State { return g.breaker.State() }
+// State is the breaker's state, for readiness reports; a guard still
+// connecting is open.
+func (g *Guard) State() gobreaker.State {
+	if g.connecting.Load() {
+		return gobreaker.StateOpen
+	}
+	return g.breaker.State()
+}
+
+// Status names the state for /readyz: the breaker's, or "connecting".
+func (g *Guard) Status() string {
+	if g.connecting.Load() {
+		return "connecting"
+	}
+	return g.breaker.State().String()
+}
+
+// Connecting makes every call answer unavailable without reaching the
+// store until Connected: the backend could not be reached at start and is
+// being connected in the background.
+func (g *Guard) Connecting() {
+	g.connecting.Store(true)
+	if g.observer != nil {
+		g.observer.BreakerState(g.backend, gobreaker.StateOpen)
+	}
+}
+
+// Connected lets calls through again, with the breaker closed.
+func (g *Guard) Connected() {
+	if g.connecting.CompareAndSwap(true, false) && g.observer != nil {
+		g.observer.BreakerState(g.backend, g.breaker.State())
+	}
+}
 
 // call runs one store call under the guard. A deadline the call overran is
 // the backend being unavailable; an open breaker answers at once.
@@ -100,6 +139,15 @@ func call[T any](ctx context.Context, g *Guard, operation string, f func(context
 	ctx, span := tracer.Start(ctx, "store "+g.backend+"."+operation, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("db.system", g.backend), attribute.String("db.operation", operation)))
 	defer span.End()
+	if g.connecting.Load() {
+		err := stores.Unavailable(g.backend, errNotConnected)
+		if g.observer != nil {
+			g.observer.StoreCall(g.backend, operation, time.Since(start), err)
+		}
+		span.SetStatus(codes.Error, stores.PublicMessage(err))
+		var zero T
+		return zero, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	res, err := g.breaker.Execute(func() (any, error) {
