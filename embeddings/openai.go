@@ -36,9 +36,13 @@ const maxResponseBytes = 64 << 20
 type OpenAI struct {
 	cfg      Config
 	endpoint string
-	dim      int // set once in NewOpenAI, read-only after
-	breaker  *gobreaker.CircuitBreaker[[][]float32]
-	sem      chan struct{} // one token per request in flight
+	dim      atomic.Int64 // 0 until configured or learned by Probe, then fixed
+	// probed holds once the server has answered (Probe) or the provider
+	// was made ready without asking it (NewOpenAI with a dimension);
+	// until then Embed answers ErrUnavailable at once.
+	probed  atomic.Bool
+	breaker *gobreaker.CircuitBreaker[[][]float32]
+	sem     chan struct{} // one token per request in flight
 
 	base   context.Context // cancelled by Close; batches run under it
 	cancel context.CancelFunc
@@ -70,6 +74,25 @@ var _ Embedder = (*OpenAI)(nil)
 // (else an error wrapping ErrUnavailable); with a configured dimension it
 // makes no request.
 func NewOpenAI(ctx context.Context, cfg Config) (*OpenAI, error) {
+	o, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.Dimension() != 0 {
+		o.probed.Store(true)
+		return o, nil
+	}
+	if err := o.Probe(ctx); err != nil {
+		o.cancel()
+		return nil, err
+	}
+	return o, nil
+}
+
+// New returns a provider for cfg without contacting the server: until a
+// Probe succeeds, Embed answers ErrUnavailable at once, so a gateway can
+// start while the server is down and connect it in the background.
+func New(cfg Config) (*OpenAI, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -77,9 +100,9 @@ func NewOpenAI(ctx context.Context, cfg Config) (*OpenAI, error) {
 	o := &OpenAI{
 		cfg:      cfg,
 		endpoint: strings.TrimRight(cfg.URL, "/") + "/embeddings",
-		dim:      cfg.Dimension,
 		sem:      make(chan struct{}, cfg.MaxConcurrent),
 	}
+	o.dim.Store(int64(cfg.Dimension))
 	o.breaker = gobreaker.NewCircuitBreaker[[][]float32](gobreaker.Settings{
 		Name:        "embeddings",
 		MaxRequests: 1,
@@ -93,22 +116,38 @@ func NewOpenAI(ctx context.Context, cfg Config) (*OpenAI, error) {
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
 	})
 	o.base, o.cancel = context.WithCancel(context.Background())
-	if o.dim == 0 {
-		vecs, err := o.embedBatch(ctx, []string{probeText})
-		if err != nil {
-			o.cancel()
-			return nil, fmt.Errorf("embeddings: learning the dimension of %s: %w", cfg.Model, err)
-		}
-		o.dim = len(vecs[0])
-	}
 	return o, nil
+}
+
+// Probe embeds one probe text, within ctx and one attempt's timeout, to
+// learn the model's dimension (or check the configured one); once it
+// succeeds Embed serves. It bypasses the circuit breaker: failed probes of
+// a server that is still down must not hold its first calls back once it
+// is up.
+func (o *OpenAI) Probe(ctx context.Context) error {
+	vecs, err := o.post(ctx, []string{probeText})
+	if err != nil {
+		return fmt.Errorf("embeddings: probing %s with model %s: %w", o.cfg.URL, o.cfg.Model, err)
+	}
+	o.dim.CompareAndSwap(0, int64(len(vecs[0])))
+	o.probed.Store(true)
+	return nil
 }
 
 // Model implements Embedder.
 func (o *OpenAI) Model() string { return o.cfg.Model }
 
-// Dimension implements Embedder.
-func (o *OpenAI) Dimension() int { return o.dim }
+// Dimension implements Embedder; 0 while it is still to be learned.
+func (o *OpenAI) Dimension() int { return int(o.dim.Load()) }
+
+// Status names the provider's state for readiness reports: "connecting"
+// until a probe succeeds, then its circuit breaker's state.
+func (o *OpenAI) Status() string {
+	if !o.probed.Load() {
+		return "connecting"
+	}
+	return o.breaker.State().String()
+}
 
 // Stats returns the counters so far.
 func (o *OpenAI) Stats() Stats {
@@ -150,6 +189,14 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	if len(texts) == 0 {
 		return out, nil
 	}
+	if !o.probed.Load() {
+		return nil, fmt.Errorf("%w: not connected yet", ErrUnavailable)
+	}
+	if o.cfg.CallTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, o.cfg.CallTimeout)
+		defer cancel()
+	}
 	clipped := make([]string, len(texts))
 	keys := make([]string, len(texts))
 	for i, t := range texts {
@@ -172,7 +219,7 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	var waits []slot // for out[i] with i in missing
 	var missing []int
 	for i := range texts {
-		if cached != nil && len(cached[i]) == o.dim {
+		if cached != nil && len(cached[i]) == o.Dimension() {
 			out[i] = slices.Clone(cached[i])
 			continue
 		}
@@ -407,7 +454,7 @@ func (o *OpenAI) check(answer embeddingResponse, n int) ([][]float32, error) {
 	if len(answer.Data) != n {
 		return nil, fmt.Errorf("%w: %d vectors for %d texts", ErrBadResponse, len(answer.Data), n)
 	}
-	dim := o.dim
+	dim := o.Dimension()
 	if dim == 0 {
 		dim = len(answer.Data[0].Embedding)
 	}
