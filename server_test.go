@@ -230,31 +230,50 @@ func TestSearchCommandUsage(t *testing.T) {
 }
 
 func TestOpenSearchWiring(t *testing.T) {
-	t.Run("an unreachable OPENSEARCH_URL stops the start quickly without printing its password", func(t *testing.T) {
+	closedURL := func(t *testing.T) (url, host string) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		storetest.RequireNoError(t, err)
-		host := ln.Addr().String()
+		host = ln.Addr().String()
 		ln.Close()
-		cfg := config.Config{OpenSearchURL: "http://admin:s3cret-pw@" + host}
+		return "http://admin:s3cret-pw@" + host, host
+	}
+	t.Run("an unreachable OPENSEARCH_URL that is required stops the start quickly without printing its password", func(t *testing.T) {
+		url, host := closedURL(t)
+		cfg := config.Config{OpenSearchURL: url, RequiredBackends: "postgres,opensearch", StoreTimeout: time.Second}
 		start := time.Now()
-		got, err := openOpenSearch(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		w, err := newBackends(context.Background(), cfg, slog.New(slog.DiscardHandler), nil, nil)
 		if err == nil {
-			got.close()
-			t.Fatal("opened a backend on a closed port")
+			w.close()
+			t.Fatal("started with a required backend on a closed port")
 		}
-		if !errors.Is(err, stores.ErrUnavailable) || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), host) {
+		if !errors.Is(err, stores.ErrUnavailable) || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), host) ||
+			!strings.Contains(err.Error(), "opensearch is required at start") {
 			t.Fatalf("got %v", err)
 		}
 		if elapsed := time.Since(start); elapsed > opensearch.DefaultTimeout+time.Second {
 			t.Fatalf("took %s", elapsed)
 		}
-		if got.domains.FullText != nil {
-			t.Fatal("a failed open still set the full-text backend")
+	})
+
+	t.Run("an unreachable OPENSEARCH_URL that is not required starts connecting: unavailable, named by /readyz", func(t *testing.T) {
+		url, _ := closedURL(t)
+		cfg := config.Config{OpenSearchURL: url, RequiredBackends: "postgres", StoreTimeout: time.Second}
+		w, err := newBackends(context.Background(), cfg, slog.New(slog.DiscardHandler), nil, nil)
+		storetest.RequireNoError(t, err)
+		defer w.close()
+		tenant := stores.Tenant{OrgID: uuid.New(), UserID: uuid.New()}
+		_, err = w.backends.FullText.FullText(tenant).Search(context.Background(), stores.SearchQuery{Text: "x"}, stores.PageArgs{First: 1})
+		if !errors.Is(err, stores.ErrUnavailable) || stores.PublicMessage(err) != "opensearch is unavailable" {
+			t.Fatalf("search: %v", err)
+		}
+		ready, report := readiness(guardChecks(w.guards))(context.Background())
+		if ready || report.(map[string]any)["backends"].(map[string]string)["opensearch"] != "connecting" {
+			t.Fatalf("readiness %v %v", ready, report)
 		}
 	})
 
 	t.Run("without OPENSEARCH_URL the embedded full-text store stays", func(t *testing.T) {
-		got, err := openOpenSearch(context.Background(), config.Config{}, slog.New(slog.DiscardHandler))
+		got, err := openOpenSearch(context.Background(), config.Config{}, slog.New(slog.DiscardHandler), nil)
 		if err != nil || got.close != nil || got.domains.FullText != nil {
 			t.Fatalf("got closer %v, err %v, backend %v", got.close != nil, err, got.domains.FullText)
 		}

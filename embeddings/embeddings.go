@@ -80,10 +80,6 @@ type Config struct {
 
 	// Timeout bounds one HTTP attempt. Default 10 s.
 	Timeout time.Duration
-	// CallTimeout bounds one Embed call, its waits and retries included
-	// (then ErrUnavailable); the batch it joined goes on for the others.
-	// 0: only the caller's context bounds it.
-	CallTimeout time.Duration
 	// MaxRetries is how many times a failed attempt (transport error, 429,
 	// 5xx) is retried. Default 3; negative: no retry.
 	MaxRetries int

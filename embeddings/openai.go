@@ -192,11 +192,6 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	if !o.probed.Load() {
 		return nil, fmt.Errorf("%w: not connected yet", ErrUnavailable)
 	}
-	if o.cfg.CallTimeout > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, o.cfg.CallTimeout)
-		defer cancel()
-	}
 	clipped := make([]string, len(texts))
 	keys := make([]string, len(texts))
 	for i, t := range texts {
