@@ -48,6 +48,8 @@ type OpenAI struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // batches being sent
 
+	cacheRestUntil atomic.Int64 // unix nanoseconds: no cache lookups before
+
 	mu      sync.Mutex
 	pending *batch // collecting texts, not sent yet
 	closed  bool
@@ -202,11 +204,7 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 		keys[i] = CacheKey(o.cfg.Model, clipped[i])
 	}
 
-	cached, err := o.cfg.Cache.Get(ctx, keys)
-	if err != nil {
-		o.cacheErrors.Add(1)
-		cached = nil
-	}
+	cached := o.cacheGet(ctx, keys)
 	type slot struct {
 		b   *batch
 		pos int
@@ -244,6 +242,50 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 		out[i] = slices.Clone(b.vecs[waits[j].pos])
 	}
 	return out, nil
+}
+
+// cacheTimeout bounds a cache call: a cache is worth less than the
+// embedding it saves, so a slow or unreachable one must not eat the
+// caller's deadline. After a failed call the cache is skipped for
+// cacheRestTime, so an outage of it costs one wait, not one per call.
+const (
+	cacheTimeout  = 250 * time.Millisecond
+	cacheRestTime = time.Second
+)
+
+// cacheGet looks keys up in the cache; nil (all missing) when the cache
+// fails or is resting after a failure.
+func (o *OpenAI) cacheGet(ctx context.Context, keys []string) [][]float32 {
+	if o.cacheResting() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, cacheTimeout)
+	defer cancel()
+	cached, err := o.cfg.Cache.Get(ctx, keys)
+	if err != nil {
+		o.cacheFailed()
+		return nil
+	}
+	return cached
+}
+
+// cacheSet stores a batch's vectors unless the cache is resting.
+func (o *OpenAI) cacheSet(keys []string, vecs [][]float32) {
+	if o.cacheResting() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(o.base, cacheTimeout)
+	defer cancel()
+	if err := o.cfg.Cache.Set(ctx, keys, vecs); err != nil {
+		o.cacheFailed()
+	}
+}
+
+func (o *OpenAI) cacheResting() bool { return time.Now().UnixNano() < o.cacheRestUntil.Load() }
+
+func (o *OpenAI) cacheFailed() {
+	o.cacheErrors.Add(1)
+	o.cacheRestUntil.Store(time.Now().Add(cacheRestTime).UnixNano())
 }
 
 // enqueue adds a text to the batch being collected (starting one, with its
@@ -305,11 +347,7 @@ func (o *OpenAI) send(b *batch) {
 		if b.err != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(o.base, time.Second)
-		defer cancel()
-		if err := o.cfg.Cache.Set(ctx, b.keys, b.vecs); err != nil {
-			o.cacheErrors.Add(1)
-		}
+		o.cacheSet(b.keys, b.vecs)
 	}()
 }
 

@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The tests in this file use a fake server (httptest) because they need
@@ -354,5 +358,31 @@ func TestUnprobedProviderServesOnceAProbeSucceeds(t *testing.T) {
 	}
 	if _, err := o.Embed(ctx, []string{"abc"}); err != nil {
 		t.Fatalf("right after the probe: %v", err)
+	}
+}
+
+// An unreachable cache costs a call at most its lookup bound, and the calls
+// after it nothing while the cache rests: embedding goes on without it.
+func TestAnUnreachableCacheDoesNotHoldCalls(t *testing.T) {
+	f := newFakeServer(t, always(http.StatusOK))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	client := redis.NewClient(&redis.Options{Addr: closed, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	cfg := fakeConfig(f.URL)
+	cfg.Cache = NewValkeyCache(client, time.Minute)
+	o := newFake(t, cfg)
+	for i := range 5 {
+		start := time.Now()
+		if _, err := o.Embed(context.Background(), []string{fmt.Sprint("text ", i)}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if took := time.Since(start); took > cacheTimeout+200*time.Millisecond {
+			t.Fatalf("call %d took %v with the cache unreachable", i, took)
+		}
 	}
 }

@@ -1,0 +1,230 @@
+package e2e
+
+import (
+	"context"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	qc "github.com/qdrant/go-client/qdrant"
+
+	"github.com/codingbrain/gateway/e2e/gatewayproc"
+	"github.com/codingbrain/gateway/stores/storetest"
+)
+
+// everyDomain reads one field of every domain: memories, feedback and
+// experiments (PostgreSQL), an episodic session (Valkey), code repositories
+// (Neo4j), a vector search by vector (Qdrant), a full-text search
+// (OpenSearch) and a vector search by text (the embedding server, then
+// Qdrant).
+const everyDomain = `query EveryDomain($memory: ID!, $session: String!, $model: String!, $vector: [Float!]!, $word: String!) {
+  memory(id: $memory) { id }
+  feedbackEvents(first: 1) { nodes { id } }
+  experiments(first: 1) { nodes { id } }
+  episodicSession(id: $session) { id itemCount }
+  codeRepos(first: 5) { nodes { id } }
+  vectorSearch(model: $model, vector: $vector, first: 3) { pointId }
+  search(text: $word, first: 3) { nodes { score } }
+  textSearch: vectorSearch(text: $word, first: 3) { pointId }
+}`
+
+// servedBy is the fields of everyDomain each backend's outage takes away.
+var servedBy = map[string][]string{
+	"postgres":   {"memory", "feedbackEvents", "experiments"},
+	"valkey":     {"episodicSession"},
+	"neo4j":      {"codeRepos"},
+	"qdrant":     {"vectorSearch", "textSearch"},
+	"opensearch": {"search"},
+	"embeddings": {"textSearch"},
+}
+
+// degradeEnv is a gateway's environment on the real services, every
+// backend reached directly, the embedding server included. Its indexer is
+// off: the stack's own indexer drains the outbox.
+func degradeEnv(t *testing.T) map[string]string {
+	t.Helper()
+	env := map[string]string{
+		"GATEWAY_STORE_TIMEOUT": storeTimeout.String(),
+		"GATEWAY_VECTOR_MODELS": matrixModel + ":4",
+		"GATEWAY_INDEXER":       "false",
+	}
+	for _, v := range append([]string{"EMBEDDINGS_URL", "EMBEDDINGS_MODEL"}, serviceVars...) {
+		if v != "DATABASE_OWNER_URL" {
+			env[v] = storetest.ServiceEnv(t, v)
+		}
+	}
+	return env
+}
+
+// backendAddress reads and rewrites the host:port of one backend in env.
+func backendAddress(t *testing.T, env map[string]string, backend string) (get string, set func(string)) {
+	t.Helper()
+	variable := map[string]string{
+		"valkey": "VALKEY_URL", "neo4j": "NEO4J_URI", "opensearch": "OPENSEARCH_URL",
+		"qdrant": "QDRANT_URL", "embeddings": "EMBEDDINGS_URL",
+	}[backend]
+	if backend == "qdrant" {
+		return env[variable], func(addr string) { env[variable] = addr }
+	}
+	u, err := url.Parse(env[variable])
+	if err != nil {
+		t.Fatalf("%s: %v", variable, err)
+	}
+	return u.Host, func(addr string) {
+		c := *u
+		c.Host = addr
+		env[variable] = c.String()
+	}
+}
+
+// TestAGatewayStartsWithAnyBackendButPostgresDown starts a gateway with one
+// backend unreachable (a proxy that is not listening), for each backend in
+// turn: it starts, the other backends' fields answer with data, the missing
+// one's are null with STORE_UNAVAILABLE and /readyz names it connecting;
+// then the backend comes up and its fields answer within 5 s, without a
+// restart.
+func TestAGatewayStartsWithAnyBackendButPostgresDown(t *testing.T) {
+	s := gateway(t)
+	f := seed(t, s, s.newTenant(t))
+	vars := map[string]any{"memory": f.memory, "session": f.session, "model": matrixModel, "vector": f.vector, "word": f.word}
+	var figures []string
+	for _, backend := range []string{"valkey", "neo4j", "opensearch", "qdrant", "embeddings"} {
+		t.Run(backend, func(t *testing.T) {
+			env := degradeEnv(t)
+			target, setAddr := backendAddress(t, env, backend)
+			p, err := newProxy(backend, target)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(p.close)
+			p.cut()
+			setAddr(p.Addr())
+
+			began := time.Now()
+			r := s.replica(t, env)
+			startedIn := time.Since(began)
+
+			ctx := context.Background()
+			m := r.sample(ctx, f.tenant.token, everyDomain, vars)
+			if m.err != nil {
+				t.Fatalf("query with %s down: %v", backend, m.err)
+			}
+			down := map[string]bool{}
+			for _, field := range servedBy[backend] {
+				down[field] = true
+				if m.fields[field] || m.codes[field] != "STORE_UNAVAILABLE" {
+					t.Errorf("%s with %s down: non-null %v, code %q; want null with STORE_UNAVAILABLE", field, backend, m.fields[field], m.codes[field])
+				}
+			}
+			for _, fields := range servedBy {
+				for _, field := range fields {
+					if !down[field] && (!m.fields[field] || m.codes[field] != "") {
+						t.Errorf("%s failed while only %s was down: code %q", field, backend, m.codes[field])
+					}
+				}
+			}
+			if backend == "embeddings" {
+				// Blank text is the caller's mistake, even with the server down.
+				blank := r.sample(ctx, f.tenant.token, `{ vectorSearch(text: "  ") { pointId } }`, nil)
+				if blank.codes["vectorSearch"] != "BAD_USER_INPUT" {
+					t.Errorf("blank text with the embedding server down: code %q, want BAD_USER_INPUT", blank.codes["vectorSearch"])
+				}
+			}
+			code, body, err := r.get("/readyz")
+			if err != nil || code != 503 || !strings.Contains(body, `"`+backend+`":"connecting"`) {
+				t.Errorf("/readyz with %s down: %d %s %v; want 503 naming it connecting", backend, code, body, err)
+			}
+
+			restoredAt := time.Now()
+			if err := p.restore(); err != nil {
+				t.Fatal(err)
+			}
+			back := waitFor(t, 30*time.Second, backend+"'s fields to answer", func() bool {
+				m := r.sample(ctx, f.tenant.token, everyDomain, vars)
+				if m.err != nil {
+					return false
+				}
+				for _, field := range servedBy[backend] {
+					if !m.fields[field] || m.codes[field] != "" {
+						return false
+					}
+				}
+				return true
+			})
+			if back > 5*time.Second {
+				t.Errorf("%s's fields answered %v after it came up, want within 5 s", backend, back)
+			}
+			ready := waitFor(t, 10*time.Second, "/readyz to answer 200", func() bool {
+				code, _, err := r.get("/readyz")
+				return err == nil && code == 200
+			})
+			fig := backend + ": started in " + startedIn.Round(time.Millisecond).String() +
+				" while down; fields answered " + back.Round(time.Millisecond).String() +
+				" and /readyz 200 " + (restoredAt.Add(ready).Sub(restoredAt)).Round(time.Millisecond).String() + " after it came up"
+			figures = append(figures, fig)
+			t.Log(fig)
+		})
+	}
+	for _, fig := range figures {
+		t.Log(fig)
+	}
+}
+
+// A backend listed in GATEWAY_REQUIRED_BACKENDS that cannot be reached
+// stops the start at once, with a message naming it.
+func TestARequiredBackendDownStopsTheStart(t *testing.T) {
+	s := gateway(t)
+	env := degradeEnv(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	_, setAddr := backendAddress(t, env, "valkey")
+	setAddr(closed)
+	env["GATEWAY_REQUIRED_BACKENDS"] = "postgres,valkey"
+	env["GATEWAY_JWT_SECRET"] = string(s.secret)
+	began := time.Now()
+	p, err := gatewayproc.Launch(s.bin, env, nil)
+	if err == nil {
+		p.Stop()
+		t.Fatal("the gateway started with a required backend down")
+	}
+	if !strings.Contains(err.Error(), "valkey is required at start (GATEWAY_REQUIRED_BACKENDS) but could not be reached") {
+		t.Fatalf("the gateway stopped without saying why: %v", err)
+	}
+	if took := time.Since(began); took > 2*storeTimeout {
+		t.Fatalf("the start took %v to fail", took)
+	}
+}
+
+// A tenant naming a model the operator did not declare gets BAD_USER_INPUT,
+// and Qdrant gets no collection for it.
+func TestAnUndeclaredVectorModelIsRefusedAndGetsNoCollection(t *testing.T) {
+	s := gateway(t)
+	tn := s.newTenant(t)
+	model := unique("undeclared")
+	ex := s.post(t, tn.token, `mutation($model: String!) { upsertVectors(input: {model: $model, points: [{vector: [1, 0, 0, 0]}]}) { pointIds } }`, map[string]any{"model": model})
+	if codes := decode(t, ex).codes(); len(codes) != 1 || codes[0] != "BAD_USER_INPUT" {
+		t.Fatalf("codes %v, want BAD_USER_INPUT", codes)
+	}
+	host, portText, err := net.SplitHostPort(os.Getenv("QDRANT_URL"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	port, _ := strconv.Atoi(portText)
+	q, err := qc.NewClient(&qc.Config{Host: host, Port: port, SkipCompatibilityCheck: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	exists, err := q.CollectionExists(context.Background(), "emb_"+model)
+	if err != nil || exists {
+		t.Fatalf("collection emb_%s exists %v (%v), want none", model, exists, err)
+	}
+}
