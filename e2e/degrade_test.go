@@ -20,8 +20,8 @@ import (
 // experiments (PostgreSQL), an episodic session (Valkey), code repositories
 // (Neo4j), a vector search by vector (Qdrant), a full-text search
 // (OpenSearch) and a vector search by text (the embedding server, then
-// Qdrant).
-const everyDomain = `query EveryDomain($memory: ID!, $session: String!, $model: String!, $vector: [Float!]!, $word: String!) {
+// Qdrant), a text no cache holds.
+const everyDomain = `query EveryDomain($memory: ID!, $session: String!, $model: String!, $vector: [Float!]!, $word: String!, $text: String!) {
   memory(id: $memory) { id }
   feedbackEvents(first: 1) { nodes { id } }
   experiments(first: 1) { nodes { id } }
@@ -29,8 +29,17 @@ const everyDomain = `query EveryDomain($memory: ID!, $session: String!, $model: 
   codeRepos(first: 5) { nodes { id } }
   vectorSearch(model: $model, vector: $vector, first: 3) { pointId }
   search(text: $word, first: 3) { nodes { score } }
-  textSearch: vectorSearch(text: $word, first: 3) { pointId }
+  textSearch: vectorSearch(text: $text, first: 3) { pointId }
 }`
+
+// everyDomainVars are everyDomain's variables for fixture f, with a new
+// text to embed.
+func everyDomainVars(f fixture) map[string]any {
+	return map[string]any{
+		"memory": f.memory, "session": f.session, "model": matrixModel, "vector": f.vector, "word": f.word,
+		"text": unique("where do the webhook retries back off"),
+	}
+}
 
 // servedBy is the fields of everyDomain each backend's outage takes away.
 var servedBy = map[string][]string{
@@ -90,7 +99,6 @@ func backendAddress(t *testing.T, env map[string]string, backend string) (get st
 func TestAGatewayStartsWithAnyBackendButPostgresDown(t *testing.T) {
 	s := gateway(t)
 	f := seed(t, s, s.newTenant(t))
-	vars := map[string]any{"memory": f.memory, "session": f.session, "model": matrixModel, "vector": f.vector, "word": f.word}
 	var figures []string
 	for _, backend := range []string{"valkey", "neo4j", "opensearch", "qdrant", "embeddings"} {
 		t.Run(backend, func(t *testing.T) {
@@ -109,7 +117,7 @@ func TestAGatewayStartsWithAnyBackendButPostgresDown(t *testing.T) {
 			startedIn := time.Since(began)
 
 			ctx := context.Background()
-			m := r.sample(ctx, f.tenant.token, everyDomain, vars)
+			m := r.sample(ctx, f.tenant.token, everyDomain, everyDomainVars(f))
 			if m.err != nil {
 				t.Fatalf("query with %s down: %v", backend, m.err)
 			}
@@ -144,7 +152,7 @@ func TestAGatewayStartsWithAnyBackendButPostgresDown(t *testing.T) {
 				t.Fatal(err)
 			}
 			back := waitFor(t, 30*time.Second, backend+"'s fields to answer", func() bool {
-				m := r.sample(ctx, f.tenant.token, everyDomain, vars)
+				m := r.sample(ctx, f.tenant.token, everyDomain, everyDomainVars(f))
 				if m.err != nil {
 					return false
 				}
@@ -171,6 +179,84 @@ func TestAGatewayStartsWithAnyBackendButPostgresDown(t *testing.T) {
 	}
 	for _, fig := range figures {
 		t.Log(fig)
+	}
+}
+
+// longOutage is how long TestEveryBackendServesWithinSecondsOfALongOutage
+// keeps the backends away: long enough for a client's default reconnect
+// backoff to grow past many seconds (gRPC's reaches 10 s after 26 s).
+const longOutage = 30 * time.Second
+
+// TestEveryBackendServesWithinSecondsOfALongOutage takes every backend but
+// PostgreSQL away from a running gateway at once for longOutage, under
+// queries, then gives them back: each one's fields answer again within 5 s,
+// however long it was gone.
+func TestEveryBackendServesWithinSecondsOfALongOutage(t *testing.T) {
+	s := gateway(t)
+	f := seed(t, s, s.newTenant(t))
+	env := degradeEnv(t)
+	backends := []string{"valkey", "neo4j", "opensearch", "qdrant", "embeddings"}
+	proxies := map[string]*proxy{}
+	for _, backend := range backends {
+		target, setAddr := backendAddress(t, env, backend)
+		p, err := newProxy(backend, target)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.close)
+		setAddr(p.Addr())
+		proxies[backend] = p
+	}
+	r := s.replica(t, env)
+	ctx := context.Background()
+	answers := func(m mixedSample, backend string) bool {
+		for _, field := range servedBy[backend] {
+			if m.err != nil || !m.fields[field] || m.codes[field] != "" {
+				return false
+			}
+		}
+		return true
+	}
+	waitFor(t, 30*time.Second, "every field to answer", func() bool {
+		m := r.sample(ctx, f.tenant.token, everyDomain, everyDomainVars(f))
+		return answers(m, "postgres") && answers(m, "valkey") && answers(m, "neo4j") && answers(m, "opensearch") && answers(m, "qdrant") && answers(m, "embeddings")
+	})
+
+	for _, p := range proxies {
+		p.cut()
+	}
+	for end := time.Now().Add(longOutage); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
+		m := r.sample(ctx, f.tenant.token, everyDomain, everyDomainVars(f))
+		if !answers(m, "postgres") {
+			t.Fatalf("PostgreSQL's fields failed while the other backends were down: %+v", m)
+		}
+	}
+	for _, p := range proxies {
+		if err := p.restore(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	restoredAt := time.Now()
+	back := map[string]time.Duration{}
+	for time.Since(restoredAt) < 30*time.Second && len(back) < len(backends) {
+		m := r.sample(ctx, f.tenant.token, everyDomain, everyDomainVars(f))
+		for _, backend := range backends {
+			if _, done := back[backend]; !done && answers(m, backend) {
+				back[backend] = time.Since(restoredAt)
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for _, backend := range backends {
+		took, ok := back[backend]
+		switch {
+		case !ok:
+			t.Errorf("%s's fields still failed 30 s after a %v outage", backend, longOutage)
+		case took > 5*time.Second:
+			t.Errorf("%s's fields answered %v after a %v outage, want within 5 s", backend, took.Round(time.Millisecond), longOutage)
+		default:
+			t.Logf("%s: fields answered %v after a %v outage", backend, took.Round(time.Millisecond), longOutage)
+		}
 	}
 }
 

@@ -38,7 +38,9 @@ type Options struct {
 	Timeout time.Duration
 	// Failures is how many consecutive unavailable answers open the breaker (default 5).
 	Failures uint32
-	// OpenFor is how long the breaker stays open before it lets one probe through (default 5s).
+	// OpenFor is how long the breaker stays open before it lets one probe
+	// through (default 2s: a backend that returns serves again within about
+	// that long, and a backend that is down sees one call per period).
 	OpenFor  time.Duration
 	Observer Observer
 }
@@ -67,7 +69,7 @@ func New(backend string, o Options) *Guard {
 		o.Failures = 5
 	}
 	if o.OpenFor <= 0 {
-		o.OpenFor = 5 * time.Second
+		o.OpenFor = 2 * time.Second
 	}
 	g := &Guard{backend: backend, timeout: o.Timeout, observer: o.Observer}
 	g.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
