@@ -432,7 +432,14 @@ func openEmbedder(ctx context.Context, cfg config.Config, log *slog.Logger) (*em
 	}
 	stopConnecting := func() {}
 	if err := probe(ctx); err != nil {
-		if cfg.Required("embeddings") {
+		switch {
+		case errors.Is(err, embeddings.ErrRejected), errors.Is(err, embeddings.ErrBadResponse):
+			// The server answered: a wrong key, an unknown model or another
+			// dimension than the declared one, which waiting will not fix.
+			_ = e.Close()
+			closeCache()
+			return nil, nil, err
+		case cfg.Required("embeddings"):
 			_ = e.Close()
 			closeCache()
 			return nil, nil, fmt.Errorf("embeddings is required at start (GATEWAY_REQUIRED_BACKENDS) but could not be reached: %w", err)

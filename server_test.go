@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/config"
+	"github.com/codingbrain/gateway/embeddings"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/opensearch"
 	"github.com/codingbrain/gateway/stores/storetest"
@@ -276,6 +278,40 @@ func TestOpenSearchWiring(t *testing.T) {
 		got, err := openOpenSearch(context.Background(), config.Config{}, slog.New(slog.DiscardHandler), nil)
 		if err != nil || got.close != nil || got.domains.FullText != nil {
 			t.Fatalf("got closer %v, err %v, backend %v", got.close != nil, err, got.domains.FullText)
+		}
+	})
+}
+
+func TestEmbedderWiring(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	storetest.RequireNoError(t, err)
+	closed := "http://" + ln.Addr().String() + "/v1"
+	ln.Close()
+	t.Run("an unreachable server that is not required starts connecting", func(t *testing.T) {
+		cfg := config.Config{EmbeddingsURL: closed, EmbeddingsModel: "m", RequiredBackends: "postgres", StoreTimeout: time.Second}
+		e, closeEmbedder, err := openEmbedder(context.Background(), cfg, quiet)
+		storetest.RequireNoError(t, err)
+		defer closeEmbedder()
+		if e.Status() != "connecting" {
+			t.Fatalf("status %s", e.Status())
+		}
+		if _, err := e.Embed(context.Background(), []string{"x"}); !errors.Is(err, embeddings.ErrUnavailable) {
+			t.Fatalf("embed: %v", err)
+		}
+	})
+	t.Run("an unreachable server that is required stops the start", func(t *testing.T) {
+		cfg := config.Config{EmbeddingsURL: closed, EmbeddingsModel: "m", RequiredBackends: "embeddings", StoreTimeout: time.Second}
+		if _, _, err := openEmbedder(context.Background(), cfg, quiet); err == nil || !strings.Contains(err.Error(), "embeddings is required at start") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("a server refusing the key stops the start, required or not", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) }))
+		defer srv.Close()
+		cfg := config.Config{EmbeddingsURL: srv.URL + "/v1", EmbeddingsModel: "m", RequiredBackends: "postgres", StoreTimeout: time.Second}
+		if _, _, err := openEmbedder(context.Background(), cfg, quiet); !errors.Is(err, embeddings.ErrRejected) {
+			t.Fatalf("got %v", err)
 		}
 	})
 }
