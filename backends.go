@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"time"
 
@@ -23,7 +24,6 @@ import (
 	"github.com/codingbrain/gateway/stores/qdrant"
 	"github.com/codingbrain/gateway/stores/valkey"
 	"github.com/codingbrain/gateway/telemetry"
-	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -34,14 +34,18 @@ import (
 type opened struct {
 	domains stores.Backends // the domains it serves; the others are nil
 	outbox  stores.Outbox   // the memory outbox, when it keeps one
+	// connect reaches the backend and ensures its collections, indexes and
+	// constraints; nil when opening did already (PostgreSQL).
+	connect func(context.Context) error
 	close   func()
 }
 
-// opener opens one real backend when its setting is present; with the
-// setting empty it opens nothing and returns a zero opened.
+// opener makes one real backend's client when its setting is present
+// (without reaching it, except PostgreSQL, which every start needs); with
+// the setting empty it opens nothing and returns a zero opened.
 type opener struct {
 	name string // as errors, metrics and /readyz name the backend
-	open func(ctx context.Context, cfg config.Config, log *slog.Logger) (opened, error)
+	open func(ctx context.Context, cfg config.Config, log *slog.Logger, models func() map[string]int) (opened, error)
 }
 
 // openers are the real backends, in the order they are opened.
@@ -65,8 +69,11 @@ type wired struct {
 
 // newBackends wires a backend per domain: the embedded default, replaced by
 // the real backend whose setting is present, each real one behind a guard
-// (timeout, circuit breaker, metrics) named after it.
-func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, observer guarded.Observer) (wired, error) {
+// (timeout, circuit breaker, metrics) named after it. A backend that cannot
+// be reached fails the start only when it is required; otherwise its guard
+// starts connecting (its fields unavailable) and it is connected in the
+// background. models are the declared vector models.
+func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, observer guarded.Observer, models func() map[string]int) (wired, error) {
 	w := wired{backends: embedded.New(time.Now)}
 	w.backends.CodeGraph = embedded.NewCodeGraphBackend(time.Now, cfg.MaxTraversalDepth)
 	var closers []func()
@@ -76,7 +83,7 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, obser
 		}
 	}
 	for _, o := range openers() {
-		got, err := o.open(ctx, cfg, log)
+		got, err := o.open(ctx, cfg, log, models)
 		if err != nil {
 			w.close()
 			return wired{}, err
@@ -91,20 +98,99 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, obser
 		g := guarded.New(o.name, guarded.Options{Timeout: cfg.StoreTimeout, Observer: observer})
 		w.guards = append(w.guards, g)
 		w.backends = w.backends.Override(guarded.Wrap(got.domains, g))
+		if got.connect == nil {
+			continue
+		}
+		if err := got.connect(ctx); err != nil {
+			switch {
+			case errors.Is(err, stores.ErrInvalid):
+				// The backend answered: its content disagrees with the
+				// settings (a collection of another dimension), which
+				// waiting will not fix.
+				w.close()
+				return wired{}, fmt.Errorf("%s: %w", o.name, err)
+			case cfg.Required(o.name):
+				w.close()
+				return wired{}, fmt.Errorf("%s is required at start (GATEWAY_REQUIRED_BACKENDS) but could not be reached: %w", o.name, err)
+			}
+			g.Connecting()
+			stop := connectInBackground(o.name, got.connect, g.Connected, err, log)
+			closers = append(closers, stop) // before the backend's own close runs
+		}
 	}
 	return w, nil
 }
 
-// readiness reports every real backend's breaker: ready while none is open.
-// The embedded stores are always ready.
-func readiness(guards []*guarded.Guard) func(context.Context) (bool, any) {
+// Reconnect backoff of a backend that was down at start: short enough that
+// it serves within about a second of coming back, however long it was down.
+const (
+	reconnectFirst = 100 * time.Millisecond
+	reconnectMax   = time.Second
+)
+
+// connectInBackground retries connect, with capped exponential backoff,
+// until it succeeds (then calls connected) or the returned stop is called;
+// stop waits for the attempt in flight. first is the error of the attempt
+// made at start.
+func connectInBackground(name string, connect func(context.Context) error, connected func(), first error, log *slog.Logger) (stop func()) {
+	log.Warn("backend unreachable at start: its fields answer STORE_UNAVAILABLE while it is connected in the background", "backend", name, "err", first)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		start, wait := time.Now(), reconnectFirst
+		for attempt := 2; ; attempt++ {
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(wait):
+			}
+			err := connect(ctx)
+			if err == nil {
+				connected()
+				log.Info("backend connected", "backend", name, "attempts", attempt, "after", time.Since(start).Round(time.Millisecond).String())
+				return
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			// Logged on the first retries, then about once a minute.
+			if attempt <= 3 || attempt%60 == 0 {
+				log.Warn("backend still unreachable", "backend", name, "attempts", attempt, "err", err)
+			}
+			wait = min(2*wait, reconnectMax)
+		}
+	}()
+	return func() { cancel(); <-done }
+}
+
+// readinessCheck is one line of /readyz: a name and its current state,
+// "closed" when it serves.
+type readinessCheck struct {
+	name   string
+	status func() string
+}
+
+// guardChecks are the readiness lines of the backends' guards.
+func guardChecks(guards []*guarded.Guard) []readinessCheck {
+	checks := make([]readinessCheck, 0, len(guards))
+	for _, g := range guards {
+		checks = append(checks, readinessCheck{g.Backend(), g.Status})
+	}
+	return checks
+}
+
+// readiness reports every real backend's state (its breaker's, or
+// "connecting"): ready while none is open or connecting. The embedded
+// stores are always ready.
+func readiness(checks []readinessCheck) func(context.Context) (bool, any) {
 	return func(context.Context) (bool, any) {
 		ready := true
 		backends := map[string]string{}
-		for _, g := range guards {
-			state := g.State()
-			backends[g.Backend()] = state.String()
-			if state == gobreaker.StateOpen {
+		for _, c := range checks {
+			state := c.status()
+			backends[c.name] = state
+			if state == gobreaker.StateOpen.String() || state == "connecting" {
 				ready = false
 			}
 		}
@@ -121,7 +207,7 @@ func readiness(guards []*guarded.Guard) func(context.Context) (bool, any) {
 // be at the version this build embeds: the gateway never migrates at start
 // (the owner role does, with `gateway migrate up`), so a stale schema stops
 // the start-up with a message saying so.
-func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger) (opened, error) {
+func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger, _ func() map[string]int) (opened, error) {
 	if cfg.DatabaseURL == "" {
 		return opened{}, nil
 	}
@@ -162,46 +248,46 @@ func derivedIndexes(cfg config.Config) []stores.IndexName {
 }
 
 // openValkey puts the episodic domain on Valkey when VALKEY_URL is set: it
-// parses the URL (redis:// or rediss://; its query may tune the client) and
-// checks that the server answers within the backend's timeout. There is no
-// schema to create: keys appear with the first item and expire with the last.
-func openValkey(ctx context.Context, cfg config.Config, log *slog.Logger) (opened, error) {
+// parses the URL (redis:// or rediss://; its query may tune the client);
+// connecting checks that the server answers within the backend's timeout.
+// There is no schema to create: keys appear with the first item and expire
+// with the last.
+func openValkey(_ context.Context, cfg config.Config, log *slog.Logger, _ func() map[string]int) (opened, error) {
 	if cfg.ValkeyURL == "" {
 		return opened{}, nil
 	}
 	valkey.LogDriverTo(log)
-	episodic, err := valkey.Open(ctx, cfg.ValkeyURL, valkey.Options{Timeout: cfg.StoreTimeout})
+	episodic, err := valkey.Connect(cfg.ValkeyURL, valkey.Options{Timeout: cfg.StoreTimeout})
 	if err != nil {
 		// err names the address, never the URL, which may hold a password.
 		return opened{}, fmt.Errorf("episodic store: %w", err)
 	}
 	log.Info("episodic on valkey", "addr", episodic.Addr())
-	return opened{domains: stores.Backends{Episodic: episodic}, close: func() {
+	return opened{domains: stores.Backends{Episodic: episodic}, connect: episodic.Ping, close: func() {
 		if err := episodic.Close(); err != nil {
 			log.Warn("closing valkey", "err", err)
 		}
 	}}, nil
 }
 
-// openNeo4j puts the code-graph domain on Neo4j when NEO4J_URI is set: it
-// connects with NEO4J_USER / NEO4J_PASSWORD, checks that the server answers
-// within the store timeout, and creates the (org_id, id) uniqueness
+// openNeo4j puts the code-graph domain on Neo4j when NEO4J_URI is set, as
+// NEO4J_USER / NEO4J_PASSWORD; connecting checks that the server answers
+// within the store timeout and creates the (org_id, id) uniqueness
 // constraints and name indexes if they are missing. Traversals are capped at
 // the configured maximum depth.
-func openNeo4j(ctx context.Context, cfg config.Config, log *slog.Logger) (opened, error) {
+func openNeo4j(ctx context.Context, cfg config.Config, log *slog.Logger, _ func() map[string]int) (opened, error) {
 	if cfg.Neo4jURI == "" {
 		return opened{}, nil
 	}
-	graph, err := neo4j.Open(ctx, cfg.Neo4jURI, cfg.Neo4jUser, cfg.Neo4jPassword, neo4j.Options{
-		MaxDepth: cfg.MaxTraversalDepth,
-		Timeout:  cfg.StoreTimeout,
-	})
+	opts := neo4j.Options{MaxDepth: cfg.MaxTraversalDepth, Timeout: cfg.StoreTimeout}
+	driver, err := neo4j.NewDriver(cfg.Neo4jURI, cfg.Neo4jUser, cfg.Neo4jPassword, opts)
 	if err != nil {
 		// err never holds the password; the URI may, so it is not logged.
 		return opened{}, fmt.Errorf("code graph: %w", err)
 	}
+	graph := neo4j.NewCodeGraphBackend(driver, opts)
 	log.Info("code graph on neo4j", "max_depth", cfg.MaxTraversalDepth)
-	return opened{domains: stores.Backends{CodeGraph: graph}, close: func() {
+	return opened{domains: stores.Backends{CodeGraph: graph}, connect: graph.Connect, close: func() {
 		if err := graph.Close(context.WithoutCancel(ctx)); err != nil {
 			log.Warn("closing neo4j", "err", err)
 		}
@@ -209,19 +295,25 @@ func openNeo4j(ctx context.Context, cfg config.Config, log *slog.Logger) (opened
 }
 
 // openQdrant puts the vectors domain on Qdrant when QDRANT_URL (host:port of
-// its gRPC endpoint) is set: it checks that the server answers within the
-// backend's timeout; collections and their tenant index are made per model
-// on first use.
-func openQdrant(ctx context.Context, cfg config.Config, log *slog.Logger) (opened, error) {
+// its gRPC endpoint) is set, for the declared models only; connecting checks
+// that the server answers within the backend's timeout and makes the
+// declared models' collections (with their tenant index) when missing.
+func openQdrant(_ context.Context, cfg config.Config, log *slog.Logger, models func() map[string]int) (opened, error) {
 	if cfg.QdrantURL == "" {
 		return opened{}, nil
 	}
-	vectors, err := qdrant.Open(ctx, cfg.QdrantURL, qdrant.Options{})
+	vectors, err := qdrant.New(cfg.QdrantURL, qdrant.Options{Timeout: cfg.StoreTimeout, Models: models})
 	if err != nil {
 		return opened{}, fmt.Errorf("qdrant at %s: %w", cfg.QdrantURL, err)
 	}
 	log.Info("vectors on qdrant", "addr", cfg.QdrantURL)
-	return opened{domains: stores.Backends{Vectors: vectors}, close: func() {
+	connect := func(ctx context.Context) error {
+		if err := vectors.Ping(ctx); err != nil {
+			return fmt.Errorf("qdrant at %s: %w", cfg.QdrantURL, err)
+		}
+		return vectors.EnsureCollections(ctx)
+	}
+	return opened{domains: stores.Backends{Vectors: vectors}, connect: connect, close: func() {
 		if err := vectors.Close(); err != nil {
 			log.Warn("closing qdrant", "err", err)
 		}
@@ -229,15 +321,15 @@ func openQdrant(ctx context.Context, cfg config.Config, log *slog.Logger) (opene
 }
 
 // openOpenSearch puts the full-text domain on OpenSearch when OPENSEARCH_URL
-// is set: it waits (within the backend's timeout) for the cluster to be at
-// least yellow and creates the shared index when it is missing; each
+// is set; connecting waits (within the backend's timeout) for the cluster to
+// be at least yellow and creates the shared index when it is missing; each
 // tenant's alias is made on its first write.
-func openOpenSearch(ctx context.Context, cfg config.Config, log *slog.Logger) (opened, error) {
+func openOpenSearch(ctx context.Context, cfg config.Config, log *slog.Logger, _ func() map[string]int) (opened, error) {
 	if cfg.OpenSearchURL == "" {
 		return opened{}, nil
 	}
 	host := redactedHost(cfg.OpenSearchURL)
-	fullText, err := opensearch.Open(ctx, opensearch.Options{URL: cfg.OpenSearchURL})
+	fullText, err := opensearch.New(opensearch.Options{URL: cfg.OpenSearchURL})
 	if err != nil {
 		return opened{}, fmt.Errorf("opensearch at %s: %w", host, err)
 	}
@@ -254,7 +346,13 @@ func openOpenSearch(ctx context.Context, cfg config.Config, log *slog.Logger) (o
 		}()
 		stopPlacement = func() { cancel(); <-done }
 	}
-	return opened{domains: stores.Backends{FullText: fullText}, close: func() { stopPlacement(); fullText.Close() }}, nil
+	connect := func(ctx context.Context) error {
+		if err := fullText.Connect(ctx); err != nil {
+			return fmt.Errorf("opensearch at %s: %w", host, err)
+		}
+		return nil
+	}
+	return opened{domains: stores.Backends{FullText: fullText}, connect: connect, close: func() { stopPlacement(); fullText.Close() }}, nil
 }
 
 // redactedHost is the host of a URL without the credentials it may carry,
@@ -306,13 +404,24 @@ const embeddingCacheTTL = 30 * 24 * time.Hour
 // openEmbedder connects the embedding server when EMBEDDINGS_URL is set,
 // with its vectors cached in Valkey when VALKEY_URL is set (shared by every
 // gateway process), else in process. It returns nil when embeddings are off.
+// A server that does not answer at start fails it only when required;
+// otherwise embedding answers unavailable while the server is probed in the
+// background (which also learns the dimension, unless declared).
 func openEmbedder(ctx context.Context, cfg config.Config, log *slog.Logger) (*embeddings.OpenAI, func(), error) {
 	if cfg.EmbeddingsURL == "" {
 		return nil, nil, nil
 	}
+	dim := cfg.EmbeddingsDimension
+	declared, err := cfg.DeclaredVectorModels()
+	if err != nil {
+		return nil, nil, err
+	}
+	if d, ok := declared[cfg.EmbeddingsModel]; ok {
+		dim = d
+	}
 	ec := embeddings.Config{
 		URL: cfg.EmbeddingsURL, Model: cfg.EmbeddingsModel, APIKey: cfg.EmbeddingsAPIKey,
-		Dimension: cfg.EmbeddingsDimension, Cache: embeddings.NewLRU(10000),
+		Dimension: dim, Cache: embeddings.NewLRU(10000),
 	}
 	closeCache := func() {}
 	if cfg.ValkeyURL != "" {
@@ -323,30 +432,53 @@ func openEmbedder(ctx context.Context, cfg config.Config, log *slog.Logger) (*em
 		ec.Cache = embeddings.NewValkeyCache(client, embeddingCacheTTL)
 		closeCache = func() { _ = client.Close() }
 	}
-	e, err := embeddings.NewOpenAI(ctx, ec)
+	e, err := embeddings.New(ec)
 	if err != nil {
 		closeCache()
 		return nil, nil, fmt.Errorf("embedding server: %w", err)
 	}
-	log.Info("embeddings on", "model", e.Model(), "dimension", e.Dimension(), "shared_cache", cfg.ValkeyURL != "")
-	return e, func() { _ = e.Close(); closeCache() }, nil
-}
-
-// checkEmbeddingDimension refuses to start when the vector store already
-// holds the embedding model's collection with another dimension: every
-// vector the gateway would write or search would then be refused. A search
-// with a zero vector of the embedder's dimension tells, for any tenant.
-func checkEmbeddingDimension(ctx context.Context, b stores.Backends, model string, dim int) error {
-	probe := b.Vectors.Vectors(stores.Tenant{OrgID: probeTenant, UserID: probeTenant})
-	_, err := probe.SearchVectors(ctx, model, make([]float32, dim), nil, 1)
-	if errors.Is(err, stores.ErrInvalid) {
-		return fmt.Errorf("the embedding model %s gives %d-dimensional vectors, but the vector store's collection for it has another dimension: %s", model, dim, stores.PublicMessage(err))
+	probe := func(ctx context.Context) error {
+		ctx, cancel := context.WithTimeout(ctx, cfg.StoreTimeout)
+		defer cancel()
+		return e.Probe(ctx)
 	}
-	return nil
+	stopConnecting := func() {}
+	if err := probe(ctx); err != nil {
+		switch {
+		case errors.Is(err, embeddings.ErrRejected), errors.Is(err, embeddings.ErrBadResponse):
+			// The server answered: a wrong key, an unknown model or another
+			// dimension than the declared one, which waiting will not fix.
+			_ = e.Close()
+			closeCache()
+			return nil, nil, err
+		case cfg.Required("embeddings"):
+			_ = e.Close()
+			closeCache()
+			return nil, nil, fmt.Errorf("embeddings is required at start (GATEWAY_REQUIRED_BACKENDS) but could not be reached: %w", err)
+		}
+		stopConnecting = connectInBackground("embeddings", probe, func() {}, err, log)
+	}
+	log.Info("embeddings on", "model", e.Model(), "dimension", e.Dimension(), "shared_cache", cfg.ValkeyURL != "")
+	return e, func() { stopConnecting(); _ = e.Close(); closeCache() }, nil
 }
 
-// probeTenant owns nothing; its searches only reveal a collection's shape.
-var probeTenant = uuid.MustParse("00000000-0000-4000-8000-0000000000fe")
+// vectorModels returns the declared vector models: GATEWAY_VECTOR_MODELS,
+// and the embedding model with its dimension once known (configured, or
+// learned from the server, perhaps after the start).
+func vectorModels(cfg config.Config, embedder *embeddings.OpenAI) (func() map[string]int, error) {
+	declared, err := cfg.DeclaredVectorModels()
+	if err != nil {
+		return nil, err
+	}
+	return func() map[string]int {
+		if embedder == nil || embedder.Dimension() == 0 {
+			return declared
+		}
+		models := maps.Clone(declared)
+		models[embedder.Model()] = embedder.Dimension()
+		return models
+	}, nil
+}
 
 // startIndexer runs the outbox indexer in the background when memories are
 // on PostgreSQL (the embedded stores index synchronously). The returned

@@ -108,31 +108,35 @@ func serve(ctx context.Context, args []string, p process) error {
 		}()
 	}
 	metrics := telemetry.New()
-	w, err := newBackends(ctx, cfg, log, metrics)
-	if err != nil {
-		return err
-	}
-	defer w.close()
-	backends, guards := w.backends, w.guards
-	backends, closeEvents, err := openEvents(ctx, cfg, log, backends, metrics)
-	if err != nil {
-		return err
-	}
-	defer closeEvents()
-	streams := graph.NewStreams(streamLimits(cfg))
+	// The embedder first: its model, once its dimension is known, is one
+	// of the vector models whose collections Qdrant ensures.
 	embedder, closeEmbedder, err := openEmbedder(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
 	if embedder != nil {
 		defer closeEmbedder()
-		if err := checkEmbeddingDimension(ctx, backends, embedder.Model(), embedder.Dimension()); err != nil {
-			return err
-		}
 	}
+	models, err := vectorModels(cfg, embedder)
+	if err != nil {
+		return err
+	}
+	w, err := newBackends(ctx, cfg, log, metrics, models)
+	if err != nil {
+		return err
+	}
+	defer w.close()
+	backends, checks := w.backends, guardChecks(w.guards)
+	backends, closeEvents, err := openEvents(ctx, cfg, log, backends, metrics)
+	if err != nil {
+		return err
+	}
+	defer closeEvents()
+	streams := graph.NewStreams(streamLimits(cfg))
 	var indexEmbedder indexer.Embedder
 	if embedder != nil {
 		indexEmbedder = embedder
+		checks = append(checks, readinessCheck{"embeddings", embedder.Status})
 		// Memories on the embedded store have no outbox: the store embeds
 		// them itself, so vector search and recall work from text there too.
 		if mb, ok := w.backends.Memories.(*embedded.MemoryBackend); ok {
@@ -160,8 +164,8 @@ func serve(ctx context.Context, args []string, p process) error {
 		RateLimit:          graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
 		AnonymousRateLimit: graph.RateLimit{PerSecond: cfg.AnonymousRateLimit, Burst: max(1, int(2*cfg.AnonymousRateLimit))},
 		Metrics:            metrics,
-		Readiness:          readiness(guards),
-		Embedder:           embedderOrNil(embedder),
+		Readiness:          readiness(checks),
+		Embedder:           requestEmbedder(embedder, cfg.StoreTimeout),
 		Streams:            streams,
 		Logger:             log,
 		// Until the tenant registry holds it per organisation.
@@ -309,10 +313,23 @@ func streamLimits(cfg config.Config) graph.StreamLimits {
 	return l
 }
 
-// embedderOrNil keeps a nil *OpenAI from becoming a non-nil interface.
-func embedderOrNil(e *embeddings.OpenAI) resolvers.Embedder {
+// requestEmbedder is the embedder requests use: each embedding bounded by
+// the store timeout, as every store call is (the indexer's batches are
+// not). A nil *OpenAI stays a nil interface.
+func requestEmbedder(e *embeddings.OpenAI, timeout time.Duration) resolvers.Embedder {
 	if e == nil {
 		return nil
 	}
-	return e
+	return timedEmbedder{e, timeout}
+}
+
+type timedEmbedder struct {
+	*embeddings.OpenAI
+	timeout time.Duration
+}
+
+func (e timedEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	ctx, cancel := context.WithTimeout(ctx, e.timeout)
+	defer cancel()
+	return e.OpenAI.Embed(ctx, texts)
 }

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"regexp"
 	"strings"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/config"
+	"github.com/codingbrain/gateway/embeddings"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/opensearch"
 	"github.com/codingbrain/gateway/stores/storetest"
@@ -230,33 +232,86 @@ func TestSearchCommandUsage(t *testing.T) {
 }
 
 func TestOpenSearchWiring(t *testing.T) {
-	t.Run("an unreachable OPENSEARCH_URL stops the start quickly without printing its password", func(t *testing.T) {
+	closedURL := func(t *testing.T) (url, host string) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		storetest.RequireNoError(t, err)
-		host := ln.Addr().String()
+		host = ln.Addr().String()
 		ln.Close()
-		cfg := config.Config{OpenSearchURL: "http://admin:s3cret-pw@" + host}
+		return "http://admin:s3cret-pw@" + host, host
+	}
+	t.Run("an unreachable OPENSEARCH_URL that is required stops the start quickly without printing its password", func(t *testing.T) {
+		url, host := closedURL(t)
+		cfg := config.Config{OpenSearchURL: url, RequiredBackends: "postgres,opensearch", StoreTimeout: time.Second}
 		start := time.Now()
-		got, err := openOpenSearch(context.Background(), cfg, slog.New(slog.DiscardHandler))
+		w, err := newBackends(context.Background(), cfg, slog.New(slog.DiscardHandler), nil, nil)
 		if err == nil {
-			got.close()
-			t.Fatal("opened a backend on a closed port")
+			w.close()
+			t.Fatal("started with a required backend on a closed port")
 		}
-		if !errors.Is(err, stores.ErrUnavailable) || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), host) {
+		if !errors.Is(err, stores.ErrUnavailable) || strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), host) ||
+			!strings.Contains(err.Error(), "opensearch is required at start") {
 			t.Fatalf("got %v", err)
 		}
 		if elapsed := time.Since(start); elapsed > opensearch.DefaultTimeout+time.Second {
 			t.Fatalf("took %s", elapsed)
 		}
-		if got.domains.FullText != nil {
-			t.Fatal("a failed open still set the full-text backend")
+	})
+
+	t.Run("an unreachable OPENSEARCH_URL that is not required starts connecting: unavailable, named by /readyz", func(t *testing.T) {
+		url, _ := closedURL(t)
+		cfg := config.Config{OpenSearchURL: url, RequiredBackends: "postgres", StoreTimeout: time.Second}
+		w, err := newBackends(context.Background(), cfg, slog.New(slog.DiscardHandler), nil, nil)
+		storetest.RequireNoError(t, err)
+		defer w.close()
+		tenant := stores.Tenant{OrgID: uuid.New(), UserID: uuid.New()}
+		_, err = w.backends.FullText.FullText(tenant).Search(context.Background(), stores.SearchQuery{Text: "x"}, stores.PageArgs{First: 1})
+		if !errors.Is(err, stores.ErrUnavailable) || stores.PublicMessage(err) != "opensearch is unavailable" {
+			t.Fatalf("search: %v", err)
+		}
+		ready, report := readiness(guardChecks(w.guards))(context.Background())
+		if ready || report.(map[string]any)["backends"].(map[string]string)["opensearch"] != "connecting" {
+			t.Fatalf("readiness %v %v", ready, report)
 		}
 	})
 
 	t.Run("without OPENSEARCH_URL the embedded full-text store stays", func(t *testing.T) {
-		got, err := openOpenSearch(context.Background(), config.Config{}, slog.New(slog.DiscardHandler))
+		got, err := openOpenSearch(context.Background(), config.Config{}, slog.New(slog.DiscardHandler), nil)
 		if err != nil || got.close != nil || got.domains.FullText != nil {
 			t.Fatalf("got closer %v, err %v, backend %v", got.close != nil, err, got.domains.FullText)
+		}
+	})
+}
+
+func TestEmbedderWiring(t *testing.T) {
+	quiet := slog.New(slog.DiscardHandler)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	storetest.RequireNoError(t, err)
+	closed := "http://" + ln.Addr().String() + "/v1"
+	ln.Close()
+	t.Run("an unreachable server that is not required starts connecting", func(t *testing.T) {
+		cfg := config.Config{EmbeddingsURL: closed, EmbeddingsModel: "m", RequiredBackends: "postgres", StoreTimeout: time.Second}
+		e, closeEmbedder, err := openEmbedder(context.Background(), cfg, quiet)
+		storetest.RequireNoError(t, err)
+		defer closeEmbedder()
+		if e.Status() != "connecting" {
+			t.Fatalf("status %s", e.Status())
+		}
+		if _, err := e.Embed(context.Background(), []string{"x"}); !errors.Is(err, embeddings.ErrUnavailable) {
+			t.Fatalf("embed: %v", err)
+		}
+	})
+	t.Run("an unreachable server that is required stops the start", func(t *testing.T) {
+		cfg := config.Config{EmbeddingsURL: closed, EmbeddingsModel: "m", RequiredBackends: "embeddings", StoreTimeout: time.Second}
+		if _, _, err := openEmbedder(context.Background(), cfg, quiet); err == nil || !strings.Contains(err.Error(), "embeddings is required at start") {
+			t.Fatalf("got %v", err)
+		}
+	})
+	t.Run("a server refusing the key stops the start, required or not", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) }))
+		defer srv.Close()
+		cfg := config.Config{EmbeddingsURL: srv.URL + "/v1", EmbeddingsModel: "m", RequiredBackends: "postgres", StoreTimeout: time.Second}
+		if _, _, err := openEmbedder(context.Background(), cfg, quiet); !errors.Is(err, embeddings.ErrRejected) {
+			t.Fatalf("got %v", err)
 		}
 	})
 }

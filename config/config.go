@@ -7,9 +7,12 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/codingbrain/gateway/stores"
 )
 
 // Config is every setting of the gateway.
@@ -75,7 +78,19 @@ type Config struct {
 	EmbeddingsModel     string
 	EmbeddingsAPIKey    string
 	EmbeddingsDimension int
+
+	// RequiredBackends (comma-separated names) must answer at start; any
+	// other configured backend that cannot be reached then starts
+	// unavailable and is connected in the background.
+	RequiredBackends string
+	// VectorModels declares the vector models tenants may use, as
+	// model:dimension pairs, comma-separated (see DeclaredVectorModels).
+	VectorModels string
 }
+
+// Backends is every backend name RequiredBackends may list, as /readyz
+// names them.
+var Backends = []string{"postgres", "valkey", "neo4j", "qdrant", "opensearch", "embeddings"}
 
 // Setting describes one setting: its flag, its environment variable, its
 // default (as text) and what it does.
@@ -139,6 +154,8 @@ func Settings() []Setting {
 		str("embeddings-model", "EMBEDDINGS_MODEL", "", "embedding model sent with every request; also the vector collection's model name", func(c *Config) *string { return &c.EmbeddingsModel }),
 		str("embeddings-api-key", "EMBEDDINGS_API_KEY", "", "sent as Authorization: Bearer to the embedding API", func(c *Config) *string { return &c.EmbeddingsAPIKey }),
 		integer("embeddings-dimension", "EMBEDDINGS_DIMENSION", 0, "the model's vector size; 0 learns it from the server at start", func(c *Config) *int { return &c.EmbeddingsDimension }),
+		str("required-backends", "GATEWAY_REQUIRED_BACKENDS", "postgres", "configured backends that must answer at start, comma-separated (postgres, valkey, neo4j, qdrant, opensearch, embeddings); any other one that cannot be reached starts unavailable and is connected in the background (PostgreSQL is always required)", func(c *Config) *string { return &c.RequiredBackends }),
+		str("vector-models", "GATEWAY_VECTOR_MODELS", "", "vector models tenants may use, as model:dimension pairs, comma-separated (e.g. all-MiniLM-L6-v2:384); EMBEDDINGS_MODEL is declared with its dimension by itself; a model not declared is BAD_USER_INPUT and never gets a collection", func(c *Config) *string { return &c.VectorModels }),
 	}
 }
 
@@ -184,10 +201,59 @@ func (c Config) Validate() error {
 	if (c.EmbeddingsURL == "") != (c.EmbeddingsModel == "") {
 		errs = append(errs, errors.New("EMBEDDINGS_URL and EMBEDDINGS_MODEL go together"))
 	}
+	for _, name := range splitList(c.RequiredBackends) {
+		if !slices.Contains(Backends, name) {
+			errs = append(errs, fmt.Errorf("GATEWAY_REQUIRED_BACKENDS: %q is none of %s", name, strings.Join(Backends, ", ")))
+		}
+	}
+	models, err := c.DeclaredVectorModels()
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if dim, ok := models[c.EmbeddingsModel]; ok && c.EmbeddingsDimension != 0 && c.EmbeddingsDimension != dim {
+		errs = append(errs, fmt.Errorf("GATEWAY_VECTOR_MODELS declares %s with dimension %d, EMBEDDINGS_DIMENSION says %d", c.EmbeddingsModel, dim, c.EmbeddingsDimension))
+	}
 	if c.JWTSecret != "" && len(c.JWTSecret) < 32 {
 		errs = append(errs, errors.New("the JWT secret must be at least 32 bytes"))
 	}
 	return errors.Join(errs...)
+}
+
+// Required reports whether a backend must answer at start: PostgreSQL
+// always (it holds the schema version and the outbox), the others when
+// GATEWAY_REQUIRED_BACKENDS lists them.
+func (c Config) Required(backend string) bool {
+	return backend == "postgres" || slices.Contains(splitList(c.RequiredBackends), backend)
+}
+
+// DeclaredVectorModels returns the dimension of every model
+// GATEWAY_VECTOR_MODELS declares. EMBEDDINGS_MODEL is not added here: its
+// dimension may only be learned from the server.
+func (c Config) DeclaredVectorModels() (map[string]int, error) {
+	models := map[string]int{}
+	for _, pair := range splitList(c.VectorModels) {
+		name, dimText, ok := strings.Cut(pair, ":")
+		dim, err := strconv.Atoi(dimText)
+		if !ok || err != nil || dim < 1 || dim > stores.MaxVectorDimension || !stores.ValidModelName(name) {
+			return nil, fmt.Errorf("GATEWAY_VECTOR_MODELS: %q is not model:dimension (a model name of letters, digits, '.', '_' or '-', a dimension from 1 to %d)", pair, stores.MaxVectorDimension)
+		}
+		if _, dup := models[name]; dup {
+			return nil, fmt.Errorf("GATEWAY_VECTOR_MODELS: %s is declared twice", name)
+		}
+		models[name] = dim
+	}
+	return models, nil
+}
+
+// splitList splits a comma-separated setting, dropping blanks.
+func splitList(v string) []string {
+	var out []string
+	for item := range strings.SplitSeq(v, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }
 
 // Embedded reports whether every backend is the in-process default.

@@ -60,3 +60,42 @@ func TestREADMEDocumentsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestBackendsAndVectorModels(t *testing.T) {
+	t.Run("only PostgreSQL is required by default, and always", func(t *testing.T) {
+		c, _, err := Load("gateway", nil, env(nil))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !c.Required("postgres") || c.Required("qdrant") || c.Required("embeddings") {
+			t.Fatalf("required: postgres %v, qdrant %v, embeddings %v", c.Required("postgres"), c.Required("qdrant"), c.Required("embeddings"))
+		}
+		c, _, err = Load("gateway", nil, env(map[string]string{"GATEWAY_REQUIRED_BACKENDS": " qdrant, embeddings "}))
+		if err != nil || !c.Required("postgres") || !c.Required("qdrant") || !c.Required("embeddings") || c.Required("neo4j") {
+			t.Fatalf("err %v, config %+v", err, c)
+		}
+	})
+	t.Run("vector models are model:dimension pairs", func(t *testing.T) {
+		c, _, err := Load("gateway", nil, env(map[string]string{"GATEWAY_VECTOR_MODELS": "all-MiniLM-L6-v2:384, e2e-4d:4"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		models, err := c.DeclaredVectorModels()
+		if err != nil || len(models) != 2 || models["all-MiniLM-L6-v2"] != 384 || models["e2e-4d"] != 4 {
+			t.Fatalf("models %v, err %v", models, err)
+		}
+	})
+	for _, bad := range []map[string]string{
+		{"GATEWAY_REQUIRED_BACKENDS": "postgres,mysql"},
+		{"GATEWAY_VECTOR_MODELS": "m"},
+		{"GATEWAY_VECTOR_MODELS": "m:0"},
+		{"GATEWAY_VECTOR_MODELS": "m:5000"},
+		{"GATEWAY_VECTOR_MODELS": "bad/name:4"},
+		{"GATEWAY_VECTOR_MODELS": "m:4,m:8"},
+		{"GATEWAY_VECTOR_MODELS": "m:4", "EMBEDDINGS_URL": "http://e/v1", "EMBEDDINGS_MODEL": "m", "EMBEDDINGS_DIMENSION": "8"},
+	} {
+		if _, _, err := Load("gateway", nil, env(bad)); err == nil {
+			t.Errorf("%v was accepted", bad)
+		}
+	}
+}

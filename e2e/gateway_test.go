@@ -168,6 +168,7 @@ func startStack() (s *stack, err error) {
 		"NEO4J_PASSWORD":        os.Getenv("NEO4J_PASSWORD"),
 		"QDRANT_URL":            s.proxies["qdrant"].Addr(),
 		"OPENSEARCH_URL":        via(osURL, "opensearch"),
+		"GATEWAY_VECTOR_MODELS": matrixModel + ":4",
 	}
 	logFile, err := os.Create(s.log)
 	if err != nil {

@@ -95,7 +95,8 @@ type Config struct {
 	// Default 5.
 	BreakerFailures int
 	// BreakerCooldown is how long the breaker stays open before it lets one
-	// trial request through. Default 5 s.
+	// trial request through. Default 2 s: a server that returns serves again
+	// within about that long.
 	BreakerCooldown time.Duration
 
 	// Cache holds vectors by (model, sha256 of text). Default: an in-process
@@ -131,7 +132,7 @@ func (cfg Config) withDefaults() (Config, error) {
 	setDefault(&cfg.RetryMax, 2*time.Second)
 	setDefault(&cfg.MaxRetryAfter, 10*time.Second)
 	setDefault(&cfg.BreakerFailures, 5)
-	setDefault(&cfg.BreakerCooldown, 5*time.Second)
+	setDefault(&cfg.BreakerCooldown, 2*time.Second)
 	if cfg.Cache == nil {
 		cfg.Cache = NewLRU(10000)
 	}

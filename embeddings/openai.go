@@ -36,13 +36,19 @@ const maxResponseBytes = 64 << 20
 type OpenAI struct {
 	cfg      Config
 	endpoint string
-	dim      int // set once in NewOpenAI, read-only after
-	breaker  *gobreaker.CircuitBreaker[[][]float32]
-	sem      chan struct{} // one token per request in flight
+	dim      atomic.Int64 // 0 until configured or learned by Probe, then fixed
+	// probed holds once the server has answered (Probe) or the provider
+	// was made ready without asking it (NewOpenAI with a dimension);
+	// until then Embed answers ErrUnavailable at once.
+	probed  atomic.Bool
+	breaker *gobreaker.CircuitBreaker[[][]float32]
+	sem     chan struct{} // one token per request in flight
 
 	base   context.Context // cancelled by Close; batches run under it
 	cancel context.CancelFunc
 	wg     sync.WaitGroup // batches being sent
+
+	cacheRestUntil atomic.Int64 // unix nanoseconds: no cache lookups before
 
 	mu      sync.Mutex
 	pending *batch // collecting texts, not sent yet
@@ -70,6 +76,25 @@ var _ Embedder = (*OpenAI)(nil)
 // (else an error wrapping ErrUnavailable); with a configured dimension it
 // makes no request.
 func NewOpenAI(ctx context.Context, cfg Config) (*OpenAI, error) {
+	o, err := New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if o.Dimension() != 0 {
+		o.probed.Store(true)
+		return o, nil
+	}
+	if err := o.Probe(ctx); err != nil {
+		o.cancel()
+		return nil, err
+	}
+	return o, nil
+}
+
+// New returns a provider for cfg without contacting the server: until a
+// Probe succeeds, Embed answers ErrUnavailable at once, so a gateway can
+// start while the server is down and connect it in the background.
+func New(cfg Config) (*OpenAI, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err
@@ -77,9 +102,9 @@ func NewOpenAI(ctx context.Context, cfg Config) (*OpenAI, error) {
 	o := &OpenAI{
 		cfg:      cfg,
 		endpoint: strings.TrimRight(cfg.URL, "/") + "/embeddings",
-		dim:      cfg.Dimension,
 		sem:      make(chan struct{}, cfg.MaxConcurrent),
 	}
+	o.dim.Store(int64(cfg.Dimension))
 	o.breaker = gobreaker.NewCircuitBreaker[[][]float32](gobreaker.Settings{
 		Name:        "embeddings",
 		MaxRequests: 1,
@@ -93,22 +118,38 @@ func NewOpenAI(ctx context.Context, cfg Config) (*OpenAI, error) {
 		IsExcluded: func(err error) bool { return errors.Is(err, context.Canceled) },
 	})
 	o.base, o.cancel = context.WithCancel(context.Background())
-	if o.dim == 0 {
-		vecs, err := o.embedBatch(ctx, []string{probeText})
-		if err != nil {
-			o.cancel()
-			return nil, fmt.Errorf("embeddings: learning the dimension of %s: %w", cfg.Model, err)
-		}
-		o.dim = len(vecs[0])
-	}
 	return o, nil
+}
+
+// Probe embeds one probe text, within ctx and one attempt's timeout, to
+// learn the model's dimension (or check the configured one); once it
+// succeeds Embed serves. It bypasses the circuit breaker: failed probes of
+// a server that is still down must not hold its first calls back once it
+// is up.
+func (o *OpenAI) Probe(ctx context.Context) error {
+	vecs, err := o.post(ctx, []string{probeText})
+	if err != nil {
+		return fmt.Errorf("embeddings: probing %s with model %s: %w", o.cfg.URL, o.cfg.Model, err)
+	}
+	o.dim.CompareAndSwap(0, int64(len(vecs[0])))
+	o.probed.Store(true)
+	return nil
 }
 
 // Model implements Embedder.
 func (o *OpenAI) Model() string { return o.cfg.Model }
 
-// Dimension implements Embedder.
-func (o *OpenAI) Dimension() int { return o.dim }
+// Dimension implements Embedder; 0 while it is still to be learned.
+func (o *OpenAI) Dimension() int { return int(o.dim.Load()) }
+
+// Status names the provider's state for readiness reports: "connecting"
+// until a probe succeeds, then its circuit breaker's state.
+func (o *OpenAI) Status() string {
+	if !o.probed.Load() {
+		return "connecting"
+	}
+	return o.breaker.State().String()
+}
 
 // Stats returns the counters so far.
 func (o *OpenAI) Stats() Stats {
@@ -150,6 +191,9 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	if len(texts) == 0 {
 		return out, nil
 	}
+	if !o.probed.Load() {
+		return nil, fmt.Errorf("%w: not connected yet", ErrUnavailable)
+	}
 	clipped := make([]string, len(texts))
 	keys := make([]string, len(texts))
 	for i, t := range texts {
@@ -160,11 +204,7 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 		keys[i] = CacheKey(o.cfg.Model, clipped[i])
 	}
 
-	cached, err := o.cfg.Cache.Get(ctx, keys)
-	if err != nil {
-		o.cacheErrors.Add(1)
-		cached = nil
-	}
+	cached := o.cacheGet(ctx, keys)
 	type slot struct {
 		b   *batch
 		pos int
@@ -172,7 +212,7 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	var waits []slot // for out[i] with i in missing
 	var missing []int
 	for i := range texts {
-		if cached != nil && len(cached[i]) == o.dim {
+		if cached != nil && len(cached[i]) == o.Dimension() {
 			out[i] = slices.Clone(cached[i])
 			continue
 		}
@@ -202,6 +242,50 @@ func (o *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 		out[i] = slices.Clone(b.vecs[waits[j].pos])
 	}
 	return out, nil
+}
+
+// cacheTimeout bounds a cache call: a cache is worth less than the
+// embedding it saves, so a slow or unreachable one must not eat the
+// caller's deadline. After a failed call the cache is skipped for
+// cacheRestTime, so an outage of it costs one wait, not one per call.
+const (
+	cacheTimeout  = 250 * time.Millisecond
+	cacheRestTime = time.Second
+)
+
+// cacheGet looks keys up in the cache; nil (all missing) when the cache
+// fails or is resting after a failure.
+func (o *OpenAI) cacheGet(ctx context.Context, keys []string) [][]float32 {
+	if o.cacheResting() {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, cacheTimeout)
+	defer cancel()
+	cached, err := o.cfg.Cache.Get(ctx, keys)
+	if err != nil {
+		o.cacheFailed()
+		return nil
+	}
+	return cached
+}
+
+// cacheSet stores a batch's vectors unless the cache is resting.
+func (o *OpenAI) cacheSet(keys []string, vecs [][]float32) {
+	if o.cacheResting() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(o.base, cacheTimeout)
+	defer cancel()
+	if err := o.cfg.Cache.Set(ctx, keys, vecs); err != nil {
+		o.cacheFailed()
+	}
+}
+
+func (o *OpenAI) cacheResting() bool { return time.Now().UnixNano() < o.cacheRestUntil.Load() }
+
+func (o *OpenAI) cacheFailed() {
+	o.cacheErrors.Add(1)
+	o.cacheRestUntil.Store(time.Now().Add(cacheRestTime).UnixNano())
 }
 
 // enqueue adds a text to the batch being collected (starting one, with its
@@ -263,11 +347,7 @@ func (o *OpenAI) send(b *batch) {
 		if b.err != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(o.base, time.Second)
-		defer cancel()
-		if err := o.cfg.Cache.Set(ctx, b.keys, b.vecs); err != nil {
-			o.cacheErrors.Add(1)
-		}
+		o.cacheSet(b.keys, b.vecs)
 	}()
 }
 
@@ -407,7 +487,7 @@ func (o *OpenAI) check(answer embeddingResponse, n int) ([][]float32, error) {
 	if len(answer.Data) != n {
 		return nil, fmt.Errorf("%w: %d vectors for %d texts", ErrBadResponse, len(answer.Data), n)
 	}
-	dim := o.dim
+	dim := o.Dimension()
 	if dim == 0 {
 		dim = len(answer.Data[0].Embedding)
 	}

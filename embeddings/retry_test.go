@@ -4,11 +4,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // The tests in this file use a fake server (httptest) because they need
@@ -317,5 +321,68 @@ func TestRetryAfterHeader(t *testing.T) {
 	future := time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)
 	if got := retryAfter(future); got < 59*time.Minute {
 		t.Errorf("retryAfter(an HTTP date in an hour) = %s", got)
+	}
+}
+
+// A provider made while the server is down answers ErrUnavailable at once,
+// without a request, until a probe reaches the server.
+func TestUnprobedProviderServesOnceAProbeSucceeds(t *testing.T) {
+	var down atomic.Bool
+	down.Store(true)
+	f := newFakeServer(t, func(int64, http.ResponseWriter) int {
+		if down.Load() {
+			return http.StatusServiceUnavailable
+		}
+		return http.StatusOK
+	})
+	cfg := fakeConfig(f.URL)
+	cfg.Dimension = 0
+	o, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = o.Close() })
+	ctx := context.Background()
+
+	if _, err := o.Embed(ctx, []string{"abc"}); !errors.Is(err, ErrUnavailable) || f.requests.Load() != 0 {
+		t.Fatalf("before a probe: error %v after %d requests, want ErrUnavailable and none", err, f.requests.Load())
+	}
+	for range 5 { // more failures than BreakerFailures: probes do not trip the breaker
+		if err := o.Probe(ctx); !errors.Is(err, ErrUnavailable) || o.Status() != "connecting" || o.Dimension() != 0 {
+			t.Fatalf("probe of a server answering 503: %v, status %s, dimension %d", err, o.Status(), o.Dimension())
+		}
+	}
+	down.Store(false)
+	if err := o.Probe(ctx); err != nil || o.Status() != "closed" || o.Dimension() != 4 {
+		t.Fatalf("probe of a server that is up: %v, status %s, dimension %d", err, o.Status(), o.Dimension())
+	}
+	if _, err := o.Embed(ctx, []string{"abc"}); err != nil {
+		t.Fatalf("right after the probe: %v", err)
+	}
+}
+
+// An unreachable cache costs a call at most its lookup bound, and the calls
+// after it nothing while the cache rests: embedding goes on without it.
+func TestAnUnreachableCacheDoesNotHoldCalls(t *testing.T) {
+	f := newFakeServer(t, always(http.StatusOK))
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := ln.Addr().String()
+	_ = ln.Close()
+	client := redis.NewClient(&redis.Options{Addr: closed, ContextTimeoutEnabled: true})
+	t.Cleanup(func() { _ = client.Close() })
+	cfg := fakeConfig(f.URL)
+	cfg.Cache = NewValkeyCache(client, time.Minute)
+	o := newFake(t, cfg)
+	for i := range 5 {
+		start := time.Now()
+		if _, err := o.Embed(context.Background(), []string{fmt.Sprint("text ", i)}); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+		if took := time.Since(start); took > cacheTimeout+200*time.Millisecond {
+			t.Fatalf("call %d took %v with the cache unreachable", i, took)
+		}
 	}
 }

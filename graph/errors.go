@@ -55,6 +55,10 @@ func markInternalErrors(ctx context.Context, next graphql.Resolver) (any, error)
 // presentError is the one place that maps errors to extensions.code.
 func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 	return func(ctx context.Context, err error) *gqlerror.Error {
+		// The cause is read before the answer is made: for an error that
+		// is already a *gqlerror.Error the default presenter returns that
+		// very error, whose message is then replaced by the client's.
+		cause := err.Error()
 		out := graphql.DefaultErrorPresenter(ctx, err)
 		if out.Extensions == nil {
 			out.Extensions = map[string]any{}
@@ -68,7 +72,7 @@ func presentError(log *slog.Logger) graphql.ErrorPresenterFunc {
 		out.Extensions["code"] = code
 		switch code {
 		case CodeInternal, CodeStoreUnavailable:
-			log.ErrorContext(ctx, "resolver error", "request_id", RequestID(ctx), "code", code, "path", out.Path.String(), "error", err.Error())
+			log.ErrorContext(ctx, "resolver error", "request_id", RequestID(ctx), "code", code, "path", out.Path.String(), "error", cause)
 		}
 		if code == CodeInternal {
 			out.Message = fmt.Sprintf("internal error (request id %s)", RequestID(ctx))

@@ -34,6 +34,25 @@ func TestUnknownErrorIsInternalWithTheRequestID(t *testing.T) {
 	}
 }
 
+// An internal error that reaches the presenter already wrapped with its
+// path (as gqlgen hands over errors of fields) is logged with its cause: the
+// presenter answers with that very *gqlerror.Error, so blanking its message
+// first would lose the cause.
+func TestAWrappedInternalErrorIsLoggedWithItsCause(t *testing.T) {
+	var logged bytes.Buffer
+	present := presentError(slog.New(slog.NewJSONHandler(&logged, nil)))
+	ctx := context.WithValue(context.Background(), requestIDKey{}, "req-4713")
+	err := gqlerror.WrapPath(ast.Path{ast.PathName("search")}, &internalError{err: errors.New("opensearch: 429 es_rejected_execution_exception")})
+
+	out := present(ctx, err)
+	if out.Extensions["code"] != CodeInternal || strings.Contains(out.Message, "es_rejected") {
+		t.Fatalf("answer %q %v", out.Message, out.Extensions["code"])
+	}
+	if log := logged.String(); !strings.Contains(log, "req-4713") || !strings.Contains(log, "es_rejected_execution_exception") {
+		t.Errorf("the log does not hold the request id and the cause: %s", log)
+	}
+}
+
 // gqlgen's own argument and variable coercion errors are the client's fault.
 func TestCoercionErrorStaysBadUserInput(t *testing.T) {
 	present := presentError(slog.New(slog.DiscardHandler))

@@ -1,8 +1,10 @@
 package graph_test
 
 import (
+	"context"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/codingbrain/gateway/auth"
@@ -341,4 +343,45 @@ func TestVectorSearchFromText(t *testing.T) {
 	t.Run("a vector without its model is refused", func(t *testing.T) {
 		s.do(t, tok, `{ vectorSearch(vector: [1, 0]) { pointId } }`, nil).code(t, "BAD_USER_INPUT")
 	})
+}
+
+// countingEmbedder embeds every text as a fixed 3-d vector and counts calls.
+type countingEmbedder struct{ calls atomic.Int64 }
+
+func (e *countingEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	e.calls.Add(1)
+	out := make([][]float32, len(texts))
+	for i := range out {
+		out[i] = []float32{1, 0, 0}
+	}
+	return out, nil
+}
+
+func (e *countingEmbedder) Model() string { return "counting-3d" }
+
+// Blank text is the caller's mistake, whatever the embedding server's
+// state: BAD_USER_INPUT, and nothing is sent to be embedded.
+func TestBlankTextIsBadUserInput(t *testing.T) {
+	embedder := &countingEmbedder{}
+	s := newTestServer(t, func(c *graph.Config) { c.Embedder = embedder })
+	tok := s.token(t, storetest.NewTenant())
+	for _, q := range []string{
+		`{ vectorSearch(text: " ") { pointId } }`,
+		`{ vectorSearch(text: "\t\n") { pointId } }`,
+		`{ recall(text: " ") { hits { score } } }`,
+		`{ recall(text: " ", vector: [1, 0, 0], model: "counting-3d") { hits { score } } }`,
+		`{ search(text: "  ") { nodes { score } } }`,
+	} {
+		e := s.do(t, tok, q, nil).code(t, "BAD_USER_INPUT")
+		if !strings.Contains(e.Message, "text must not be") {
+			t.Errorf("%s: message %q", q, e.Message)
+		}
+	}
+	if n := embedder.calls.Load(); n != 0 {
+		t.Fatalf("blank texts made %d embedding calls", n)
+	}
+	s.do(t, tok, `{ vectorSearch(text: "webhook retries") { pointId } }`, nil).ok(t, nil)
+	if n := embedder.calls.Load(); n != 1 {
+		t.Fatalf("a real text made %d embedding calls, want 1", n)
+	}
 }

@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 
 	"github.com/99designs/gqlgen/graphql"
@@ -50,12 +51,9 @@ func (r *Resolver) recall(ctx context.Context, b *stores.Bundle, q recallQuery) 
 	if q.vector != nil || embedText {
 		wg.Go(func() {
 			if embedText {
-				var vectors [][]float32
-				if vectors, vectorErr = r.Embedder.Embed(ctx, []string{q.text}); vectorErr != nil {
-					vectorErr = stores.Unavailable("embeddings", vectorErr)
+				if q.vector, vectorErr = r.embedQuery(ctx, q.text); vectorErr != nil {
 					return
 				}
-				q.vector = vectors[0]
 			}
 			vectorHits, vectorErr = b.Vectors.SearchVectors(ctx, q.model, q.vector, nil, candidates)
 		})
@@ -131,6 +129,9 @@ func newRecallQuery(text *string, vector []float64, model *string, sessionID *st
 	}
 	if q.text == "" && vector == nil {
 		return q, stores.Invalid("recall needs text, a vector, or both")
+	}
+	if q.text != "" && strings.TrimSpace(q.text) == "" {
+		return q, stores.Invalid("text must not be blank")
 	}
 	if vector != nil {
 		if q.model == "" {

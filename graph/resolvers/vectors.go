@@ -2,6 +2,7 @@ package resolvers
 
 import (
 	"context"
+	"strings"
 
 	"github.com/codingbrain/gateway/stores"
 )
@@ -12,6 +13,19 @@ func checkModelName(name string) error {
 		return stores.Invalid("model must be 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit")
 	}
 	return nil
+}
+
+// embedQuery embeds one query text with the gateway's embedder: blank text
+// is the caller's fault, a failure to embed the embedding server's.
+func (r *Resolver) embedQuery(ctx context.Context, text string) ([]float32, error) {
+	if strings.TrimSpace(text) == "" {
+		return nil, stores.Invalid("text must not be blank")
+	}
+	vectors, err := r.Embedder.Embed(ctx, []string{text})
+	if err != nil {
+		return nil, stores.Unavailable("embeddings", err)
+	}
+	return vectors[0], nil
 }
 
 // vectorSearch runs vectorSearch: a vector with its model, or text that the
@@ -46,11 +60,11 @@ func (r *Resolver) vectorSearch(ctx context.Context, b *stores.Bundle, model str
 		} else if model != r.Embedder.Model() {
 			return nil, stores.Invalid("text is embedded with the model %s, not %s", r.Embedder.Model(), model)
 		}
-		vectors, err := r.Embedder.Embed(ctx, []string{text})
+		v, err := r.embedQuery(ctx, text)
 		if err != nil {
-			return nil, stores.Unavailable("embeddings", err)
+			return nil, err
 		}
-		query = vectors[0]
+		query = v
 	default:
 		return nil, stores.Invalid("vectorSearch needs a vector or text")
 	}

@@ -13,6 +13,7 @@ package guarded
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"time"
 
 	"github.com/codingbrain/gateway/stores"
@@ -37,7 +38,9 @@ type Options struct {
 	Timeout time.Duration
 	// Failures is how many consecutive unavailable answers open the breaker (default 5).
 	Failures uint32
-	// OpenFor is how long the breaker stays open before it lets one probe through (default 5s).
+	// OpenFor is how long the breaker stays open before it lets one probe
+	// through (default 2s: a backend that returns serves again within about
+	// that long, and a backend that is down sees one call per period).
 	OpenFor  time.Duration
 	Observer Observer
 }
@@ -48,7 +51,14 @@ type Guard struct {
 	timeout  time.Duration
 	breaker  *gobreaker.CircuitBreaker[any]
 	observer Observer
+	// connecting holds while the backend has not been reached (and its
+	// schema ensured) yet: every call answers unavailable at once, as an
+	// open breaker does, and never reaches the half-set-up store.
+	connecting atomic.Bool
 }
+
+// errNotConnected is the cause of the answers of a guard still connecting.
+var errNotConnected = errors.New("not connected yet: connecting in the background")
 
 // New returns the guard of one backend (its name appears in errors and metrics).
 func New(backend string, o Options) *Guard {
@@ -59,7 +69,7 @@ func New(backend string, o Options) *Guard {
 		o.Failures = 5
 	}
 	if o.OpenFor <= 0 {
-		o.OpenFor = 5 * time.Second
+		o.OpenFor = 2 * time.Second
 	}
 	g := &Guard{backend: backend, timeout: o.Timeout, observer: o.Observer}
 	g.breaker = gobreaker.NewCircuitBreaker[any](gobreaker.Settings{
@@ -90,8 +100,39 @@ var tracer = otel.Tracer("github.com/codingbrain/gateway")
 // Backend is the name the guard reports.
 func (g *Guard) Backend() string { return g.backend }
 
-// State is the breaker's state, for readiness reports.
-func (g *Guard) State() gobreaker.State { return g.breaker.State() }
+// State is the breaker's state, for readiness reports; a guard still
+// connecting is open.
+func (g *Guard) State() gobreaker.State {
+	if g.connecting.Load() {
+		return gobreaker.StateOpen
+	}
+	return g.breaker.State()
+}
+
+// Status names the state for /readyz: the breaker's, or "connecting".
+func (g *Guard) Status() string {
+	if g.connecting.Load() {
+		return "connecting"
+	}
+	return g.breaker.State().String()
+}
+
+// Connecting makes every call answer unavailable without reaching the
+// store until Connected: the backend could not be reached at start and is
+// being connected in the background.
+func (g *Guard) Connecting() {
+	g.connecting.Store(true)
+	if g.observer != nil {
+		g.observer.BreakerState(g.backend, gobreaker.StateOpen)
+	}
+}
+
+// Connected lets calls through again, with the breaker closed.
+func (g *Guard) Connected() {
+	if g.connecting.CompareAndSwap(true, false) && g.observer != nil {
+		g.observer.BreakerState(g.backend, g.breaker.State())
+	}
+}
 
 // call runs one store call under the guard. A deadline the call overran is
 // the backend being unavailable; an open breaker answers at once.
@@ -100,6 +141,15 @@ func call[T any](ctx context.Context, g *Guard, operation string, f func(context
 	ctx, span := tracer.Start(ctx, "store "+g.backend+"."+operation, trace.WithSpanKind(trace.SpanKindClient),
 		trace.WithAttributes(attribute.String("db.system", g.backend), attribute.String("db.operation", operation)))
 	defer span.End()
+	if g.connecting.Load() {
+		err := stores.Unavailable(g.backend, errNotConnected)
+		if g.observer != nil {
+			g.observer.StoreCall(g.backend, operation, time.Since(start), err)
+		}
+		span.SetStatus(codes.Error, stores.PublicMessage(err))
+		var zero T
+		return zero, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, g.timeout)
 	defer cancel()
 	res, err := g.breaker.Execute(func() (any, error) {

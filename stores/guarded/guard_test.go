@@ -82,6 +82,26 @@ func TestGuard(t *testing.T) {
 			t.Fatalf("state %v", g.State())
 		}
 	})
+	t.Run("a guard still connecting answers unavailable without reaching the store, then lets calls through", func(t *testing.T) {
+		obs := &recorder{}
+		g := New("qdrant", Options{Observer: obs})
+		g.Connecting()
+		reached := 0
+		err := run(context.Background(), g, "Op", func(context.Context) error { reached++; return nil })
+		if !errors.Is(err, stores.ErrUnavailable) || stores.PublicMessage(err) != "qdrant is unavailable" || reached != 0 {
+			t.Fatalf("err %v, reached %d", err, reached)
+		}
+		if g.Status() != "connecting" || g.State() != gobreaker.StateOpen {
+			t.Fatalf("status %s, state %v", g.Status(), g.State())
+		}
+		g.Connected()
+		if err := run(context.Background(), g, "Op", func(context.Context) error { reached++; return nil }); err != nil || reached != 1 {
+			t.Fatalf("after Connected: err %v, reached %d", err, reached)
+		}
+		if g.Status() != "closed" || obs.states[len(obs.states)-1] != gobreaker.StateClosed {
+			t.Fatalf("status %s, observer saw %v", g.Status(), obs.states)
+		}
+	})
 }
 
 // TestWrappedEmbeddedPassesTheContract runs the contract suite through the

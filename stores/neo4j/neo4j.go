@@ -61,17 +61,23 @@ func Open(ctx context.Context, uri, user, password string, opts Options) (*CodeG
 		return nil, err
 	}
 	b := NewCodeGraphBackend(driver, opts)
-	vctx, cancel := context.WithTimeout(ctx, b.timeout)
-	defer cancel()
-	if err := driver.VerifyConnectivity(vctx); err != nil {
-		_ = driver.Close(context.WithoutCancel(ctx))
-		return nil, stores.Unavailable(backendName, err)
-	}
-	if err := b.EnsureSchema(ctx); err != nil {
+	if err := b.Connect(ctx); err != nil {
 		_ = driver.Close(context.WithoutCancel(ctx))
 		return nil, err
 	}
 	return b, nil
+}
+
+// Connect checks that the server answers within the timeout and creates
+// the constraints and indexes the store relies on: what Open does after
+// making the driver, for a backend made while the server was down.
+func (b *CodeGraphBackend) Connect(ctx context.Context) error {
+	vctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	if err := b.driver.VerifyConnectivity(vctx); err != nil {
+		return stores.Unavailable(backendName, err)
+	}
+	return b.EnsureSchema(ctx)
 }
 
 // NewDriver makes a driver whose connection, pool and retry waits all fit in
@@ -98,7 +104,8 @@ func NewDriver(uri, user, password string, opts Options) (neo4j.DriverWithContex
 }
 
 // NewCodeGraphBackend wraps a driver the caller made (and closes, unless it
-// calls Close). It neither connects nor creates the schema: Open does both.
+// calls Close). It neither connects nor creates the schema: Open and
+// Connect do both.
 func NewCodeGraphBackend(driver neo4j.DriverWithContext, opts Options) *CodeGraphBackend {
 	b := &CodeGraphBackend{driver: driver, maxDepth: opts.MaxDepth, timeout: opts.Timeout, database: opts.Database, now: opts.Now}
 	if b.maxDepth <= 0 {

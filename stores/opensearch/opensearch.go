@@ -133,15 +133,21 @@ func Open(ctx context.Context, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := b.Ping(ctx); err != nil {
-		b.Close()
-		return nil, err
-	}
-	if err := b.ensureIndex(ctx, b.opts.Index); err != nil {
+	if err := b.Connect(ctx); err != nil {
 		b.Close()
 		return nil, err
 	}
 	return b, nil
+}
+
+// Connect waits (within the timeout) for the cluster to be healthy and
+// creates the shared index when it is missing: what Open does after New,
+// for a backend made while the cluster was down.
+func (b *Backend) Connect(ctx context.Context) error {
+	if err := b.Ping(ctx); err != nil {
+		return err
+	}
+	return b.ensureIndex(ctx, b.opts.Index)
 }
 
 // Close releases the client's connections and background work.

@@ -3,6 +3,7 @@ package qdrant
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	qc "github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc/codes"
@@ -34,6 +35,37 @@ const collectionPrefix = "emb_"
 // collectionName returns the collection of a model whose name the caller has
 // already checked with stores.ValidModelName.
 func collectionName(model string) string { return collectionPrefix + model }
+
+// declaredDimension returns the dimension the operator declared for model,
+// 0 when every model is accepted, and ErrInvalid for a model not declared.
+func (b *Backend) declaredDimension(model string) (int, error) {
+	if b.models == nil {
+		return 0, nil
+	}
+	dim, ok := b.models()[model]
+	if !ok {
+		return 0, stores.Invalid("the vector model %q is not one this gateway serves", model)
+	}
+	return dim, nil
+}
+
+// EnsureCollections makes the collection of every declared model (with its
+// tenant and visibility indexes) when it is missing: Qdrant is ready for
+// the declared models once this returns. ErrInvalid when a collection
+// exists with another dimension than its model's declared one.
+func (b *Backend) EnsureCollections(ctx context.Context) error {
+	if b.models == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.timeout)
+	defer cancel()
+	for model, dim := range b.models() {
+		if err := b.ensureCollection(ctx, model, dim); err != nil {
+			return fmt.Errorf("collection of the vector model %s: %w", model, err)
+		}
+	}
+	return nil
+}
 
 // cachedDimension returns the model's dimension when this process has seen
 // its collection.

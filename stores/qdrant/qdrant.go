@@ -19,6 +19,7 @@ import (
 
 	qc "github.com/qdrant/go-client/qdrant"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -37,6 +38,11 @@ const backendName = "qdrant"
 type Options struct {
 	// Timeout bounds each store call; DefaultTimeout when zero.
 	Timeout time.Duration
+	// Models returns the declared models and their dimensions: a model
+	// not among them is refused (ErrInvalid) and never gets a collection,
+	// so a tenant cannot create collections by naming models. nil accepts
+	// every model, each collection's dimension fixed by its first upsert.
+	Models func() map[string]int
 }
 
 // Backend is the process-wide Qdrant vector backend. It hands out stores
@@ -45,6 +51,7 @@ type Options struct {
 type Backend struct {
 	client  *qc.Client
 	timeout time.Duration
+	models  func() map[string]int
 
 	mu   sync.RWMutex
 	dims map[string]int // model -> dimension of its collection
@@ -65,6 +72,13 @@ func newBackend(addr string, opts Options, dial ...grpc.DialOption) (*Backend, e
 	if err != nil || port < 1 || port > 65535 {
 		return nil, fmt.Errorf("qdrant address %q has no valid port", addr)
 	}
+	// gRPC's default reconnect backoff grows to 2 minutes: after a long
+	// outage the client would wait up to that long to notice the server is
+	// back. Capped at a second, a restarted Qdrant is served within seconds.
+	dial = append([]grpc.DialOption{grpc.WithConnectParams(grpc.ConnectParams{
+		Backoff:           backoff.Config{BaseDelay: 100 * time.Millisecond, Multiplier: 1.6, Jitter: 0.2, MaxDelay: time.Second},
+		MinConnectTimeout: 2 * time.Second,
+	})}, dial...)
 	client, err := qc.NewClient(&qc.Config{Host: host, Port: port, SkipCompatibilityCheck: true, GrpcOptions: dial})
 	if err != nil {
 		return nil, fmt.Errorf("qdrant client: %w", err)
@@ -72,7 +86,7 @@ func newBackend(addr string, opts Options, dial ...grpc.DialOption) (*Backend, e
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultTimeout
 	}
-	return &Backend{client: client, timeout: opts.Timeout, dims: map[string]int{}}, nil
+	return &Backend{client: client, timeout: opts.Timeout, models: opts.Models, dims: map[string]int{}}, nil
 }
 
 // Open returns a backend for addr after a health check bounded by the

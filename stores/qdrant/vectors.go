@@ -32,6 +32,9 @@ func (s *vectorStore) begin(ctx context.Context, model string) (context.Context,
 	if err := stores.CheckModelName(model); err != nil {
 		return nil, nil, err
 	}
+	if _, err := s.b.declaredDimension(model); err != nil {
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithTimeout(ctx, s.b.timeout)
 	return ctx, cancel, nil
 }
@@ -114,6 +117,9 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		twins[i] = pointID(s.tenant.OrgID, p.ID, other)
 	}
 	dim := len(points[0].Vector)
+	if want, _ := s.b.declaredDimension(model); want != 0 && want != dim {
+		return dimensionError(model, want)
+	}
 	// One retry: a collection deleted behind the cache answers NOT_FOUND once.
 	for attempt := 0; ; attempt++ {
 		if err := s.b.ensureCollection(ctx, model, dim); err != nil {

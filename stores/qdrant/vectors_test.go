@@ -22,8 +22,14 @@ import (
 // when the test ends, every collection of a test model it created.
 func testBackend(t *testing.T, dial ...grpc.DialOption) *Backend {
 	t.Helper()
+	return testBackendWith(t, Options{}, dial...)
+}
+
+// testBackendWith is testBackend with options.
+func testBackendWith(t *testing.T, opts Options, dial ...grpc.DialOption) *Backend {
+	t.Helper()
 	addr := storetest.ServiceEnv(t, "QDRANT_URL")
-	b, err := newBackend(addr, Options{}, dial...)
+	b, err := newBackend(addr, opts, dial...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -386,4 +392,34 @@ func timed(t *testing.T, within time.Duration, f func() map[string]error) map[st
 		t.Fatalf("took %s, want at most %s", elapsed, within)
 	}
 	return errs
+}
+
+// With declared models, a model not declared is refused before any round
+// trip and never gets a collection; a declared one gets its collection when
+// the backend connects, with the declared dimension.
+func TestOnlyDeclaredModelsGetCollections(t *testing.T) {
+	declared, undeclared := testModel(), testModel()
+	b := testBackendWith(t, Options{Models: func() map[string]int { return map[string]int{declared: 3} }})
+	ctx := storetest.Ctx(t)
+	st := b.Vectors(stores.Tenant{OrgID: uuid.New(), UserID: uuid.New()})
+	point := []stores.VectorPoint{{ID: uuid.New(), Vector: []float32{1, 0, 0}}}
+
+	err := st.UpsertVectors(ctx, undeclared, point)
+	if !errors.Is(err, stores.ErrInvalid) {
+		t.Fatalf("upsert to an undeclared model: %v, want ErrInvalid", err)
+	}
+	if _, err := st.SearchVectors(ctx, undeclared, []float32{1, 0, 0}, nil, 1); !errors.Is(err, stores.ErrInvalid) {
+		t.Fatalf("search of an undeclared model: %v, want ErrInvalid", err)
+	}
+	if err := st.UpsertVectors(ctx, declared, []stores.VectorPoint{{ID: uuid.New(), Vector: []float32{1, 0}}}); !errors.Is(err, stores.ErrInvalid) {
+		t.Fatalf("upsert of a 2-d vector to a 3-d model: %v, want ErrInvalid", err)
+	}
+	if have := testCollections(t, b); have[collectionName(undeclared)] || have[collectionName(declared)] {
+		t.Fatalf("collections after refused writes: %v", have)
+	}
+	storetest.RequireNoError(t, b.EnsureCollections(ctx))
+	if !testCollections(t, b)[collectionName(declared)] {
+		t.Fatal("EnsureCollections did not make the declared model's collection")
+	}
+	storetest.RequireNoError(t, st.UpsertVectors(ctx, declared, point))
 }

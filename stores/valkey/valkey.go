@@ -65,13 +65,21 @@ func Open(ctx context.Context, url string, opts Options) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := b.Ping(ctx); err != nil {
+		_ = b.client.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+// Ping checks that the server answers within the timeout.
+func (b *Backend) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
 	if err := b.client.Ping(ctx).Err(); err != nil {
-		_ = b.client.Close()
-		return nil, fmt.Errorf("valkey: no answer from %s: %w", b.addr, err)
+		return fmt.Errorf("valkey: no answer from %s: %w", b.addr, err)
 	}
-	return b, nil
+	return nil
 }
 
 // Connect is Open without the check that the server answers: the client
