@@ -291,25 +291,49 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	if exists, err := s.b.findAlias(ctx, s.tenant.OrgID, false); err != nil || !exists {
 		return 0, err
 	}
-	// Each id is deleted in the shared space and in the bound user's own.
-	var body []byte
+	// Each id is deleted in the shared space and in the bound user's own,
+	// tombstones included; only live documents count, so they are looked
+	// up first (two round trips: two concurrent deletes may both count one).
+	var (
+		body []byte
+		mget struct {
+			IDs []string `json:"ids"`
+		}
+	)
 	for _, id := range ids {
 		for _, owner := range []uuid.UUID{uuid.Nil, s.tenant.UserID} {
+			_id := documentID(s.tenant.OrgID, id, owner)
+			mget.IDs = append(mget.IDs, _id)
 			var err error
-			if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, id, owner))); err != nil {
+			if body, err = appendBulkLine(body, bulkAction("delete", _id)); err != nil {
 				return 0, err
 			}
 		}
 	}
-	items, err := s.bulk(ctx, body)
-	if err != nil {
-		return 0, err
+	var found struct {
+		Docs []struct {
+			Found  bool `json:"found"`
+			Source struct {
+				Deleted bool `json:"deleted"`
+			} `json:"_source"`
+		} `json:"docs"`
+	}
+	path := "/" + url.PathEscape(s.b.aliasName(s.tenant.OrgID)) + "/_mget"
+	if err := s.b.call(ctx, http.MethodPost, path, url.Values{"_source_includes": {"deleted"}}, mget, &found); err != nil {
+		return 0, unexpected(err)
+	}
+	if len(found.Docs) != len(mget.IDs) {
+		return 0, fmt.Errorf("opensearch: _mget of %d ids answered %d documents", len(mget.IDs), len(found.Docs))
 	}
 	n := 0
-	for i := 0; i+1 < len(items); i += 2 {
-		if items[i].Result == "deleted" || items[i+1].Result == "deleted" {
+	for i := 0; i+1 < len(found.Docs); i += 2 {
+		shared, own := found.Docs[i], found.Docs[i+1]
+		if (shared.Found && !shared.Source.Deleted) || (own.Found && !own.Source.Deleted) {
 			n++
 		}
+	}
+	if _, err := s.bulk(ctx, body); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
