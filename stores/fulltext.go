@@ -46,6 +46,16 @@ func VersionRank(version int64, deleted bool) int64 {
 	return 2 * version
 }
 
+// TombstonesOtherSpace reports whether a versioned write leaves a tombstone
+// in the id space its visibility does not use (the shared one, or its
+// author's own; see PrivateOwner): there it removes the document or point of
+// an earlier visibility and keeps out a late write of one. A live write at
+// version 1 has no earlier version, so it leaves none, which spares a
+// tombstone per memory that never changed.
+func TombstonesOtherSpace(version int64, deleted bool) bool {
+	return deleted || version > 1
+}
+
 // SearchHit is one full-text result.
 type SearchHit struct {
 	Document   Document

@@ -252,7 +252,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		}
 		// A versioned write applies to each of the document's two keys only
 		// over an older rank: the document (or its tombstone) under its
-		// own key, a tombstone under the other one.
+		// own key, a tombstone under the other one (stores.TombstonesOtherSpace).
 		owner := stores.PrivateOwner(d.Visibility, d.AuthorID)
 		other := s.tenant.UserID
 		if owner != uuid.Nil {
@@ -265,7 +265,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 				idx.add(fd)
 			}
 		}
-		if key, rank := fullTextKey(d.ID, other), stores.VersionRank(d.Version, true); idx.newer(key, rank) {
+		if key, rank := fullTextKey(d.ID, other), stores.VersionRank(d.Version, true); stores.TombstonesOtherSpace(d.Version, d.Deleted) && idx.newer(key, rank) {
 			idx.remove(key)
 			idx.ranks[key] = rank
 		}

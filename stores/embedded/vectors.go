@@ -284,7 +284,7 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		}
 		tombstone := &vectorPoint{point: p.point, rank: stores.VersionRank(p.point.Version, true)}
 		tombstone.point.Deleted = true
-		if older(own[otherKey], tombstone.rank) {
+		if stores.TombstonesOtherSpace(p.point.Version, p.point.Deleted) && older(own[otherKey], tombstone.rank) {
 			own[otherKey] = tombstone
 		}
 	}

@@ -261,10 +261,15 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		if d.Deleted {
 			own = tombstone
 		}
-		for _, w := range []struct {
+		type write struct {
 			id  string
 			src source
-		}{{documentID(s.tenant.OrgID, d.ID, owner), own}, {documentID(s.tenant.OrgID, d.ID, other), tombstone}} {
+		}
+		writes := []write{{documentID(s.tenant.OrgID, d.ID, owner), own}}
+		if stores.TombstonesOtherSpace(d.Version, d.Deleted) {
+			writes = append(writes, write{documentID(s.tenant.OrgID, d.ID, other), tombstone})
+		}
+		for _, w := range writes {
 			if body, err = appendBulkLine(body, versionedAction(w.id, stores.VersionRank(w.src.Version, w.src.Deleted))); err != nil {
 				return err
 			}

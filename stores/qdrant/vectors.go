@@ -162,6 +162,10 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 			clauses = append(clauses, qc.NewHasID(qp.Id))
 			continue
 		}
+		clauses = append(clauses, olderThan(qp.Id, stores.VersionRank(p.Version, p.Deleted)))
+		if !stores.TombstonesOtherSpace(p.Version, p.Deleted) {
+			continue
+		}
 		tombstone := p
 		tombstone.Deleted, tombstone.Vector = true, placeholder
 		tp, err := s.point(tombstone)
@@ -170,8 +174,7 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		}
 		tp.Id = pointID(s.tenant.OrgID, p.ID, other)
 		batch = append(batch, tp)
-		clauses = append(clauses, olderThan(qp.Id, stores.VersionRank(p.Version, p.Deleted)),
-			olderThan(tp.Id, stores.VersionRank(p.Version, true)))
+		clauses = append(clauses, olderThan(tp.Id, stores.VersionRank(p.Version, true)))
 	}
 	var onlyOlder *qc.Filter
 	if len(twins) < len(points) {

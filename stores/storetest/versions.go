@@ -12,10 +12,11 @@ import (
 // one arriving later is ignored, a delete is never undone by a late write,
 // and writing the same version again changes nothing.
 func runVersionedDocuments(t *testing.T, newHarness NewHarness) {
-	setup := func(t *testing.T) (stores.FullTextStore, stores.Tenant) {
+	setup := func(t *testing.T) (stores.FullTextStore, stores.Tenant, Harness) {
 		t.Helper()
 		tenant := NewTenant()
-		return newHarness(t).Bundle(t, tenant).FullText, tenant
+		h := newHarness(t)
+		return h.Bundle(t, tenant).FullText, tenant, h
 	}
 	memory := func(id uuid.UUID, version int64, body string) stores.Document {
 		m := id
@@ -27,7 +28,7 @@ func runVersionedDocuments(t *testing.T, newHarness NewHarness) {
 	}
 
 	t.Run("versioned documents: the newer version wins, an older one arriving later is ignored", func(t *testing.T) {
-		st, _ := setup(t)
+		st, _, _ := setup(t)
 		id := uuid.New()
 		fullTextIndex(t, st, memory(id, 1, "apricot"))
 		fullTextIndex(t, st, memory(id, 2, "blueberry"))
@@ -51,7 +52,7 @@ func runVersionedDocuments(t *testing.T, newHarness NewHarness) {
 	})
 
 	t.Run("versioned documents: a delete is never undone by a late write of an older version", func(t *testing.T) {
-		st, _ := setup(t)
+		st, _, _ := setup(t)
 		id := uuid.New()
 		fullTextIndex(t, st, memory(id, 1, "elderberry"))
 		tombstone := memory(id, 2, "")
@@ -84,7 +85,7 @@ func runVersionedDocuments(t *testing.T, newHarness NewHarness) {
 	})
 
 	t.Run("versioned documents: a late write of an older visibility does not bring the document back", func(t *testing.T) {
-		st, tenant := setup(t)
+		st, tenant, h := setup(t)
 		id := uuid.New()
 		private := memory(id, 1, "grape")
 		private.AuthorID, private.Visibility = tenant.UserID, stores.VisibilityPrivate
@@ -98,10 +99,26 @@ func runVersionedDocuments(t *testing.T, newHarness NewHarness) {
 		if got := found(t, st, "grape"); got != "" {
 			t.Fatalf("a late private v1 came back beside v2: grape found %q", got)
 		}
+
+		// The other way round: a memory made PRIVATE at v2 must not leak
+		// to the org through a late write of its ORG v1.
+		id = uuid.New()
+		colleague := h.Bundle(t, SameOrgOtherUser(tenant)).FullText
+		private, shared = memory(id, 2, "kiwi"), memory(id, 1, "kiwi")
+		private.AuthorID, private.Visibility = tenant.UserID, stores.VisibilityPrivate
+		shared.AuthorID, shared.Visibility = tenant.UserID, stores.VisibilityOrg
+		fullTextIndex(t, st, private)
+		fullTextIndex(t, st, shared)
+		if got := found(t, colleague, "kiwi"); got != "" {
+			t.Fatalf("a late ORG v1 leaked the private v2 to a colleague: found %q", got)
+		}
+		if got := found(t, st, "kiwi"); got != id.String() {
+			t.Fatalf("the author finds %q, want the private v2 once", got)
+		}
 	})
 
 	t.Run("versioned documents: a versioned delete needs a version", func(t *testing.T) {
-		st, _ := setup(t)
+		st, _, _ := setup(t)
 		d := memory(uuid.New(), 0, "")
 		d.Deleted = true
 		RequireKind(t, st.IndexDocuments(Ctx(t), []stores.Document{d}), stores.ErrInvalid)
@@ -113,10 +130,11 @@ func runVersionedDocuments(t *testing.T, newHarness NewHarness) {
 // runVersionedVectors checks versioned points as runVersionedDocuments
 // checks documents.
 func runVersionedVectors(t *testing.T, newHarness NewHarness) {
-	setup := func(t *testing.T) (stores.VectorStore, stores.Tenant, string) {
+	setup := func(t *testing.T) (stores.VectorStore, stores.Tenant, string, Harness) {
 		t.Helper()
 		tenant := NewTenant()
-		return newHarness(t).Bundle(t, tenant).Vectors, tenant, vectorModel()
+		h := newHarness(t)
+		return h.Bundle(t, tenant).Vectors, tenant, vectorModel(), h
 	}
 	point := func(id uuid.UUID, version int64, v ...float32) stores.VectorPoint {
 		m := id
@@ -136,7 +154,7 @@ func runVersionedVectors(t *testing.T, newHarness NewHarness) {
 	version := func(h stores.VectorHit) any { return h.Payload["v"] }
 
 	t.Run("versioned points: the newer version wins, an older one arriving later is ignored", func(t *testing.T) {
-		st, _, model := setup(t)
+		st, _, model, _ := setup(t)
 		id := uuid.New()
 		upsert(t, st, model, point(id, 1, 1, 0))
 		upsert(t, st, model, point(id, 2, 0, 1))
@@ -154,7 +172,7 @@ func runVersionedVectors(t *testing.T, newHarness NewHarness) {
 	})
 
 	t.Run("versioned points: a delete is never undone by a late write of an older version", func(t *testing.T) {
-		st, _, model := setup(t)
+		st, _, model, _ := setup(t)
 		id, later := uuid.New(), uuid.New()
 		upsert(t, st, model, point(id, 1, 1, 0))
 		gone := stores.VectorPoint{ID: id, Version: 2, Deleted: true}
@@ -179,7 +197,7 @@ func runVersionedVectors(t *testing.T, newHarness NewHarness) {
 	})
 
 	t.Run("versioned points: a delete of a model without points writes nothing", func(t *testing.T) {
-		st, _, model := setup(t)
+		st, _, model, _ := setup(t)
 		upsert(t, st, model, stores.VectorPoint{ID: uuid.New(), Version: 1, Deleted: true})
 		if hits := nearest(t, st, model); len(hits) != 0 {
 			t.Fatalf("a delete made points: %+v", hits)
@@ -187,7 +205,7 @@ func runVersionedVectors(t *testing.T, newHarness NewHarness) {
 	})
 
 	t.Run("versioned points: a late write of an older visibility does not bring the point back", func(t *testing.T) {
-		st, tenant, model := setup(t)
+		st, tenant, model, h := setup(t)
 		id := uuid.New()
 		private := point(id, 1, 1, 0)
 		private.AuthorID, private.Visibility = tenant.UserID, stores.VisibilityPrivate
@@ -197,6 +215,24 @@ func runVersionedVectors(t *testing.T, newHarness NewHarness) {
 		upsert(t, st, model, private)
 		if hits := nearest(t, st, model); len(hits) != 1 || version(hits[0]) != int64(2) {
 			t.Fatalf("after ORG v2 and a late PRIVATE v1: %+v, want v2 alone", hits)
+		}
+
+		// The other way round: a point made PRIVATE at v2 must not leak to
+		// the org through a late write of its ORG v1.
+		colleague := h.Bundle(t, SameOrgOtherUser(tenant)).Vectors
+		id = uuid.New()
+		private, shared = point(id, 2, 1, 1), point(id, 1, 1, 1)
+		private.AuthorID, private.Visibility = tenant.UserID, stores.VisibilityPrivate
+		shared.AuthorID, shared.Visibility = tenant.UserID, stores.VisibilityOrg
+		upsert(t, st, model, private)
+		upsert(t, st, model, shared)
+		for _, h := range nearest(t, colleague, model) {
+			if h.ID == id {
+				t.Fatalf("a late ORG v1 leaked the private v2 to a colleague: %+v", h)
+			}
+		}
+		if hits := nearest(t, st, model); len(hits) != 2 {
+			t.Fatalf("the author finds %+v, want the ORG v2 and the private v2", hits)
 		}
 	})
 }
