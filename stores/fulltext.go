@@ -35,6 +35,11 @@ type Document struct {
 	Deleted bool
 }
 
+// MaxDerivedVersion bounds the version of a derived write: its rank stays
+// exact as a float64 (Qdrant's range conditions) and leaves room above it
+// for a backend's own offset (OpenSearch's external versions).
+const MaxDerivedVersion = 1 << 50
+
 // VersionRank orders derived writes of one document or point: by version,
 // and at equal versions a delete after an upsert (a memory that vanished
 // from its store is deleted at the last version it was known at). Every

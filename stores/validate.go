@@ -399,8 +399,8 @@ func CheckPoints(points []VectorPoint) error {
 // unversioned delete goes through DeleteDocuments or DeleteVectors).
 func checkVersion(version int64, deleted bool) error {
 	switch {
-	case version < 0 || version > math.MaxInt64/2-1:
-		return Invalid("version must be between 0 and %d", math.MaxInt64/2-1)
+	case version < 0 || version > MaxDerivedVersion:
+		return Invalid("version must be between 0 and %d", int64(MaxDerivedVersion))
 	case deleted && version == 0:
 		return Invalid("a versioned delete needs a positive version")
 	}

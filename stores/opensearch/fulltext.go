@@ -356,11 +356,19 @@ func bulkAction(op, id string) map[string]bulkMeta {
 	return map[string]bulkMeta{op: {ID: id}}
 }
 
-// versionedAction indexes a document at an external version: OpenSearch
-// applies it only when the stored document is older (or absent).
-func versionedAction(id string, version int64) map[string]bulkMeta {
-	return map[string]bulkMeta{"index": {ID: id, Version: version, VersionType: "external"}}
+// versionedAction indexes a document at the external version of a rank
+// (stores.VersionRank): OpenSearch applies it only when the stored document
+// is older (or absent).
+func versionedAction(id string, rank int64) map[string]bulkMeta {
+	return map[string]bulkMeta{"index": {ID: id, Version: unversionedWrites + rank, VersionType: "external"}}
 }
+
+// unversionedWrites offsets external versions above the internal ones of
+// documents written without a version (before versions existed, or by a
+// client): OpenSearch counts such a document's writes as its version, and
+// the first versioned write must still replace it however often it was
+// rewritten. Ranks stay far below the rest of the range (stores.MaxDerivedVersion).
+const unversionedWrites = 1 << 56
 
 func appendBulkLine(body []byte, v any) ([]byte, error) {
 	line, err := json.Marshal(v)

@@ -117,6 +117,18 @@ func runVersionedDocuments(t *testing.T, newHarness NewHarness) {
 		}
 	})
 
+	t.Run("versioned documents: the first versioned write replaces an unversioned document, however often it was written", func(t *testing.T) {
+		st, _, _ := setup(t)
+		id := uuid.New()
+		for range 6 { // written before versions existed, retried or rebuilt
+			fullTextIndex(t, st, memory(id, 0, "lemon"))
+		}
+		fullTextIndex(t, st, memory(id, 1, "lime"))
+		if got := found(t, st, "lemon lime"); got != id.String() || found(t, st, "lemon") != "" {
+			t.Fatalf("v1 over an unversioned document: lime found %q, lemon %q", got, found(t, st, "lemon"))
+		}
+	})
+
 	t.Run("versioned documents: a versioned delete needs a version", func(t *testing.T) {
 		st, _, _ := setup(t)
 		d := memory(uuid.New(), 0, "")
@@ -193,6 +205,17 @@ func runVersionedVectors(t *testing.T, newHarness NewHarness) {
 		upsert(t, st, model, point(id, 4, 1, 0))
 		if hits := nearest(t, st, model); len(hits) != 1 || version(hits[0]) != int64(4) {
 			t.Fatalf("v4 after the delete at v2: %+v", hits)
+		}
+	})
+
+	t.Run("versioned points: the first versioned write replaces an unversioned point", func(t *testing.T) {
+		st, _, model, _ := setup(t)
+		id := uuid.New()
+		upsert(t, st, model, point(id, 0, 1, 0))
+		upsert(t, st, model, point(id, 0, 1, 0))
+		upsert(t, st, model, point(id, 1, 0, 1))
+		if hits := nearest(t, st, model); len(hits) != 1 || version(hits[0]) != int64(1) {
+			t.Fatalf("v1 over an unversioned point: %+v", hits)
 		}
 	})
 
