@@ -90,7 +90,7 @@ func TestRacingIndexersNeverIndexAnOlderVersion(t *testing.T) {
 
 			aDone := make(chan error, 1)
 			go func() {
-				n, err := a.Pass(context.WithoutCancel(ctx))
+				n, err := a.Pass(ctx)
 				if err == nil && n != 1 {
 					t.Errorf("A claimed %d entries, want the create", n)
 				}
