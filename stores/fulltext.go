@@ -30,8 +30,8 @@ type Document struct {
 	// Deleted makes the write a versioned delete: the document goes, and a
 	// tombstone at Version keeps any later write of an older version out
 	// (it is never found, counted or highlighted). At equal versions a
-	// delete wins. Needs a positive Version; the other fields are ignored
-	// but ID, AuthorID and Visibility.
+	// delete wins. Needs a positive Version; of the other fields only ID,
+	// MemoryID, AuthorID and Visibility count.
 	Deleted bool
 }
 

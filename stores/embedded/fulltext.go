@@ -236,7 +236,6 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		if stored.CreatedAt.IsZero() {
 			stored.CreatedAt = now
 		}
-		stored.Deleted = false
 		fd := &fullTextDoc{doc: stored}
 		fd.titleTF, fd.titleLen = fullTextTermFreqs(d.Title)
 		fd.bodyTF, fd.bodyLen = fullTextTermFreqs(d.Body)

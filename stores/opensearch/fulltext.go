@@ -588,7 +588,7 @@ func (s *fullTextStore) searchAlias(ctx context.Context, endpoint string, body, 
 
 // document turns a stored source back into a Document.
 func (src source) document() (stores.Document, error) {
-	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags, Visibility: stores.Visibility(src.Visibility)}
+	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags, Visibility: stores.Visibility(src.Visibility), Version: src.Version}
 	if src.AuthorID != "" {
 		author, err := uuid.Parse(src.AuthorID)
 		if err != nil {

@@ -49,6 +49,9 @@ func runVersionedDocuments(t *testing.T, newHarness NewHarness) {
 			t.Fatalf("v3 over v2: found %q", got)
 		}
 		fullTextRequireCount(t, st, stores.SearchQuery{Text: "blueberry"}, 0)
+		if hits := fullTextSearch(t, st, stores.SearchQuery{Text: "damson"}); len(hits) != 1 || hits[0].Document.Version != 3 {
+			t.Fatalf("a hit of v3: %+v, want its version", hits)
+		}
 	})
 
 	t.Run("versioned documents: a delete is never undone by a late write of an older version", func(t *testing.T) {
