@@ -65,7 +65,7 @@ type hooked struct {
 
 func (h hooked) backends() stores.Backends {
 	b := h.Backends
-	b.FullText, b.Vectors = hookedFullText{h.Backends.FullText, h}, hookedVectors{h.Backends.Vectors, h}
+	b.FullText, b.Vectors = hookedFullText{h.FullText, h}, hookedVectors{h.Vectors, h}
 	return b
 }
 
@@ -185,7 +185,12 @@ func TestRacingIndexersNeverIndexAnOlderVersion(t *testing.T) {
 			bCtx, stopB := context.WithCancel(ctx)
 			bDone := make(chan error, 1)
 			go func() { bDone <- b.Run(bCtx) }()
-			t.Cleanup(func() { stopB(); <-bDone })
+			t.Cleanup(func() {
+				stopB()
+				if err := <-bDone; err != nil {
+					t.Errorf("B: %v", err)
+				}
+			})
 			for _, seen := range []*written{watched.fullTextSeen, watched.vectorSeen} {
 				select {
 				case <-seen.done:
