@@ -196,12 +196,12 @@ func (ix *Indexer) index(ctx context.Context, org uuid.UUID, batch []stores.Outb
 // memories are (re)indexed, deleted or vanished ones removed.
 func (ix *Indexer) indexAs(ctx context.Context, tenant stores.Tenant, batch []stores.OutboxEntry) error {
 	ids := make([]uuid.UUID, 0, len(batch))
-	seen := map[uuid.UUID]bool{}
+	queued := map[uuid.UUID]int64{} // the newest version an entry names, per memory
 	for _, e := range batch {
-		if !seen[e.MemoryID] {
-			seen[e.MemoryID] = true
+		if _, seen := queued[e.MemoryID]; !seen {
 			ids = append(ids, e.MemoryID)
 		}
+		queued[e.MemoryID] = max(queued[e.MemoryID], e.MemoryVersion)
 	}
 	memories := ix.backends.Memories.Memories(tenant)
 	found, err := memories.MemoriesByID(ctx, ids)
@@ -212,16 +212,24 @@ func (ix *Indexer) indexAs(ctx context.Context, tenant stores.Tenant, batch []st
 	if err != nil {
 		return err
 	}
+	// Every write carries the memory's version and the indexes apply it
+	// only over an older one (stores.Document.Version), so a replica that
+	// read an older version and wrote late changes nothing. A deletion is a
+	// versioned delete, at the deleting version, or for a memory that no
+	// longer exists at all at the newest version its entries name.
 	var (
-		docs    []stores.Document
-		gone    []uuid.UUID
-		goneIDs []string
+		docs []stores.Document
+		gone []stores.Document
 	)
 	for _, id := range ids {
 		m, ok := found[id]
 		if !ok || m.State == stores.MemoryDeleted {
-			gone = append(gone, id)
-			goneIDs = append(goneIDs, id.String())
+			memoryID, version := id, queued[id]
+			if ok {
+				version = m.Version
+			}
+			gone = append(gone, stores.Document{ID: id.String(), MemoryID: &memoryID, Version: version, Deleted: true,
+				AuthorID: m.AuthorID, Visibility: m.Visibility})
 			continue
 		}
 		tags := make([]string, len(categories[id]))
@@ -230,17 +238,14 @@ func (ix *Indexer) indexAs(ctx context.Context, tenant stores.Tenant, batch []st
 		}
 		memoryID := m.ID
 		docs = append(docs, stores.Document{ID: m.ID.String(), MemoryID: &memoryID, Body: m.Content, Tags: tags, CreatedAt: m.CreatedAt,
-			AuthorID: m.AuthorID, Visibility: m.Visibility})
+			AuthorID: m.AuthorID, Visibility: m.Visibility, Version: m.Version})
 	}
 	fullText := ix.backends.FullText.FullText(tenant)
-	for start := 0; start < len(docs); start += stores.MaxBatchSize {
-		if err := fullText.IndexDocuments(ctx, docs[start:min(start+stores.MaxBatchSize, len(docs))]); err != nil {
-			return err
-		}
-	}
-	for start := 0; start < len(goneIDs); start += stores.MaxBatchSize {
-		if _, err := fullText.DeleteDocuments(ctx, goneIDs[start:min(start+stores.MaxBatchSize, len(goneIDs))]); err != nil {
-			return err
+	for _, writes := range [][]stores.Document{docs, gone} {
+		for start := 0; start < len(writes); start += stores.MaxBatchSize {
+			if err := fullText.IndexDocuments(ctx, writes[start:min(start+stores.MaxBatchSize, len(writes))]); err != nil {
+				return err
+			}
 		}
 	}
 	if ix.opt.Embedder != nil {
@@ -254,7 +259,7 @@ func (ix *Indexer) indexAs(ctx context.Context, tenant stores.Tenant, batch []st
 // (the entry is retried, and re-indexing a document is idempotent). The
 // embedder caches by (model, sha256 of text), so unchanged text is not
 // embedded again.
-func (ix *Indexer) indexVectors(ctx context.Context, tenant stores.Tenant, docs []stores.Document, gone []uuid.UUID) error {
+func (ix *Indexer) indexVectors(ctx context.Context, tenant stores.Tenant, docs, gone []stores.Document) error {
 	model := ix.opt.Embedder.Model()
 	vectors := ix.backends.Vectors.Vectors(tenant)
 	for start := 0; start < len(docs); start += stores.MaxBatchSize {
@@ -270,14 +275,18 @@ func (ix *Indexer) indexVectors(ctx context.Context, tenant stores.Tenant, docs 
 		points := make([]stores.VectorPoint, len(batch))
 		for i, d := range batch {
 			points[i] = stores.VectorPoint{ID: *d.MemoryID, MemoryID: d.MemoryID, Vector: embedded[i], Payload: map[string]any{"source": "memory"},
-				AuthorID: d.AuthorID, Visibility: d.Visibility}
+				AuthorID: d.AuthorID, Visibility: d.Visibility, Version: d.Version}
 		}
 		if err := vectors.UpsertVectors(ctx, model, points); err != nil {
 			return err
 		}
 	}
-	for start := 0; start < len(gone); start += stores.MaxBatchSize {
-		if _, err := vectors.DeleteVectors(ctx, model, gone[start:min(start+stores.MaxBatchSize, len(gone))]); err != nil {
+	tombstones := make([]stores.VectorPoint, len(gone))
+	for i, d := range gone {
+		tombstones[i] = stores.VectorPoint{ID: *d.MemoryID, MemoryID: d.MemoryID, AuthorID: d.AuthorID, Visibility: d.Visibility, Version: d.Version, Deleted: true}
+	}
+	for start := 0; start < len(tombstones); start += stores.MaxBatchSize {
+		if err := vectors.UpsertVectors(ctx, model, tombstones[start:min(start+stores.MaxBatchSize, len(tombstones))]); err != nil {
 			return err
 		}
 	}

@@ -50,7 +50,7 @@ func openRealStack(t *testing.T) realStack {
 		t.Fatal(err)
 	}
 	_ = r.Close()
-	pg, err := postgres.Open(ctx, postgres.Config{URL: dbURL})
+	pg, err := postgres.Open(ctx, postgres.Config{URL: dbURL, Indexes: []stores.IndexName{stores.IndexFullText, stores.IndexVector}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func openRealStack(t *testing.T) realStack {
 	t.Cleanup(func() { _ = s.embedder.Close() })
 
 	fast := guarded.Options{Timeout: s.searchTimeout, OpenFor: 200 * time.Millisecond}
-	s.backends = guarded.Wrap(stores.Backends{Memories: pg}, guarded.New("postgres", fast)).
+	s.backends = guarded.Wrap(stores.Backends{Memories: pg, IndexStatus: pg}, guarded.New("postgres", fast)).
 		Override(guarded.Wrap(stores.Backends{FullText: os}, guarded.New("opensearch", fast))).
 		Override(guarded.Wrap(stores.Backends{Vectors: q}, guarded.New("qdrant", fast)))
 	return s

@@ -22,6 +22,43 @@ type Document struct {
 	// ORG ("" means ORG) and have no author.
 	AuthorID   uuid.UUID
 	Visibility Visibility
+	// Version, when positive, orders the writes of one document (a
+	// memory's version): a write older than the one stored is ignored, so a
+	// late writer never replaces newer content. Zero is an unversioned
+	// write, which replaces whatever is there (documents clients index).
+	Version int64
+	// Deleted makes the write a versioned delete: the document goes, and a
+	// tombstone at Version keeps any later write of an older version out
+	// (it is never found, counted or highlighted). At equal versions a
+	// delete wins. Needs a positive Version; of the other fields only ID,
+	// MemoryID, AuthorID and Visibility count.
+	Deleted bool
+}
+
+// MaxDerivedVersion bounds the version of a derived write: its rank stays
+// exact as a float64 (Qdrant's range conditions) and leaves room above it
+// for a backend's own offset (OpenSearch's external versions).
+const MaxDerivedVersion = 1 << 50
+
+// VersionRank orders derived writes of one document or point: by version,
+// and at equal versions a delete after an upsert (a memory that vanished
+// from its store is deleted at the last version it was known at). Every
+// backend compares writes by it.
+func VersionRank(version int64, deleted bool) int64 {
+	if deleted {
+		return 2*version + 1
+	}
+	return 2 * version
+}
+
+// TombstonesOtherSpace reports whether a versioned write leaves a tombstone
+// in the id space its visibility does not use (the shared one, or its
+// author's own; see PrivateOwner): there it removes the document or point of
+// an earlier visibility and keeps out a late write of one. A live write at
+// version 1 has no earlier version, so it leaves none, which spares a
+// tombstone per memory that never changed.
+func TombstonesOtherSpace(version int64, deleted bool) bool {
+	return deleted || version > 1
 }
 
 // SearchHit is one full-text result.
@@ -45,7 +82,10 @@ type SearchQuery struct {
 // DeleteDocuments of the same id never reaches it. Writing a document
 // replaces the bound user's document of that id in both spaces.
 type FullTextStore interface {
-	// IndexDocuments inserts or replaces documents by id (at most MaxBatchSize).
+	// IndexDocuments inserts or replaces documents by id (at most
+	// MaxBatchSize). A versioned document (Version > 0) replaces only an
+	// older one (by VersionRank); an older or equal one is ignored without
+	// error, so a retried or late write is harmless.
 	IndexDocuments(ctx context.Context, docs []Document) error
 	// DeleteDocuments removes documents by id and returns how many existed.
 	DeleteDocuments(ctx context.Context, ids []string) (int, error)

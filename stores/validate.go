@@ -301,6 +301,9 @@ func checkDocument(d Document) error {
 	if err := CheckDocumentID(d.ID); err != nil {
 		return err
 	}
+	if err := checkVersion(d.Version, d.Deleted); err != nil {
+		return err
+	}
 	if len(d.Body) > MaxMemoryContent || !utf8.ValidString(d.Body) {
 		return Invalid("document body must be at most %d bytes of UTF-8", MaxMemoryContent)
 	}
@@ -357,14 +360,24 @@ func CheckPoints(points []VectorPoint) error {
 	if len(points) > MaxBatchSize {
 		return Invalid("at most %d points at once", MaxBatchSize)
 	}
+	dim := 0
 	for _, p := range points {
 		if p.ID == uuid.Nil {
 			return Invalid("point id must not be the nil UUID")
 		}
+		if err := checkVersion(p.Version, p.Deleted); err != nil {
+			return err
+		}
+		if p.Deleted {
+			continue // a tombstone carries no vector
+		}
 		if err := CheckVector(p.Vector); err != nil {
 			return err
 		}
-		if len(p.Vector) != len(points[0].Vector) {
+		if dim == 0 {
+			dim = len(p.Vector)
+		}
+		if len(p.Vector) != dim {
 			return Invalid("every vector of a batch must have the same dimension")
 		}
 		if len(p.Payload) > MaxPayloadKeys {
@@ -378,6 +391,18 @@ func CheckPoints(points []VectorPoint) error {
 				return Invalid("payload keys must be 1..%d bytes of UTF-8", MaxPayloadKey)
 			}
 		}
+	}
+	return nil
+}
+
+// checkVersion refuses a negative version, and a delete without one (an
+// unversioned delete goes through DeleteDocuments or DeleteVectors).
+func checkVersion(version int64, deleted bool) error {
+	switch {
+	case version < 0 || version > MaxDerivedVersion:
+		return Invalid("version must be between 0 and %d", int64(MaxDerivedVersion))
+	case deleted && version == 0:
+		return Invalid("a versioned delete needs a positive version")
 	}
 	return nil
 }

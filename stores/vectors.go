@@ -18,6 +18,12 @@ type VectorPoint struct {
 	// PRIVATE point is found only by its author ("" means ORG).
 	AuthorID   uuid.UUID
 	Visibility Visibility
+	// Version and Deleted order the writes of one point as Document's do
+	// (VersionRank): a versioned point replaces only an older one, and a
+	// Deleted point is a tombstone that removes the point and keeps older
+	// writes out (its Vector may be empty; it is never found).
+	Version int64
+	Deleted bool
 }
 
 // VectorHit is one kNN result.
@@ -80,7 +86,11 @@ func ValidModelName(s string) bool { return modelName.MatchString(s) }
 // SearchVectors never returns a PRIVATE point of another user than the bound one.
 // A model's dimension is fixed by its first upsert; cosine distance.
 type VectorStore interface {
-	// UpsertVectors inserts or replaces points (at most MaxBatchSize).
+	// UpsertVectors inserts or replaces points (at most MaxBatchSize). A
+	// versioned point (Version > 0) replaces only an older one; an older or
+	// equal one is ignored without error. A versioned delete (Deleted) of a
+	// model that has no collection yet writes nothing: there is no point to
+	// protect, and no dimension to create one with.
 	// ErrInvalid for a bad model name, an empty or over-long vector, a
 	// dimension other than the model's, a non-finite value or a reserved payload key.
 	UpsertVectors(ctx context.Context, model string, points []VectorPoint) error

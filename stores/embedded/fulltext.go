@@ -44,7 +44,11 @@ type FullTextBackend struct {
 }
 
 type fullTextIndex struct {
-	docs     map[string]*fullTextDoc
+	docs map[string]*fullTextDoc
+	// ranks is the stores.VersionRank of the last versioned write of a key,
+	// a tombstone's included (a key in ranks but not in docs): what a
+	// versioned write must be newer than.
+	ranks    map[string]int64
 	postings map[string]map[string]struct{} // term -> ids of documents having it in a field
 	title    fullTextFieldStats
 	body     fullTextFieldStats
@@ -220,6 +224,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 	if idx == nil {
 		idx = &fullTextIndex{
 			docs:     map[string]*fullTextDoc{},
+			ranks:    map[string]int64{},
 			postings: map[string]map[string]struct{}{},
 			title:    fullTextFieldStats{df: map[string]int{}},
 			body:     fullTextFieldStats{df: map[string]int{}},
@@ -234,11 +239,43 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 		fd := &fullTextDoc{doc: stored}
 		fd.titleTF, fd.titleLen = fullTextTermFreqs(d.Title)
 		fd.bodyTF, fd.bodyLen = fullTextTermFreqs(d.Body)
-		idx.remove(fullTextKey(d.ID, uuid.Nil))
-		idx.remove(fullTextKey(d.ID, s.tenant.UserID))
-		idx.add(fd)
+		if d.Version == 0 {
+			// An unversioned write replaces whatever is there, and forgets
+			// the versions of the keys it touches.
+			for _, key := range []string{fullTextKey(d.ID, uuid.Nil), fullTextKey(d.ID, s.tenant.UserID)} {
+				idx.remove(key)
+				delete(idx.ranks, key)
+			}
+			idx.add(fd)
+			continue
+		}
+		// A versioned write applies to each of the document's two keys only
+		// over an older rank: the document (or its tombstone) under its
+		// own key, a tombstone under the other one (stores.TombstonesOtherSpace).
+		owner := stores.PrivateOwner(d.Visibility, d.AuthorID)
+		other := s.tenant.UserID
+		if owner != uuid.Nil {
+			other = uuid.Nil
+		}
+		if key, rank := fullTextKey(d.ID, owner), stores.VersionRank(d.Version, d.Deleted); idx.newer(key, rank) {
+			idx.remove(key)
+			idx.ranks[key] = rank
+			if !d.Deleted {
+				idx.add(fd)
+			}
+		}
+		if key, rank := fullTextKey(d.ID, other), stores.VersionRank(d.Version, true); stores.TombstonesOtherSpace(d.Version, d.Deleted) && idx.newer(key, rank) {
+			idx.remove(key)
+			idx.ranks[key] = rank
+		}
 	}
 	return nil
+}
+
+// newer reports whether a versioned write of rank may replace what key holds.
+func (idx *fullTextIndex) newer(key string, rank int64) bool {
+	stored, ok := idx.ranks[key]
+	return !ok || stored < rank
 }
 
 func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int, error) {
@@ -260,8 +297,10 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 		if shared || own {
 			n++
 		}
+		delete(idx.ranks, fullTextKey(id, uuid.Nil))
+		delete(idx.ranks, fullTextKey(id, s.tenant.UserID))
 	}
-	if len(idx.docs) == 0 {
+	if len(idx.docs) == 0 && len(idx.ranks) == 0 {
 		delete(s.b.orgs, s.tenant.OrgID)
 	}
 	return n, nil

@@ -38,6 +38,10 @@ type vectorKey struct{ id, owner uuid.UUID }
 type vectorPoint struct {
 	point stores.VectorPoint
 	unit  []float64 // the vector scaled to length 1 (all zeros for a zero vector)
+	// rank is the stores.VersionRank of a versioned write, 0 for an
+	// unversioned one; a tombstone (point.Deleted) is kept for its rank
+	// and never found.
+	rank int64
 }
 
 // NewVectorBackend returns an empty vector backend.
@@ -223,18 +227,31 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		if err := stores.CheckIndexedVisibility(p.Visibility, p.AuthorID, s.tenant.UserID); err != nil {
 			return err
 		}
-		stored := stores.VectorPoint{ID: p.ID, Vector: append([]float32{}, p.Vector...), Payload: payload, AuthorID: p.AuthorID, Visibility: p.Visibility}
+		stored := stores.VectorPoint{ID: p.ID, Vector: append([]float32{}, p.Vector...), Payload: payload, AuthorID: p.AuthorID, Visibility: p.Visibility,
+			Version: p.Version, Deleted: p.Deleted}
 		if p.MemoryID != nil {
 			m := *p.MemoryID
 			stored.MemoryID = &m
 		}
 		prepared[i] = &vectorPoint{point: stored, unit: unit}
+		if p.Version > 0 {
+			prepared[i].rank = stores.VersionRank(p.Version, p.Deleted)
+		}
 	}
 	s.b.mu.Lock()
 	defer s.b.mu.Unlock()
 	c := s.b.collections[model]
-	dim := len(points[0].Vector)
-	if c != nil && c.dim != dim {
+	dim := 0
+	for _, p := range points {
+		if !p.Deleted {
+			dim = len(p.Vector)
+			break
+		}
+	}
+	if dim == 0 && c == nil {
+		return nil // only versioned deletes, and no point of the model to delete
+	}
+	if c != nil && dim != 0 && c.dim != dim {
 		return stores.Invalid("model %q takes vectors of dimension %d", model, c.dim)
 	}
 	if c == nil {
@@ -249,11 +266,34 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 	for _, p := range prepared {
 		// The user's point of this id in the other space goes: a memory
 		// whose visibility changed moves between them.
-		delete(own, vectorKey{p.point.ID, uuid.Nil})
-		delete(own, vectorKey{p.point.ID, s.tenant.UserID})
-		own[vectorKey{p.point.ID, stores.PrivateOwner(p.point.Visibility, p.point.AuthorID)}] = p
+		ownKey := vectorKey{p.point.ID, stores.PrivateOwner(p.point.Visibility, p.point.AuthorID)}
+		otherKey := vectorKey{p.point.ID, s.tenant.UserID}
+		if ownKey.owner != uuid.Nil {
+			otherKey.owner = uuid.Nil
+		}
+		if p.rank == 0 {
+			delete(own, otherKey)
+			own[ownKey] = p
+			continue
+		}
+		// A versioned write replaces only older (or unversioned) points,
+		// and leaves a tombstone in the other space, as Qdrant's
+		// conditional upsert does.
+		if older(own[ownKey], p.rank) {
+			own[ownKey] = p
+		}
+		tombstone := &vectorPoint{point: p.point, rank: stores.VersionRank(p.point.Version, true)}
+		tombstone.point.Deleted = true
+		if stores.TombstonesOtherSpace(p.point.Version, p.point.Deleted) && older(own[otherKey], tombstone.rank) {
+			own[otherKey] = tombstone
+		}
 	}
 	return nil
+}
+
+// older reports whether a versioned write of rank may replace stored.
+func older(stored *vectorPoint, rank int64) bool {
+	return stored == nil || stored.rank < rank
 }
 
 func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uuid.UUID) (int, error) {
@@ -272,13 +312,12 @@ func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uui
 	own := c.points[s.tenant.OrgID]
 	n := 0
 	for _, id := range ids {
-		_, shared := own[vectorKey{id, uuid.Nil}]
-		_, mine := own[vectorKey{id, s.tenant.UserID}]
-		if shared || mine {
-			delete(own, vectorKey{id, uuid.Nil})
-			delete(own, vectorKey{id, s.tenant.UserID})
+		shared, mine := own[vectorKey{id, uuid.Nil}], own[vectorKey{id, s.tenant.UserID}]
+		if (shared != nil && !shared.point.Deleted) || (mine != nil && !mine.point.Deleted) {
 			n++
 		}
+		delete(own, vectorKey{id, uuid.Nil})
+		delete(own, vectorKey{id, s.tenant.UserID})
 	}
 	if len(own) == 0 {
 		delete(c.points, s.tenant.OrgID)
@@ -317,7 +356,7 @@ func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []
 	}
 	var found []scored
 	for _, p := range c.points[s.tenant.OrgID] {
-		if !p.point.Visibility.VisibleTo(p.point.AuthorID, s.tenant.UserID) || !vectorMatches(p.point.Payload, want) {
+		if p.point.Deleted || !p.point.Visibility.VisibleTo(p.point.AuthorID, s.tenant.UserID) || !vectorMatches(p.point.Payload, want) {
 			continue
 		}
 		var dot float64

@@ -48,6 +48,11 @@ type source struct {
 	Body       string   `json:"body"`
 	Tags       []string `json:"tags"`
 	CreatedAt  string   `json:"created_at"`
+	// Version is the memory version a versioned write carried (its
+	// external version is stores.VersionRank of it); Deleted marks a
+	// tombstone, which every search, count and statistic filters out.
+	Version int64 `json:"version,omitempty"`
+	Deleted bool  `json:"deleted,omitempty"`
 }
 
 // searchRequest is the body of a search. The query text travels as a JSON
@@ -72,6 +77,7 @@ type searchQuery struct {
 		Should             []multiMatchQuery `json:"should,omitempty"`
 		MinimumShouldMatch int               `json:"minimum_should_match,omitempty"`
 		Filter             []any             `json:"filter"`
+		MustNot            []any             `json:"must_not,omitempty"`
 	} `json:"bool"`
 }
 
@@ -145,6 +151,16 @@ type bulkItemResponse struct {
 	Error  json.RawMessage `json:"error"`
 }
 
+// superseded reports whether the item is a versioned write that OpenSearch
+// refused because the document is already at a version as new or newer:
+// what a versioned write is for, so not a failure.
+func (item bulkItemResponse) superseded() bool {
+	var e struct {
+		Type string `json:"type"`
+	}
+	return item.Status == http.StatusConflict && json.Unmarshal(item.Error, &e) == nil && e.Type == "version_conflict_engine_exception"
+}
+
 type fullTextStore struct {
 	b      *Backend
 	tenant stores.Tenant
@@ -204,6 +220,7 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 			Body:      d.Body,
 			Tags:      append([]string{}, d.Tags...),
 			CreatedAt: created.UTC().Format(time.RFC3339Nano),
+			Version:   d.Version,
 		}
 		if d.MemoryID != nil {
 			src.MemoryID = d.MemoryID.String()
@@ -220,14 +237,45 @@ func (s *fullTextStore) IndexDocuments(ctx context.Context, docs []stores.Docume
 			other = uuid.Nil
 		}
 		var err error
-		if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, d.ID, other))); err != nil {
-			return err
+		if d.Version == 0 {
+			if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, d.ID, other))); err != nil {
+				return err
+			}
+			if body, err = appendBulkLine(body, bulkAction("index", documentID(s.tenant.OrgID, d.ID, owner))); err != nil {
+				return err
+			}
+			if body, err = appendBulkLine(body, src); err != nil {
+				return err
+			}
+			continue
 		}
-		if body, err = appendBulkLine(body, bulkAction("index", documentID(s.tenant.OrgID, d.ID, owner))); err != nil {
-			return err
+		// A versioned write leaves a tombstone where it removes a document
+		// (the other space, or both for a delete) instead of deleting it:
+		// a delete's own record of its version lasts only index.gc_deletes
+		// (60 s), after which a late write of an older version would be
+		// taken for new. Each write names its external version, so
+		// OpenSearch applies it only over an older one.
+		tombstone := source{OrgID: src.OrgID, DocID: d.ID, MemoryID: src.MemoryID, Tags: []string{},
+			CreatedAt: src.CreatedAt, Version: d.Version, Deleted: true}
+		own := src
+		if d.Deleted {
+			own = tombstone
 		}
-		if body, err = appendBulkLine(body, src); err != nil {
-			return err
+		type write struct {
+			id  string
+			src source
+		}
+		writes := []write{{documentID(s.tenant.OrgID, d.ID, owner), own}}
+		if stores.TombstonesOtherSpace(d.Version, d.Deleted) {
+			writes = append(writes, write{documentID(s.tenant.OrgID, d.ID, other), tombstone})
+		}
+		for _, w := range writes {
+			if body, err = appendBulkLine(body, versionedAction(w.id, stores.VersionRank(w.src.Version, w.src.Deleted))); err != nil {
+				return err
+			}
+			if body, err = appendBulkLine(body, w.src); err != nil {
+				return err
+			}
 		}
 	}
 	_, err := s.bulk(ctx, body)
@@ -248,34 +296,79 @@ func (s *fullTextStore) DeleteDocuments(ctx context.Context, ids []string) (int,
 	if exists, err := s.b.findAlias(ctx, s.tenant.OrgID, false); err != nil || !exists {
 		return 0, err
 	}
-	// Each id is deleted in the shared space and in the bound user's own.
-	var body []byte
+	// Each id is deleted in the shared space and in the bound user's own,
+	// tombstones included; only live documents count, so they are looked
+	// up first (two round trips: two concurrent deletes may both count one).
+	var (
+		body []byte
+		mget struct {
+			IDs []string `json:"ids"`
+		}
+	)
 	for _, id := range ids {
 		for _, owner := range []uuid.UUID{uuid.Nil, s.tenant.UserID} {
+			_id := documentID(s.tenant.OrgID, id, owner)
+			mget.IDs = append(mget.IDs, _id)
 			var err error
-			if body, err = appendBulkLine(body, bulkAction("delete", documentID(s.tenant.OrgID, id, owner))); err != nil {
+			if body, err = appendBulkLine(body, bulkAction("delete", _id)); err != nil {
 				return 0, err
 			}
 		}
 	}
-	items, err := s.bulk(ctx, body)
-	if err != nil {
-		return 0, err
+	var found struct {
+		Docs []struct {
+			Found  bool `json:"found"`
+			Source struct {
+				Deleted bool `json:"deleted"`
+			} `json:"_source"`
+		} `json:"docs"`
+	}
+	path := "/" + url.PathEscape(s.b.aliasName(s.tenant.OrgID)) + "/_mget"
+	if err := s.b.call(ctx, http.MethodPost, path, url.Values{"_source_includes": {"deleted"}}, mget, &found); err != nil {
+		return 0, unexpected(err)
+	}
+	if len(found.Docs) != len(mget.IDs) {
+		return 0, fmt.Errorf("opensearch: _mget of %d ids answered %d documents", len(mget.IDs), len(found.Docs))
 	}
 	n := 0
-	for i := 0; i+1 < len(items); i += 2 {
-		if items[i].Result == "deleted" || items[i+1].Result == "deleted" {
+	for i := 0; i+1 < len(found.Docs); i += 2 {
+		shared, own := found.Docs[i], found.Docs[i+1]
+		if (shared.Found && !shared.Source.Deleted) || (own.Found && !own.Source.Deleted) {
 			n++
 		}
+	}
+	if _, err := s.bulk(ctx, body); err != nil {
+		return 0, err
 	}
 	return n, nil
 }
 
-// bulkAction is the action line of a bulk request: {"<op>": {"_id": id}}.
-// The index and the routing come from the alias the request names.
-func bulkAction(op, id string) map[string]map[string]string {
-	return map[string]map[string]string{op: {"_id": id}}
+// bulkMeta is what an action line of a bulk request says about its
+// document. The index and the routing come from the alias the request names.
+type bulkMeta struct {
+	ID          string `json:"_id"`
+	Version     int64  `json:"version,omitempty"`
+	VersionType string `json:"version_type,omitempty"`
 }
+
+// bulkAction is the action line {"<op>": {"_id": id}}.
+func bulkAction(op, id string) map[string]bulkMeta {
+	return map[string]bulkMeta{op: {ID: id}}
+}
+
+// versionedAction indexes a document at the external version of a rank
+// (stores.VersionRank): OpenSearch applies it only when the stored document
+// is older (or absent).
+func versionedAction(id string, rank int64) map[string]bulkMeta {
+	return map[string]bulkMeta{"index": {ID: id, Version: unversionedWrites + rank, VersionType: "external"}}
+}
+
+// unversionedWrites offsets external versions above the internal ones of
+// documents written without a version (before versions existed, or by a
+// client): OpenSearch counts such a document's writes as its version, and
+// the first versioned write must still replace it however often it was
+// rewritten. Ranks stay far below the rest of the range (stores.MaxDerivedVersion).
+const unversionedWrites = 1 << 56
 
 func appendBulkLine(body []byte, v any) ([]byte, error) {
 	line, err := json.Marshal(v)
@@ -287,7 +380,7 @@ func appendBulkLine(body []byte, v any) ([]byte, error) {
 
 // bulk sends a bulk request through the tenant's alias and returns its items
 // in request order. A failed item fails the call: a delete of a missing
-// document is not a failure.
+// document is not a failure, nor is a versioned write superseded by a newer one.
 func (s *fullTextStore) bulk(ctx context.Context, body []byte) ([]bulkItemResponse, error) {
 	path, q := s.bulkPath()
 	var resp bulkResponse
@@ -297,7 +390,7 @@ func (s *fullTextStore) bulk(ctx context.Context, body []byte) ([]bulkItemRespon
 	items := make([]bulkItemResponse, 0, len(resp.Items))
 	for _, m := range resp.Items {
 		for _, item := range m {
-			if len(item.Error) > 0 && item.Status != http.StatusNotFound {
+			if len(item.Error) > 0 && item.Status != http.StatusNotFound && !item.superseded() {
 				err := fmt.Errorf("bulk item failed with %d: %s", item.Status, item.Error)
 				if item.Status == http.StatusTooManyRequests || item.Status >= 500 {
 					return nil, stores.Unavailable(backendName, err)
@@ -404,6 +497,7 @@ func (s *fullTextStore) filtered(q stores.SearchQuery) searchQuery {
 	// The alias already filters on the org; the query says so too, so that a
 	// misconfigured alias cannot widen a search.
 	out.Bool.Filter = []any{newTermQuery("org_id", s.tenant.OrgID.String()), s.visibleFilter()}
+	out.Bool.MustNot = []any{newBoolTermQuery("deleted", true)}
 	for _, tag := range q.Tags {
 		out.Bool.Filter = append(out.Bool.Filter, newTermQuery("tags", tag))
 	}
@@ -494,7 +588,7 @@ func (s *fullTextStore) searchAlias(ctx context.Context, endpoint string, body, 
 
 // document turns a stored source back into a Document.
 func (src source) document() (stores.Document, error) {
-	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags, Visibility: stores.Visibility(src.Visibility)}
+	d := stores.Document{ID: src.DocID, Title: src.Title, Body: src.Body, Tags: src.Tags, Visibility: stores.Visibility(src.Visibility), Version: src.Version}
 	if src.AuthorID != "" {
 		author, err := uuid.Parse(src.AuthorID)
 		if err != nil {

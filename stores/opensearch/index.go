@@ -63,7 +63,9 @@ const documentMapping = `{
     "title": {"type": "text", "analyzer": "cb_text", "index_options": "offsets", "similarity": "cb_tenant_bm25"},
     "body": {"type": "text", "analyzer": "cb_text", "index_options": "offsets", "similarity": "cb_tenant_bm25"},
     "tags": {"type": "keyword"},
-    "created_at": {"type": "date", "format": "strict_date_optional_time||epoch_millis"}
+    "created_at": {"type": "date", "format": "strict_date_optional_time||epoch_millis"},
+    "version": {"type": "long"},
+    "deleted": {"type": "boolean"}
   }
 }`
 
@@ -89,15 +91,18 @@ func newIndexDefinition(shards int) indexDefinition {
 	}
 }
 
-// visibilityMapping adds the fields of private memories (author_id,
-// visibility) to an index created before they existed. A put-mapping that
+// visibilityMapping adds the fields added after the first indexes were
+// created to such an index: those of private memories (author_id,
+// visibility) and of versioned writes (version, deleted). A put-mapping that
 // only adds fields is allowed on a live strict index and is a no-op when
-// they are already there; documents written before it have neither field
-// and count as ORG, which every document then was.
+// they are already there; documents written before it have none of them:
+// they count as ORG, which every document then was, and as unversioned.
 const visibilityMapping = `{
   "properties": {
     "author_id": {"type": "keyword"},
-    "visibility": {"type": "keyword"}
+    "visibility": {"type": "keyword"},
+    "version": {"type": "long"},
+    "deleted": {"type": "boolean"}
   }
 }`
 
@@ -149,6 +154,11 @@ type termQuery struct {
 
 func newTermQuery(field, value string) termQuery {
 	return termQuery{Term: map[string]string{field: value}}
+}
+
+// newBoolTermQuery is {"term": {field: value}} on a boolean field.
+func newBoolTermQuery(field string, value bool) map[string]map[string]bool {
+	return map[string]map[string]bool{"term": {field: value}}
 }
 
 // aliasIndices returns the indices the alias points to (none when it does

@@ -82,7 +82,10 @@ func (b *Backend) countByTenantAndIndex(ctx context.Context, tenants int) (map[s
 			} `json:"orgs"`
 		} `json:"aggregations"`
 	}
-	body := map[string]any{"size": 0, "aggs": map[string]any{"orgs": map[string]any{
+	// Tombstones of deleted documents are left out: the threshold is about
+	// what a tenant keeps.
+	notDeleted := map[string]any{"bool": map[string]any{"must_not": []any{newBoolTermQuery("deleted", true)}}}
+	body := map[string]any{"size": 0, "query": notDeleted, "aggs": map[string]any{"orgs": map[string]any{
 		"terms": map[string]any{"field": "org_id", "size": tenants},
 		"aggs":  map[string]any{"indices": map[string]any{"terms": map[string]any{"field": "_index"}}},
 	}}}

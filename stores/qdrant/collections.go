@@ -23,6 +23,12 @@ const (
 	// without visibilityKey (not memories, or written before it existed) are ORG.
 	authorKey     = "author_id"
 	visibilityKey = "visibility"
+	// versionKey, rankKey and deletedKey are those of a versioned write:
+	// the memory version, its stores.VersionRank (what the conditional
+	// upsert compares) and the tombstone mark (never found).
+	versionKey = "version"
+	rankKey    = "rank"
+	deletedKey = "deleted"
 )
 
 // errCollectionVanished is the cause logged when a collection is gone right

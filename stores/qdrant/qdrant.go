@@ -105,12 +105,28 @@ func Open(ctx context.Context, addr string, opts Options) (*Backend, error) {
 	return b, nil
 }
 
-// Ping calls Qdrant's health check within the backend's timeout.
+// Ping calls Qdrant's health check within the backend's timeout, and
+// refuses a server too old to order versioned writes.
 func (b *Backend) Ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, b.timeout)
 	defer cancel()
-	if _, err := b.client.HealthCheck(ctx); err != nil {
+	reply, err := b.client.HealthCheck(ctx)
+	if err != nil {
 		return b.fail(ctx, err)
+	}
+	return checkServerVersion(reply.GetVersion())
+}
+
+// checkServerVersion refuses a Qdrant older than 1.16: it ignores the
+// update filter of an upsert (an unknown field to it) and would let a late
+// write replace a newer version (vectorStore.UpsertVectors).
+func checkServerVersion(version string) error {
+	var major, minor int
+	if _, err := fmt.Sscanf(version, "%d.%d", &major, &minor); err != nil {
+		return fmt.Errorf("qdrant: unreadable server version %q: %w", version, err)
+	}
+	if major < 1 || major == 1 && minor < 16 {
+		return fmt.Errorf("qdrant: server %s is older than 1.16, which the gateway needs to order versioned writes", version)
 	}
 	return nil
 }

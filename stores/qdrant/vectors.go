@@ -78,6 +78,13 @@ func (s *vectorStore) point(p stores.VectorPoint) (*qc.PointStruct, error) {
 	if p.Visibility != "" {
 		payload[visibilityKey] = qc.NewValueString(string(p.Visibility))
 	}
+	if p.Version > 0 {
+		payload[versionKey] = qc.NewValueInt(p.Version)
+		payload[rankKey] = qc.NewValueInt(stores.VersionRank(p.Version, p.Deleted))
+	}
+	if p.Deleted {
+		payload[deletedKey] = qc.NewValueBool(true)
+	}
 	return &qc.PointStruct{
 		Id:      pointID(s.tenant.OrgID, p.ID, stores.PrivateOwner(p.Visibility, p.AuthorID)),
 		Vectors: qc.NewVectorsDense(append([]float32(nil), p.Vector...)),
@@ -89,6 +96,17 @@ func (s *vectorStore) point(p stores.VectorPoint) (*qc.PointStruct, error) {
 // applied so that a search right after sees it. The model's collection is
 // created on its first upsert, after the whole batch has been checked: a
 // refused batch creates nothing.
+//
+// Versioned points are ordered by Qdrant itself: the Upsert carries an
+// update filter under which a stored point is replaced only when its rank
+// is older than the incoming one's (or it has none), and Qdrant evaluates
+// it atomically as it applies the write. So the memory version is the
+// fencing token and the check is made against the state the newest writer
+// left: a stalled writer that wakes up late cannot overwrite, whatever
+// leases it held. A versioned write leaves a tombstone (a point marked
+// deleted, at the rank of the delete, with a placeholder vector) where it
+// removes a point, so a late write of an older version finds it and stays
+// out instead of inserting into an empty slot.
 func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []stores.VectorPoint) error {
 	ctx, cancel, err := s.begin(ctx, model)
 	if err != nil {
@@ -98,25 +116,73 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 	if err := stores.CheckPoints(points); err != nil {
 		return err
 	}
+	dim := 0
+	for _, p := range points {
+		if !p.Deleted {
+			dim = len(p.Vector)
+			break
+		}
+	}
+	if dim == 0 && len(points) > 0 {
+		// Only versioned deletes: the tombstones take the collection's
+		// dimension, and a model without a collection has nothing to delete.
+		d, ok, err := s.b.dimension(ctx, model)
+		if err != nil || !ok {
+			return err
+		}
+		dim = d
+	}
 	if len(points) == 0 {
 		return nil
 	}
-	batch := make([]*qc.PointStruct, len(points))
-	twins := make([]*qc.PointId, len(points))
-	for i, p := range points {
-		if batch[i], err = s.point(p); err != nil {
-			return err
-		}
+	var (
+		batch   []*qc.PointStruct
+		twins   []*qc.PointId   // unversioned points' twins, deleted first
+		clauses []*qc.Condition // which stored points the upsert may replace
+	)
+	placeholder := make([]float32, dim)
+	placeholder[0] = 1
+	for _, p := range points {
 		// The user's point of this id in the other space goes (a memory
-		// whose visibility changed moves between them), before the upsert,
-		// so that a point never shows in both.
+		// whose visibility changed moves between them), so that a point
+		// never shows in both: deleted before the upsert, or replaced by a
+		// tombstone in it for a versioned point.
+		owner := stores.PrivateOwner(p.Visibility, p.AuthorID)
 		other := s.tenant.UserID
-		if stores.PrivateOwner(p.Visibility, p.AuthorID) != uuid.Nil {
+		if owner != uuid.Nil {
 			other = uuid.Nil
 		}
-		twins[i] = pointID(s.tenant.OrgID, p.ID, other)
+		if p.Deleted {
+			p.Vector = placeholder
+		}
+		qp, err := s.point(p)
+		if err != nil {
+			return err
+		}
+		batch = append(batch, qp)
+		if p.Version == 0 {
+			twins = append(twins, pointID(s.tenant.OrgID, p.ID, other))
+			clauses = append(clauses, qc.NewHasID(qp.Id))
+			continue
+		}
+		clauses = append(clauses, olderThan(qp.Id, stores.VersionRank(p.Version, p.Deleted)))
+		if !stores.TombstonesOtherSpace(p.Version, p.Deleted) {
+			continue
+		}
+		tombstone := p
+		tombstone.Deleted, tombstone.Vector = true, placeholder
+		tp, err := s.point(tombstone)
+		if err != nil {
+			return err
+		}
+		tp.Id = pointID(s.tenant.OrgID, p.ID, other)
+		batch = append(batch, tp)
+		clauses = append(clauses, olderThan(tp.Id, stores.VersionRank(p.Version, true)))
 	}
-	dim := len(points[0].Vector)
+	var onlyOlder *qc.Filter
+	if len(twins) < len(points) {
+		onlyOlder = &qc.Filter{Should: clauses}
+	}
 	if want, _ := s.b.declaredDimension(model); want != 0 && want != dim {
 		return dimensionError(model, want)
 	}
@@ -125,16 +191,20 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		if err := s.b.ensureCollection(ctx, model, dim); err != nil {
 			return err
 		}
-		_, err := s.b.client.Delete(ctx, &qc.DeletePoints{
-			CollectionName: collectionName(model),
-			Wait:           qc.PtrOf(true),
-			Points:         qc.NewPointsSelector(twins...),
-		})
+		var err error
+		if len(twins) > 0 {
+			_, err = s.b.client.Delete(ctx, &qc.DeletePoints{
+				CollectionName: collectionName(model),
+				Wait:           qc.PtrOf(true),
+				Points:         qc.NewPointsSelector(twins...),
+			})
+		}
 		if err == nil {
 			_, err = s.b.client.Upsert(ctx, &qc.UpsertPoints{
 				CollectionName: collectionName(model),
 				Wait:           qc.PtrOf(true),
 				Points:         batch,
+				UpdateFilter:   onlyOlder,
 			})
 		}
 		if code(err) == codes.NotFound && attempt == 0 {
@@ -146,6 +216,15 @@ func (s *vectorStore) UpsertVectors(ctx context.Context, model string, points []
 		}
 		return nil
 	}
+}
+
+// olderThan matches the stored point id when it is older than rank, or
+// unversioned: the points a versioned write of that rank may replace.
+func olderThan(id *qc.PointId, rank int64) *qc.Condition {
+	return qc.NewFilterAsCondition(&qc.Filter{
+		Must:   []*qc.Condition{qc.NewHasID(id)},
+		Should: []*qc.Condition{qc.NewIsEmpty(rankKey), qc.NewRange(rankKey, &qc.Range{Lt: qc.PtrOf(float64(rank))})},
+	})
 }
 
 // DeleteVectors finds the org's points among ids (in the shared space and
@@ -175,7 +254,7 @@ func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uui
 		CollectionName: collectionName(model),
 		Filter:         filter,
 		Limit:          qc.PtrOf(uint32(len(qids))),
-		WithPayload:    qc.NewWithPayloadInclude(pointKey),
+		WithPayload:    qc.NewWithPayloadInclude(pointKey, deletedKey),
 	})
 	if code(err) == codes.NotFound {
 		s.b.forget(model)
@@ -187,10 +266,12 @@ func (s *vectorStore) DeleteVectors(ctx context.Context, model string, ids []uui
 	// An id counts once whether its shared point, the user's own or both existed.
 	existed := map[string]bool{}
 	for _, p := range found {
-		existed[p.GetPayload()[pointKey].GetStringValue()] = true
+		if !p.GetPayload()[deletedKey].GetBoolValue() { // a tombstone is no point
+			existed[p.GetPayload()[pointKey].GetStringValue()] = true
+		}
 	}
 	n := len(existed)
-	if n == 0 {
+	if len(found) == 0 {
 		return 0, nil
 	}
 	_, err = s.b.client.Delete(ctx, &qc.DeletePoints{
@@ -232,9 +313,10 @@ func (s *vectorStore) SearchVectors(ctx context.Context, model string, vector []
 	found, err := s.b.client.Query(ctx, &qc.QueryPoints{
 		CollectionName: collectionName(model),
 		Query:          qc.NewQueryDense(vector),
-		Filter:         &qc.Filter{Must: append([]*qc.Condition{s.orgCondition(), s.visibleFilter()}, conds...)},
-		Limit:          qc.PtrOf(uint64(limit)),
-		WithPayload:    qc.NewWithPayloadInclude(pointKey, memoryKey, userKey),
+		Filter: &qc.Filter{Must: append([]*qc.Condition{s.orgCondition(), s.visibleFilter()}, conds...),
+			MustNot: []*qc.Condition{qc.NewMatchBool(deletedKey, true)}},
+		Limit:       qc.PtrOf(uint64(limit)),
+		WithPayload: qc.NewWithPayloadInclude(pointKey, memoryKey, userKey),
 	})
 	if code(err) == codes.NotFound {
 		s.b.forget(model)

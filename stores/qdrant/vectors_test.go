@@ -423,3 +423,11 @@ func TestOnlyDeclaredModelsGetCollections(t *testing.T) {
 	}
 	storetest.RequireNoError(t, st.UpsertVectors(ctx, declared, point))
 }
+
+func TestServersTooOldToOrderWritesAreRefused(t *testing.T) {
+	for version, ok := range map[string]bool{"1.17.1": true, "1.16.0": true, "2.0.0": true, "1.15.5": false, "0.11.0": false, "dev": false} {
+		if err := checkServerVersion(version); (err == nil) != ok {
+			t.Errorf("server %s: %v, want accepted %v", version, err, ok)
+		}
+	}
+}

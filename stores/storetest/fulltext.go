@@ -341,6 +341,7 @@ func RunFullText(t *testing.T, newHarness NewHarness) {
 	})
 
 	runPrivateDocuments(t, newHarness)
+	runVersionedDocuments(t, newHarness)
 }
 
 func fullTextIndex(t *testing.T, st stores.FullTextStore, docs ...stores.Document) {

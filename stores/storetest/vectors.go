@@ -289,6 +289,7 @@ func RunVectors(t *testing.T, newHarness NewHarness) {
 	})
 
 	runPrivateVectors(t, newHarness)
+	runVersionedVectors(t, newHarness)
 }
 
 // vectorModel returns a model name no other test uses.
