@@ -6,6 +6,7 @@
 //	gateway schema            print the GraphQL SDL
 //	gateway migrate up|down|status   run the PostgreSQL migrations (DATABASE_OWNER_URL)
 //	gateway search move-tenant ORG   move a tenant to a dedicated OpenSearch index
+//	gateway tenant erase|audit|orphans|...   the organisation lifecycle (DATABASE_OWNER_URL)
 //
 // The root package is the composition root and nothing else: server.go
 // serves, backends.go opens the configured backends, commands.go holds the
@@ -72,10 +73,12 @@ func run(ctx context.Context, args []string, p process) error {
 		return migrate(ctx, args, p)
 	case "search":
 		return searchCommand(ctx, args, p)
+	case "tenant":
+		return tenantCommand(ctx, args, p)
 	case "schema":
 		return schema(p)
 	}
-	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate or search)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate, search or tenant)", cmd)
 }
 
 // serve runs the HTTP server until ctx ends or the process gets SIGINT/SIGTERM.
