@@ -22,6 +22,7 @@ import (
 	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/stores/qdrant"
 	"github.com/codingbrain/gateway/stores/valkey"
+	"github.com/codingbrain/gateway/tenants"
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
 )
@@ -33,7 +34,10 @@ import (
 type opened struct {
 	domains stores.Backends // the domains it serves; the others are nil
 	outbox  stores.Outbox   // the memory outbox, when it keeps one
-	close   func()
+	// lifecycle is the backend seen whole by the organisation lifecycle
+	// jobs (erase, audit, orphans), when it holds tenant data.
+	lifecycle tenants.Store
+	close     func()
 }
 
 // opener opens one real backend when its setting is present; with the
@@ -59,7 +63,10 @@ type wired struct {
 	backends stores.Backends
 	guards   []*guarded.Guard // one per real backend, for readiness
 	outbox   stores.Outbox    // nil unless memories are on PostgreSQL
-	close    func()
+	// lifecycle are the real backends other than PostgreSQL, for the
+	// lifecycle jobs.
+	lifecycle []tenants.Store
+	close     func()
 }
 
 // newBackends wires a backend per domain: the embedded default, replaced by
@@ -86,6 +93,9 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, obser
 		closers = append(closers, got.close)
 		if got.outbox != nil {
 			w.outbox = got.outbox
+		}
+		if got.lifecycle != nil {
+			w.lifecycle = append(w.lifecycle, got.lifecycle)
 		}
 		g := guarded.New(o.name, guarded.Options{Timeout: cfg.StoreTimeout, Observer: observer})
 		w.guards = append(w.guards, g)
@@ -175,7 +185,7 @@ func openValkey(ctx context.Context, cfg config.Config, log *slog.Logger) (opene
 		return opened{}, fmt.Errorf("episodic store: %w", err)
 	}
 	log.Info("episodic on valkey", "addr", episodic.Addr())
-	return opened{domains: stores.Backends{Episodic: episodic}, close: func() {
+	return opened{domains: stores.Backends{Episodic: episodic}, lifecycle: episodic, close: func() {
 		if err := episodic.Close(); err != nil {
 			log.Warn("closing valkey", "err", err)
 		}
@@ -200,7 +210,7 @@ func openNeo4j(ctx context.Context, cfg config.Config, log *slog.Logger) (opened
 		return opened{}, fmt.Errorf("code graph: %w", err)
 	}
 	log.Info("code graph on neo4j", "max_depth", cfg.MaxTraversalDepth)
-	return opened{domains: stores.Backends{CodeGraph: graph}, close: func() {
+	return opened{domains: stores.Backends{CodeGraph: graph}, lifecycle: graph, close: func() {
 		if err := graph.Close(context.WithoutCancel(ctx)); err != nil {
 			log.Warn("closing neo4j", "err", err)
 		}
@@ -220,7 +230,7 @@ func openQdrant(ctx context.Context, cfg config.Config, log *slog.Logger) (opene
 		return opened{}, fmt.Errorf("qdrant at %s: %w", cfg.QdrantURL, err)
 	}
 	log.Info("vectors on qdrant", "addr", cfg.QdrantURL)
-	return opened{domains: stores.Backends{Vectors: vectors}, close: func() {
+	return opened{domains: stores.Backends{Vectors: vectors}, lifecycle: vectors, close: func() {
 		if err := vectors.Close(); err != nil {
 			log.Warn("closing qdrant", "err", err)
 		}
@@ -253,7 +263,7 @@ func openOpenSearch(ctx context.Context, cfg config.Config, log *slog.Logger) (o
 		}()
 		stopPlacement = func() { cancel(); <-done }
 	}
-	return opened{domains: stores.Backends{FullText: fullText}, close: func() { stopPlacement(); fullText.Close() }}, nil
+	return opened{domains: stores.Backends{FullText: fullText}, lifecycle: fullText, close: func() { stopPlacement(); fullText.Close() }}, nil
 }
 
 // redactedHost is the host of a URL without the credentials it may carry,

@@ -40,6 +40,7 @@ import (
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/embedded"
 	"github.com/codingbrain/gateway/telemetry"
+	"github.com/codingbrain/gateway/tenants"
 )
 
 func main() {
@@ -143,10 +144,16 @@ func serve(ctx context.Context, args []string, p process) error {
 		}
 	}
 	stopIndexer := startIndexer(cfg, w, indexEmbedder, metrics, log)
+	life, err := openLifecycle(ctx, cfg, w.lifecycle, log)
+	if err != nil {
+		return err
+	}
+	defer life.stop()
 
 	handlerCfg := graph.Config{
 		Backends:          backends,
 		Verifier:          verifier,
+		Organizations:     orgGate(life.registry),
 		Cursors:           relay.NewCursors(cursorKey(cfg)),
 		Pages:             relay.Limits{DefaultFirst: cfg.DefaultPageSize, MaxFirst: cfg.MaxPageSize},
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
@@ -310,6 +317,14 @@ func streamLimits(cfg config.Config) graph.StreamLimits {
 	l.QueueSize = cfg.StreamQueueSize
 	l.KeepAlive = cfg.KeepAlive
 	return l
+}
+
+// orgGate keeps a nil *Registry from becoming a non-nil interface.
+func orgGate(r *tenants.Registry) graph.OrgGate {
+	if r == nil {
+		return nil
+	}
+	return r
 }
 
 // embedderOrNil keeps a nil *OpenAI from becoming a non-nil interface.

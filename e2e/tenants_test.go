@@ -1,0 +1,210 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/e2e/client"
+	"github.com/codingbrain/gateway/stores/storetest"
+)
+
+// tenantEnv is the environment of `gateway tenant`: the owner role and every
+// store, reached directly (not through the stack's proxies).
+func tenantEnv() []string {
+	env := []string{"PATH=" + os.Getenv("PATH"), "GATEWAY_STORE_TIMEOUT=" + storeTimeout.String()}
+	for _, v := range []string{"DATABASE_OWNER_URL", "VALKEY_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "QDRANT_URL", "OPENSEARCH_URL"} {
+		env = append(env, v+"="+os.Getenv(v))
+	}
+	return env
+}
+
+// tenantCmd runs `gateway tenant args...` to its end.
+func tenantCmd(s *stack, args ...string) (string, error) {
+	cmd := exec.Command(s.bin, append([]string{"tenant"}, args...)...)
+	cmd.Env = tenantEnv()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("%w: %s", err, lastLine(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
+}
+
+var auditLine = regexp.MustCompile(`(?m)^(\w+)\s+(\S+)\s+(\d+)$`)
+
+// audit runs `gateway tenant audit ORG`: store -> kind -> count.
+func audit(t *testing.T, s *stack, org string) map[string]map[string]int {
+	t.Helper()
+	out, err := tenantCmd(s, "audit", org)
+	storetest.RequireNoError(t, err)
+	got := map[string]map[string]int{}
+	for _, m := range auditLine.FindAllStringSubmatch(out, -1) {
+		n, _ := strconv.Atoi(m[3])
+		if got[m[1]] == nil {
+			got[m[1]] = map[string]int{}
+		}
+		got[m[1]][m[2]] = n
+	}
+	for _, store := range []string{"postgres", "valkey", "neo4j", "qdrant", "opensearch"} {
+		if got[store] == nil {
+			t.Fatalf("the audit names no %s counts:\n%s", store, out)
+		}
+	}
+	return got
+}
+
+func storeTotal(counts map[string]int) int {
+	n := 0
+	for _, v := range counts {
+		n += v
+	}
+	return n
+}
+
+// TestEraseOrganisation fills two organisations in all five stores, erases
+// one with `gateway tenant erase`, kills the job with SIGKILL once its
+// PostgreSQL step is recorded, resumes it, and checks that the audit finds
+// nothing of the erased organisation anywhere while the other answers
+// exactly as before.
+func TestEraseOrganisation(t *testing.T) {
+	s := gateway(t)
+	ctx := context.Background()
+	a, b := s.newTenant(t), s.newTenant(t)
+	fa, fb := seed(t, s, a), seed(t, s, b)
+	bBefore := view(t, s, fb)
+
+	before := audit(t, s, a.org.String())
+	for store, kinds := range before {
+		if storeTotal(kinds) == 0 {
+			t.Fatalf("the seeded organisation holds nothing in %s: %v", store, kinds)
+		}
+	}
+
+	t.Run("an unknown organisation is refused and nothing changes", func(t *testing.T) {
+		_, err := tenantCmd(s, "erase", freshID(a.org.String()))
+		if err == nil || !strings.Contains(err.Error(), "is not registered") {
+			t.Fatalf("erasing an unknown org gave %v", err)
+		}
+		if _, err := tenantCmd(s, "erase", "not-a-uuid"); err == nil || !strings.Contains(err.Error(), "not an organisation id") {
+			t.Fatalf("erasing a malformed org id gave %v", err)
+		}
+	})
+
+	// The first run stops for good (SIGKILL) right after PostgreSQL's
+	// completion is recorded.
+	cmd := exec.Command(s.bin, "tenant", "erase", "--batch", "1", "--by", "e2e", "--pause-after", "postgres", a.org.String())
+	cmd.Env = tenantEnv()
+	stdout, err := cmd.StdoutPipe()
+	storetest.RequireNoError(t, err)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	storetest.RequireNoError(t, cmd.Start())
+	paused := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		var lines []string
+		for sc.Scan() {
+			lines = append(lines, sc.Text())
+			if strings.HasPrefix(sc.Text(), "paused after postgres") {
+				paused <- strings.Join(lines, "\n")
+				return
+			}
+		}
+		paused <- ""
+	}()
+	select {
+	case out := <-paused:
+		if out == "" {
+			_ = cmd.Wait()
+			t.Fatalf("the erasure ended without pausing: %s", stderr.String())
+		}
+	case <-time.After(2 * time.Minute):
+		_ = cmd.Process.Kill()
+		t.Fatalf("the erasure did not reach its PostgreSQL step: %s", stderr.String())
+	}
+	storetest.RequireNoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	mid := audit(t, s, a.org.String())
+	if n := storeTotal(mid["postgres"]); n != 0 {
+		t.Fatalf("PostgreSQL still holds %d rows after its step: %v", n, mid["postgres"])
+	}
+	if storeTotal(mid["opensearch"]) == 0 {
+		t.Fatalf("the killed run went past PostgreSQL: %v", mid)
+	}
+
+	t.Run("the erasing organisation's tokens are refused", func(t *testing.T) {
+		reader := a
+		var err error
+		reader.token, err = auth.Issue(s.secret, auth.Principal{OrgID: a.org, UserID: a.user, Scopes: []string{auth.ScopeMemoriesRead}}, time.Hour, time.Now())
+		storetest.RequireNoError(t, err)
+		c, rec := s.client(reader)
+		waitFor(t, 15*time.Second, "the registry to refuse the token", func() bool {
+			_, err := client.Memory(ctx, c, fa.memory)
+			return err != nil && rec.lastExchange().status == 401
+		})
+		if codes := decode(t, rec.lastExchange()).codes(); len(codes) != 1 || codes[0] != "UNAUTHENTICATED" {
+			t.Fatalf("codes %v", codes)
+		}
+		// An org admin's token keeps the admin scope alone: it may follow
+		// the erasure, and read or write nothing.
+		admin, rec := s.client(a)
+		if _, err := client.Memory(ctx, admin, fa.memory); err == nil {
+			t.Fatal("an org admin read a memory of an erasing organisation")
+		}
+		if codes := decode(t, rec.lastExchange()).codes(); len(codes) != 1 || codes[0] != "FORBIDDEN" {
+			t.Fatalf("an org admin reading a memory of an erasing org got %v", codes)
+		}
+	})
+
+	t.Run("a second erasure of an erasing organisation is refused", func(t *testing.T) {
+		_, err := tenantCmd(s, "erase", a.org.String())
+		if err == nil || !strings.Contains(err.Error(), "already being erased by job") {
+			t.Fatalf("erasing an org twice gave %v", err)
+		}
+	})
+
+	out, err := tenantCmd(s, "erase", "--resume", "--batch", "2", a.org.String())
+	storetest.RequireNoError(t, err)
+	if !strings.Contains(out, ": DONE") {
+		t.Fatalf("the resumed erasure printed:\n%s", out)
+	}
+	after := audit(t, s, a.org.String())
+	for store, kinds := range after {
+		for kind, n := range kinds {
+			if n != 0 {
+				t.Errorf("after the erasure %s still holds %d %s", store, n, kind)
+			}
+		}
+	}
+	if out, _ := tenantCmd(s, "audit", a.org.String()); !strings.Contains(out, ": ERASED") {
+		t.Errorf("the audit of the erased org says:\n%s", out)
+	}
+	if got := view(t, s, fb); got != bBefore {
+		t.Fatalf("the other organisation changed:\nbefore %s\nafter  %s", bBefore, got)
+	}
+
+	jobs, err := tenantCmd(s, "jobs", a.org.String())
+	storetest.RequireNoError(t, err)
+	if !regexp.MustCompile(`ERASE_ORG\s+DONE\s+e2e\s`).MatchString(jobs) {
+		t.Fatalf("the audit record of the erasure:\n%s", jobs)
+	}
+	if _, err := tenantCmd(s, "erase", a.org.String()); err == nil || !strings.Contains(err.Error(), "already erased") {
+		t.Fatalf("erasing an erased org gave %v", err)
+	}
+}
