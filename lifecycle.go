@@ -15,7 +15,6 @@ import (
 // lifecycle is the organisation lifecycle as the server runs it.
 type lifecycle struct {
 	registry *tenants.Registry // nil without PostgreSQL
-	jobs     *tenants.Jobs     // starts and reads jobs as the application role
 	stop     func()
 }
 
@@ -64,7 +63,7 @@ func openLifecycle(ctx context.Context, cfg config.Config, others []tenants.Stor
 		wg.Go(func() { runner.Postgres().RunRetention(runCtx, retention(cfg), cfg.RetentionInterval, log) })
 		log.Info("organisation lifecycle jobs and retention running", "deleted_memory_retention", cfg.DeletedMemoryRetention.String(), "feedback_retention", cfg.FeedbackRetention.String())
 	}
-	return lifecycle{registry: registry, jobs: tenants.NewJobs(pool), stop: func() {
+	return lifecycle{registry: registry, stop: func() {
 		cancel()
 		wg.Wait()
 		for _, c := range closers {

@@ -154,6 +154,7 @@ func serve(ctx context.Context, args []string, p process) error {
 		Backends:          backends,
 		Verifier:          verifier,
 		Organizations:     orgGate(life.registry),
+		Lifecycle:         lifecycleOrNil(life.registry),
 		Cursors:           relay.NewCursors(cursorKey(cfg)),
 		Pages:             relay.Limits{DefaultFirst: cfg.DefaultPageSize, MaxFirst: cfg.MaxPageSize},
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
@@ -321,6 +322,14 @@ func streamLimits(cfg config.Config) graph.StreamLimits {
 
 // orgGate keeps a nil *Registry from becoming a non-nil interface.
 func orgGate(r *tenants.Registry) graph.OrgGate {
+	if r == nil {
+		return nil
+	}
+	return r
+}
+
+// lifecycleOrNil keeps a nil *Registry from becoming a non-nil interface.
+func lifecycleOrNil(r *tenants.Registry) resolvers.Lifecycle {
 	if r == nil {
 		return nil
 	}

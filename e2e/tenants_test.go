@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -206,5 +207,80 @@ func TestEraseOrganisation(t *testing.T) {
 	}
 	if _, err := tenantCmd(s, "erase", a.org.String()); err == nil || !strings.Contains(err.Error(), "already erased") {
 		t.Fatalf("erasing an erased org gave %v", err)
+	}
+}
+
+// TestOrgAdminErasesItsOrganisation has an org admin start the erasure
+// through GraphQL (the stack's gateway has no owner role, so an operator's
+// `gateway tenant erase --resume` runs it) and follow it with
+// organizationErasures; another org's id and a second start change nothing.
+func TestOrgAdminErasesItsOrganisation(t *testing.T) {
+	s := gateway(t)
+	ctx := context.Background()
+	a := s.newTenant(t)
+	fa := seed(t, s, a)
+	admin, rec := s.client(a)
+
+	if _, err := client.EraseOrganization(ctx, admin, client.EraseOrganizationInput{OrganizationId: s.newTenant(t).org.String()}); err == nil {
+		t.Fatal("an org admin started the erasure of another organisation")
+	}
+	if codes := decode(t, rec.lastExchange()).codes(); len(codes) != 1 || codes[0] != "BAD_USER_INPUT" {
+		t.Fatalf("erasing another org: codes %v", codes)
+	}
+	writer := a
+	var err error
+	writer.token, err = auth.Issue(s.secret, auth.Principal{OrgID: a.org, UserID: a.user, Scopes: []string{auth.ScopeMemoriesRead, auth.ScopeMemoriesWrite}}, time.Hour, time.Now())
+	storetest.RequireNoError(t, err)
+	nonAdmin, memberRec := s.client(writer)
+	if _, err := client.EraseOrganization(ctx, nonAdmin, client.EraseOrganizationInput{OrganizationId: a.org.String()}); err == nil {
+		t.Fatal("a token without the admin scope started an erasure")
+	}
+	if codes := decode(t, memberRec.lastExchange()).codes(); len(codes) != 1 || codes[0] != "FORBIDDEN" {
+		t.Fatalf("erasing without admin: codes %v", codes)
+	}
+	if audit := audit(t, s, a.org.String()); storeTotal(audit["postgres"]) == 0 {
+		t.Fatalf("a refused erasure changed the organisation: %v", audit)
+	}
+
+	started := must(client.EraseOrganization(ctx, admin, client.EraseOrganizationInput{OrganizationId: a.org.String()})).EraseOrganization.Erasure
+	if started.State != client.ErasureStatePending || started.RequestedBy != a.user.String() {
+		t.Fatalf("the started erasure: %+v", started)
+	}
+	if _, err := client.EraseOrganization(ctx, admin, client.EraseOrganizationInput{OrganizationId: a.org.String()}); err == nil {
+		t.Fatal("a second erasure started")
+	}
+	if codes := decode(t, rec.lastExchange()).codes(); len(codes) != 1 || codes[0] != "CONFLICT" {
+		t.Fatalf("a second erasure: codes %v", codes)
+	}
+	// This replica refuses the org's other tokens at once.
+	if _, err := client.Memory(ctx, nonAdmin, fa.memory); err == nil || memberRec.lastExchange().status != 401 {
+		t.Fatalf("a member's token still works: %v", err)
+	}
+
+	out, err := tenantCmd(s, "erase", "--resume", a.org.String())
+	storetest.RequireNoError(t, err)
+	if !strings.Contains(out, "job "+started.Id+": DONE") {
+		t.Fatalf("the operator's resume printed:\n%s", out)
+	}
+	list := must(client.OrganizationErasures(ctx, admin)).OrganizationErasures
+	if len(list) != 1 || list[0].Id != started.Id || list[0].State != client.ErasureStateDone || list[0].FinishedAt == nil {
+		t.Fatalf("organizationErasures after the erasure: %+v", list)
+	}
+	removed := 0
+	for _, st := range list[0].Stores {
+		if !st.Done {
+			t.Errorf("store %s is not done", st.Store)
+		}
+		var counts map[string]int
+		storetest.RequireNoError(t, json.Unmarshal(st.Counts, &counts))
+		removed += storeTotal(counts)
+	}
+	if removed == 0 {
+		t.Fatal("the erasure reports nothing removed")
+	}
+	for store, kinds := range audit(t, s, a.org.String()) {
+		if n := storeTotal(kinds); n != 0 {
+			t.Errorf("after the erasure %s still holds %v", store, kinds)
+		}
 	}
 }

@@ -38,11 +38,13 @@ import (
 
 // Config is what the handler needs; server.go fills it from the gateway's settings.
 type Config struct {
-	Backends          stores.Backends
-	Verifier          *auth.Verifier
+	Backends stores.Backends
+	Verifier *auth.Verifier
 	// Organizations, when set, decides whether a verified token's
 	// organisation is served (the tenant registry); nil serves every one.
 	Organizations OrgGate
+	// Lifecycle, when set, lets org admins erase their organisation.
+	Lifecycle         resolvers.Lifecycle
 	Cursors           relay.Cursors
 	Pages             relay.Limits
 	MaxTraversalDepth int
@@ -114,6 +116,7 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
 		Now:               cfg.Now,
 		Embedder:          cfg.Embedder,
+		Lifecycle:         cfg.Lifecycle,
 		// New memories that name no visibility get this one.
 		DefaultMemoryVisibility: cfg.DefaultMemoryVisibility,
 	}})

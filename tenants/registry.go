@@ -175,3 +175,30 @@ func (r *Registry) Admit(ctx context.Context, p auth.Principal) (auth.Principal,
 		return p, refusal{"the organisation was erased"}
 	}
 }
+
+// StartErase records an erasure of org asked for by an org admin (by) and
+// refuses the org's tokens in this process at once (the others within their
+// refresh). Returns what Jobs.StartOrgErase returns.
+func (r *Registry) StartErase(ctx context.Context, org uuid.UUID, by string) (Job, error) {
+	job, err := NewJobs(r.pool).StartOrgErase(ctx, EraseOrg, org, by)
+	if err != nil {
+		return Job{}, err
+	}
+	r.remember(org, StatusErasing)
+	return job, nil
+}
+
+// Erasures returns the organisation's erasures, newest first.
+func (r *Registry) Erasures(ctx context.Context, org uuid.UUID, limit int) ([]Job, error) {
+	jobs, err := NewJobs(r.pool).ForOrg(ctx, org, limit)
+	if err != nil {
+		return nil, err
+	}
+	out := jobs[:0]
+	for _, j := range jobs {
+		if j.Kind != EraseUser {
+			out = append(out, j)
+		}
+	}
+	return out, nil
+}
