@@ -102,7 +102,7 @@ func openOperator(ctx context.Context, p process, opts tenants.RunnerOptions) (*
 const tenantUsage = `usage: gateway tenant erase [--resume] [--batch N] [--by WHO] ORG
        gateway tenant erase-user [--reassign-to USER] [--batch N] [--by WHO] ORG USER
        gateway tenant audit ORG
-       gateway tenant orphans [--purge]
+       gateway tenant orphans [--purge] [ORG...]
        gateway tenant jobs ORG
        gateway tenant register [--name NAME] ORG
        gateway tenant suspend ORG | activate ORG
@@ -112,8 +112,8 @@ const tenantUsage = `usage: gateway tenant erase [--resume] [--batch N] [--by WH
   erase-user erase one user's data in ORG; their memories are erased, or
              handed to --reassign-to
   audit      print what each store holds for ORG, per kind
-  orphans    list organisations holding data but unregistered or erased;
-             --purge erases them
+  orphans    list organisations holding data but unregistered or erased
+             (only the ORGs given, if any); --purge erases those listed
   jobs       print ORG's lifecycle jobs, newest first
   register, suspend, activate   manage the registry
   retention  apply the retention windows once (GATEWAY_DELETED_MEMORY_RETENTION,
@@ -313,9 +313,17 @@ func tenantAudit(ctx context.Context, fs *flag.FlagSet, args []string, p process
 
 func tenantOrphans(ctx context.Context, fs *flag.FlagSet, args []string, p process) error {
 	rf := addRunnerFlags(fs)
-	purge := fs.Bool("purge", false, "erase every orphan")
-	if _, err := parseArgs(fs, args, 0); err != nil {
-		return err
+	purge := fs.Bool("purge", false, "erase every orphan listed")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w\n%s", err, tenantUsage)
+	}
+	only := map[uuid.UUID]bool{}
+	for _, arg := range fs.Args() {
+		org, err := tenants.ParseOrg(arg)
+		if err != nil {
+			return err
+		}
+		only[org] = true
 	}
 	opts := rf.options(p)
 	opts.Grace = 0 // orphans have no tokens in use
@@ -324,9 +332,15 @@ func tenantOrphans(ctx context.Context, fs *flag.FlagSet, args []string, p proce
 		return err
 	}
 	defer op.close()
-	orphans, err := op.runner.Orphans(ctx)
+	all, err := op.runner.Orphans(ctx)
 	if err != nil {
 		return err
+	}
+	orphans := all[:0]
+	for _, o := range all {
+		if len(only) == 0 || only[o.Org] {
+			orphans = append(orphans, o)
+		}
 	}
 	tw := tabwriter.NewWriter(p.stdout, 0, 4, 2, ' ', 0)
 	_, _ = fmt.Fprintln(tw, "ORG\tREGISTRY\tSTORES")

@@ -17,6 +17,7 @@ import (
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/e2e/client"
 	"github.com/codingbrain/gateway/stores/storetest"
+	"github.com/jackc/pgx/v5"
 )
 
 // tenantEnv is the environment of `gateway tenant`: the owner role and every
@@ -281,6 +282,64 @@ func TestOrgAdminErasesItsOrganisation(t *testing.T) {
 	for store, kinds := range audit(t, s, a.org.String()) {
 		if n := storeTotal(kinds); n != 0 {
 			t.Errorf("after the erasure %s still holds %v", store, kinds)
+		}
+	}
+}
+
+// TestOrphansAndUserErasure runs `gateway tenant orphans` and
+// `erase-user` on the real stores: an organisation that wrote only
+// episodic items and then lost its registry row is listed and purged; a
+// user's episodic items and memories go, another user's stay.
+func TestOrphansAndUserErasure(t *testing.T) {
+	s := gateway(t)
+	ctx := context.Background()
+	a := s.newTenant(t)
+	fa := seed(t, s, a)
+	colleague := s.colleague(t, a)
+	cc, _ := s.client(colleague)
+	mine := must(client.CreateMemory(ctx, cc, client.CreateMemoryInput{AppId: fa.app, Content: "the colleague's note"})).CreateMemory.Memory.Id
+	must(client.PutEpisodicItem(ctx, cc, client.PutEpisodicItemInput{SessionId: "s", Content: "the colleague's item", TtlSeconds: ptr(3600)}))
+
+	out, err := tenantCmd(s, "erase-user", "--by", "e2e", a.org.String(), colleague.user.String())
+	storetest.RequireNoError(t, err)
+	if !regexp.MustCompile(`postgres\s+memories\s+1\n`).MatchString(out) || !regexp.MustCompile(`valkey\s+keys\s+[1-9]`).MatchString(out) {
+		t.Fatalf("erase-user printed:\n%s", out)
+	}
+	c, _ := s.client(a)
+	if got := must(client.Memory(ctx, c, mine)).Memory; got != nil {
+		t.Fatalf("the erased user's memory is still served: %+v", got)
+	}
+	if got := must(client.Memory(ctx, c, fa.memory)).Memory; got == nil {
+		t.Fatal("the other user's memory went with the erased user")
+	}
+	if items := must(client.EpisodicSession(ctx, cc, "s")).EpisodicSession; items != nil && len(items.Items) > 0 {
+		t.Fatalf("the erased user's episodic items remain: %+v", items.Items)
+	}
+
+	// An organisation with data in the stores and no registry row.
+	orphan := s.newTenant(t)
+	oc, _ := s.client(orphan)
+	must(client.PutEpisodicItem(ctx, oc, client.PutEpisodicItemInput{SessionId: "s", Content: "left behind", TtlSeconds: ptr(3600)}))
+	must(client.RegisterCodeRepo(ctx, oc, client.RegisterCodeRepoInput{Key: "r", Name: ptr("left behind")}))
+	owner, err := pgx.Connect(ctx, os.Getenv("DATABASE_OWNER_URL"))
+	storetest.RequireNoError(t, err)
+	defer owner.Close(ctx)
+	_, err = owner.Exec(ctx, `DELETE FROM organizations WHERE id = $1`, orphan.org)
+	storetest.RequireNoError(t, err)
+
+	listed, err := tenantCmd(s, "orphans", orphan.org.String(), a.org.String())
+	storetest.RequireNoError(t, err)
+	if !regexp.MustCompile(orphan.org.String()+`\s+unregistered\s+valkey,neo4j\n`).MatchString(listed) || strings.Contains(listed, a.org.String()) {
+		t.Fatalf("gateway tenant orphans printed:\n%s", listed)
+	}
+	purged, err := tenantCmd(s, "orphans", "--purge", "--by", "e2e", orphan.org.String())
+	storetest.RequireNoError(t, err)
+	if !strings.Contains(purged, ": DONE") {
+		t.Fatalf("the purge printed:\n%s", purged)
+	}
+	for store, kinds := range audit(t, s, orphan.org.String()) {
+		if n := storeTotal(kinds); n != 0 {
+			t.Errorf("after the purge %s still holds %v", store, kinds)
 		}
 	}
 }
