@@ -16,15 +16,18 @@
 --
 -- The operator (the owner role, DATABASE_OWNER_URL, which runs `gateway
 -- tenant ...` and the background jobs) is bound by FORCE ROW LEVEL SECURITY
--- like the application role. It gets through the policies with its own
--- transaction-local binding, honoured for the tables' owner only:
+-- like the application role. It gets through with policies of its own (TO the
+-- role running this migration, the tables' owner), on its own
+-- transaction-local binding:
 --   * app.operator_org = <uuid>: every row of that organisation, in every
 --     command, whatever its user or visibility (erase, user erase, audit);
 --   * app.operator_all = 'on': every row of every organisation (the orphan
 --     listing and the retention purges).
--- The application role may set those settings too, but app_operator_org() and
--- app_operator_all() answer NULL / false unless the current role is a member
--- of the tables' owner, so for it nothing changes.
+-- The application role's policies are untouched: the operator policies do
+-- not apply to it, and the per-user restrictive policies of 00003 now apply
+-- to codingbrain_app only (they were TO PUBLIC, the owner included). As a
+-- second guard, app_operator_org() and app_operator_all() answer NULL / false
+-- unless the current role is a member of the tables' owner.
 
 -- +goose Up
 CREATE TABLE organizations (
@@ -83,7 +86,7 @@ COMMENT ON FUNCTION app_operator_org() IS 'The organisation the operator (the ta
 COMMENT ON FUNCTION app_operator_all() IS 'Whether the operator (the tables'' owner) bound every organisation with app.operator_all = on; false for any other role.';
 
 -- An operator policy on every table with an org_id column, those of earlier
--- migrations whatever they are: permissive, ORed with the tenant policies.
+-- migrations whatever they are: permissive, for the owner only.
 -- +goose StatementBegin
 DO $$
 DECLARE t text;
@@ -92,25 +95,22 @@ BEGIN
              JOIN information_schema.tables tb ON tb.table_schema = c.table_schema AND tb.table_name = c.table_name
              WHERE c.table_schema = 'public' AND c.column_name = 'org_id' AND tb.table_type = 'BASE TABLE'
     LOOP
-        EXECUTE format('CREATE POLICY %I ON %I USING (org_id = (SELECT app_operator_org()) OR (SELECT app_operator_all())) '
-                       'WITH CHECK (org_id = (SELECT app_operator_org()) OR (SELECT app_operator_all()))', t || '_operator', t);
+        EXECUTE format('CREATE POLICY %I ON %I TO %I USING (org_id = (SELECT app_operator_org()) OR (SELECT app_operator_all())) '
+                       'WITH CHECK (org_id = (SELECT app_operator_org()) OR (SELECT app_operator_all()))', t || '_operator', t, current_user);
     END LOOP;
 END
 $$;
 -- +goose StatementEnd
 
--- The restrictive policies of 00003 (private memories, personal feedback)
--- let the operator through too: it erases every user's rows.
-ALTER POLICY memories_private_select ON memories
-    USING (visibility = 'ORG' OR author_id = (SELECT app_user_id()) OR org_id = (SELECT app_operator_org()) OR (SELECT app_operator_all()));
-ALTER POLICY memories_private_update ON memories
-    USING (visibility = 'ORG' OR author_id = (SELECT app_user_id()) OR org_id = (SELECT app_operator_org()) OR (SELECT app_operator_all()));
-ALTER POLICY memories_private_insert ON memories
-    WITH CHECK (author_id = (SELECT app_user_id()) OR org_id = (SELECT app_operator_org()));
-ALTER POLICY feedback_events_own ON feedback_events
-    USING (user_id = (SELECT app_user_id()) OR (SELECT app_feedback_all()) OR org_id = (SELECT app_operator_org()) OR (SELECT app_operator_all()));
-ALTER POLICY feedback_events_own_delete ON feedback_events
-    USING ((SELECT app_feedback_all()) OR org_id = (SELECT app_operator_org()) OR (SELECT app_operator_all()));
+-- The restrictive per-user policies of 00003 bind the application role
+-- only: the operator erases every user's rows.
+ALTER POLICY memories_private_select ON memories TO codingbrain_app;
+ALTER POLICY memories_private_update ON memories TO codingbrain_app;
+ALTER POLICY memories_private_insert ON memories TO codingbrain_app;
+ALTER POLICY memory_categories_private ON memory_categories TO codingbrain_app;
+ALTER POLICY feedback_events_own ON feedback_events TO codingbrain_app;
+ALTER POLICY feedback_events_own_delete ON feedback_events TO codingbrain_app;
+ALTER POLICY feedback_events_own_insert ON feedback_events TO codingbrain_app;
 
 -- The application role reads the registry, registers orgs on first use, and
 -- starts an erasure (status ERASING plus the job row, in one transaction).
@@ -122,16 +122,13 @@ GRANT SELECT, INSERT ON tenant_jobs TO codingbrain_app;
 -- +goose Down
 REVOKE ALL ON tenant_jobs FROM codingbrain_app;
 REVOKE ALL ON organizations FROM codingbrain_app;
-ALTER POLICY feedback_events_own_delete ON feedback_events
-    USING ((SELECT app_feedback_all()));
-ALTER POLICY feedback_events_own ON feedback_events
-    USING (user_id = (SELECT app_user_id()) OR (SELECT app_feedback_all()));
-ALTER POLICY memories_private_insert ON memories
-    WITH CHECK (author_id = (SELECT app_user_id()));
-ALTER POLICY memories_private_update ON memories
-    USING (visibility = 'ORG' OR author_id = (SELECT app_user_id()));
-ALTER POLICY memories_private_select ON memories
-    USING (visibility = 'ORG' OR author_id = (SELECT app_user_id()));
+ALTER POLICY feedback_events_own_insert ON feedback_events TO PUBLIC;
+ALTER POLICY feedback_events_own_delete ON feedback_events TO PUBLIC;
+ALTER POLICY feedback_events_own ON feedback_events TO PUBLIC;
+ALTER POLICY memory_categories_private ON memory_categories TO PUBLIC;
+ALTER POLICY memories_private_insert ON memories TO PUBLIC;
+ALTER POLICY memories_private_update ON memories TO PUBLIC;
+ALTER POLICY memories_private_select ON memories TO PUBLIC;
 -- +goose StatementBegin
 DO $$
 DECLARE p record;
