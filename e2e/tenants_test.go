@@ -343,3 +343,30 @@ func TestOrphansAndUserErasure(t *testing.T) {
 		}
 	}
 }
+
+// TestServerRunsErasures starts a gateway with the owner role: an org
+// admin's erasure is run by the server itself, and organizationErasures
+// follows it to DONE.
+func TestServerRunsErasures(t *testing.T) {
+	s := gateway(t)
+	env := map[string]string{"GATEWAY_ORG_REFRESH": "200ms", "GATEWAY_STORE_TIMEOUT": "2s"}
+	for _, v := range []string{"DATABASE_URL", "DATABASE_OWNER_URL", "VALKEY_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "QDRANT_URL", "OPENSEARCH_URL"} {
+		env[v] = os.Getenv(v)
+	}
+	r := s.replica(t, env)
+	ctx := context.Background()
+	a := r.newTenant(t)
+	seed(t, r, a)
+	admin, _ := r.client(a)
+	started := must(client.EraseOrganization(ctx, admin, client.EraseOrganizationInput{OrganizationId: a.org.String()})).EraseOrganization.Erasure
+	waitFor(t, 90*time.Second, "the server to finish the erasure", func() bool {
+		list, err := client.OrganizationErasures(ctx, admin)
+		return err == nil && len(list.OrganizationErasures) == 1 && list.OrganizationErasures[0].Id == started.Id &&
+			list.OrganizationErasures[0].State == client.ErasureStateDone
+	})
+	for store, kinds := range audit(t, s, a.org.String()) {
+		if n := storeTotal(kinds); n != 0 {
+			t.Errorf("after the server's erasure %s still holds %v", store, kinds)
+		}
+	}
+}
