@@ -186,6 +186,13 @@ func TestEraseOrganisation(t *testing.T) {
 	if !strings.Contains(out, ": DONE") {
 		t.Fatalf("the resumed erasure printed:\n%s", out)
 	}
+	// The job's record counts every PostgreSQL row exactly, the killed
+	// run's included: each batch's counts commit with the batch.
+	for _, m := range auditLine.FindAllStringSubmatch(out, -1) {
+		if n, _ := strconv.Atoi(m[3]); m[1] == "postgres" && n != before["postgres"][m[2]] {
+			t.Errorf("the job says %d %s were erased, the audit counted %d before", n, m[2], before["postgres"][m[2]])
+		}
+	}
 	after := audit(t, s, a.org.String())
 	for store, kinds := range after {
 		for kind, n := range kinds {

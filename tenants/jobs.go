@@ -380,15 +380,29 @@ func (r *Runner) runStore(ctx context.Context, job Job, name string) error {
 		_, err := r.pool.Exec(ctx, storeDoneSQL, job.ID, name)
 		return err
 	}
+	// PostgreSQL records each batch's counts in the batch's own
+	// transaction; the other stores right after the batch (a crash in
+	// between undercounts that one batch).
+	record := func(ctx context.Context, tx pgx.Tx, removed Counts) error {
+		b, err := json.Marshal(removed)
+		if err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, addCountsSQL, job.ID, name, string(b))
+		return err
+	}
 	for {
 		var removed Counts
 		var done bool
 		var err error
+		recorded := name == PostgresName
 		switch {
+		case name == PostgresName && job.Kind != EraseUser:
+			removed, done, err = r.pg.eraseBatch(ctx, job.Org, r.opts.Batch, record)
+		case name == PostgresName:
+			removed, done, err = r.pg.eraseUserBatch(ctx, job.Org, *job.User, job.ReassignTo, r.opts.Batch, record)
 		case job.Kind != EraseUser:
 			removed, done, err = store.EraseBatch(ctx, job.Org, r.opts.Batch)
-		case name == PostgresName:
-			removed, done, err = r.pg.eraseUserBatch(ctx, job.Org, *job.User, job.ReassignTo, r.opts.Batch)
 		default:
 			us, ok := store.(UserStore)
 			if !ok {
@@ -400,9 +414,8 @@ func (r *Runner) runStore(ctx context.Context, job Job, name string) error {
 		if err != nil {
 			return err
 		}
-		if len(removed) > 0 {
-			b, _ := json.Marshal(removed)
-			if _, err := r.pool.Exec(ctx, addCountsSQL, job.ID, name, string(b)); err != nil {
+		if len(removed) > 0 && !recorded {
+			if err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error { return record(ctx, tx, removed) }); err != nil {
 				return err
 			}
 		}

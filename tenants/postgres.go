@@ -139,9 +139,18 @@ func (p *Postgres) Count(ctx context.Context, org uuid.UUID) (map[string]int64, 
 	return out, err
 }
 
+// recordFunc records, in the transaction that removed them, what a batch
+// removed: the job's counts are then exact even when the process dies
+// between two batches.
+type recordFunc func(ctx context.Context, tx pgx.Tx, removed Counts) error
+
 // EraseBatch implements Store: up to batch rows of the first table (in
 // foreign-key order) that still holds some, in one transaction.
 func (p *Postgres) EraseBatch(ctx context.Context, org uuid.UUID, batch int) (map[string]int64, bool, error) {
+	return p.eraseBatch(ctx, org, batch, nil)
+}
+
+func (p *Postgres) eraseBatch(ctx context.Context, org uuid.UUID, batch int, record recordFunc) (map[string]int64, bool, error) {
 	tables, err := p.tenantTables(ctx)
 	if err != nil {
 		return nil, false, err
@@ -159,7 +168,7 @@ func (p *Postgres) EraseBatch(ctx context.Context, org uuid.UUID, batch int) (ma
 			if n := tag.RowsAffected(); n > 0 {
 				removed[t] = n
 				done = false // there may be more; the next batch tells
-				return nil
+				return record.run(ctx, tx, removed)
 			}
 		}
 		return nil
@@ -194,6 +203,14 @@ func (p *Postgres) Orgs(ctx context.Context) ([]uuid.UUID, error) {
 		return nil
 	})
 	return sortedIDs(seen), err
+}
+
+// run calls the record function when there is one.
+func (f recordFunc) run(ctx context.Context, tx pgx.Tx, removed Counts) error {
+	if f == nil {
+		return nil
+	}
+	return f(ctx, tx, removed)
 }
 
 // sortedIDs returns a set's ids in order, for stable listings.
@@ -232,7 +249,7 @@ SELECT org_id, id, CASE WHEN state = 'DELETED' THEN 'delete' ELSE 'upsert' END, 
 
 // eraseUserBatch removes (or, with reassignTo set, hands over) up to batch
 // of the user's rows of the first kind that still has some.
-func (p *Postgres) eraseUserBatch(ctx context.Context, org, user uuid.UUID, reassignTo *uuid.UUID, batch int) (Counts, bool, error) {
+func (p *Postgres) eraseUserBatch(ctx context.Context, org, user uuid.UUID, reassignTo *uuid.UUID, batch int, record recordFunc) (Counts, bool, error) {
 	type step struct {
 		kind string
 		sql  string
@@ -257,7 +274,7 @@ func (p *Postgres) eraseUserBatch(ctx context.Context, org, user uuid.UUID, reas
 			}
 			if n := tag.RowsAffected(); n > 0 {
 				removed[s.kind], done = n, false
-				return nil
+				return record.run(ctx, tx, removed)
 			}
 		}
 		return nil
