@@ -38,6 +38,8 @@ CREATE TABLE organizations (
     updated_at timestamptz NOT NULL DEFAULT now(),
     CONSTRAINT organizations_pkey PRIMARY KEY (id)
 );
+-- The gateways' registry refresh reads the rows changed since the last one.
+CREATE INDEX organizations_updated_idx ON organizations (updated_at);
 
 CREATE TABLE tenant_jobs (
     id           bigint GENERATED ALWAYS AS IDENTITY,

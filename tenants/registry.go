@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -37,6 +38,7 @@ type Registry struct {
 
 	mu     sync.RWMutex
 	status map[uuid.UUID]Status
+	since  time.Time // the database's clock at the last read
 }
 
 // NewRegistry reads the registry through pool (the application role) and
@@ -54,32 +56,76 @@ func NewRegistry(ctx context.Context, pool *pgxpool.Pool, unknown UnknownOrgs, r
 
 const (
 	snapshotSQL    = `SELECT id, status FROM organizations`
+	changedSQL     = `SELECT id, status FROM organizations WHERE updated_at >= $1`
 	orgStatusSQL   = `SELECT status FROM organizations WHERE id = $1`
 	registerOrgSQL = `INSERT INTO organizations (id) VALUES ($1) ON CONFLICT (id) DO NOTHING`
+	nowSQL         = `SELECT now()`
+)
+
+// A refresh reads the rows changed since the previous one (minus
+// changeOverlap: a row's updated_at is its transaction's start, which may
+// commit a little after a later-started read), and every fullReloadEvery
+// refreshes the whole table, which also forgets rows an operator deleted.
+const (
+	changeOverlap   = time.Minute
+	fullReloadEvery = 150
 )
 
 // load replaces the snapshot with the table.
 func (r *Registry) load(ctx context.Context) error {
-	rows, err := r.pool.Query(ctx, snapshotSQL)
-	if err != nil {
+	var since time.Time
+	if err := r.pool.QueryRow(ctx, nowSQL).Scan(&since); err != nil {
 		return stores.Unavailable("postgres", fmt.Errorf("reading the organisations: %w", err))
 	}
-	status := map[uuid.UUID]Status{}
+	status, err := r.read(ctx, snapshotSQL)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.status, r.since = status, since
+	r.mu.Unlock()
+	return nil
+}
+
+// refreshChanges merges the rows changed since the previous read.
+func (r *Registry) refreshChanges(ctx context.Context) error {
+	var now time.Time
+	if err := r.pool.QueryRow(ctx, nowSQL).Scan(&now); err != nil {
+		return stores.Unavailable("postgres", fmt.Errorf("reading the organisations: %w", err))
+	}
+	r.mu.RLock()
+	since := r.since.Add(-changeOverlap)
+	r.mu.RUnlock()
+	changed, err := r.read(ctx, changedSQL, since)
+	if err != nil {
+		return err
+	}
+	r.mu.Lock()
+	maps.Copy(r.status, changed)
+	r.since = now
+	r.mu.Unlock()
+	return nil
+}
+
+// read runs a query of (id, status) rows.
+func (r *Registry) read(ctx context.Context, sql string, args ...any) (map[uuid.UUID]Status, error) {
+	rows, err := r.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, stores.Unavailable("postgres", fmt.Errorf("reading the organisations: %w", err))
+	}
+	out := map[uuid.UUID]Status{}
 	for rows.Next() {
 		var id uuid.UUID
 		var s Status
 		if err := rows.Scan(&id, &s); err != nil {
-			return err
+			return nil, err
 		}
-		status[id] = s
+		out[id] = s
 	}
 	if err := rows.Err(); err != nil {
-		return stores.Unavailable("postgres", err)
+		return nil, stores.Unavailable("postgres", err)
 	}
-	r.mu.Lock()
-	r.status = status
-	r.mu.Unlock()
-	return nil
+	return out, nil
 }
 
 // Run refreshes the snapshot every refresh interval until ctx ends; a failed
@@ -87,14 +133,18 @@ func (r *Registry) load(ctx context.Context) error {
 func (r *Registry) Run(ctx context.Context, log *slog.Logger) {
 	tick := time.NewTicker(r.refresh)
 	defer tick.Stop()
-	for {
+	for n := 1; ; n++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
-			if err := r.load(ctx); err != nil && ctx.Err() == nil {
-				log.Warn("refreshing the organisation registry", "err", err)
-			}
+		}
+		refresh := r.refreshChanges
+		if n%fullReloadEvery == 0 {
+			refresh = r.load
+		}
+		if err := refresh(ctx); err != nil && ctx.Err() == nil {
+			log.Warn("refreshing the organisation registry", "err", err)
 		}
 	}
 }
