@@ -98,9 +98,16 @@ func TestEraseOrganisation(t *testing.T) {
 	}
 
 	t.Run("an unknown organisation is refused and nothing changes", func(t *testing.T) {
-		_, err := tenantCmd(s, "erase", freshID(a.org.String()))
+		unknown := freshID(a.org.String())
+		_, err := tenantCmd(s, "erase", unknown)
 		if err == nil || !strings.Contains(err.Error(), "is not registered") {
 			t.Fatalf("erasing an unknown org gave %v", err)
+		}
+		if out, _ := tenantCmd(s, "audit", unknown); !strings.Contains(out, ": unregistered") {
+			t.Fatalf("a refused erasure registered the org:\n%s", out)
+		}
+		if jobs, _ := tenantCmd(s, "jobs", unknown); strings.Count(jobs, "\n") != 1 {
+			t.Fatalf("a refused erasure left a job:\n%s", jobs)
 		}
 		if _, err := tenantCmd(s, "erase", "not-a-uuid"); err == nil || !strings.Contains(err.Error(), "not an organisation id") {
 			t.Fatalf("erasing a malformed org id gave %v", err)
@@ -178,6 +185,9 @@ func TestEraseOrganisation(t *testing.T) {
 		_, err := tenantCmd(s, "erase", a.org.String())
 		if err == nil || !strings.Contains(err.Error(), "already being erased by job") {
 			t.Fatalf("erasing an org twice gave %v", err)
+		}
+		if jobs, _ := tenantCmd(s, "jobs", a.org.String()); strings.Count(jobs, "ERASE_ORG") != 1 {
+			t.Fatalf("the refused second erasure left a job:\n%s", jobs)
 		}
 	})
 
