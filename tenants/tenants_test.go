@@ -299,12 +299,12 @@ func TestRetention(t *testing.T) {
 	})
 	storetest.RequireNoError(t, err)
 
+	// Chunks of 2 rows. What this pass counts may include other tests'
+	// rows, or miss some of ours that a server's own retention (another
+	// test package, same database) purged first: the rows left tell.
 	pg := tenants.NewPostgres(e.owner)
-	purged, err := pg.Purge(ctx, time.Now(), tenants.Retention{DeletedMemories: 30 * 24 * time.Hour, Feedback: 30 * 24 * time.Hour, Batch: 2})
+	_, err = pg.Purge(ctx, time.Now(), tenants.Retention{DeletedMemories: 30 * 24 * time.Hour, Feedback: 30 * 24 * time.Hour, Batch: 2})
 	storetest.RequireNoError(t, err)
-	if purged.Memories < 2 || purged.Feedback < 5 {
-		t.Fatalf("purged %+v, want at least this org's 2 memories and 5 events", purged)
-	}
 	if n := e.rows(t, org, "memories", "true"); n != 1 {
 		t.Errorf("%d memories left, want the live one", n)
 	}
