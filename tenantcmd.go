@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -187,7 +188,7 @@ func (f runnerFlags) options(p process) tenants.RunnerOptions {
 		opts.AfterStore = func(done string) {
 			if done == store {
 				_, _ = fmt.Fprintf(p.stdout, "paused after %s\n", done)
-				select {}
+				time.Sleep(math.MaxInt64) // until killed
 			}
 		}
 	}

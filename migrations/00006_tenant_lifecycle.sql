@@ -49,7 +49,7 @@ CREATE TABLE tenant_jobs (
     -- ERASE_USER: the user who receives the erased user's memories (NULL:
     -- they are erased).
     reassign_to  uuid,
-    state        text NOT NULL DEFAULT 'PENDING' CHECK (state IN ('PENDING', 'RUNNING', 'DONE', 'FAILED')),
+    state        text NOT NULL DEFAULT 'PENDING' CHECK (state IN ('PENDING', 'RUNNING', 'DONE')),
     requested_by text NOT NULL CHECK (char_length(requested_by) BETWEEN 1 AND 200),
     -- The stores still to do, in order; a store leaves the list when it is done.
     pending      text[] NOT NULL,

@@ -39,7 +39,6 @@ const (
 	JobPending JobState = "PENDING"
 	JobRunning JobState = "RUNNING"
 	JobDone    JobState = "DONE"
-	JobFailed  JobState = "FAILED"
 )
 
 // OrgStores are the stores an organisation erasure goes through, in order:
@@ -188,12 +187,11 @@ func (j *Jobs) StartUserErase(ctx context.Context, org, user uuid.UUID, reassign
 	return scanJob(j.pool.QueryRow(ctx, insertJobSQL, EraseUser, org, user, reassignTo, by, userStores))
 }
 
-// Get returns job id. With org set, a job of another organisation is
-// stores.ErrNotFound, exactly like a missing one.
-func (j *Jobs) Get(ctx context.Context, id int64, org uuid.UUID) (Job, error) {
+// Get returns job id; stores.ErrNotFound when there is none.
+func (j *Jobs) Get(ctx context.Context, id int64) (Job, error) {
 	job, err := scanJob(j.pool.QueryRow(ctx, jobSQL, id))
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && org != uuid.Nil && job.Org != org) {
-		return Job{}, stores.NotFound("no erasure job %d", id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Job{}, stores.NotFound("no lifecycle job %d", id)
 	}
 	return job, err
 }
@@ -316,11 +314,11 @@ func (r *Runner) Run(ctx context.Context, id int64) (Job, error) {
 	}
 	defer func() { _, _ = conn.Exec(context.WithoutCancel(ctx), unlockJobSQL, jobLockSpace, id) }()
 
-	job, err := r.Jobs().Get(ctx, id, uuid.Nil)
+	job, err := r.Jobs().Get(ctx, id)
 	if err != nil {
 		return Job{}, err
 	}
-	if job.State == JobDone || job.State == JobFailed {
+	if job.State == JobDone {
 		return job, nil
 	}
 	if _, err := r.pool.Exec(ctx, setRunningSQL, id); err != nil {
@@ -351,7 +349,7 @@ func (r *Runner) Run(ctx context.Context, id int64) (Job, error) {
 	if err != nil {
 		return job, err
 	}
-	return r.Jobs().Get(ctx, id, uuid.Nil)
+	return r.Jobs().Get(ctx, id)
 }
 
 // waitGrace waits until the job is Grace old.

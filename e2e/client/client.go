@@ -1619,19 +1619,16 @@ type ErasureState string
 const (
 	// Recorded; it starts when a gateway running as the owner role (DATABASE_OWNER_URL) or an operator (`gateway tenant erase --resume`) takes it up.
 	ErasureStatePending ErasureState = "PENDING"
-	// Removing the organisation's data, store by store.
+	// Removing the organisation's data, store by store; after a failure (a store down) it stays RUNNING and is taken up again.
 	ErasureStateRunning ErasureState = "RUNNING"
 	// Every store is empty of the organisation's data; the organisation is ERASED.
 	ErasureStateDone ErasureState = "DONE"
-	// Stopped for good; an operator looks at it.
-	ErasureStateFailed ErasureState = "FAILED"
 )
 
 var AllErasureState = []ErasureState{
 	ErasureStatePending,
 	ErasureStateRunning,
 	ErasureStateDone,
-	ErasureStateFailed,
 }
 
 // ExperimentExperiment includes the requested fields of the GraphQL type Experiment.

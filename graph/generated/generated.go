@@ -4507,12 +4507,10 @@ type Subscription {
 enum ErasureState {
   "Recorded; it starts when a gateway running as the owner role (DATABASE_OWNER_URL) or an operator (` + "`" + `gateway tenant erase --resume` + "`" + `) takes it up."
   PENDING
-  "Removing the organisation's data, store by store."
+  "Removing the organisation's data, store by store; after a failure (a store down) it stays RUNNING and is taken up again."
   RUNNING
   "Every store is empty of the organisation's data; the organisation is ERASED."
   DONE
-  "Stopped for good; an operator looks at it."
-  FAILED
 }
 
 "What an erasure did in one store."
