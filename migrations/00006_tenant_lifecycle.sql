@@ -88,7 +88,9 @@ COMMENT ON FUNCTION app_operator_org() IS 'The organisation the operator (the ta
 COMMENT ON FUNCTION app_operator_all() IS 'Whether the operator (the tables'' owner) bound every organisation with app.operator_all = on; false for any other role.';
 
 -- An operator policy on every table with an org_id column, those of earlier
--- migrations whatever they are: permissive, for the owner only.
+-- migrations whatever they are: permissive, for the owner only. A later
+-- migration that adds such a table adds its <table>_operator policy too; the
+-- lifecycle jobs refuse to run without it (they would see no rows there).
 -- +goose StatementBegin
 DO $$
 DECLARE t text;

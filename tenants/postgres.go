@@ -35,21 +35,25 @@ const (
 	bindOperatorAllSQL = `SELECT set_config('app.operator_all', 'on', true)`
 
 	// tenantTablesSQL lists the tables holding tenant rows with the tables
-	// each one references (its foreign keys among them).
+	// each one references (its foreign keys among them), and whether row
+	// level security would hide rows from the operator: RLS on and no
+	// operator policy (<table>_operator, migration 00006).
 	tenantTablesSQL = `SELECT c.relname::text,
-       coalesce(array_agg(DISTINCT r.relname::text) FILTER (WHERE r.relname IS NOT NULL AND r.relname <> c.relname), '{}')
+       coalesce(array_agg(DISTINCT r.relname::text) FILTER (WHERE r.relname IS NOT NULL AND r.relname <> c.relname), '{}'),
+       c.relrowsecurity AND NOT EXISTS (SELECT 1 FROM pg_policy p WHERE p.polrelid = c.oid AND p.polname = c.relname || '_operator')
 FROM pg_class c
 JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public'
 JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = 'org_id' AND NOT a.attisdropped
 LEFT JOIN pg_constraint fk ON fk.conrelid = c.oid AND fk.contype = 'f'
 LEFT JOIN pg_class r ON r.oid = fk.confrelid
 WHERE c.relkind = 'r'
-GROUP BY c.relname`
+GROUP BY c.oid, c.relname, c.relrowsecurity`
 )
 
 // tenantTables returns the tables with an org_id column, every table after
 // the tables whose rows reference it: deleting in this order never breaks a
-// foreign key.
+// foreign key. A table whose rows row level security would hide from the
+// operator is an error: erasing or counting it would silently see nothing.
 func (p *Postgres) tenantTables(ctx context.Context) ([]string, error) {
 	rows, err := p.pool.Query(ctx, tenantTablesSQL)
 	if err != nil {
@@ -60,8 +64,13 @@ func (p *Postgres) tenantTables(ctx context.Context) ([]string, error) {
 	for rows.Next() {
 		var name string
 		var to []string
-		if err := rows.Scan(&name, &to); err != nil {
+		var hidden bool
+		if err := rows.Scan(&name, &to, &hidden); err != nil {
 			return nil, err
+		}
+		if hidden {
+			rows.Close()
+			return nil, fmt.Errorf("table %s has row level security but no %s_operator policy: the migration that made it must add one (see migration 00006)", name, name)
 		}
 		refs[name] = to
 		names = append(names, name)
