@@ -291,7 +291,7 @@ const (
 	storeDoneSQL  = `UPDATE tenant_jobs SET pending = array_remove(pending, $2), updated_at = now() WHERE id = $1`
 	jobErrorSQL   = `UPDATE tenant_jobs SET last_error = $2, updated_at = now() WHERE id = $1`
 	finishJobSQL  = `UPDATE tenant_jobs SET state = 'DONE', last_error = NULL, finished_at = now(), updated_at = now() WHERE id = $1`
-	markErasedSQL = `UPDATE organizations SET status = 'ERASED', updated_at = now() WHERE id = $1 AND status = 'ERASING'`
+	markErasedSQL = `UPDATE organizations SET status = 'ERASED', name = '', updated_at = now() WHERE id = $1 AND status = 'ERASING'`
 )
 
 // Run runs job id to its end, or until an error (recorded in the job, which

@@ -363,7 +363,7 @@ func TestOrphans(t *testing.T) {
 	if counts["postgres"].Total() != 0 {
 		t.Fatalf("after the purge: %v", counts)
 	}
-	if o, _, _ := runner.Jobs().Organization(ctx, orphan); o.Status != tenants.StatusErased {
-		t.Fatalf("the purged orphan is %s in the registry", o.Status)
+	if o, _, _ := runner.Jobs().Organization(ctx, orphan); o.Status != tenants.StatusErased || o.Name != "" {
+		t.Fatalf("the purged orphan is %+v in the registry", o)
 	}
 }
