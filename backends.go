@@ -24,6 +24,7 @@ import (
 	"github.com/codingbrain/gateway/stores/qdrant"
 	"github.com/codingbrain/gateway/stores/valkey"
 	"github.com/codingbrain/gateway/telemetry"
+	"github.com/codingbrain/gateway/tenants"
 	"github.com/sony/gobreaker/v2"
 )
 
@@ -37,7 +38,10 @@ type opened struct {
 	// connect reaches the backend and ensures its collections, indexes and
 	// constraints; nil when opening did already (PostgreSQL).
 	connect func(context.Context) error
-	close   func()
+	// lifecycle is the backend seen whole by the organisation lifecycle
+	// jobs (erase, audit, orphans), when it holds tenant data.
+	lifecycle tenants.Store
+	close     func()
 }
 
 // opener makes one real backend's client when its setting is present
@@ -64,7 +68,10 @@ type wired struct {
 	backends stores.Backends
 	guards   []*guarded.Guard // one per real backend, for readiness
 	outbox   stores.Outbox    // nil unless memories are on PostgreSQL
-	close    func()
+	// lifecycle are the real backends other than PostgreSQL, for the
+	// lifecycle jobs.
+	lifecycle []tenants.Store
+	close     func()
 }
 
 // newBackends wires a backend per domain: the embedded default, replaced by
@@ -94,6 +101,9 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, obser
 		closers = append(closers, got.close)
 		if got.outbox != nil {
 			w.outbox = got.outbox
+		}
+		if got.lifecycle != nil {
+			w.lifecycle = append(w.lifecycle, got.lifecycle)
 		}
 		g := guarded.New(o.name, guarded.Options{Timeout: cfg.StoreTimeout, Observer: observer})
 		w.guards = append(w.guards, g)
@@ -263,7 +273,7 @@ func openValkey(_ context.Context, cfg config.Config, log *slog.Logger, _ func()
 		return opened{}, fmt.Errorf("episodic store: %w", err)
 	}
 	log.Info("episodic on valkey", "addr", episodic.Addr())
-	return opened{domains: stores.Backends{Episodic: episodic}, connect: episodic.Ping, close: func() {
+	return opened{domains: stores.Backends{Episodic: episodic}, lifecycle: episodic, connect: episodic.Ping, close: func() {
 		if err := episodic.Close(); err != nil {
 			log.Warn("closing valkey", "err", err)
 		}
@@ -287,7 +297,7 @@ func openNeo4j(ctx context.Context, cfg config.Config, log *slog.Logger, _ func(
 	}
 	graph := neo4j.NewCodeGraphBackend(driver, opts)
 	log.Info("code graph on neo4j", "max_depth", cfg.MaxTraversalDepth)
-	return opened{domains: stores.Backends{CodeGraph: graph}, connect: graph.Connect, close: func() {
+	return opened{domains: stores.Backends{CodeGraph: graph}, lifecycle: graph, connect: graph.Connect, close: func() {
 		if err := graph.Close(context.WithoutCancel(ctx)); err != nil {
 			log.Warn("closing neo4j", "err", err)
 		}
@@ -313,7 +323,7 @@ func openQdrant(_ context.Context, cfg config.Config, log *slog.Logger, models f
 		}
 		return vectors.EnsureCollections(ctx)
 	}
-	return opened{domains: stores.Backends{Vectors: vectors}, connect: connect, close: func() {
+	return opened{domains: stores.Backends{Vectors: vectors}, lifecycle: vectors, connect: connect, close: func() {
 		if err := vectors.Close(); err != nil {
 			log.Warn("closing qdrant", "err", err)
 		}
@@ -352,7 +362,7 @@ func openOpenSearch(ctx context.Context, cfg config.Config, log *slog.Logger, _ 
 		}
 		return nil
 	}
-	return opened{domains: stores.Backends{FullText: fullText}, connect: connect, close: func() { stopPlacement(); fullText.Close() }}, nil
+	return opened{domains: stores.Backends{FullText: fullText}, lifecycle: fullText, connect: connect, close: func() { stopPlacement(); fullText.Close() }}, nil
 }
 
 // redactedHost is the host of a URL without the credentials it may carry,

@@ -16,6 +16,7 @@ import (
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/migrations"
 	"github.com/codingbrain/gateway/stores/opensearch"
+	"github.com/codingbrain/gateway/tenants"
 	"github.com/google/uuid"
 )
 
@@ -185,4 +186,56 @@ func listTenants(ctx context.Context, backend *opensearch.Backend, out io.Writer
 		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Org, t.Index, placement, t.Documents)
 	}
 	return tw.Flush()
+}
+
+// tenantUsage is printed with every usage error of `gateway tenant`.
+const tenantUsage = `usage: gateway tenant erase [--resume] [--batch N] [--by WHO] ORG
+       gateway tenant erase-user [--reassign-to USER] [--batch N] [--by WHO] ORG USER
+       gateway tenant audit ORG
+       gateway tenant orphans [--purge] [ORG...]
+       gateway tenant jobs ORG
+       gateway tenant register [--name NAME] ORG
+       gateway tenant suspend ORG | activate ORG
+       gateway tenant retention
+  erase      erase organisation ORG from every store (a durable job; --resume
+             continues an erasure that was interrupted)
+  erase-user erase one user's data in ORG; their memories are erased, or
+             handed to --reassign-to
+  audit      print what each store holds for ORG, per kind
+  orphans    list organisations holding data but unregistered or erased
+             (only the ORGs given, if any); --purge erases those listed
+  jobs       print ORG's lifecycle jobs, newest first
+  register, suspend, activate   manage the registry
+  retention  apply the retention windows once (GATEWAY_DELETED_MEMORY_RETENTION,
+             GATEWAY_FEEDBACK_RETENTION)
+  needs DATABASE_OWNER_URL, and the URL of every store to reach`
+
+// tenantCommands are the subcommands of `gateway tenant`, by name.
+var tenantCommands = map[string]func(ctx context.Context, fs *flag.FlagSet, args []string, p process) error{
+	"erase":      tenantErase,
+	"erase-user": tenantEraseUser,
+	"audit":      tenantAudit,
+	"orphans":    tenantOrphans,
+	"jobs":       tenantJobs,
+	"register":   tenantRegister,
+	"suspend":    tenantSetStatus(tenants.StatusSuspended),
+	"activate":   tenantSetStatus(tenants.StatusActive),
+	"retention":  tenantRetention,
+}
+
+// tenantCommand dispatches `gateway tenant SUBCOMMAND`.
+func tenantCommand(ctx context.Context, args []string, p process) error {
+	if len(args) == 0 {
+		return errors.New("gateway tenant: no subcommand\n" + tenantUsage)
+	}
+	run, ok := tenantCommands[args[0]]
+	if !ok {
+		return fmt.Errorf("gateway tenant: unknown subcommand %q\n%s", args[0], tenantUsage)
+	}
+	fs := flag.NewFlagSet("gateway tenant "+args[0], flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	if err := run(ctx, fs, args[1:], p); err != nil {
+		return fmt.Errorf("gateway tenant %s: %w", args[0], err)
+	}
+	return nil
 }

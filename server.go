@@ -6,6 +6,7 @@
 //	gateway schema            print the GraphQL SDL
 //	gateway migrate up|down|status   run the PostgreSQL migrations (DATABASE_OWNER_URL)
 //	gateway search move-tenant ORG   move a tenant to a dedicated OpenSearch index
+//	gateway tenant erase|audit|orphans|...   the organisation lifecycle (DATABASE_OWNER_URL)
 //
 // The root package is the composition root and nothing else: server.go
 // serves, backends.go opens the configured backends, commands.go holds the
@@ -39,6 +40,7 @@ import (
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/embedded"
 	"github.com/codingbrain/gateway/telemetry"
+	"github.com/codingbrain/gateway/tenants"
 )
 
 func main() {
@@ -72,10 +74,12 @@ func run(ctx context.Context, args []string, p process) error {
 		return migrate(ctx, args, p)
 	case "search":
 		return searchCommand(ctx, args, p)
+	case "tenant":
+		return tenantCommand(ctx, args, p)
 	case "schema":
 		return schema(p)
 	}
-	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate or search)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate, search or tenant)", cmd)
 }
 
 // serve runs the HTTP server until ctx ends or the process gets SIGINT/SIGTERM.
@@ -144,10 +148,17 @@ func serve(ctx context.Context, args []string, p process) error {
 		}
 	}
 	stopIndexer := startIndexer(cfg, w, indexEmbedder, metrics, log)
+	life, err := openLifecycle(ctx, cfg, w.lifecycle, log)
+	if err != nil {
+		return err
+	}
+	defer life.stop()
 
 	handlerCfg := graph.Config{
 		Backends:          backends,
 		Verifier:          verifier,
+		Organizations:     orgGate(life.registry),
+		Lifecycle:         lifecycleOrNil(life.registry),
 		Cursors:           relay.NewCursors(cursorKey(cfg)),
 		Pages:             relay.Limits{DefaultFirst: cfg.DefaultPageSize, MaxFirst: cfg.MaxPageSize},
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
@@ -311,6 +322,22 @@ func streamLimits(cfg config.Config) graph.StreamLimits {
 	l.QueueSize = cfg.StreamQueueSize
 	l.KeepAlive = cfg.KeepAlive
 	return l
+}
+
+// orgGate keeps a nil *Registry from becoming a non-nil interface.
+func orgGate(r *tenants.Registry) graph.OrgGate {
+	if r == nil {
+		return nil
+	}
+	return r
+}
+
+// lifecycleOrNil keeps a nil *Registry from becoming a non-nil interface.
+func lifecycleOrNil(r *tenants.Registry) resolvers.Lifecycle {
+	if r == nil {
+		return nil
+	}
+	return r
 }
 
 // requestEmbedder is the embedder requests use: each embedding bounded by

@@ -64,6 +64,13 @@ type Config struct {
 	KeepAlive                     time.Duration
 	ChangeLogRetention            time.Duration
 
+	// The organisation lifecycle (package tenants).
+	UnknownOrgs            string
+	OrgRefresh             time.Duration
+	DeletedMemoryRetention time.Duration
+	FeedbackRetention      time.Duration
+	RetentionInterval      time.Duration
+
 	DatabaseURL      string
 	DBMaxConns       int
 	DatabaseOwnerURL string
@@ -141,9 +148,14 @@ func Settings() []Setting {
 		integer("subscription-buffer", "GATEWAY_SUBSCRIPTION_BUFFER", 64, "changes one subscription may have pending before it is cut off as a slow consumer", func(c *Config) *int { return &c.SubscriptionBuffer }),
 		duration("keep-alive", "GATEWAY_KEEP_ALIVE", 15*time.Second, "interval of keep-alive pings on live connections (0: none)", func(c *Config) *time.Duration { return &c.KeepAlive }),
 		duration("change-log-retention", "GATEWAY_CHANGE_LOG_RETENTION", 24*time.Hour, "how long the PostgreSQL change log keeps memory changes for memoryChanged(after:) to replay; older ones are pruned in batches and their cursors answer CURSOR_EXPIRED", func(c *Config) *time.Duration { return &c.ChangeLogRetention }),
+		str("unknown-orgs", "GATEWAY_UNKNOWN_ORGS", "register", "with DATABASE_URL, a token of an organisation the registry does not hold: register it on first use (register) or refuse it (refuse)", func(c *Config) *string { return &c.UnknownOrgs }),
+		duration("org-refresh", "GATEWAY_ORG_REFRESH", 2*time.Second, "how often each gateway reloads the organisation registry (a suspended or erasing organisation's tokens are refused within this)", func(c *Config) *time.Duration { return &c.OrgRefresh }),
+		duration("deleted-memory-retention", "GATEWAY_DELETED_MEMORY_RETENTION", 30*24*time.Hour, "how long a soft-deleted memory is kept before it is purged for good (0: forever); applied with DATABASE_OWNER_URL", func(c *Config) *time.Duration { return &c.DeletedMemoryRetention }),
+		duration("feedback-retention", "GATEWAY_FEEDBACK_RETENTION", 30*24*time.Hour, "how long feedback events are kept (0: forever); applied with DATABASE_OWNER_URL", func(c *Config) *time.Duration { return &c.FeedbackRetention }),
+		duration("retention-interval", "GATEWAY_RETENTION_INTERVAL", time.Hour, "how often the retention purge runs, and lifecycle jobs are looked for, with DATABASE_OWNER_URL", func(c *Config) *time.Duration { return &c.RetentionInterval }),
 		str("database-url", "DATABASE_URL", "", "PostgreSQL URL of the application role (memories, feedback, experiments)", func(c *Config) *string { return &c.DatabaseURL }),
 		integer("db-max-conns", "GATEWAY_DB_MAX_CONNS", 16, "connections in the PostgreSQL pool, unless DATABASE_URL sets pool_max_conns", func(c *Config) *int { return &c.DBMaxConns }),
-		str("database-owner-url", "DATABASE_OWNER_URL", "", "PostgreSQL URL of the owner role, used by `gateway migrate`", func(c *Config) *string { return &c.DatabaseOwnerURL }),
+		str("database-owner-url", "DATABASE_OWNER_URL", "", "PostgreSQL URL of the owner role, used by `gateway migrate` and `gateway tenant`; in `gateway serve`, it runs the lifecycle jobs (erasures) and the retention purge", func(c *Config) *string { return &c.DatabaseOwnerURL }),
 		str("valkey-url", "VALKEY_URL", "", "Valkey URL (episodic sessions, embedding cache): redis:// or rediss:// for one server, redis+cluster:// or rediss+cluster:// for a cluster", func(c *Config) *string { return &c.ValkeyURL }),
 		str("neo4j-uri", "NEO4J_URI", "", "Neo4j Bolt URI (code graph)", func(c *Config) *string { return &c.Neo4jURI }),
 		str("neo4j-user", "NEO4J_USER", "neo4j", "Neo4j user", func(c *Config) *string { return &c.Neo4jUser }),
@@ -194,6 +206,12 @@ func (c Config) Validate() error {
 	}
 	if c.ChangeLogRetention < time.Minute {
 		errs = append(errs, errors.New("the change log retention must be at least 1m"))
+	}
+	if c.UnknownOrgs != "register" && c.UnknownOrgs != "refuse" {
+		errs = append(errs, errors.New("unknown orgs must be register or refuse"))
+	}
+	if c.OrgRefresh <= 0 || c.RetentionInterval <= 0 {
+		errs = append(errs, errors.New("the org refresh and retention intervals must be positive"))
 	}
 	if c.MaxBodyBytes < 1024 {
 		errs = append(errs, errors.New("max body bytes must be at least 1024"))

@@ -36,15 +36,16 @@ type matrixCase struct {
 // Every other root field needs a matrix case; a new field without one fails
 // TestCrossTenantMatrix.
 var noIDFields = map[string]string{
-	"Query.viewer":              "the caller only",
-	"Query.apps":                "lists the caller's org",
-	"Query.categories":          "lists the caller's org",
-	"Query.experiments":         "lists the caller's org",
-	"Query.episodicSessions":    "lists the caller's sessions",
-	"Query.codeRepos":           "lists the caller's org",
-	"Query._service":            "the public SDL",
-	"Mutation.createApp":        "a name only; names are per org",
-	"Mutation.createExperiment": "a name only; names are per org",
+	"Query.viewer":               "the caller only",
+	"Query.apps":                 "lists the caller's org",
+	"Query.categories":           "lists the caller's org",
+	"Query.experiments":          "lists the caller's org",
+	"Query.episodicSessions":     "lists the caller's sessions",
+	"Query.codeRepos":            "lists the caller's org",
+	"Query._service":             "the public SDL",
+	"Mutation.createApp":         "a name only; names are per org",
+	"Mutation.createExperiment":  "a name only; names are per org",
+	"Query.organizationErasures": "lists the caller's org",
 }
 
 func ids(v ...string) []string { return v }
@@ -211,6 +212,10 @@ func matrixCases() []matrixCase {
 	add("Mutation.deleteMemory", "delete A's memory", func(f fixture) []string { return ids(f.memory) },
 		func(ctx context.Context, c graphql.Client, ids []string) {
 			_, _ = client.DeleteMemory(ctx, c, client.DeleteMemoryInput{Id: ids[0]})
+		})
+	add("Mutation.eraseOrganization", "erasure of A's organisation", func(f fixture) []string { return ids(f.tenant.org.String()) },
+		func(ctx context.Context, c graphql.Client, ids []string) {
+			_, _ = client.EraseOrganization(ctx, c, client.EraseOrganizationInput{OrganizationId: ids[0]})
 		})
 	add("Mutation.recordFeedback", "feedback on A's memory", func(f fixture) []string { return ids(f.memory) },
 		func(ctx context.Context, c graphql.Client, ids []string) {

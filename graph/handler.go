@@ -38,8 +38,13 @@ import (
 
 // Config is what the handler needs; server.go fills it from the gateway's settings.
 type Config struct {
-	Backends          stores.Backends
-	Verifier          *auth.Verifier
+	Backends stores.Backends
+	Verifier *auth.Verifier
+	// Organizations, when set, decides whether a verified token's
+	// organisation is served (the tenant registry); nil serves every one.
+	Organizations OrgGate
+	// Lifecycle, when set, lets org admins erase their organisation.
+	Lifecycle         resolvers.Lifecycle
 	Cursors           relay.Cursors
 	Pages             relay.Limits
 	MaxTraversalDepth int
@@ -111,6 +116,7 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
 		Now:               cfg.Now,
 		Embedder:          cfg.Embedder,
+		Lifecycle:         cfg.Lifecycle,
 		// New memories that name no visibility get this one.
 		DefaultMemoryVisibility: cfg.DefaultMemoryVisibility,
 	}})
@@ -286,6 +292,13 @@ func authenticate(cfg Config, tenants, anonymous rateLimiter, next http.Handler)
 			return
 		}
 		p, err := cfg.Verifier.FromRequest(r)
+		if err == nil {
+			p, err = cfg.admit(r.Context(), p)
+		}
+		if errors.Is(err, stores.ErrUnavailable) {
+			writeError(w, r, http.StatusServiceUnavailable, stores.PublicMessage(err), CodeStoreUnavailable)
+			return
+		}
 		if err != nil {
 			writeError(w, r, http.StatusUnauthorized, err.Error(), CodeUnauthenticated)
 			return
@@ -312,6 +325,22 @@ func authenticate(cfg Config, tenants, anonymous rateLimiter, next http.Handler)
 		trace.SpanFromContext(ctx).SetAttributes(attribute.String("codingbrain.org_id", p.OrgID.String()))
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// OrgGate decides whether a verified token's organisation is served, and
+// with which scopes (tenants.Registry). A refusal wraps
+// auth.ErrUnauthenticated with a message the client may read; a registry
+// that cannot be read is stores.ErrUnavailable.
+type OrgGate interface {
+	Admit(ctx context.Context, p auth.Principal) (auth.Principal, error)
+}
+
+// admit passes a verified principal through the organisation gate.
+func (cfg Config) admit(ctx context.Context, p auth.Principal) (auth.Principal, error) {
+	if cfg.Organizations == nil {
+		return p, nil
+	}
+	return cfg.Organizations.Admit(ctx, p)
 }
 
 // anonymousMaxBodyBytes bounds the body of a request without a token: the

@@ -477,6 +477,9 @@ func websocketInit(cfg Config, streams *Streams) transport.WebsocketInitFunc {
 			if p, err = cfg.Verifier.Verify(strings.TrimSpace(token)); err != nil {
 				return fail(CloseUnauthorized, err)
 			}
+			if p, err = cfg.admit(ctx, p); err != nil {
+				return fail(CloseUnauthorized, err)
+			}
 			ok = true
 		}
 		if !ok {

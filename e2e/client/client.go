@@ -1502,6 +1502,135 @@ func (v *EpisodicSessionsResponse) GetEpisodicSessions() []EpisodicSessionsEpiso
 	return v.EpisodicSessions
 }
 
+// EraseOrganizationEraseOrganizationEraseOrganizationPayload includes the requested fields of the GraphQL type EraseOrganizationPayload.
+// The GraphQL type's documentation follows.
+//
+// Result of eraseOrganization.
+type EraseOrganizationEraseOrganizationEraseOrganizationPayload struct {
+	// The erasure job.
+	Erasure EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure `json:"erasure"`
+}
+
+// GetErasure returns EraseOrganizationEraseOrganizationEraseOrganizationPayload.Erasure, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayload) GetErasure() EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure {
+	return v.Erasure
+}
+
+// EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure includes the requested fields of the GraphQL type OrganizationErasure.
+// The GraphQL type's documentation follows.
+//
+// An erasure of the caller's organisation from every store: a durable job, and the audit record that survives it.
+type EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure struct {
+	// The job's id.
+	Id string `json:"id"`
+	// Where it is.
+	State ErasureState `json:"state"`
+	// Who asked for it: the org admin's user id, or the operator's name.
+	RequestedBy string `json:"requestedBy"`
+	// When it was asked for; from then on only org admins' tokens are accepted, for this query alone.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it ended; null until then.
+	FinishedAt *time.Time `json:"finishedAt"`
+	// Per store, in order, what it did.
+	Stores []EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress `json:"stores"`
+}
+
+// GetId returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure.Id, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure) GetId() string {
+	return v.Id
+}
+
+// GetState returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure.State, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure) GetState() ErasureState {
+	return v.State
+}
+
+// GetRequestedBy returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure.RequestedBy, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure) GetRequestedBy() string {
+	return v.RequestedBy
+}
+
+// GetCreatedAt returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure.CreatedAt, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure) GetCreatedAt() time.Time {
+	return v.CreatedAt
+}
+
+// GetFinishedAt returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure.FinishedAt, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure) GetFinishedAt() *time.Time {
+	return v.FinishedAt
+}
+
+// GetStores returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure.Stores, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasure) GetStores() []EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress {
+	return v.Stores
+}
+
+// EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress includes the requested fields of the GraphQL type ErasureStoreProgress.
+// The GraphQL type's documentation follows.
+//
+// What an erasure did in one store.
+type EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress struct {
+	// The store: postgres, valkey, neo4j, qdrant or opensearch, in the order they are erased.
+	Store string `json:"store"`
+	// Whether the organisation's data is gone from it.
+	Done bool `json:"done"`
+	// How many items of each kind it removed so far (an object of counts, e.g. {"memories": 12}).
+	Counts json.RawMessage `json:"counts"`
+}
+
+// GetStore returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress.Store, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress) GetStore() string {
+	return v.Store
+}
+
+// GetDone returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress.Done, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress) GetDone() bool {
+	return v.Done
+}
+
+// GetCounts returns EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress.Counts, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationEraseOrganizationEraseOrganizationPayloadErasureOrganizationErasureStoresErasureStoreProgress) GetCounts() json.RawMessage {
+	return v.Counts
+}
+
+// Input of eraseOrganization.
+type EraseOrganizationInput struct {
+	// The caller's organisation id (the org claim of the token), typed again to confirm.
+	OrganizationId string `json:"organizationId"`
+}
+
+// GetOrganizationId returns EraseOrganizationInput.OrganizationId, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationInput) GetOrganizationId() string { return v.OrganizationId }
+
+// EraseOrganizationResponse is returned by EraseOrganization on success.
+type EraseOrganizationResponse struct {
+	// Starts erasing the caller's organisation from every store, for good. From its start the organisation's tokens are refused (an org admin's may still read organizationErasures). Needs admin. CONFLICT when an erasure is already under way.
+	EraseOrganization EraseOrganizationEraseOrganizationEraseOrganizationPayload `json:"eraseOrganization"`
+}
+
+// GetEraseOrganization returns EraseOrganizationResponse.EraseOrganization, and is useful for accessing the field via an interface.
+func (v *EraseOrganizationResponse) GetEraseOrganization() EraseOrganizationEraseOrganizationEraseOrganizationPayload {
+	return v.EraseOrganization
+}
+
+// Where an erasure of an organisation is.
+type ErasureState string
+
+const (
+	// Recorded; it starts when a gateway running as the owner role (DATABASE_OWNER_URL) or an operator (`gateway tenant erase --resume`) takes it up.
+	ErasureStatePending ErasureState = "PENDING"
+	// Removing the organisation's data, store by store; after a failure (a store down) it stays RUNNING and is taken up again.
+	ErasureStateRunning ErasureState = "RUNNING"
+	// Every store is empty of the organisation's data; the organisation is ERASED.
+	ErasureStateDone ErasureState = "DONE"
+)
+
+var AllErasureState = []ErasureState{
+	ErasureStatePending,
+	ErasureStateRunning,
+	ErasureStateDone,
+}
+
 // ExperimentExperiment includes the requested fields of the GraphQL type Experiment.
 // The GraphQL type's documentation follows.
 //
@@ -3663,6 +3792,92 @@ func (v *NodesResponse) __premarshalJSON() (*__premarshalNodesResponse, error) {
 	return &retval, nil
 }
 
+// OrganizationErasuresOrganizationErasuresOrganizationErasure includes the requested fields of the GraphQL type OrganizationErasure.
+// The GraphQL type's documentation follows.
+//
+// An erasure of the caller's organisation from every store: a durable job, and the audit record that survives it.
+type OrganizationErasuresOrganizationErasuresOrganizationErasure struct {
+	// The job's id.
+	Id string `json:"id"`
+	// Where it is.
+	State ErasureState `json:"state"`
+	// Who asked for it: the org admin's user id, or the operator's name.
+	RequestedBy string `json:"requestedBy"`
+	// When it was asked for; from then on only org admins' tokens are accepted, for this query alone.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it ended; null until then.
+	FinishedAt *time.Time `json:"finishedAt"`
+	// Per store, in order, what it did.
+	Stores []OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress `json:"stores"`
+}
+
+// GetId returns OrganizationErasuresOrganizationErasuresOrganizationErasure.Id, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasure) GetId() string { return v.Id }
+
+// GetState returns OrganizationErasuresOrganizationErasuresOrganizationErasure.State, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasure) GetState() ErasureState {
+	return v.State
+}
+
+// GetRequestedBy returns OrganizationErasuresOrganizationErasuresOrganizationErasure.RequestedBy, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasure) GetRequestedBy() string {
+	return v.RequestedBy
+}
+
+// GetCreatedAt returns OrganizationErasuresOrganizationErasuresOrganizationErasure.CreatedAt, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasure) GetCreatedAt() time.Time {
+	return v.CreatedAt
+}
+
+// GetFinishedAt returns OrganizationErasuresOrganizationErasuresOrganizationErasure.FinishedAt, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasure) GetFinishedAt() *time.Time {
+	return v.FinishedAt
+}
+
+// GetStores returns OrganizationErasuresOrganizationErasuresOrganizationErasure.Stores, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasure) GetStores() []OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress {
+	return v.Stores
+}
+
+// OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress includes the requested fields of the GraphQL type ErasureStoreProgress.
+// The GraphQL type's documentation follows.
+//
+// What an erasure did in one store.
+type OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress struct {
+	// The store: postgres, valkey, neo4j, qdrant or opensearch, in the order they are erased.
+	Store string `json:"store"`
+	// Whether the organisation's data is gone from it.
+	Done bool `json:"done"`
+	// How many items of each kind it removed so far (an object of counts, e.g. {"memories": 12}).
+	Counts json.RawMessage `json:"counts"`
+}
+
+// GetStore returns OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress.Store, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress) GetStore() string {
+	return v.Store
+}
+
+// GetDone returns OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress.Done, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress) GetDone() bool {
+	return v.Done
+}
+
+// GetCounts returns OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress.Counts, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresOrganizationErasuresOrganizationErasureStoresErasureStoreProgress) GetCounts() json.RawMessage {
+	return v.Counts
+}
+
+// OrganizationErasuresResponse is returned by OrganizationErasures on success.
+type OrganizationErasuresResponse struct {
+	// The erasures of the caller's organisation, newest first (at most 20). Needs admin; answers while the organisation is being erased and after.
+	OrganizationErasures []OrganizationErasuresOrganizationErasuresOrganizationErasure `json:"organizationErasures"`
+}
+
+// GetOrganizationErasures returns OrganizationErasuresResponse.OrganizationErasures, and is useful for accessing the field via an interface.
+func (v *OrganizationErasuresResponse) GetOrganizationErasures() []OrganizationErasuresOrganizationErasuresOrganizationErasure {
+	return v.OrganizationErasures
+}
+
 // Input of purgeFeedback.
 type PurgeFeedbackInput struct {
 	// Events created before this instant are deleted.
@@ -5441,6 +5656,14 @@ type __EpisodicSessionInput struct {
 // GetId returns __EpisodicSessionInput.Id, and is useful for accessing the field via an interface.
 func (v *__EpisodicSessionInput) GetId() string { return v.Id }
 
+// __EraseOrganizationInput is used internally by genqlient
+type __EraseOrganizationInput struct {
+	Input EraseOrganizationInput `json:"input"`
+}
+
+// GetInput returns __EraseOrganizationInput.Input, and is useful for accessing the field via an interface.
+func (v *__EraseOrganizationInput) GetInput() EraseOrganizationInput { return v.Input }
+
 // __ExperimentInput is used internally by genqlient
 type __ExperimentInput struct {
 	Id string `json:"id"`
@@ -6379,6 +6602,51 @@ func EpisodicSessions(
 	return data_, err_
 }
 
+// The mutation executed by EraseOrganization.
+const EraseOrganization_Operation = `
+mutation EraseOrganization ($input: EraseOrganizationInput!) {
+	eraseOrganization(input: $input) {
+		erasure {
+			id
+			state
+			requestedBy
+			createdAt
+			finishedAt
+			stores {
+				store
+				done
+				counts
+			}
+		}
+	}
+}
+`
+
+func EraseOrganization(
+	ctx_ context.Context,
+	client_ graphql.Client,
+	input EraseOrganizationInput,
+) (data_ *EraseOrganizationResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "EraseOrganization",
+		Query:  EraseOrganization_Operation,
+		Variables: &__EraseOrganizationInput{
+			Input: input,
+		},
+	}
+
+	data_ = &EraseOrganizationResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
 // The query executed by Experiment.
 const Experiment_Operation = `
 query Experiment ($id: ID!) {
@@ -6966,6 +7234,45 @@ func Nodes(
 	}
 
 	data_ = &NodesResponse{}
+	resp_ := &graphql.Response{Data: data_}
+
+	err_ = client_.MakeRequest(
+		ctx_,
+		req_,
+		resp_,
+	)
+
+	return data_, err_
+}
+
+// The query executed by OrganizationErasures.
+const OrganizationErasures_Operation = `
+query OrganizationErasures {
+	organizationErasures {
+		id
+		state
+		requestedBy
+		createdAt
+		finishedAt
+		stores {
+			store
+			done
+			counts
+		}
+	}
+}
+`
+
+func OrganizationErasures(
+	ctx_ context.Context,
+	client_ graphql.Client,
+) (data_ *OrganizationErasuresResponse, err_ error) {
+	req_ := &graphql.Request{
+		OpName: "OrganizationErasures",
+		Query:  OrganizationErasures_Operation,
+	}
+
+	data_ = &OrganizationErasuresResponse{}
 	resp_ := &graphql.Response{Data: data_}
 
 	err_ = client_.MakeRequest(

@@ -222,6 +222,16 @@ type ComplexityRoot struct {
 		SessionID func(childComplexity int) int
 	}
 
+	EraseOrganizationPayload struct {
+		Erasure func(childComplexity int) int
+	}
+
+	ErasureStoreProgress struct {
+		Counts func(childComplexity int) int
+		Done   func(childComplexity int) int
+		Store  func(childComplexity int) int
+	}
+
 	Experiment struct {
 		Assignment    func(childComplexity int) int
 		CreatedAt     func(childComplexity int) int
@@ -377,6 +387,7 @@ type ComplexityRoot struct {
 		DeleteDocuments       func(childComplexity int, input model.DeleteDocumentsInput) int
 		DeleteMemory          func(childComplexity int, input model.DeleteMemoryInput) int
 		DeleteVectors         func(childComplexity int, input model.DeleteVectorsInput) int
+		EraseOrganization     func(childComplexity int, input model.EraseOrganizationInput) int
 		ExpireEpisodicItem    func(childComplexity int, input model.ExpireEpisodicItemInput) int
 		ExpireEpisodicSession func(childComplexity int, input model.ExpireEpisodicSessionInput) int
 		IndexDocuments        func(childComplexity int, input model.IndexDocumentsInput) int
@@ -391,6 +402,15 @@ type ComplexityRoot struct {
 		UpsertCodeFiles       func(childComplexity int, input model.UpsertCodeFilesInput) int
 		UpsertCodeSymbols     func(childComplexity int, input model.UpsertCodeSymbolsInput) int
 		UpsertVectors         func(childComplexity int, input model.UpsertVectorsInput) int
+	}
+
+	OrganizationErasure struct {
+		CreatedAt   func(childComplexity int) int
+		FinishedAt  func(childComplexity int) int
+		ID          func(childComplexity int) int
+		RequestedBy func(childComplexity int) int
+		State       func(childComplexity int) int
+		Stores      func(childComplexity int) int
 	}
 
 	OutcomeCount struct {
@@ -414,28 +434,29 @@ type ComplexityRoot struct {
 	}
 
 	Query struct {
-		Apps               func(childComplexity int, first *int, after *string) int
-		Categories         func(childComplexity int, first *int, after *string) int
-		CodeRepo           func(childComplexity int, id string) int
-		CodeRepos          func(childComplexity int, first *int, after *string) int
-		CodeSymbol         func(childComplexity int, id string) int
-		CodeSymbols        func(childComplexity int, first *int, after *string, filter *model.SymbolFilter) int
-		EpisodicSession    func(childComplexity int, id string) int
-		EpisodicSessions   func(childComplexity int) int
-		Experiment         func(childComplexity int, id string) int
-		Experiments        func(childComplexity int, first *int, after *string, statuses []stores.ExperimentStatus) int
-		FeedbackAggregates func(childComplexity int, filter *model.FeedbackFilter) int
-		FeedbackEvents     func(childComplexity int, first *int, after *string, filter *model.FeedbackFilter) int
-		Memories           func(childComplexity int, first *int, after *string, filter *model.MemoryFilter) int
-		Memory             func(childComplexity int, id string) int
-		Node               func(childComplexity int, id string) int
-		Nodes              func(childComplexity int, ids []string) int
-		Recall             func(childComplexity int, text *string, vector []float64, model *string, sessionID *string, first *int, experimentID *string) int
-		Search             func(childComplexity int, text string, tags []string, first *int, after *string) int
-		VectorSearch       func(childComplexity int, model *string, vector []float64, text *string, filter map[string]any, first *int) int
-		Viewer             func(childComplexity int) int
-		__resolve__service func(childComplexity int) int
-		__resolve_entities func(childComplexity int, representations []map[string]any) int
+		Apps                 func(childComplexity int, first *int, after *string) int
+		Categories           func(childComplexity int, first *int, after *string) int
+		CodeRepo             func(childComplexity int, id string) int
+		CodeRepos            func(childComplexity int, first *int, after *string) int
+		CodeSymbol           func(childComplexity int, id string) int
+		CodeSymbols          func(childComplexity int, first *int, after *string, filter *model.SymbolFilter) int
+		EpisodicSession      func(childComplexity int, id string) int
+		EpisodicSessions     func(childComplexity int) int
+		Experiment           func(childComplexity int, id string) int
+		Experiments          func(childComplexity int, first *int, after *string, statuses []stores.ExperimentStatus) int
+		FeedbackAggregates   func(childComplexity int, filter *model.FeedbackFilter) int
+		FeedbackEvents       func(childComplexity int, first *int, after *string, filter *model.FeedbackFilter) int
+		Memories             func(childComplexity int, first *int, after *string, filter *model.MemoryFilter) int
+		Memory               func(childComplexity int, id string) int
+		Node                 func(childComplexity int, id string) int
+		Nodes                func(childComplexity int, ids []string) int
+		OrganizationErasures func(childComplexity int) int
+		Recall               func(childComplexity int, text *string, vector []float64, model *string, sessionID *string, first *int, experimentID *string) int
+		Search               func(childComplexity int, text string, tags []string, first *int, after *string) int
+		VectorSearch         func(childComplexity int, model *string, vector []float64, text *string, filter map[string]any, first *int) int
+		Viewer               func(childComplexity int) int
+		__resolve__service   func(childComplexity int) int
+		__resolve_entities   func(childComplexity int, representations []map[string]any) int
 	}
 
 	Recall struct {
@@ -684,6 +705,7 @@ type MutationResolver interface {
 	SetMemoryVisibility(ctx context.Context, input model.SetMemoryVisibilityInput) (model.SetMemoryVisibilityPayload, error)
 	DeleteMemory(ctx context.Context, input model.DeleteMemoryInput) (model.DeleteMemoryPayload, error)
 	CreateApp(ctx context.Context, input model.CreateAppInput) (model.CreateAppPayload, error)
+	EraseOrganization(ctx context.Context, input model.EraseOrganizationInput) (model.EraseOrganizationPayload, error)
 	UpsertVectors(ctx context.Context, input model.UpsertVectorsInput) (model.UpsertVectorsPayload, error)
 	DeleteVectors(ctx context.Context, input model.DeleteVectorsInput) (model.DeleteVectorsPayload, error)
 }
@@ -707,6 +729,7 @@ type QueryResolver interface {
 	Apps(ctx context.Context, first *int, after *string) (*model.AppConnection, error)
 	Categories(ctx context.Context, first *int, after *string) (*model.CategoryConnection, error)
 	Recall(ctx context.Context, text *string, vector []float64, model *string, sessionID *string, first *int, experimentID *string) (*model.Recall, error)
+	OrganizationErasures(ctx context.Context) ([]model.OrganizationErasure, error)
 	VectorSearch(ctx context.Context, model *string, vector []float64, text *string, filter map[string]any, first *int) ([]stores.VectorHit, error)
 }
 type SearchDocumentResolver interface {
@@ -1306,6 +1329,32 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EpisodicSessionEvent.SessionID(childComplexity), true
+
+	case "EraseOrganizationPayload.erasure":
+		if e.ComplexityRoot.EraseOrganizationPayload.Erasure == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EraseOrganizationPayload.Erasure(childComplexity), true
+
+	case "ErasureStoreProgress.counts":
+		if e.ComplexityRoot.ErasureStoreProgress.Counts == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureStoreProgress.Counts(childComplexity), true
+	case "ErasureStoreProgress.done":
+		if e.ComplexityRoot.ErasureStoreProgress.Done == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureStoreProgress.Done(childComplexity), true
+	case "ErasureStoreProgress.store":
+		if e.ComplexityRoot.ErasureStoreProgress.Store == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ErasureStoreProgress.Store(childComplexity), true
 
 	case "Experiment.assignment":
 		if e.ComplexityRoot.Experiment.Assignment == nil {
@@ -1936,6 +1985,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.DeleteVectors(childComplexity, args["input"].(model.DeleteVectorsInput)), true
+	case "Mutation.eraseOrganization":
+		if e.ComplexityRoot.Mutation.EraseOrganization == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_eraseOrganization_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.EraseOrganization(childComplexity, args["input"].(model.EraseOrganizationInput)), true
 	case "Mutation.expireEpisodicItem":
 		if e.ComplexityRoot.Mutation.ExpireEpisodicItem == nil {
 			break
@@ -2090,6 +2150,43 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.UpsertVectors(childComplexity, args["input"].(model.UpsertVectorsInput)), true
+
+	case "OrganizationErasure.createdAt":
+		if e.ComplexityRoot.OrganizationErasure.CreatedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationErasure.CreatedAt(childComplexity), true
+	case "OrganizationErasure.finishedAt":
+		if e.ComplexityRoot.OrganizationErasure.FinishedAt == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationErasure.FinishedAt(childComplexity), true
+	case "OrganizationErasure.id":
+		if e.ComplexityRoot.OrganizationErasure.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationErasure.ID(childComplexity), true
+	case "OrganizationErasure.requestedBy":
+		if e.ComplexityRoot.OrganizationErasure.RequestedBy == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationErasure.RequestedBy(childComplexity), true
+	case "OrganizationErasure.state":
+		if e.ComplexityRoot.OrganizationErasure.State == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationErasure.State(childComplexity), true
+	case "OrganizationErasure.stores":
+		if e.ComplexityRoot.OrganizationErasure.Stores == nil {
+			break
+		}
+
+		return e.ComplexityRoot.OrganizationErasure.Stores(childComplexity), true
 
 	case "OutcomeCount.count":
 		if e.ComplexityRoot.OutcomeCount.Count == nil {
@@ -2315,6 +2412,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Query.Nodes(childComplexity, args["ids"].([]string)), true
+	case "Query.organizationErasures":
+		if e.ComplexityRoot.Query.OrganizationErasures == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Query.OrganizationErasures(childComplexity), true
 	case "Query.recall":
 		if e.ComplexityRoot.Query.Recall == nil {
 			break
@@ -2841,6 +2944,7 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("DeleteMemoryInput", ec.unmarshalInputDeleteMemoryInput),
 			graphql.NewInputUnmarshaler("DeleteVectorsInput", ec.unmarshalInputDeleteVectorsInput),
 			graphql.NewInputUnmarshaler("DocumentInput", ec.unmarshalInputDocumentInput),
+			graphql.NewInputUnmarshaler("EraseOrganizationInput", ec.unmarshalInputEraseOrganizationInput),
 			graphql.NewInputUnmarshaler("ExperimentByIDsInput", ec.unmarshalInputExperimentByIDsInput),
 			graphql.NewInputUnmarshaler("ExpireEpisodicItemInput", ec.unmarshalInputExpireEpisodicItemInput),
 			graphql.NewInputUnmarshaler("ExpireEpisodicSessionInput", ec.unmarshalInputExpireEpisodicSessionInput),
@@ -4417,6 +4521,64 @@ type Subscription {
   ): EpisodicSessionEvent!
 }
 `, BuiltIn: false},
+	{Name: "../schema/tenants.graphqls", Input: `"Where an erasure of an organisation is."
+enum ErasureState {
+  "Recorded; it starts when a gateway running as the owner role (DATABASE_OWNER_URL) or an operator (` + "`" + `gateway tenant erase --resume` + "`" + `) takes it up."
+  PENDING
+  "Removing the organisation's data, store by store; after a failure (a store down) it stays RUNNING and is taken up again."
+  RUNNING
+  "Every store is empty of the organisation's data; the organisation is ERASED."
+  DONE
+}
+
+"What an erasure did in one store."
+type ErasureStoreProgress {
+  "The store: postgres, valkey, neo4j, qdrant or opensearch, in the order they are erased."
+  store: String!
+  "Whether the organisation's data is gone from it."
+  done: Boolean!
+  "How many items of each kind it removed so far (an object of counts, e.g. {\"memories\": 12})."
+  counts: JSON!
+}
+
+"An erasure of the caller's organisation from every store: a durable job, and the audit record that survives it."
+type OrganizationErasure {
+  "The job's id."
+  id: ID!
+  "Where it is."
+  state: ErasureState!
+  "Who asked for it: the org admin's user id, or the operator's name."
+  requestedBy: String!
+  "When it was asked for; from then on only org admins' tokens are accepted, for this query alone."
+  createdAt: DateTime!
+  "When it ended; null until then."
+  finishedAt: DateTime
+  "Per store, in order, what it did."
+  stores: [ErasureStoreProgress!]!
+}
+
+"Input of eraseOrganization."
+input EraseOrganizationInput {
+  "The caller's organisation id (the org claim of the token), typed again to confirm."
+  organizationId: UUID!
+}
+
+"Result of eraseOrganization."
+type EraseOrganizationPayload {
+  "The erasure job."
+  erasure: OrganizationErasure!
+}
+
+extend type Query {
+  "The erasures of the caller's organisation, newest first (at most 20). Needs admin; answers while the organisation is being erased and after."
+  organizationErasures: [OrganizationErasure!]
+}
+
+extend type Mutation {
+  "Starts erasing the caller's organisation from every store, for good. From its start the organisation's tokens are refused (an org admin's may still read organizationErasures). Needs admin. CONFLICT when an erasure is already under way."
+  eraseOrganization("The change to make." input: EraseOrganizationInput!): EraseOrganizationPayload!
+}
+`, BuiltIn: false},
 	{Name: "../schema/vectors.graphqls", Input: `"A point found by a vector search."
 type VectorHit {
   "The point's id."
@@ -4900,6 +5062,26 @@ func (ec *executionContext) childFields_EpisodicSessionEvent(ctx context.Context
 	return nil, fmt.Errorf("no field named %q was found under type EpisodicSessionEvent", field.Name)
 }
 
+func (ec *executionContext) childFields_EraseOrganizationPayload(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "erasure":
+		return ec.fieldContext_EraseOrganizationPayload_erasure(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type EraseOrganizationPayload", field.Name)
+}
+
+func (ec *executionContext) childFields_ErasureStoreProgress(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "store":
+		return ec.fieldContext_ErasureStoreProgress_store(ctx, field)
+	case "done":
+		return ec.fieldContext_ErasureStoreProgress_done(ctx, field)
+	case "counts":
+		return ec.fieldContext_ErasureStoreProgress_counts(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ErasureStoreProgress", field.Name)
+}
+
 func (ec *executionContext) childFields_Experiment(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -5190,6 +5372,24 @@ func (ec *executionContext) childFields_MemoryIndexStatusEvent(ctx context.Conte
 		return ec.fieldContext_MemoryIndexStatusEvent_searchable(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type MemoryIndexStatusEvent", field.Name)
+}
+
+func (ec *executionContext) childFields_OrganizationErasure(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_OrganizationErasure_id(ctx, field)
+	case "state":
+		return ec.fieldContext_OrganizationErasure_state(ctx, field)
+	case "requestedBy":
+		return ec.fieldContext_OrganizationErasure_requestedBy(ctx, field)
+	case "createdAt":
+		return ec.fieldContext_OrganizationErasure_createdAt(ctx, field)
+	case "finishedAt":
+		return ec.fieldContext_OrganizationErasure_finishedAt(ctx, field)
+	case "stores":
+		return ec.fieldContext_OrganizationErasure_stores(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type OrganizationErasure", field.Name)
 }
 
 func (ec *executionContext) childFields_OutcomeCount(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -5860,6 +6060,20 @@ func (ec *executionContext) field_Mutation_deleteVectors_args(ctx context.Contex
 	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
 		func(ctx context.Context, v any) (model.DeleteVectorsInput, error) {
 			return ec.unmarshalNDeleteVectorsInput2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐDeleteVectorsInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["input"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_eraseOrganization_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "input",
+		func(ctx context.Context, v any) (model.EraseOrganizationInput, error) {
+			return ec.unmarshalNEraseOrganizationInput2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐEraseOrganizationInput(ctx, v)
 		})
 	if err != nil {
 		return nil, err
@@ -9076,6 +9290,107 @@ func (ec *executionContext) fieldContext_EpisodicSessionEvent_items(_ context.Co
 	return fc, nil
 }
 
+func (ec *executionContext) _EraseOrganizationPayload_erasure(ctx context.Context, field graphql.CollectedField, obj *model.EraseOrganizationPayload) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EraseOrganizationPayload_erasure(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Erasure, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.OrganizationErasure) graphql.Marshaler {
+			return ec.marshalNOrganizationErasure2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐOrganizationErasure(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EraseOrganizationPayload_erasure(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "EraseOrganizationPayload",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationErasure(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _ErasureStoreProgress_store(ctx context.Context, field graphql.CollectedField, obj *model.ErasureStoreProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureStoreProgress_store(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Store, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureStoreProgress_store(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureStoreProgress", field, false, false, "String")
+}
+
+func (ec *executionContext) _ErasureStoreProgress_done(ctx context.Context, field graphql.CollectedField, obj *model.ErasureStoreProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureStoreProgress_done(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Done, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureStoreProgress_done(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureStoreProgress", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _ErasureStoreProgress_counts(ctx context.Context, field graphql.CollectedField, obj *model.ErasureStoreProgress) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ErasureStoreProgress_counts(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Counts, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string]any) graphql.Marshaler {
+			return ec.marshalNJSON2map(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ErasureStoreProgress_counts(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ErasureStoreProgress", field, false, false, "JSON")
+}
+
 func (ec *executionContext) _Experiment_id(ctx context.Context, field graphql.CollectedField, obj *stores.Experiment) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12216,6 +12531,50 @@ func (ec *executionContext) fieldContext_Mutation_createApp(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Mutation_eraseOrganization(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_eraseOrganization(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().EraseOrganization(ctx, fc.Args["input"].(model.EraseOrganizationInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.EraseOrganizationPayload) graphql.Marshaler {
+			return ec.marshalNEraseOrganizationPayload2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐEraseOrganizationPayload(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_eraseOrganization(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_EraseOrganizationPayload(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_eraseOrganization_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Mutation_upsertVectors(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -12300,6 +12659,153 @@ func (ec *executionContext) fieldContext_Mutation_deleteVectors(ctx context.Cont
 	if fc.Args, err = ec.field_Mutation_deleteVectors_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _OrganizationErasure_id(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationErasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationErasure_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationErasure_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationErasure", field, false, false, "ID")
+}
+
+func (ec *executionContext) _OrganizationErasure_state(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationErasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationErasure_state(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.State, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v model.ErasureState) graphql.Marshaler {
+			return ec.marshalNErasureState2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureState(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationErasure_state(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationErasure", field, false, false, "ErasureState")
+}
+
+func (ec *executionContext) _OrganizationErasure_requestedBy(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationErasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationErasure_requestedBy(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestedBy, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationErasure_requestedBy(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationErasure", field, false, false, "String")
+}
+
+func (ec *executionContext) _OrganizationErasure_createdAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationErasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationErasure_createdAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CreatedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNDateTime2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationErasure_createdAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationErasure", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _OrganizationErasure_finishedAt(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationErasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationErasure_finishedAt(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FinishedAt, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *time.Time) graphql.Marshaler {
+			return ec.marshalODateTime2ᚖtimeᚐTime(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationErasure_finishedAt(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("OrganizationErasure", field, false, false, "DateTime")
+}
+
+func (ec *executionContext) _OrganizationErasure_stores(ctx context.Context, field graphql.CollectedField, obj *model.OrganizationErasure) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_OrganizationErasure_stores(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Stores, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.ErasureStoreProgress) graphql.Marshaler {
+			return ec.marshalNErasureStoreProgress2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureStoreProgressᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_OrganizationErasure_stores(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "OrganizationErasure",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ErasureStoreProgress(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -13305,6 +13811,38 @@ func (ec *executionContext) fieldContext_Query_recall(ctx context.Context, field
 	if fc.Args, err = ec.field_Query_recall_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Query_organizationErasures(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Query_organizationErasures(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Query().OrganizationErasures(ctx)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []model.OrganizationErasure) graphql.Marshaler {
+			return ec.marshalOOrganizationErasure2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐOrganizationErasureᚄ(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Query_organizationErasures(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Query",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_OrganizationErasure(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -17159,6 +17697,48 @@ func UnmarshalDocumentInput(ctx context.Context, raw any) (model.DocumentInput, 
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputEraseOrganizationInput(ctx context.Context, obj any) (model.EraseOrganizationInput, error) {
+	var it model.EraseOrganizationInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"organizationId"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "organizationId":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("organizationId"))
+			data, err := ec.unmarshalNUUID2githubᚗcomᚋgoogleᚋuuidᚐUUID(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.OrganizationID = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalEraseOrganizationInput unmarshals raw into the EraseOrganizationInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalEraseOrganizationInput(ctx context.Context, raw any) (model.EraseOrganizationInput, error) {
+	var out model.EraseOrganizationInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "EraseOrganizationInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputExperimentByIDsInput(ctx context.Context, obj any) (model.ExperimentByIDsInput, error) {
 	var it model.ExperimentByIDsInput
 	if obj == nil {
@@ -19697,6 +20277,82 @@ func (ec *executionContext) _EpisodicSessionEvent(ctx context.Context, sel ast.S
 	return out
 }
 
+var eraseOrganizationPayloadImplementors = []string{"EraseOrganizationPayload"}
+
+func (ec *executionContext) _EraseOrganizationPayload(ctx context.Context, sel ast.SelectionSet, obj *model.EraseOrganizationPayload) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, eraseOrganizationPayloadImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("EraseOrganizationPayload")
+		case "erasure":
+			out.Values[i] = ec._EraseOrganizationPayload_erasure(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var erasureStoreProgressImplementors = []string{"ErasureStoreProgress"}
+
+func (ec *executionContext) _ErasureStoreProgress(ctx context.Context, sel ast.SelectionSet, obj *model.ErasureStoreProgress) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, erasureStoreProgressImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ErasureStoreProgress")
+		case "store":
+			out.Values[i] = ec._ErasureStoreProgress_store(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "done":
+			out.Values[i] = ec._ErasureStoreProgress_done(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "counts":
+			out.Values[i] = ec._ErasureStoreProgress_counts(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var experimentImplementors = []string{"Experiment", "Node", "_Entity"}
 
 func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSet, obj *stores.Experiment) graphql.Marshaler {
@@ -20862,6 +21518,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
+		case "eraseOrganization":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_eraseOrganization(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "upsertVectors":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_upsertVectors(ctx, field)
@@ -20873,6 +21536,64 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_deleteVectors(ctx, field)
 			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var organizationErasureImplementors = []string{"OrganizationErasure"}
+
+func (ec *executionContext) _OrganizationErasure(ctx context.Context, sel ast.SelectionSet, obj *model.OrganizationErasure) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, organizationErasureImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("OrganizationErasure")
+		case "id":
+			out.Values[i] = ec._OrganizationErasure_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "state":
+			out.Values[i] = ec._OrganizationErasure_state(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "requestedBy":
+			out.Values[i] = ec._OrganizationErasure_requestedBy(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "createdAt":
+			out.Values[i] = ec._OrganizationErasure_createdAt(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "finishedAt":
+			out.Values[i] = ec._OrganizationErasure_finishedAt(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "stores":
+			out.Values[i] = ec._OrganizationErasure_stores(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21177,6 +21898,12 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Query_recall(ctx, field)
+				})
+		case "organizationErasures":
+			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Query_organizationErasures(ctx, field)
 				})
 		case "vectorSearch":
 			out.ResolveRootConcurrently(innerCtx, ec.OperationContext, i,
@@ -23020,6 +23747,45 @@ func (ec *executionContext) marshalNEpisodicSessionEvent2githubᚗcomᚋcodingbr
 	return ec._EpisodicSessionEvent(ctx, sel, &v)
 }
 
+func (ec *executionContext) unmarshalNEraseOrganizationInput2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐEraseOrganizationInput(ctx context.Context, v any) (model.EraseOrganizationInput, error) {
+	res, err := ec.unmarshalInputEraseOrganizationInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNEraseOrganizationPayload2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐEraseOrganizationPayload(ctx context.Context, sel ast.SelectionSet, v model.EraseOrganizationPayload) graphql.Marshaler {
+	return ec._EraseOrganizationPayload(ctx, sel, &v)
+}
+
+func (ec *executionContext) unmarshalNErasureState2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureState(ctx context.Context, v any) (model.ErasureState, error) {
+	var res model.ErasureState
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNErasureState2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureState(ctx context.Context, sel ast.SelectionSet, v model.ErasureState) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNErasureStoreProgress2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureStoreProgress(ctx context.Context, sel ast.SelectionSet, v model.ErasureStoreProgress) graphql.Marshaler {
+	return ec._ErasureStoreProgress(ctx, sel, &v)
+}
+
+func (ec *executionContext) marshalNErasureStoreProgress2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureStoreProgressᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ErasureStoreProgress) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNErasureStoreProgress2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureStoreProgress(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
 func (ec *executionContext) marshalNExperiment2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperiment(ctx context.Context, sel ast.SelectionSet, v stores.Experiment) graphql.Marshaler {
 	return ec._Experiment(ctx, sel, &v)
 }
@@ -23510,6 +24276,10 @@ func (ec *executionContext) marshalNNode2ᚕgithubᚗcomᚋcodingbrainᚋgateway
 	})
 
 	return ret
+}
+
+func (ec *executionContext) marshalNOrganizationErasure2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐOrganizationErasure(ctx context.Context, sel ast.SelectionSet, v model.OrganizationErasure) graphql.Marshaler {
+	return ec._OrganizationErasure(ctx, sel, &v)
 }
 
 func (ec *executionContext) marshalNOutcomeCount2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcomeCount(ctx context.Context, sel ast.SelectionSet, v stores.OutcomeCount) graphql.Marshaler {
@@ -24928,6 +25698,25 @@ func (ec *executionContext) marshalONode2githubᚗcomᚋcodingbrainᚋgatewayᚋ
 		return graphql.Null
 	}
 	return ec._Node(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOOrganizationErasure2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐOrganizationErasureᚄ(ctx context.Context, sel ast.SelectionSet, v []model.OrganizationErasure) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNOrganizationErasure2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐOrganizationErasure(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalORecall2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecall(ctx context.Context, sel ast.SelectionSet, v *model.Recall) graphql.Marshaler {

@@ -279,6 +279,28 @@ type EpisodicSessionEvent struct {
 	Items []stores.EpisodicItem `json:"items"`
 }
 
+// Input of eraseOrganization.
+type EraseOrganizationInput struct {
+	// The caller's organisation id (the org claim of the token), typed again to confirm.
+	OrganizationID uuid.UUID `json:"organizationId"`
+}
+
+// Result of eraseOrganization.
+type EraseOrganizationPayload struct {
+	// The erasure job.
+	Erasure OrganizationErasure `json:"erasure"`
+}
+
+// What an erasure did in one store.
+type ErasureStoreProgress struct {
+	// The store: postgres, valkey, neo4j, qdrant or opensearch, in the order they are erased.
+	Store string `json:"store"`
+	// Whether the organisation's data is gone from it.
+	Done bool `json:"done"`
+	// How many items of each kind it removed so far (an object of counts, e.g. {"memories": 12}).
+	Counts map[string]any `json:"counts"`
+}
+
 type ExperimentByIDsInput struct {
 	ID string `json:"ID"`
 }
@@ -464,6 +486,22 @@ type MemoryIndexStatusEvent struct {
 // Everything a client can change. Mutations take one input object and return a
 // payload holding the changed objects, so a client cache updates without a refetch.
 type Mutation struct {
+}
+
+// An erasure of the caller's organisation from every store: a durable job, and the audit record that survives it.
+type OrganizationErasure struct {
+	// The job's id.
+	ID string `json:"id"`
+	// Where it is.
+	State ErasureState `json:"state"`
+	// Who asked for it: the org admin's user id, or the operator's name.
+	RequestedBy string `json:"requestedBy"`
+	// When it was asked for; from then on only org admins' tokens are accepted, for this query alone.
+	CreatedAt time.Time `json:"createdAt"`
+	// When it ended; null until then.
+	FinishedAt *time.Time `json:"finishedAt,omitempty"`
+	// Per store, in order, what it did.
+	Stores []ErasureStoreProgress `json:"stores"`
 }
 
 // Where a page of a connection sits in the whole list (Relay cursor connections).
@@ -797,6 +835,67 @@ type Viewer struct {
 	UserID uuid.UUID `json:"userId"`
 	// The scopes the token grants, such as `memories:read`.
 	Scopes []string `json:"scopes"`
+}
+
+// Where an erasure of an organisation is.
+type ErasureState string
+
+const (
+	// Recorded; it starts when a gateway running as the owner role (DATABASE_OWNER_URL) or an operator (`gateway tenant erase --resume`) takes it up.
+	ErasureStatePending ErasureState = "PENDING"
+	// Removing the organisation's data, store by store; after a failure (a store down) it stays RUNNING and is taken up again.
+	ErasureStateRunning ErasureState = "RUNNING"
+	// Every store is empty of the organisation's data; the organisation is ERASED.
+	ErasureStateDone ErasureState = "DONE"
+)
+
+var AllErasureState = []ErasureState{
+	ErasureStatePending,
+	ErasureStateRunning,
+	ErasureStateDone,
+}
+
+func (e ErasureState) IsValid() bool {
+	switch e {
+	case ErasureStatePending, ErasureStateRunning, ErasureStateDone:
+		return true
+	}
+	return false
+}
+
+func (e ErasureState) String() string {
+	return string(e)
+}
+
+func (e *ErasureState) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ErasureState(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ErasureState", str)
+	}
+	return nil
+}
+
+func (e ErasureState) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ErasureState) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ErasureState) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 // What a committed change did to a memory.

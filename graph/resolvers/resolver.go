@@ -12,6 +12,8 @@ import (
 
 	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/tenants"
+	"github.com/google/uuid"
 )
 
 // Resolver holds the gateway's process-wide settings. Per-request state (the
@@ -31,6 +33,20 @@ type Resolver struct {
 	Now func() time.Time
 	// Embedder turns query text into a vector; nil without an embedding server.
 	Embedder Embedder
+	// Lifecycle starts and reads the erasure of the caller's organisation;
+	// nil without the tenant registry (memories not on PostgreSQL).
+	Lifecycle Lifecycle
+}
+
+// Lifecycle is the organisation lifecycle an org admin reaches
+// (tenants.Registry).
+type Lifecycle interface {
+	// StartErase records an erasure of org asked for by by and refuses the
+	// org's tokens from then on. Returns stores.ErrConflict when one is
+	// under way or the org was erased.
+	StartErase(ctx context.Context, org uuid.UUID, by string) (tenants.Job, error)
+	// Erasures returns org's erasures, newest first, at most limit.
+	Erasures(ctx context.Context, org uuid.UUID, limit int) ([]tenants.Job, error)
 }
 
 // Embedder embeds query text (embeddings.OpenAI in production).
