@@ -16,6 +16,7 @@ import (
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/migrations"
 	"github.com/codingbrain/gateway/stores/opensearch"
+	"github.com/codingbrain/gateway/tenantio"
 	"github.com/google/uuid"
 )
 
@@ -185,4 +186,17 @@ func listTenants(ctx context.Context, backend *opensearch.Backend, out io.Writer
 		_, _ = fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", t.Org, t.Index, placement, t.Documents)
 	}
 	return tw.Flush()
+}
+
+// tenantCommand runs the organisation lifecycle operations: `gateway tenant
+// export|import` (package tenantio).
+func tenantCommand(ctx context.Context, args []string, p process) error {
+	if len(args) == 0 {
+		return errors.New("gateway tenant: no subcommand\n" + tenantio.Usage)
+	}
+	switch args[0] {
+	case "export", "import":
+		return tenantio.Command(ctx, args[0], args[1:], tenantio.IO{Getenv: p.getenv, Stdin: p.stdin, Stdout: p.stdout, Stderr: p.stderr})
+	}
+	return fmt.Errorf("gateway tenant: unknown subcommand %q\n%s", args[0], tenantio.Usage)
 }

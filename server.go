@@ -42,7 +42,7 @@ import (
 )
 
 func main() {
-	p := process{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr}
+	p := process{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
 	if err := run(context.Background(), os.Args[1:], p); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
@@ -54,6 +54,7 @@ func main() {
 // nothing a test needs lives in a package variable.
 type process struct {
 	getenv         func(string) string
+	stdin          io.Reader // nil in tests that feed no input
 	stdout, stderr io.Writer
 }
 
@@ -74,8 +75,10 @@ func run(ctx context.Context, args []string, p process) error {
 		return searchCommand(ctx, args, p)
 	case "schema":
 		return schema(p)
+	case "tenant":
+		return tenantCommand(ctx, args, p)
 	}
-	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate or search)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate, search or tenant)", cmd)
 }
 
 // serve runs the HTTP server until ctx ends or the process gets SIGINT/SIGTERM.
