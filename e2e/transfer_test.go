@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -264,4 +265,193 @@ func rawID(id string) string {
 		panic(err)
 	}
 	return raw
+}
+
+// orgContents is everything a user of tn sees of the org in every store:
+// empty lists when the org holds nothing.
+func orgContents(t *testing.T, s *stack, tn tenant) string {
+	t.Helper()
+	ctx := context.Background()
+	c, _ := s.client(tn)
+	var out []any
+	for _, q := range []func() (any, error){
+		func() (any, error) { return client.Apps(ctx, c) },
+		func() (any, error) { return client.Categories(ctx, c) },
+		func() (any, error) { return client.Memories(ctx, c, ptr(100), nil, nil) },
+		func() (any, error) { return client.Experiments(ctx, c) },
+		func() (any, error) { return client.FeedbackEvents(ctx, c, nil) },
+		func() (any, error) { return client.EpisodicSessions(ctx, c) },
+		func() (any, error) { return client.CodeRepos(ctx, c) },
+		func() (any, error) {
+			return client.VectorSearch(ctx, c, matrixModel, []float64{0.11, 0.72, 0.05, 0.31}, nil)
+		},
+	} {
+		v, err := q()
+		if err != nil {
+			t.Fatalf("reading org %s: %v", tn.org, err)
+		}
+		out = append(out, v)
+	}
+	b, err := json.Marshal(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cursorRE.ReplaceAllString(string(b), `"$1":""`)
+}
+
+func TestTenantImportRefusesBadStreams(t *testing.T) {
+	s := gateway(t)
+	a := s.newTenant(t)
+	fa := seed(t, s, a)
+	path := exportOrg(t, s, a.org)
+	good, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(good, []byte("\n"))
+	newer := bytes.Replace(good, []byte(`"version":1`), []byte(`"version":2`), 1)
+	tampered := bytes.Replace(good, []byte("secret of tenant A"), []byte("secret of tenant Z"), 1)
+	empty := orgContents(t, s, s.as(t, uuid.New(), a.user))
+
+	cases := []struct {
+		name, want string
+		stream     []byte
+		args       []string
+	}{
+		{"a stream cut in the middle of a line", "truncated", good[:len(good)/2], nil},
+		{"a stream cut after a whole line", "truncated", bytes.Join(lines[:len(lines)-2], nil), nil},
+		{"a stream whose content was altered", "checksum mismatch", tampered, nil},
+		{"a stream of a newer format version", "newer than this binary", newer, nil},
+		{"a stream with data after its trailer", "data follows the trailer", append(append([]byte{}, good...), lines[1]...), nil},
+		{"an empty stream", "no header", nil, nil},
+		{"a merge into an org that holds nothing", "unknown org", good, []string{"--merge"}},
+	}
+	for _, tc := range cases {
+		t.Run("refuses "+tc.name+" and writes nothing", func(t *testing.T) {
+			target := s.as(t, uuid.New(), a.user)
+			args := append([]string{"import", "--org", target.org.String()}, tc.args...)
+			_, stderr, err := tenantCommand(t, s, bytes.NewReader(tc.stream), args...)
+			if err == nil || !strings.Contains(stderr, tc.want) {
+				t.Fatalf("import answered %v, %q; want a failure saying %q", err, stderr, tc.want)
+			}
+			if got := orgContents(t, s, target); got != empty {
+				t.Errorf("the refused import wrote to org %s:\n%s", target.org, got)
+			}
+		})
+	}
+
+	t.Run("refuses to export an org that holds nothing", func(t *testing.T) {
+		out, stderr, err := tenantCommand(t, s, nil, "export", uuid.NewString())
+		if err == nil || !strings.Contains(stderr, "unknown org") || len(out) != 0 {
+			t.Fatalf("export answered %v, %q and %d bytes; want a failure saying unknown org and no output", err, stderr, len(out))
+		}
+	})
+
+	t.Run("a good stream on stdin is imported", func(t *testing.T) {
+		target := s.as(t, uuid.New(), a.user)
+		if _, stderr, err := tenantCommand(t, s, bytes.NewReader(good), "import", "--org", target.org.String()); err != nil {
+			t.Fatalf("import: %v\n%s", err, stderr)
+		}
+		waitSearchable(t, s, moved(fa, target))
+	})
+}
+
+// namedFixture is one org's rows under names another org uses too.
+type namedFixture struct {
+	tenant                   tenant
+	memory, experiment, word string
+}
+
+// seedNamed fills tn with an app, a category and an experiment of the given
+// (shared) names, a memory in them and a feedback event on both.
+func seedNamed(t *testing.T, s *stack, tn tenant, app, category, experiment string) namedFixture {
+	t.Helper()
+	ctx := context.Background()
+	c, _ := s.client(tn)
+	f := namedFixture{tenant: tn, word: unique("zw")}
+	appID := must(client.CreateApp(ctx, c, client.CreateAppInput{Name: app})).CreateApp.App.Id
+	f.memory = must(client.CreateMemory(ctx, c, client.CreateMemoryInput{
+		AppId: appID, Content: "note of org " + tn.org.String() + " " + f.word, Categories: []string{category},
+	})).CreateMemory.Memory.Id
+	f.experiment = must(client.CreateExperiment(ctx, c, client.CreateExperimentInput{
+		Name: experiment, Variants: []client.VariantInput{{Key: "control", Weight: 1}},
+	})).CreateExperiment.Experiment.Id
+	must(client.TransitionExperiment(ctx, c, client.TransitionExperimentInput{Id: f.experiment, To: client.ExperimentStatusRunning}))
+	must(client.RecordFeedback(ctx, c, client.RecordFeedbackInput{
+		QueryId: unique("q"), MemoryId: &f.memory, Tool: "e2e", QueryType: "recall",
+		Outcome: client.FeedbackOutcomeAccepted, ExperimentId: &f.experiment, VariantKey: ptr("control"),
+	}))
+	return f
+}
+
+func TestTenantImportMerge(t *testing.T) {
+	s := gateway(t)
+	app, category, experiment := unique("shared-app"), unique("shared-cat"), unique("shared-exp")
+	a, b, d := s.newTenant(t), s.newTenant(t), s.newTenant(t)
+	fa, fb := seedNamed(t, s, a, app, category, experiment), seedNamed(t, s, b, app, category, experiment)
+	seedNamed(t, s, d, app, category, experiment)
+	beforeA := orgContents(t, s, a)
+	pathA, pathB := exportOrg(t, s, a.org), exportOrg(t, s, b.org)
+
+	t.Run("without --merge a taken name is refused and nothing is written", func(t *testing.T) {
+		before := orgContents(t, s, d)
+		_, stderr, err := tenantCommand(t, s, nil, "import", "--org", d.org.String(), pathA)
+		if err == nil || !strings.Contains(stderr, "--merge") {
+			t.Fatalf("import answered %v, %q; want a refusal naming --merge", err, stderr)
+		}
+		if got := orgContents(t, s, d); got != before {
+			t.Errorf("the refused import changed org D:\n%s\nwas\n%s", got, before)
+		}
+	})
+
+	t.Run("two orgs merged into a third keep every reference", func(t *testing.T) {
+		importFile(t, s, pathA, "--org", d.org.String(), "--merge")
+		importFile(t, s, pathB, "--org", d.org.String(), "--merge")
+		ctx := context.Background()
+		for _, src := range []namedFixture{fa, fb} {
+			c, _ := s.client(s.as(t, d.org, src.tenant.user))
+			memory := remapGlobalID(d.org, src.memory)
+			m := must(client.Memory(ctx, c, memory)).Memory
+			if m == nil || !strings.Contains(m.Content, src.word) {
+				t.Fatalf("org D lacks the memory of org %s: %+v", src.tenant.org, m)
+			}
+			if m.App.Name != app || len(m.Categories) != 1 || m.Categories[0].Name != category {
+				t.Errorf("the merged memory is in app %q and categories %+v, want the shared %q and %q", m.App.Name, m.Categories, app, category)
+			}
+			// Admin scope: the org's every event; exactly one is on this memory.
+			var on []string
+			for _, e := range must(client.FeedbackEvents(ctx, c, nil)).FeedbackEvents.Nodes {
+				if e.Memory != nil && e.Memory.Id == memory && e.Experiment != nil {
+					on = append(on, e.Experiment.Id)
+				}
+			}
+			if want := remapGlobalID(d.org, src.experiment); len(on) != 1 || on[0] != want {
+				t.Errorf("org D's feedback on the memory of org %s names experiments %v, want [%s]", src.tenant.org, on, want)
+			}
+			exp := must(client.Experiment(ctx, c, remapGlobalID(d.org, src.experiment))).Experiment
+			if exp == nil || !strings.HasPrefix(exp.Name, experiment+" (import ") || exp.Assignment == nil || exp.Assignment.Variant.Key != "control" {
+				t.Errorf("org %s's experiment in org D is %+v, want it renamed from %q with its assignment", src.tenant.org, exp, experiment)
+			}
+		}
+		c, _ := s.client(d)
+		if apps := must(client.Apps(ctx, c)).Apps.Nodes; len(apps) != 1 || apps[0].Name != app {
+			t.Errorf("org D has apps %+v, want the one shared app %q", apps, app)
+		}
+		if cats := must(client.Categories(ctx, c)).Categories.Nodes; len(cats) != 1 || cats[0].Name != category {
+			t.Errorf("org D has categories %+v, want the one shared category %q", cats, category)
+		}
+		if mems := must(client.Memories(ctx, c, ptr(100), nil, nil)).Memories.Edges; len(mems) != 3 {
+			t.Errorf("org D has %d memories, want its own and the two imported", len(mems))
+		}
+		if exps := must(client.Experiments(ctx, c)).Experiments.Nodes; len(exps) != 3 {
+			t.Errorf("org D has experiments %+v, want its own and the two renamed imports", exps)
+		}
+	})
+
+	t.Run("merging an org's export into itself, where every id collides, changes nothing", func(t *testing.T) {
+		importFile(t, s, pathA, "--merge")
+		if got := orgContents(t, s, a); got != beforeA {
+			t.Errorf("org A after merging its own export:\n%s\nwas\n%s", got, beforeA)
+		}
+	})
 }
