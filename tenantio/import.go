@@ -148,10 +148,12 @@ type importer struct {
 	// keeps the target's row); one entry an app or category of the stream.
 	apps, categories map[uuid.UUID]uuid.UUID
 
-	tx    pgx.Tx
-	batch *pgx.Batch
-	code  codeBatch
-	vecs  vectorBatch
+	tx       pgx.Tx
+	batch    *pgx.Batch
+	memories memoryColumns
+	feedback feedbackColumns
+	code     codeBatch
+	vecs     vectorBatch
 }
 
 // id maps an id of the stream to the target org.
@@ -283,6 +285,7 @@ func (im *importer) queue(ctx context.Context, sql string, args ...any) error {
 }
 
 func (im *importer) flushRows(ctx context.Context) error {
+	im.queueColumns()
 	if im.batch.Len() == 0 {
 		return nil
 	}
@@ -320,10 +323,7 @@ func (im *importer) write(ctx context.Context, kind string, data json.RawMessage
 		})
 	case KindFeedback:
 		var rec feedbackRecord
-		return decodeThen(data, &rec, func() error {
-			return im.queue(ctx, insertFeedbackSQL, im.id(rec.ID), rec.UserID, rec.QueryID, im.optionalID(rec.MemoryID), rec.Tool, rec.QueryType,
-				rec.Outcome, rec.LatencyMS, im.optionalID(rec.ExperimentID), rec.VariantKey, rec.CreatedAt)
-		})
+		return decodeThen(data, &rec, func() error { return im.writeFeedback(ctx, rec) })
 	case KindEpisodic:
 		var rec episodicRecord
 		return decodeThen(data, &rec, func() error { return im.writeEpisodic(ctx, rec) })
@@ -353,21 +353,30 @@ ON CONFLICT DO NOTHING`
 ON CONFLICT DO NOTHING`
 	categoryByNameSQL = `SELECT id FROM categories WHERE org_id = app_org_id() AND name = $1`
 
-	// A memory already there (a re-run, or a merge into the source org)
-	// keeps the newer version.
-	upsertMemorySQL = `INSERT INTO memories (org_id, id, app_id, author_id, content, metadata, state, version, visibility, created_at, updated_at, deleted_at)
-VALUES (app_org_id(), $1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10, $11)
-ON CONFLICT (org_id, id) DO UPDATE SET app_id = EXCLUDED.app_id, content = EXCLUDED.content, metadata = EXCLUDED.metadata,
-    state = EXCLUDED.state, version = EXCLUDED.version, visibility = EXCLUDED.visibility,
-    updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at
-WHERE memories.version < EXCLUDED.version`
-	linkCategoriesSQL = `INSERT INTO memory_categories (org_id, memory_id, category_id)
-SELECT app_org_id(), $1, c FROM unnest($2::uuid[]) AS c
-ON CONFLICT DO NOTHING`
-	// The derived indexes (full text, vectors) are rebuilt by the indexer
-	// from this row, as for any write of the gateway: never copied.
-	enqueueSQL = `INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id)
-VALUES (app_org_id(), $1, CASE WHEN $3 = 'DELETED' THEN 'delete' ELSE 'upsert' END, $2, $4)`
+	// One statement writes a batch of memories (column arrays), their
+	// category links and their outbox rows. A memory already there (a
+	// re-run, or a merge into the source org) keeps the newer version, and
+	// only a memory written gets an outbox row. The links' foreign keys are
+	// checked at the end of the statement, when the memories exist.
+	upsertMemoriesSQL = `WITH m AS (
+  INSERT INTO memories (org_id, id, app_id, author_id, content, metadata, state, version, visibility, created_at, updated_at, deleted_at)
+  SELECT app_org_id(), u.id, u.app_id, u.author_id, u.content, u.metadata::jsonb, u.state, u.version, u.visibility, u.created_at, u.updated_at, u.deleted_at
+  FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::timestamptz[], $10::timestamptz[], $11::timestamptz[])
+    AS u(id, app_id, author_id, content, metadata, state, version, visibility, created_at, updated_at, deleted_at)
+  ON CONFLICT (org_id, id) DO UPDATE SET app_id = EXCLUDED.app_id, content = EXCLUDED.content, metadata = EXCLUDED.metadata,
+      state = EXCLUDED.state, version = EXCLUDED.version, visibility = EXCLUDED.visibility,
+      updated_at = EXCLUDED.updated_at, deleted_at = EXCLUDED.deleted_at
+  WHERE memories.version < EXCLUDED.version
+  RETURNING id, version, state, author_id
+), links AS (
+  INSERT INTO memory_categories (org_id, memory_id, category_id)
+  SELECT app_org_id(), l.memory_id, l.category_id FROM unnest($12::uuid[], $13::uuid[]) AS l(memory_id, category_id)
+  ON CONFLICT DO NOTHING
+)
+-- The derived indexes (full text, vectors) are rebuilt by the indexer from
+-- these rows, as for any write of the gateway: never copied.
+INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id)
+SELECT app_org_id(), id, CASE WHEN state = 'DELETED' THEN 'delete' ELSE 'upsert' END, version, author_id FROM m`
 
 	experimentByNameSQL = `SELECT id FROM experiments WHERE org_id = app_org_id() AND name = $1`
 	upsertExperimentSQL = `INSERT INTO experiments (org_id, id, name, description, status, created_at, updated_at)
@@ -387,7 +396,8 @@ WHERE NOT EXISTS (SELECT 1 FROM experiment_status_history h WHERE h.org_id = app
 VALUES (app_org_id(), $1, $2, $3, $4)
 ON CONFLICT DO NOTHING`
 	insertFeedbackSQL = `INSERT INTO feedback_events (org_id, id, user_id, query_id, memory_id, tool, query_type, outcome, latency_ms, experiment_id, variant_key, created_at)
-VALUES (app_org_id(), $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+SELECT app_org_id(), u.* FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::bigint[], $9::uuid[], $10::text[], $11::timestamptz[])
+  AS u(id, user_id, query_id, memory_id, tool, query_type, outcome, latency_ms, experiment_id, variant_key, created_at)
 ON CONFLICT DO NOTHING`
 )
 
@@ -436,16 +446,70 @@ func (im *importer) writeMemory(ctx context.Context, rec memoryRecord) error {
 			return invalid("memory %s refers to category %s, which the stream does not hold", rec.ID, c)
 		}
 	}
-	if err := im.queue(ctx, upsertMemorySQL, id, app, rec.AuthorID, rec.Content, string(rec.Metadata), rec.State, rec.Version,
-		rec.Visibility, rec.CreatedAt, rec.UpdatedAt, rec.DeletedAt); err != nil {
-		return err
+	c := &im.memories
+	c.id, c.app, c.author = append(c.id, id), append(c.app, app), append(c.author, rec.AuthorID)
+	c.content, c.metadata, c.state = append(c.content, rec.Content), append(c.metadata, string(rec.Metadata)), append(c.state, rec.State)
+	c.version, c.visibility = append(c.version, rec.Version), append(c.visibility, rec.Visibility)
+	c.created, c.updated, c.deleted = append(c.created, rec.CreatedAt), append(c.updated, rec.UpdatedAt), append(c.deleted, rec.DeletedAt)
+	for _, cat := range categories {
+		c.linkMemory, c.linkCategory = append(c.linkMemory, id), append(c.linkCategory, cat)
 	}
-	if len(categories) > 0 {
-		if err := im.queue(ctx, linkCategoriesSQL, id, categories); err != nil {
-			return err
-		}
+	if len(c.id) >= rowBatch {
+		return im.flushRows(ctx)
 	}
-	return im.queue(ctx, enqueueSQL, id, rec.Version, rec.State, rec.AuthorID)
+	return nil
+}
+
+func (im *importer) writeFeedback(ctx context.Context, rec feedbackRecord) error {
+	c := &im.feedback
+	c.id, c.user, c.query = append(c.id, im.id(rec.ID)), append(c.user, rec.UserID), append(c.query, rec.QueryID)
+	c.memory, c.tool, c.queryType = append(c.memory, im.optionalID(rec.MemoryID)), append(c.tool, rec.Tool), append(c.queryType, rec.QueryType)
+	c.outcome, c.latency, c.experiment = append(c.outcome, rec.Outcome), append(c.latency, rec.LatencyMS), append(c.experiment, im.optionalID(rec.ExperimentID))
+	c.variant, c.created = append(c.variant, rec.VariantKey), append(c.created, rec.CreatedAt)
+	if len(c.id) >= rowBatch {
+		return im.flushRows(ctx)
+	}
+	return nil
+}
+
+// rowBatch is the number of memories or feedback events one statement
+// writes: column arrays of that many rows are all an import holds.
+const rowBatch = 500
+
+// memoryColumns are the memories waiting for their statement.
+type memoryColumns struct {
+	id, app, author          []uuid.UUID
+	content, metadata, state []string
+	version                  []int64
+	visibility               []string
+	created, updated         []time.Time
+	deleted                  []*time.Time
+	linkMemory, linkCategory []uuid.UUID
+}
+
+// feedbackColumns are the feedback events waiting for their statement.
+type feedbackColumns struct {
+	id, user                 []uuid.UUID
+	query                    []string
+	memory, experiment       []*uuid.UUID
+	tool, queryType, outcome []string
+	latency                  []*int64
+	variant                  []*string
+	created                  []time.Time
+}
+
+// queueColumns adds the pending memories and feedback events to the batch.
+func (im *importer) queueColumns() {
+	if c := im.memories; len(c.id) > 0 {
+		im.batch.Queue(upsertMemoriesSQL, c.id, c.app, c.author, c.content, c.metadata, c.state, c.version, c.visibility,
+			c.created, c.updated, c.deleted, c.linkMemory, c.linkCategory)
+		im.memories = memoryColumns{}
+	}
+	if c := im.feedback; len(c.id) > 0 {
+		im.batch.Queue(insertFeedbackSQL, c.id, c.user, c.query, c.memory, c.tool, c.queryType, c.outcome, c.latency,
+			c.experiment, c.variant, c.created)
+		im.feedback = feedbackColumns{}
+	}
 }
 
 // writeExperiment upserts the experiment and its variants. With Merge, an
