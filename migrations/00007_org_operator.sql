@@ -34,9 +34,26 @@ ALTER POLICY memories_private_update ON memories
 ALTER POLICY memories_private_insert ON memories
     WITH CHECK (author_id = (SELECT app_user_id()) OR (SELECT app_org_operator()));
 
+-- Assignments: a permissive policy of its own, ORed with the user's. The
+-- user's comparison then no longer starts the scan (it is tried row by
+-- row), so both policies match the org through app_user_org_id(), which
+-- reads app.user_id too: the org condition is evaluated once before the
+-- scan, and a malformed user binding stays an error for every statement,
+-- rows or not, as it was before.
+-- +goose StatementBegin
+CREATE FUNCTION app_user_org_id() RETURNS uuid
+LANGUAGE sql STABLE PARALLEL SAFE
+AS $$ SELECT CASE WHEN app_user_id() IS NULL THEN app_org_id() ELSE app_org_id() END $$;
+-- +goose StatementEnd
+COMMENT ON FUNCTION app_user_org_id() IS 'app_org_id(), after checking that app.user_id is unset, empty or a uuid (an error otherwise).';
+REVOKE ALL ON FUNCTION app_user_org_id() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION app_user_org_id() TO codingbrain_app;
 ALTER POLICY experiment_assignments_user ON experiment_assignments
-    USING (org_id = (SELECT app_org_id()) AND (user_id = (SELECT app_user_id()) OR (SELECT app_org_operator())))
-    WITH CHECK (org_id = (SELECT app_org_id()) AND (user_id = (SELECT app_user_id()) OR (SELECT app_org_operator())));
+    USING (org_id = (SELECT app_user_org_id()) AND user_id = (SELECT app_user_id()))
+    WITH CHECK (org_id = (SELECT app_user_org_id()) AND user_id = (SELECT app_user_id()));
+CREATE POLICY experiment_assignments_operator ON experiment_assignments
+    USING (org_id = (SELECT app_user_org_id()) AND (SELECT app_org_operator()))
+    WITH CHECK (org_id = (SELECT app_user_org_id()) AND (SELECT app_org_operator()));
 
 ALTER POLICY feedback_events_own ON feedback_events
     USING (user_id = (SELECT app_user_id()) OR (SELECT app_feedback_all()) OR (SELECT app_org_operator()));
@@ -48,9 +65,11 @@ ALTER POLICY feedback_events_own_insert ON feedback_events
     WITH CHECK (user_id = (SELECT app_user_id()));
 ALTER POLICY feedback_events_own ON feedback_events
     USING (user_id = (SELECT app_user_id()) OR (SELECT app_feedback_all()));
+DROP POLICY experiment_assignments_operator ON experiment_assignments;
 ALTER POLICY experiment_assignments_user ON experiment_assignments
     USING (org_id = (SELECT app_org_id()) AND user_id = (SELECT app_user_id()))
     WITH CHECK (org_id = (SELECT app_org_id()) AND user_id = (SELECT app_user_id()));
+DROP FUNCTION app_user_org_id();
 ALTER POLICY memories_private_insert ON memories
     WITH CHECK (author_id = (SELECT app_user_id()));
 ALTER POLICY memories_private_update ON memories

@@ -54,7 +54,9 @@ func (b *Backend) ExportPage(ctx context.Context, org uuid.UUID, model string, a
 		if err != nil {
 			return nil, nil, fmt.Errorf("qdrant point %s has no valid %s: %w", r.GetId().GetUuid(), pointKey, err)
 		}
-		p := stores.VectorPoint{ID: id, Vector: denseVector(r.GetVectors().GetVector()), Payload: decodePayload(payload)}
+		// The dense field, which servers fill since 1.13 (older ones fill
+		// only the deprecated data field: this export needs a 1.13 server).
+		p := stores.VectorPoint{ID: id, Vector: r.GetVectors().GetVector().GetDense().GetData(), Payload: decodePayload(payload)}
 		if m, ok := payload[memoryKey]; ok {
 			memoryID, err := uuid.Parse(m.GetStringValue())
 			if err != nil {
@@ -71,13 +73,4 @@ func (b *Backend) ExportPage(ctx context.Context, org uuid.UUID, model string, a
 		points = append(points, p)
 	}
 	return points, next, nil
-}
-
-// denseVector reads a dense vector from a scroll answer: servers before 1.13
-// fill only the deprecated data field, newer ones the dense one.
-func denseVector(v *qc.VectorOutput) []float32 {
-	if d := v.GetDense().GetData(); d != nil {
-		return d
-	}
-	return v.GetData() //lint:ignore SA1019 the field older servers fill
 }
