@@ -54,8 +54,9 @@ func (b *Backend) ExportPage(ctx context.Context, org uuid.UUID, model string, a
 		if err != nil {
 			return nil, nil, fmt.Errorf("qdrant point %s has no valid %s: %w", r.GetId().GetUuid(), pointKey, err)
 		}
-		// The dense field, which servers fill since 1.13 (older ones fill
-		// only the deprecated data field: this export needs a 1.13 server).
+		// The dense field: the deprecated data field, which older servers
+		// filled instead, is not read (e2e/transfer_test.go checks that the
+		// vectors come back).
 		p := stores.VectorPoint{ID: id, Vector: r.GetVectors().GetVector().GetDense().GetData(), Payload: decodePayload(payload)}
 		if m, ok := payload[memoryKey]; ok {
 			memoryID, err := uuid.Parse(m.GetStringValue())
