@@ -18,6 +18,7 @@ import (
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/e2e/client"
 	"github.com/codingbrain/gateway/graph/relay"
+	"github.com/codingbrain/gateway/stores/neo4j"
 	"github.com/google/uuid"
 )
 
@@ -241,6 +242,9 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 		if got := transferView(t, s, fc); got != want {
 			t.Errorf("the imported org answers\n%s\nwant (org A's answers, remapped)\n%s", got, want)
 		}
+		if got, want := codeGraphOf(t, c.org), codeGraphOf(t, a.org); got != want {
+			t.Errorf("the imported org's code graph, times included, is\n%s\nwant\n%s", got, want)
+		}
 		colleagueC := s.as(t, c.org, colleague.user)
 		waitSearchable(t, s, fixture{tenant: colleagueC, word: fa.word, memory: remapGlobalID(c.org, private)})
 
@@ -454,4 +458,36 @@ func TestTenantImportMerge(t *testing.T) {
 			t.Errorf("org A after merging its own export:\n%s\nwas\n%s", got, beforeA)
 		}
 	})
+}
+
+// codeGraphOf is every node and edge of org's code graph with their times,
+// read as an export reads them.
+func codeGraphOf(t *testing.T, org uuid.UUID) string {
+	t.Helper()
+	ctx := context.Background()
+	b, err := neo4j.Open(ctx, os.Getenv("NEO4J_URI"), os.Getenv("NEO4J_USER"), os.Getenv("NEO4J_PASSWORD"), neo4j.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close(ctx) }()
+	var pages []neo4j.CodePage
+	for _, kind := range []neo4j.CodeGraphKind{neo4j.ExportRepos, neo4j.ExportFiles, neo4j.ExportSymbols, neo4j.ExportEdges} {
+		after := ""
+		for {
+			page, err := b.ExportPage(ctx, org, kind, after, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pages = append(pages, page)
+			if page.Next == "" {
+				break
+			}
+			after = page.Next
+		}
+	}
+	out, err := json.Marshal(pages)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(out)
 }

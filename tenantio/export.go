@@ -317,13 +317,13 @@ func exportCodeGraph(ctx context.Context, s *Stores, org uuid.UUID, w *writer) e
 				}
 			}
 			for _, f := range page.Files {
-				if err := w.record(KindCodeFile, codeFileRecord{ID: f.ID, RepoID: f.RepoID, Path: f.Path, Language: f.Language}); err != nil {
+				if err := w.record(KindCodeFile, codeFileRecord{ID: f.ID, RepoID: f.RepoID, Path: f.Path, Language: f.Language, UpdatedAt: f.UpdatedAt}); err != nil {
 					return err
 				}
 			}
 			for _, sy := range page.Symbols {
 				if err := w.record(KindCodeSymbol, codeSymbolRecord{ID: sy.ID, RepoID: sy.RepoID, FileID: sy.FileID, Kind: string(sy.Kind),
-					Name: sy.Name, Signature: sy.Signature, StartLine: sy.StartLine, EndLine: sy.EndLine}); err != nil {
+					Name: sy.Name, Signature: sy.Signature, StartLine: sy.StartLine, EndLine: sy.EndLine, UpdatedAt: sy.UpdatedAt}); err != nil {
 					return err
 				}
 			}

@@ -7,17 +7,21 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/codingbrain/gateway/stores"
+	"github.com/codingbrain/gateway/stores/neo4j"
 )
 
 // codeBatch collects consecutive code-graph records of one kind, written
-// stores.MaxCodeBatch at a time. The code graph keeps the stream's ids: they
-// are the client's own names (paths, qualified symbols), unique per org in
-// Neo4j, and a merge that meets the same id meets the same repo or symbol.
+// stores.MaxCodeBatch at a time, then given back the times the export
+// recorded (the upsert stamps them now). The code graph keeps the stream's
+// ids: they are the client's own names (paths, qualified symbols), unique
+// per org in Neo4j, and a merge that meets the same id meets the same repo
+// or symbol.
 type codeBatch struct {
 	kind    string
 	files   []stores.CodeFile
 	symbols []stores.CodeSymbol
 	edges   []stores.Edge
+	times   []neo4j.NodeTimes
 }
 
 func (b *codeBatch) len() int { return len(b.files) + len(b.symbols) + len(b.edges) }
@@ -37,13 +41,17 @@ func (im *importer) writeCode(ctx context.Context, kind string, data json.RawMes
 	case KindCodeRepo:
 		var rec codeRepoRecord
 		return decodeThen(data, &rec, func() error {
-			_, err := im.codeStore().UpsertRepo(ctx, stores.CodeRepo{ID: rec.ID, Name: rec.Name, URL: rec.URL})
-			return err
+			if _, err := im.codeStore().UpsertRepo(ctx, stores.CodeRepo{ID: rec.ID, Name: rec.Name, URL: rec.URL}); err != nil {
+				return err
+			}
+			return im.s.CodeGraph.RestoreTimes(ctx, im.target, neo4j.ExportRepos,
+				[]neo4j.NodeTimes{{ID: rec.ID, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}})
 		})
 	case KindCodeFile:
 		var rec codeFileRecord
 		return decodeThen(data, &rec, func() error {
 			im.code.files = append(im.code.files, stores.CodeFile{ID: rec.ID, RepoID: rec.RepoID, Path: rec.Path, Language: rec.Language})
+			im.code.times = append(im.code.times, neo4j.NodeTimes{ID: rec.ID, UpdatedAt: rec.UpdatedAt})
 			return nil
 		})
 	case KindCodeSymbol:
@@ -51,6 +59,7 @@ func (im *importer) writeCode(ctx context.Context, kind string, data json.RawMes
 		return decodeThen(data, &rec, func() error {
 			im.code.symbols = append(im.code.symbols, stores.CodeSymbol{ID: rec.ID, RepoID: rec.RepoID, FileID: rec.FileID,
 				Kind: stores.SymbolKind(rec.Kind), Name: rec.Name, Signature: rec.Signature, StartLine: rec.StartLine, EndLine: rec.EndLine})
+			im.code.times = append(im.code.times, neo4j.NodeTimes{ID: rec.ID, UpdatedAt: rec.UpdatedAt})
 			return nil
 		})
 	default:
@@ -68,13 +77,19 @@ func (im *importer) flushCode(ctx context.Context) error {
 	}
 	store := im.codeStore()
 	var err error
+	kind := neo4j.ExportEdges
 	switch {
 	case len(im.code.files) > 0:
 		_, err = store.UpsertFiles(ctx, im.code.files)
+		kind = neo4j.ExportFiles
 	case len(im.code.symbols) > 0:
 		_, err = store.UpsertSymbols(ctx, im.code.symbols)
+		kind = neo4j.ExportSymbols
 	default:
 		err = store.AddEdges(ctx, im.code.edges)
+	}
+	if err == nil && kind != neo4j.ExportEdges {
+		err = im.s.CodeGraph.RestoreTimes(ctx, im.target, kind, im.code.times)
 	}
 	im.code = codeBatch{}
 	return err

@@ -110,21 +110,23 @@ type codeRepoRecord struct {
 }
 
 type codeFileRecord struct {
-	ID       string `json:"id"`
-	RepoID   string `json:"repo_id"`
-	Path     string `json:"path"`
-	Language string `json:"language"`
+	ID        string    `json:"id"`
+	RepoID    string    `json:"repo_id"`
+	Path      string    `json:"path"`
+	Language  string    `json:"language"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 type codeSymbolRecord struct {
-	ID        string `json:"id"`
-	RepoID    string `json:"repo_id"`
-	FileID    string `json:"file_id"`
-	Kind      string `json:"kind"`
-	Name      string `json:"name"`
-	Signature string `json:"signature"`
-	StartLine int    `json:"start_line"`
-	EndLine   int    `json:"end_line"`
+	ID        string    `json:"id"`
+	RepoID    string    `json:"repo_id"`
+	FileID    string    `json:"file_id"`
+	Kind      string    `json:"kind"`
+	Name      string    `json:"name"`
+	Signature string    `json:"signature"`
+	StartLine int       `json:"start_line"`
+	EndLine   int       `json:"end_line"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 type codeEdgeRecord struct {

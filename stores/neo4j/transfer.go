@@ -2,6 +2,7 @@ package neo4j
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/neo4j/neo4j-go-driver/v5/neo4j"
@@ -100,4 +101,40 @@ func (b *CodeGraphBackend) ExportPage(ctx context.Context, org uuid.UUID, kind C
 		page.Next = ""
 	}
 	return page, nil
+}
+
+// Statements that put back the times an export recorded on nodes an import
+// has just upserted (an upsert stamps them now), one per node kind.
+const (
+	cypherRestoreRepoTimes = `UNWIND $items AS it
+MATCH (n:CODE_REPO {org_id: $org_id, id: it.id})
+SET n.created_at = it.created_at, n.updated_at = it.updated_at`
+	cypherRestoreFileTimes = `UNWIND $items AS it
+MATCH (n:CODE_FILE {org_id: $org_id, id: it.id})
+SET n.updated_at = it.updated_at`
+	cypherRestoreSymbolTimes = `UNWIND $items AS it
+MATCH (n:CODE_SYMBOL {org_id: $org_id, id: it.id})
+SET n.updated_at = it.updated_at`
+)
+
+// NodeTimes are the times of one node as an export recorded them; a file
+// or symbol has no creation time.
+type NodeTimes struct {
+	ID                   string
+	CreatedAt, UpdatedAt time.Time
+}
+
+// RestoreTimes sets the recorded times on org's nodes of kind (repos, files
+// or symbols), for tenant import: at most stores.MaxCodeBatch at once.
+func (b *CodeGraphBackend) RestoreTimes(ctx context.Context, org uuid.UUID, kind CodeGraphKind, nodes []NodeTimes) error {
+	if kind > ExportSymbols || len(nodes) > stores.MaxCodeBatch {
+		return stores.Invalid("times of at most %d repos, files or symbols at once", stores.MaxCodeBatch)
+	}
+	cypher := [...]string{cypherRestoreRepoTimes, cypherRestoreFileTimes, cypherRestoreSymbolTimes}[kind]
+	items := make([]any, len(nodes))
+	for i, n := range nodes {
+		items[i] = map[string]any{"id": n.ID, "created_at": n.CreatedAt, "updated_at": n.UpdatedAt}
+	}
+	_, err := b.query(ctx, neo4j.AccessModeWrite, cypher, map[string]any{"org_id": org.String(), "items": items})
+	return err
 }
