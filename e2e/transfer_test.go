@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -18,7 +19,9 @@ import (
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/e2e/client"
 	"github.com/codingbrain/gateway/graph/relay"
+	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/neo4j"
+	"github.com/codingbrain/gateway/stores/valkey"
 	"github.com/google/uuid"
 )
 
@@ -252,6 +255,38 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 		importFile(t, s, path, "--org", c.org.String())
 		if got := transferView(t, s, fc); got != want {
 			t.Errorf("after a second import the org answers\n%s\nwant\n%s", got, want)
+		}
+	})
+
+	t.Run("an import that failed half-way is finished by running it again", func(t *testing.T) {
+		c := s.as(t, uuid.New(), a.user)
+		ctx := context.Background()
+		// The session of A's episodic item, under the new org, filled to its
+		// cap: the import fails at its episodic step, after PostgreSQL has
+		// committed.
+		vk, err := valkey.Open(ctx, os.Getenv("VALKEY_URL"), valkey.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = vk.Close() }()
+		session := vk.Episodic(stores.Tenant{OrgID: c.org, UserID: a.user})
+		for i := range stores.MaxSessionItems {
+			if _, err := session.PutItem(ctx, fa.session, stores.NewEpisodicItem{ID: fmt.Sprintf("blocker-%d", i), Content: "x", TTL: time.Hour}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		_, stderr, err := tenantCommand(t, s, nil, "import", "--org", c.org.String(), path)
+		if err == nil || !strings.Contains(stderr, "already holds") {
+			t.Fatalf("the import answered %v, %q; want it to stop at the full session", err, stderr)
+		}
+		if _, err := session.ExpireSession(ctx, fa.session); err != nil {
+			t.Fatal(err)
+		}
+		importFile(t, s, path, "--org", c.org.String())
+		fc := moved(fa, c)
+		waitSearchable(t, s, fc)
+		if got, want := transferView(t, s, fc), remapped(before, c.org, a.user, colleague.user); got != want {
+			t.Errorf("after the second run the org answers\n%s\nwant\n%s", got, want)
 		}
 	})
 
