@@ -24,14 +24,15 @@ const pageSize = 500
 var ErrUnknownOrg = errors.New("unknown org")
 
 // The export reads PostgreSQL in one REPEATABLE READ READ ONLY transaction
-// (one snapshot for every table) bound to the org as its operator (migration
-// 00007): every user's rows of that org and nothing of any other org, which
-// the explicit org_id conditions repeat. Each statement streams its rows
+// (one snapshot for every table) bound to the org as its operator
+// (app.operator_org, which only the tables' owner can use): every user's rows
+// of that org and nothing of any other org, which the explicit org_id
+// conditions repeat. Each statement streams its rows
 // (pgx reads them off the socket one at a time), in primary-key order.
 const (
 	beginSnapshotSQL = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
-	bindOperatorSQL  = `SELECT set_config('app.org_id', $1, true), set_config('app.org_operator', 'on', true)`
-	operatorCheckSQL = `SELECT app_org_operator()`
+	bindOperatorSQL  = `SELECT set_config('app.org_id', $1, true), set_config('app.operator_org', $1, true)`
+	operatorCheckSQL = `SELECT app_operator_org() IS NOT NULL`
 
 	orgHoldsDataSQL = `SELECT EXISTS (SELECT 1 FROM apps WHERE org_id = $1)
     OR EXISTS (SELECT 1 FROM categories WHERE org_id = $1)
@@ -139,7 +140,7 @@ func beginOperator(ctx context.Context, conn *pgx.Conn, begin string, org uuid.U
 		err = tx.QueryRow(ctx, operatorCheckSQL).Scan(&operator)
 	}
 	if err == nil && !operator {
-		err = errors.New("the PostgreSQL role is not the owner of the tables: use DATABASE_OWNER_URL")
+		err = errors.New("the PostgreSQL role is not the owner of the tables (or the schema predates the operator binding): use DATABASE_OWNER_URL and run gateway migrate up")
 	}
 	if err != nil {
 		_ = tx.Rollback(ctx)

@@ -183,11 +183,11 @@ const writeBatch = 1000
 // Why the owner role with the operator binding and not the application
 // role: the import must write every user's rows (private memories, personal
 // feedback and assignments), which the application role can do only one
-// user at a time; the operator binding (migration 00007) is still org-bound
+// user at a time; the operator binding (app.operator_org) is still org-bound
 // by row level security, so a bug here cannot write into another org. Rows
-// go in pipelined batches of prepared INSERT ... ON CONFLICT statements
-// rather than COPY: COPY cannot upsert, and upserts are what make a re-run
-// finish an interrupted import.
+// go in INSERT ... ON CONFLICT statements over column arrays (500 memories
+// or feedback events a statement) rather than COPY: COPY cannot upsert, and
+// upserts are what make a re-run finish an interrupted import.
 func (im *importer) run(ctx context.Context, r *reader, p *progress) error {
 	conn, err := im.s.Postgres.Acquire(ctx)
 	if err != nil {

@@ -18,7 +18,7 @@ import (
 // import refuses a stream that holds records for it).
 type Config struct {
 	// OwnerURL is the PostgreSQL URL of the owner role (DATABASE_OWNER_URL):
-	// only the owner may take the org operator binding (migration 00007).
+	// only the owner may take the operator binding (app.operator_org).
 	OwnerURL      string
 	ValkeyURL     string
 	Neo4jURI      string

@@ -36,7 +36,7 @@ import (
 // benchNamespace names the seeded orgs: UUIDv5(benchNamespace, "memories-N").
 var benchNamespace = uuid.MustParse("3f0c4a52-7d44-4c1e-9a43-8f3b0e1c2d5a")
 
-const bindSQL = `SELECT set_config('app.org_id', $1, true), set_config('app.org_operator', 'on', true)`
+const bindSQL = `SELECT set_config('app.org_id', $1, true), set_config('app.operator_org', $1, true)`
 
 // The seed: 10 apps, 20 categories, n memories (one category link each, a
 // tenth of them private, of 5 authors) and a feedback event per 10 memories.
@@ -61,7 +61,6 @@ FROM memories m WHERE m.org_id = $1 AND abs(hashtext(m.id::text)) % 10 = 0`
 // removeOrg deletes an imported org, children first, and the outbox rows
 // its import queued (no indexer is meant to index a benchmark).
 var removeOrg = []string{
-	`SELECT set_config('app.feedback_all', 'on', true)`,
 	`DELETE FROM feedback_events WHERE org_id = $1`,
 	`DELETE FROM memory_categories WHERE org_id = $1`,
 	`DELETE FROM memories WHERE org_id = $1`,

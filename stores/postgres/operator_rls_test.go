@@ -10,9 +10,9 @@ import (
 )
 
 // TestOrgOperatorBinding checks the binding tenant export and import run
-// under (migration 00007): the owner role with app.org_operator = 'on' reads
-// every user's rows of the bound org and nothing of another; the
-// application role gains nothing from the setting.
+// under: the owner role bound with app.operator_org reads every user's rows
+// of that org and nothing of another; the application role gains nothing
+// from the setting.
 func TestOrgOperatorBinding(t *testing.T) {
 	b := backend(t)
 	ctx := storetest.Ctx(t)
@@ -54,15 +54,17 @@ func TestOrgOperatorBinding(t *testing.T) {
 		want       seen
 	}{
 		{"the owner bound to the org as its operator sees every user's rows", "DATABASE_OWNER_URL",
-			map[string]string{"app.org_id": org, "app.org_operator": "on"}, seen{memories: 2, links: 1, events: 1}},
+			map[string]string{"app.org_id": org, "app.operator_org": org}, seen{memories: 2, links: 1, events: 1}},
+		{"the owner as the operator of the org alone sees every user's rows", "DATABASE_OWNER_URL",
+			map[string]string{"app.operator_org": org}, seen{memories: 2, links: 1, events: 1}},
 		{"the owner as the operator of another org sees nothing of this one", "DATABASE_OWNER_URL",
-			map[string]string{"app.org_id": uuid.NewString(), "app.org_operator": "on"}, seen{}},
-		{"the owner as an operator bound to no org sees nothing", "DATABASE_OWNER_URL",
-			map[string]string{"app.org_operator": "on"}, seen{}},
-		{"the owner bound to the org without the operator setting sees the ORG rows only", "DATABASE_OWNER_URL",
-			map[string]string{"app.org_id": org}, seen{memories: 1}},
+			map[string]string{"app.operator_org": uuid.NewString()}, seen{}},
+		{"the owner bound to no org sees nothing", "DATABASE_OWNER_URL",
+			map[string]string{}, seen{}},
 		{"the application role gains nothing from the operator setting", "DATABASE_URL",
-			map[string]string{"app.org_id": org, "app.user_id": uuid.NewString(), "app.org_operator": "on"}, seen{memories: 1}},
+			map[string]string{"app.org_id": org, "app.user_id": uuid.NewString(), "app.operator_org": org}, seen{memories: 1}},
+		{"the application role bound to no org gains nothing from the operator setting", "DATABASE_URL",
+			map[string]string{"app.operator_org": org}, seen{}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			if got := read(t, c.role, c.settings); got != c.want {
