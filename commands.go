@@ -17,6 +17,7 @@ import (
 	"github.com/codingbrain/gateway/migrations"
 	"github.com/codingbrain/gateway/stores/opensearch"
 	"github.com/codingbrain/gateway/tenants"
+	"github.com/codingbrain/gateway/tenantio"
 	"github.com/google/uuid"
 )
 
@@ -208,7 +209,8 @@ const tenantUsage = `usage: gateway tenant erase [--resume] [--batch N] [--by WH
   register, suspend, activate   manage the registry
   retention  apply the retention windows once (GATEWAY_DELETED_MEMORY_RETENTION,
              GATEWAY_FEEDBACK_RETENTION)
-  needs DATABASE_OWNER_URL, and the URL of every store to reach`
+  needs DATABASE_OWNER_URL, and the URL of every store to reach
+` + tenantio.Usage
 
 // tenantCommands are the subcommands of `gateway tenant`, by name.
 var tenantCommands = map[string]func(ctx context.Context, fs *flag.FlagSet, args []string, p process) error{
@@ -227,6 +229,10 @@ var tenantCommands = map[string]func(ctx context.Context, fs *flag.FlagSet, args
 func tenantCommand(ctx context.Context, args []string, p process) error {
 	if len(args) == 0 {
 		return errors.New("gateway tenant: no subcommand\n" + tenantUsage)
+	}
+	if args[0] == "export" || args[0] == "import" {
+		// tenantio prefixes its own errors with the command's name.
+		return tenantio.Command(ctx, args[0], args[1:], tenantio.IO{Getenv: p.getenv, Stdin: p.stdin, Stdout: p.stdout, Stderr: p.stderr})
 	}
 	run, ok := tenantCommands[args[0]]
 	if !ok {

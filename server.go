@@ -44,7 +44,7 @@ import (
 )
 
 func main() {
-	p := process{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr}
+	p := process{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
 	if err := run(context.Background(), os.Args[1:], p); err != nil {
 		fmt.Fprintln(os.Stderr, "gateway:", err)
 		os.Exit(1)
@@ -56,6 +56,7 @@ func main() {
 // nothing a test needs lives in a package variable.
 type process struct {
 	getenv         func(string) string
+	stdin          io.Reader // nil in tests that feed no input
 	stdout, stderr io.Writer
 }
 
