@@ -16,8 +16,8 @@ import (
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/migrations"
 	"github.com/codingbrain/gateway/stores/opensearch"
-	"github.com/codingbrain/gateway/tenants"
 	"github.com/codingbrain/gateway/tenantio"
+	"github.com/codingbrain/gateway/tenants"
 	"github.com/google/uuid"
 )
 
