@@ -22,6 +22,26 @@ type result struct {
 	perRequest counters
 }
 
+// merge adds another round of the same system, scenario and concurrency;
+// the per-request counts are weighted by the requests of each round.
+func (r result) merge(o result) result {
+	per := counters{}
+	for k := range r.perRequest {
+		per[k] += r.perRequest[k] * float64(r.load.total)
+	}
+	for k := range o.perRequest {
+		per[k] += o.perRequest[k] * float64(o.load.total)
+	}
+	r.load = r.load.merge(o.load)
+	for k := range per {
+		if r.load.total > 0 {
+			per[k] /= float64(r.load.total)
+		}
+	}
+	r.perRequest = per
+	return r
+}
+
 func (r result) ms(p float64) float64 { return float64(r.load.percentile(p).Microseconds()) / 1000 }
 
 // system is one server under load for a scenario.
@@ -122,8 +142,8 @@ func run(ctx context.Context, s settings) error {
 			}
 		}
 		r := result{scenario: scen, system: sys.name, conc: conc, load: load, perRequest: per}
-		fmt.Fprintf(os.Stderr, "%-12s %-24s c=%-4d %8.0f req/s  p50 %8.2f ms  p99 %8.2f ms  RSS %4d MB  errors %d %s\n",
-			scen, sys.name, conc, load.throughput(), r.ms(0.5), r.ms(0.99), load.rssPeakKB/1024, load.errors, load.firstErr)
+		fmt.Fprintf(os.Stderr, "%-12s %-24s c=%-4d %8.0f req/s  p50 %8.2f ms  p99 %8.2f ms  CPU %6.2f ms/req  RSS %4d MB  errors %d %s\n",
+			scen, sys.name, conc, load.throughput(), r.ms(0.5), r.ms(0.99), load.cpuPerRequest(), load.rssPeakKB/1024, load.errors, load.firstErr)
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}
@@ -161,13 +181,23 @@ func run(ctx context.Context, s settings) error {
 			systems = append(systems, system{"slowest alone: " + slowest.store, gw, slowest.req, gwCounts})
 		}
 		for _, conc := range s.concurrency {
-			for _, sys := range systems {
-				r, err := measure(sc.name, sys, conc, s.duration)
-				if err != nil {
-					return err
+			// The systems take turns, round after round, so that a burst
+			// of load from the rest of the host falls on all of them.
+			merged := make([]result, len(systems))
+			for round := range s.rounds {
+				for i, sys := range systems {
+					r, err := measure(sc.name, sys, conc, s.duration)
+					if err != nil {
+						return err
+					}
+					if round == 0 {
+						merged[i] = r
+					} else {
+						merged[i] = merged[i].merge(r)
+					}
 				}
-				results = append(results, r)
 			}
+			results = append(results, merged...)
 		}
 	}
 	sort.SliceStable(results, func(i, j int) bool {
