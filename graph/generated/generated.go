@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/codingbrain/gateway/graph/execution"
 	"math"
 	"strconv"
 	"sync/atomic"
@@ -18531,25 +18532,24 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("App")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._App_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._App_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "name":
 			out.Values[i] = ec._App_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "description":
 			out.Values[i] = ec._App_description(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdAt":
 			out.Values[i] = ec._App_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18667,20 +18667,19 @@ func (ec *executionContext) _Category(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Category")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Category_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._Category_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "name":
 			out.Values[i] = ec._Category_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "createdAt":
 			out.Values[i] = ec._Category_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18798,11 +18797,10 @@ func (ec *executionContext) _CodeFile(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeFile")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._CodeFile_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._CodeFile_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "key":
 			out.Values[i] = ec._CodeFile_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -18864,11 +18862,10 @@ func (ec *executionContext) _CodeRepo(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeRepo")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._CodeRepo_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._CodeRepo_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "key":
 			out.Values[i] = ec._CodeRepo_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19016,11 +19013,10 @@ func (ec *executionContext) _CodeSymbol(ctx context.Context, sel ast.SelectionSe
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeSymbol")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._CodeSymbol_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._CodeSymbol_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "key":
 			out.Values[i] = ec._CodeSymbol_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19658,11 +19654,10 @@ func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSe
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Experiment")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Experiment_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._Experiment_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "name":
 			out.Values[i] = ec._Experiment_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20043,11 +20038,10 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackEvent")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._FeedbackEvent_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._FeedbackEvent_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "userId":
 			out.Values[i] = ec._FeedbackEvent_userId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20091,11 +20085,10 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 					return ec._FeedbackEvent_experiment(ctx, field, obj)
 				})
 		case "variantKey":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._FeedbackEvent_variantKey(ctx, field, obj)
-				})
+			out.Values[i] = ec._FeedbackEvent_variantKey(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "createdAt":
 			out.Values[i] = ec._FeedbackEvent_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20336,11 +20329,10 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Memory")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Memory_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._Memory_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "content":
 			out.Values[i] = ec._Memory_content(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20387,17 +20379,15 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "app":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, false,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Memory_app(ctx, field, obj)
-				})
+			out.Values[i] = ec._Memory_app(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "categories":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Memory_categories(ctx, field, obj)
-				})
+			out.Values[i] = ec._Memory_categories(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				atomic.AddUint32(&out.Invalids, 1)
+			}
 		case "indexStatus":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -21955,25 +21945,24 @@ func (ec *executionContext) _Variant(ctx context.Context, sel ast.SelectionSet, 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Variant")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
-				true, true,
-				func(ctx context.Context) graphql.Marshaler {
-					return ec._Variant_id(ctx, field, obj)
-				})
+			out.Values[i] = ec._Variant_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
 		case "key":
 			out.Values[i] = ec._Variant_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "weight":
 			out.Values[i] = ec._Variant_weight(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		case "config":
 			out.Values[i] = ec._Variant_config(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
+				out.Invalids++
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -22537,7 +22526,7 @@ func (ec *executionContext) marshalNApp2githubᚗcomᚋcodingbrainᚋgatewayᚋs
 }
 
 func (ec *executionContext) marshalNApp2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐAppᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.App) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApp2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐApp(ctx, sel, v[i])
@@ -22557,7 +22546,7 @@ func (ec *executionContext) marshalNAppEdge2githubᚗcomᚋcodingbrainᚋgateway
 }
 
 func (ec *executionContext) marshalNAppEdge2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐAppEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AppEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAppEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐAppEdge(ctx, sel, v[i])
@@ -22591,7 +22580,7 @@ func (ec *executionContext) marshalNCategory2githubᚗcomᚋcodingbrainᚋgatewa
 }
 
 func (ec *executionContext) marshalNCategory2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCategoryᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.Category) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCategory2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCategory(ctx, sel, v[i])
@@ -22611,7 +22600,7 @@ func (ec *executionContext) marshalNCategoryEdge2githubᚗcomᚋcodingbrainᚋga
 }
 
 func (ec *executionContext) marshalNCategoryEdge2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCategoryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CategoryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCategoryEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCategoryEdge(ctx, sel, v[i])
@@ -23038,7 +23027,7 @@ func (ec *executionContext) marshalNExperimentStatusChange2githubᚗcomᚋcoding
 }
 
 func (ec *executionContext) marshalNExperimentStatusChange2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐStatusChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.StatusChange) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNExperimentStatusChange2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐStatusChange(ctx, sel, v[i])
@@ -23120,7 +23109,7 @@ func (ec *executionContext) marshalNFeedbackGroupStats2githubᚗcomᚋcodingbrai
 }
 
 func (ec *executionContext) marshalNFeedbackGroupStats2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐGroupStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.GroupStats) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNFeedbackGroupStats2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐGroupStats(ctx, sel, v[i])
@@ -23329,7 +23318,7 @@ func (ec *executionContext) marshalNMemory2githubᚗcomᚋcodingbrainᚋgateway�
 }
 
 func (ec *executionContext) marshalNMemory2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemoryᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.Memory) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalPrimedSlice(ctx, v, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMemory2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx, sel, v[i])
@@ -23377,7 +23366,7 @@ func (ec *executionContext) marshalNMemoryEdge2githubᚗcomᚋcodingbrainᚋgate
 }
 
 func (ec *executionContext) marshalNMemoryEdge2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MemoryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalPrimedSlice(ctx, v, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMemoryEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryEdge(ctx, sel, v[i])
@@ -23397,7 +23386,7 @@ func (ec *executionContext) marshalNMemoryIndexStatus2githubᚗcomᚋcodingbrain
 }
 
 func (ec *executionContext) marshalNMemoryIndexStatus2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.IndexStatus) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMemoryIndexStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatus(ctx, sel, v[i])
@@ -23461,7 +23450,7 @@ func (ec *executionContext) marshalNOutcomeCount2githubᚗcomᚋcodingbrainᚋga
 }
 
 func (ec *executionContext) marshalNOutcomeCount2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcomeCountᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.OutcomeCount) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOutcomeCount2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcomeCount(ctx, sel, v[i])
@@ -23523,7 +23512,7 @@ func (ec *executionContext) marshalNRecallSource2githubᚗcomᚋcodingbrainᚋga
 }
 
 func (ec *executionContext) marshalNRecallSource2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecallSourceᚄ(ctx context.Context, sel ast.SelectionSet, v []model.RecallSource) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRecallSource2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecallSource(ctx, sel, v[i])
@@ -23828,7 +23817,7 @@ func (ec *executionContext) marshalNVariant2githubᚗcomᚋcodingbrainᚋgateway
 }
 
 func (ec *executionContext) marshalNVariant2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVariantᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.Variant) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNVariant2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVariant(ctx, sel, v[i])
@@ -23975,7 +23964,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -24047,7 +24036,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -24075,7 +24064,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -24729,7 +24718,7 @@ func (ec *executionContext) marshalOMemory2ᚕᚖgithubᚗcomᚋcodingbrainᚋga
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalPrimedSlice(ctx, v, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOMemory2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx, sel, v[i])
@@ -25047,7 +25036,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -25066,7 +25055,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -25085,7 +25074,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -25104,7 +25093,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

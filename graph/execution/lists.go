@@ -1,0 +1,59 @@
+// Package execution holds what the generated executor calls instead of
+// gqlgen's MarshalSliceConcurrently for lists whose elements never block
+// (graph/internal/execgen rewrites those calls when it generates the code):
+// such a list is marshalled in a plain loop, with no goroutine per element.
+package execution
+
+import (
+	"context"
+
+	"github.com/99designs/gqlgen/graphql"
+	"github.com/codingbrain/gateway/graph/loaders"
+)
+
+// MarshalSlice marshals the elements of a list one after the other. It gives
+// each element the field context MarshalSliceConcurrently gives it (its index,
+// so error paths are the same) and recovers a panic the same way; it is only
+// for elements whose fields never wait, since each element is complete before
+// the next starts.
+func MarshalSlice(ctx context.Context, length int, _ int64, omitPanicHandler bool, marshal func(ctx context.Context, i int) graphql.Marshaler) graphql.Array {
+	ret := make(graphql.Array, length)
+	// One allocation for every element's context and index instead of two
+	// per element.
+	fcs := make([]graphql.FieldContext, length)
+	indices := make([]int, length)
+	for i := range length {
+		indices[i] = i
+		fcs[i].Index = &indices[i]
+		childCtx := graphql.WithFieldContext(ctx, &fcs[i])
+		if omitPanicHandler {
+			ret[i] = marshal(childCtx, i)
+			continue
+		}
+		ret[i] = marshalRecovering(childCtx, i, marshal)
+	}
+	return ret
+}
+
+func marshalRecovering(ctx context.Context, i int, marshal func(ctx context.Context, i int) graphql.Marshaler) (ret graphql.Marshaler) {
+	defer func() {
+		if r := recover(); r != nil {
+			graphql.AddError(ctx, graphql.Recover(ctx, r))
+			ret = graphql.Null
+		}
+	}()
+	return marshal(ctx, i)
+}
+
+// MarshalPrimedSlice marshals a list whose elements wait only on loaders:
+// in a plain loop when the resolver that produced it primed the request's
+// loaders with everything its selection needs (loaders.MarkPrimed), else
+// with a goroutine per element, so that the elements' loads form one batch.
+func MarshalPrimedSlice[T any](ctx context.Context, v []T, workerLimit int64, omitPanicHandler bool, marshal func(ctx context.Context, i int) graphql.Marshaler) graphql.Array {
+	if len(v) > 0 {
+		if l := loaders.For(ctx); l != nil && l.Primed(&v[0]) {
+			return MarshalSlice(ctx, len(v), workerLimit, omitPanicHandler, marshal)
+		}
+	}
+	return graphql.MarshalSliceConcurrently(ctx, len(v), workerLimit, omitPanicHandler, marshal)
+}

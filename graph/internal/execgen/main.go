@@ -1,0 +1,208 @@
+// Command execgen runs gqlgen (`go generate ./graph/...` calls it) with one
+// plugin that keeps trivial fields and lists off goroutines: gqlgen gives a
+// goroutine to every resolver field and to every element of a list of
+// objects, which on a page of memories costs more CPU than the stores.
+//
+//   - The fields of inlineFields are resolved in the goroutine of their
+//     object: their resolvers compute from the object alone and never wait;
+//     so are loaderFields, which wait only on a loader.
+//   - A list of objects none of whose fields can wait (transitively) is
+//     marshalled in a plain loop (execution.MarshalSlice).
+//   - A list of primedObjects, whose fields wait only on loaders, is
+//     marshalled in a plain loop when its resolver primed the loaders for
+//     its selection, else concurrently (execution.MarshalPrimedSlice).
+//
+// gqlgen has no switch for either (v0.17.98: only the Mutation type runs
+// sequentially), so the plugin sets the concurrency of the inline fields in
+// gqlgen's codegen data before the templates run, and rewrites the list
+// calls of the generated file after they ran; any other change of gqlgen's
+// output makes it fail rather than generate something else.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"go/format"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/99designs/gqlgen/api"
+	"github.com/99designs/gqlgen/codegen"
+	"github.com/99designs/gqlgen/codegen/config"
+	"github.com/vektah/gqlparser/v2/ast"
+)
+
+// inlineFields are resolver fields that compute from their object alone.
+var inlineFields = []string{
+	"Memory.id", "App.id", "Category.id", "FeedbackEvent.id", "FeedbackEvent.variantKey",
+	"Experiment.id", "Variant.id", "CodeRepo.id", "CodeFile.id", "CodeSymbol.id",
+}
+
+// loaderFields are resolved in the goroutine of their object too, but they
+// wait on a loader unless it was primed: the lists holding them keep a
+// goroutine per element (so that their loads form one batch) unless their
+// resolver primed the loaders (primedObjects). Outside such lists, an
+// object's loader fields load one after the other.
+var loaderFields = []string{"Memory.app", "Memory.categories"}
+
+// primedObjects are the element types of the lists resolvers may prime
+// (loaders.MarkPrimed): the memories of a page and their edges.
+var primedObjects = []string{"Memory", "MemoryEdge"}
+
+const (
+	concurrentCall = "graphql.MarshalSliceConcurrently(ctx, len(v), "
+	executionPkg   = "github.com/codingbrain/gateway/graph/execution"
+)
+
+func main() {
+	if err := generate(); err != nil {
+		fmt.Fprintln(os.Stderr, "execgen:", err)
+		os.Exit(1)
+	}
+}
+
+func generate() error {
+	cfg, err := config.LoadConfigFromDefaultLocations()
+	if err != nil {
+		return err
+	}
+	p := &plugin{rewrites: map[string]string{}}
+	if err := api.Generate(cfg, api.AddPlugin(p)); err != nil {
+		return err
+	}
+	return p.rewrite(cfg.Exec.Filename)
+}
+
+// plugin is the gqlgen plugin; rewrites maps the generated marshal
+// function of a list to the call replacing its MarshalSliceConcurrently.
+type plugin struct{ rewrites map[string]string }
+
+func (p *plugin) Name() string { return "execgen" }
+
+// GenerateCode runs before gqlgen renders its templates: it marks the
+// inline fields and picks the lists to rewrite.
+func (p *plugin) GenerateCode(data *codegen.Data) error {
+	for _, name := range slices.Concat(inlineFields, loaderFields) {
+		typ, field, _ := strings.Cut(name, ".")
+		f := fieldOf(data.Objects.ByName(typ), field)
+		if f == nil {
+			return fmt.Errorf("inline field %s is not in the schema", name)
+		}
+		// gqlgen decides per object (Field.IsConcurrent reads its Object's
+		// DisableConcurrency): the field gets a copy of its object that
+		// says so, the object itself keeps its other fields concurrent.
+		obj := *f.Object
+		obj.DisableConcurrency = true
+		f.Object = &obj
+	}
+	blocking := map[string]bool{}
+	var waits func(o *codegen.Object, seen map[string]bool) bool
+	waits = func(o *codegen.Object, seen map[string]bool) bool {
+		if v, ok := blocking[o.Name]; ok {
+			return v
+		}
+		if seen[o.Name] {
+			return false // a cycle: decided by its other fields
+		}
+		seen[o.Name] = true
+		result := false
+		for _, f := range o.Fields {
+			if f.IsConcurrent() || slices.Contains(loaderFields, o.Name+"."+f.Name) {
+				result = true
+				break
+			}
+			def := f.TypeReference.Definition
+			switch def.Kind {
+			case ast.Interface, ast.Union:
+				result = true
+			case ast.Object:
+				if child := data.Objects.ByName(def.Name); child == nil || waits(child, seen) {
+					result = true
+				}
+			}
+			if result {
+				break
+			}
+		}
+		blocking[o.Name] = result
+		return result
+	}
+	for _, t := range data.ReferencedTypes {
+		if !t.IsSlice() || t.Elem() == nil || t.Definition.Kind != ast.Object {
+			continue
+		}
+		obj := data.Objects.ByName(t.Definition.Name)
+		if obj == nil {
+			continue
+		}
+		switch {
+		case slices.Contains(primedObjects, obj.Name):
+			p.rewrites[t.MarshalFunc()] = "execution.MarshalPrimedSlice(ctx, v, "
+		case !waits(obj, map[string]bool{}):
+			p.rewrites[t.MarshalFunc()] = "execution.MarshalSlice(ctx, len(v), "
+		}
+	}
+	for _, name := range primedObjects {
+		if data.Objects.ByName(name) == nil {
+			return fmt.Errorf("primed object %s is not in the schema", name)
+		}
+	}
+	return nil
+}
+
+func fieldOf(o *codegen.Object, name string) *codegen.Field {
+	if o == nil {
+		return nil
+	}
+	for _, f := range o.Fields {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// rewrite replaces the MarshalSliceConcurrently call of each chosen list's
+// marshal function in the generated file, and imports the execution package.
+func (p *plugin) rewrite(filename string) error {
+	src, err := os.ReadFile(filename)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(p.rewrites))
+	for name := range p.rewrites {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		head := []byte("func (ec *executionContext) " + name + "(")
+		start := bytes.Index(src, head)
+		if start < 0 {
+			return fmt.Errorf("%s: no function %s", filename, name)
+		}
+		end := bytes.Index(src[start:], []byte("\n}\n"))
+		if end < 0 {
+			return fmt.Errorf("%s: function %s does not end", filename, name)
+		}
+		body := src[start : start+end]
+		if bytes.Count(body, []byte(concurrentCall)) != 1 {
+			return fmt.Errorf("%s: %s does not call %s once: gqlgen's output changed", filename, name, concurrentCall)
+		}
+		body = bytes.Replace(body, []byte(concurrentCall), []byte(p.rewrites[name]), 1)
+		src = slices.Concat(src[:start], body, src[start+end:])
+	}
+	if len(names) > 0 {
+		imp := []byte("import (\n")
+		i := bytes.Index(src, imp)
+		if i < 0 {
+			return fmt.Errorf("%s: no import block", filename)
+		}
+		src = slices.Concat(src[:i+len(imp)], []byte("\t\""+executionPkg+"\"\n"), src[i+len(imp):])
+	}
+	out, err := format.Source(src)
+	if err != nil {
+		return fmt.Errorf("%s: %w", filename, err)
+	}
+	return os.WriteFile(filename, out, 0o644)
+}
