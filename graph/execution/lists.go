@@ -6,6 +6,7 @@ package execution
 
 import (
 	"context"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/codingbrain/gateway/graph/loaders"
@@ -56,4 +57,40 @@ func MarshalPrimedSlice[T any](ctx context.Context, v []T, workerLimit int64, om
 		}
 	}
 	return graphql.MarshalSliceConcurrently(ctx, len(v), workerLimit, omitPanicHandler, marshal)
+}
+
+// ResolveInline resolves a field of an object at once, in the goroutine
+// marshalling the object, where gqlgen would schedule it on a goroutine of
+// its own (FieldSet.ResolveConcurrently, whose arguments it takes): for
+// fields that never wait, or wait only on a primed loader. A field under
+// @defer is left to ResolveConcurrently, which delivers it later.
+func ResolveInline(ctx context.Context, field graphql.CollectedField, out *graphql.FieldSet, oc *graphql.OperationContext, deferred *graphql.DeferredGroup, i int, recoverFromPanic, nonNull bool, resolve func(ctx context.Context) graphql.Marshaler) {
+	if field.IsDeferred() {
+		out.ResolveConcurrently(oc, deferred, i, recoverFromPanic, nonNull, resolve)
+		return
+	}
+	v := resolveRecovering(ctx, oc, recoverFromPanic, resolve)
+	out.Values[i] = v
+	// The value that makes the object invalid, as ResolveConcurrently counts it.
+	invalid := graphql.Marshaler(graphql.RequiredNull)
+	if nonNull {
+		invalid = graphql.Null
+	}
+	if v == invalid {
+		// Atomic: the object's concurrent fields, dispatched later, count
+		// on the same field set.
+		atomic.AddUint32(&out.Invalids, 1)
+	}
+}
+
+func resolveRecovering(ctx context.Context, oc *graphql.OperationContext, recoverFromPanic bool, resolve func(ctx context.Context) graphql.Marshaler) (ret graphql.Marshaler) {
+	if recoverFromPanic {
+		defer func() {
+			if r := recover(); r != nil {
+				oc.Error(ctx, oc.Recover(ctx, r))
+				ret = graphql.Null
+			}
+		}()
+	}
+	return resolve(ctx)
 }

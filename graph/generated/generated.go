@@ -18532,24 +18532,25 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("App")
 		case "id":
-			out.Values[i] = ec._App_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._App_id(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._App_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
 			out.Values[i] = ec._App_description(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._App_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18667,19 +18668,20 @@ func (ec *executionContext) _Category(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Category")
 		case "id":
-			out.Values[i] = ec._Category_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Category_id(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._Category_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
 			out.Values[i] = ec._Category_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -18797,10 +18799,11 @@ func (ec *executionContext) _CodeFile(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeFile")
 		case "id":
-			out.Values[i] = ec._CodeFile_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CodeFile_id(ctx, field, obj)
+				})
 		case "key":
 			out.Values[i] = ec._CodeFile_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -18862,10 +18865,11 @@ func (ec *executionContext) _CodeRepo(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeRepo")
 		case "id":
-			out.Values[i] = ec._CodeRepo_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CodeRepo_id(ctx, field, obj)
+				})
 		case "key":
 			out.Values[i] = ec._CodeRepo_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19013,10 +19017,11 @@ func (ec *executionContext) _CodeSymbol(ctx context.Context, sel ast.SelectionSe
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeSymbol")
 		case "id":
-			out.Values[i] = ec._CodeSymbol_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._CodeSymbol_id(ctx, field, obj)
+				})
 		case "key":
 			out.Values[i] = ec._CodeSymbol_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -19654,10 +19659,11 @@ func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSe
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Experiment")
 		case "id":
-			out.Values[i] = ec._Experiment_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Experiment_id(ctx, field, obj)
+				})
 		case "name":
 			out.Values[i] = ec._Experiment_name(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20038,10 +20044,11 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackEvent")
 		case "id":
-			out.Values[i] = ec._FeedbackEvent_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FeedbackEvent_id(ctx, field, obj)
+				})
 		case "userId":
 			out.Values[i] = ec._FeedbackEvent_userId(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20085,10 +20092,11 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 					return ec._FeedbackEvent_experiment(ctx, field, obj)
 				})
 		case "variantKey":
-			out.Values[i] = ec._FeedbackEvent_variantKey(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._FeedbackEvent_variantKey(ctx, field, obj)
+				})
 		case "createdAt":
 			out.Values[i] = ec._FeedbackEvent_createdAt(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20329,10 +20337,11 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Memory")
 		case "id":
-			out.Values[i] = ec._Memory_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Memory_id(ctx, field, obj)
+				})
 		case "content":
 			out.Values[i] = ec._Memory_content(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
@@ -20379,15 +20388,17 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "app":
-			out.Values[i] = ec._Memory_app(ctx, field, obj)
-			if out.Values[i] == graphql.RequiredNull {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, false,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Memory_app(ctx, field, obj)
+				})
 		case "categories":
-			out.Values[i] = ec._Memory_categories(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				atomic.AddUint32(&out.Invalids, 1)
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Memory_categories(ctx, field, obj)
+				})
 		case "indexStatus":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -21945,24 +21956,25 @@ func (ec *executionContext) _Variant(ctx context.Context, sel ast.SelectionSet, 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Variant")
 		case "id":
-			out.Values[i] = ec._Variant_id(ctx, field, obj)
-			if out.Values[i] == graphql.Null {
-				out.Invalids++
-			}
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Variant_id(ctx, field, obj)
+				})
 		case "key":
 			out.Values[i] = ec._Variant_key(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "weight":
 			out.Values[i] = ec._Variant_weight(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "config":
 			out.Values[i] = ec._Variant_config(ctx, field, obj)
 			if out.Values[i] == graphql.Null {
-				out.Invalids++
+				atomic.AddUint32(&out.Invalids, 1)
 			}
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))

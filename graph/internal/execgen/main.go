@@ -13,10 +13,13 @@
 //     its selection, else concurrently (execution.MarshalPrimedSlice).
 //
 // gqlgen has no switch for either (v0.17.98: only the Mutation type runs
-// sequentially), so the plugin sets the concurrency of the inline fields in
-// gqlgen's codegen data before the templates run, and rewrites the list
-// calls of the generated file after they ran; any other change of gqlgen's
-// output makes it fail rather than generate something else.
+// sequentially), so the plugin picks the fields and lists from gqlgen's
+// codegen data before the templates run, and replaces their calls in the
+// generated file after they ran (execution.ResolveInline for
+// FieldSet.ResolveConcurrently, execution.MarshalSlice for
+// MarshalSliceConcurrently, same arguments); a generated file that does not
+// have the calls it expects fails the generation rather than being
+// generated differently.
 package main
 
 import (
@@ -51,8 +54,10 @@ var loaderFields = []string{"Memory.app", "Memory.categories"}
 var primedObjects = []string{"Memory", "MemoryEdge"}
 
 const (
-	concurrentCall = "graphql.MarshalSliceConcurrently(ctx, len(v), "
-	executionPkg   = "github.com/codingbrain/gateway/graph/execution"
+	concurrentField = "out.ResolveConcurrently(ec.OperationContext, &deferred, i,"
+	inlineField     = "execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,"
+	concurrentCall  = "graphql.MarshalSliceConcurrently(ctx, len(v), "
+	executionPkg    = "github.com/codingbrain/gateway/graph/execution"
 )
 
 func main() {
@@ -74,9 +79,13 @@ func generate() error {
 	return p.rewrite(cfg.Exec.Filename)
 }
 
-// plugin is the gqlgen plugin; rewrites maps the generated marshal
-// function of a list to the call replacing its MarshalSliceConcurrently.
-type plugin struct{ rewrites map[string]string }
+// plugin is the gqlgen plugin. rewrites maps the generated marshal function
+// of a list to the call replacing its MarshalSliceConcurrently; inline are
+// the fields (Object.field) whose ResolveConcurrently becomes ResolveInline.
+type plugin struct {
+	rewrites map[string]string
+	inline   []string
+}
 
 func (p *plugin) Name() string { return "execgen" }
 
@@ -85,16 +94,14 @@ func (p *plugin) Name() string { return "execgen" }
 func (p *plugin) GenerateCode(data *codegen.Data) error {
 	for _, name := range slices.Concat(inlineFields, loaderFields) {
 		typ, field, _ := strings.Cut(name, ".")
-		f := fieldOf(data.Objects.ByName(typ), field)
-		if f == nil {
-			return fmt.Errorf("inline field %s is not in the schema", name)
+		o := data.Objects.ByName(typ)
+		if f := fieldOf(o, field); f == nil || !f.IsConcurrent() || o.Root {
+			return fmt.Errorf("inline field %s is not a concurrent field of an object in the schema", name)
 		}
-		// gqlgen decides per object (Field.IsConcurrent reads its Object's
-		// DisableConcurrency): the field gets a copy of its object that
-		// says so, the object itself keeps its other fields concurrent.
-		obj := *f.Object
-		obj.DisableConcurrency = true
-		f.Object = &obj
+		p.inline = append(p.inline, name)
+	}
+	inline := func(o *codegen.Object, f *codegen.Field) bool {
+		return slices.Contains(inlineFields, o.Name+"."+f.Name)
 	}
 	blocking := map[string]bool{}
 	var waits func(o *codegen.Object, seen map[string]bool) bool
@@ -108,7 +115,7 @@ func (p *plugin) GenerateCode(data *codegen.Data) error {
 		seen[o.Name] = true
 		result := false
 		for _, f := range o.Fields {
-			if f.IsConcurrent() || slices.Contains(loaderFields, o.Name+"."+f.Name) {
+			if f.IsConcurrent() && !inline(o, f) {
 				result = true
 				break
 			}
@@ -192,7 +199,26 @@ func (p *plugin) rewrite(filename string) error {
 		body = bytes.Replace(body, []byte(concurrentCall), []byte(p.rewrites[name]), 1)
 		src = slices.Concat(src[:start], body, src[start+end:])
 	}
-	if len(names) > 0 {
+	for _, name := range p.inline {
+		typ, field, _ := strings.Cut(name, ".")
+		head := []byte("func (ec *executionContext) _" + typ + "(ctx context.Context, sel ast.SelectionSet, obj ")
+		start := bytes.Index(src, head)
+		if start < 0 {
+			return fmt.Errorf("%s: no function _%s", filename, typ)
+		}
+		end := bytes.Index(src[start:], []byte("\n}\n"))
+		if end < 0 {
+			return fmt.Errorf("%s: function _%s does not end", filename, typ)
+		}
+		body := src[start : start+end]
+		call := []byte("\t\tcase \"" + field + "\":\n\t\t\t" + concurrentField)
+		if bytes.Count(body, call) != 1 {
+			return fmt.Errorf("%s: _%s does not resolve %s with %s once: gqlgen's output changed", filename, typ, field, concurrentField)
+		}
+		body = bytes.Replace(body, call, []byte("\t\tcase \""+field+"\":\n\t\t\t"+inlineField), 1)
+		src = slices.Concat(src[:start], body, src[start+end:])
+	}
+	if len(names)+len(p.inline) > 0 {
 		imp := []byte("import (\n")
 		i := bytes.Index(src, imp)
 		if i < 0 {
