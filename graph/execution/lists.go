@@ -94,3 +94,17 @@ func resolveRecovering(ctx context.Context, oc *graphql.OperationContext, recove
 	}
 	return resolve(ctx)
 }
+
+// NewDeferredGroup is graphql.NewDeferredGroup for an object whose fields
+// are fields: gqlgen's computes the object's path (allocating it) for every
+// object, though only a group holding a field under @defer ever reads it.
+// Without such a field the group stays empty (ResolveConcurrently touches
+// it only for a deferred field), so only its context is set.
+func NewDeferredGroup(ctx context.Context, fields []graphql.CollectedField) graphql.DeferredGroup {
+	for _, f := range fields {
+		if f.IsDeferred() {
+			return graphql.NewDeferredGroup(ctx)
+		}
+	}
+	return graphql.DeferredGroup{Context: ctx}
+}

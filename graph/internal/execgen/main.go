@@ -17,7 +17,9 @@
 // codegen data before the templates run, and replaces their calls in the
 // generated file after they ran (execution.ResolveInline for
 // FieldSet.ResolveConcurrently, execution.MarshalSlice for
-// MarshalSliceConcurrently, same arguments); a generated file that does not
+// MarshalSliceConcurrently, same arguments). It also gives every object a
+// deferred group that computes its path only when a field is deferred
+// (execution.NewDeferredGroup). A generated file that does not
 // have the calls it expects fails the generation rather than being
 // generated differently.
 package main
@@ -56,6 +58,8 @@ var primedObjects = []string{"Memory", "MemoryEdge"}
 const (
 	concurrentField = "out.ResolveConcurrently(ec.OperationContext, &deferred, i,"
 	inlineField     = "execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,"
+	eagerGroup      = "deferred := graphql.NewDeferredGroup(ctx)"
+	lazyGroup       = "deferred := execution.NewDeferredGroup(ctx, fields)"
 	concurrentCall  = "graphql.MarshalSliceConcurrently(ctx, len(v), "
 	executionPkg    = "github.com/codingbrain/gateway/graph/execution"
 )
@@ -218,14 +222,17 @@ func (p *plugin) rewrite(filename string) error {
 		body = bytes.Replace(body, call, []byte("\t\tcase \""+field+"\":\n\t\t\t"+inlineField), 1)
 		src = slices.Concat(src[:start], body, src[start+end:])
 	}
-	if len(names)+len(p.inline) > 0 {
-		imp := []byte("import (\n")
-		i := bytes.Index(src, imp)
-		if i < 0 {
-			return fmt.Errorf("%s: no import block", filename)
-		}
-		src = slices.Concat(src[:i+len(imp)], []byte("\t\""+executionPkg+"\"\n"), src[i+len(imp):])
+	// Every object's deferred group: the path only when a field is deferred.
+	if bytes.Count(src, []byte(eagerGroup)) == 0 {
+		return fmt.Errorf("%s: no %s: gqlgen's output changed", filename, eagerGroup)
 	}
+	src = bytes.ReplaceAll(src, []byte(eagerGroup), []byte(lazyGroup))
+	imp := []byte("import (\n")
+	i := bytes.Index(src, imp)
+	if i < 0 {
+		return fmt.Errorf("%s: no import block", filename)
+	}
+	src = slices.Concat(src[:i+len(imp)], []byte("\t\""+executionPkg+"\"\n"), src[i+len(imp):])
 	out, err := format.Source(src)
 	if err != nil {
 		return fmt.Errorf("%s: %w", filename, err)
