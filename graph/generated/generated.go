@@ -18538,12 +18538,12 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 					return ec._App_id(ctx, field, obj)
 				})
 		case "name":
-			out.Values[i] = ec._App_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
-			out.Values[i] = ec._App_description(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Description)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18630,7 +18630,7 @@ func (ec *executionContext) _AppEdge(ctx context.Context, sel ast.SelectionSet, 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("AppEdge")
 		case "cursor":
-			out.Values[i] = ec._AppEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18674,7 +18674,7 @@ func (ec *executionContext) _Category(ctx context.Context, sel ast.SelectionSet,
 					return ec._Category_id(ctx, field, obj)
 				})
 		case "name":
-			out.Values[i] = ec._Category_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18761,7 +18761,7 @@ func (ec *executionContext) _CategoryEdge(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CategoryEdge")
 		case "cursor":
-			out.Values[i] = ec._CategoryEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -18805,17 +18805,17 @@ func (ec *executionContext) _CodeFile(ctx context.Context, sel ast.SelectionSet,
 					return ec._CodeFile_id(ctx, field, obj)
 				})
 		case "key":
-			out.Values[i] = ec._CodeFile_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "path":
-			out.Values[i] = ec._CodeFile_path(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Path)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "language":
-			out.Values[i] = ec._CodeFile_language(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Language)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18871,17 +18871,17 @@ func (ec *executionContext) _CodeRepo(ctx context.Context, sel ast.SelectionSet,
 					return ec._CodeRepo_id(ctx, field, obj)
 				})
 		case "key":
-			out.Values[i] = ec._CodeRepo_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
-			out.Values[i] = ec._CodeRepo_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "url":
-			out.Values[i] = ec._CodeRepo_url(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.URL)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18979,7 +18979,7 @@ func (ec *executionContext) _CodeRepoEdge(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeRepoEdge")
 		case "cursor":
-			out.Values[i] = ec._CodeRepoEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19023,7 +19023,7 @@ func (ec *executionContext) _CodeSymbol(ctx context.Context, sel ast.SelectionSe
 					return ec._CodeSymbol_id(ctx, field, obj)
 				})
 		case "key":
-			out.Values[i] = ec._CodeSymbol_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19033,22 +19033,22 @@ func (ec *executionContext) _CodeSymbol(ctx context.Context, sel ast.SelectionSe
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
-			out.Values[i] = ec._CodeSymbol_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "signature":
-			out.Values[i] = ec._CodeSymbol_signature(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Signature)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "startLine":
-			out.Values[i] = ec._CodeSymbol_startLine(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.StartLine)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "endLine":
-			out.Values[i] = ec._CodeSymbol_endLine(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.EndLine)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19159,7 +19159,7 @@ func (ec *executionContext) _CodeSymbolEdge(ctx context.Context, sel ast.Selecti
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeSymbolEdge")
 		case "cursor":
-			out.Values[i] = ec._CodeSymbolEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19329,7 +19329,7 @@ func (ec *executionContext) _DeleteDocumentsPayload(ctx context.Context, sel ast
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("DeleteDocumentsPayload")
 		case "deletedCount":
-			out.Values[i] = ec._DeleteDocumentsPayload_deletedCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.DeletedCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19395,7 +19395,7 @@ func (ec *executionContext) _DeleteVectorsPayload(ctx context.Context, sel ast.S
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("DeleteVectorsPayload")
 		case "deletedCount":
-			out.Values[i] = ec._DeleteVectorsPayload_deletedCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.DeletedCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19488,17 +19488,17 @@ func (ec *executionContext) _EpisodicItem(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("EpisodicItem")
 		case "id":
-			out.Values[i] = ec._EpisodicItem_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "sessionId":
-			out.Values[i] = ec._EpisodicItem_sessionId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.SessionID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "content":
-			out.Values[i] = ec._EpisodicItem_content(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Content)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19514,12 +19514,12 @@ func (ec *executionContext) _EpisodicItem(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "weight":
-			out.Values[i] = ec._EpisodicItem_weight(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Weight)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "score":
-			out.Values[i] = ec._EpisodicItem_score(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Score)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19567,12 +19567,12 @@ func (ec *executionContext) _EpisodicSession(ctx context.Context, sel ast.Select
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("EpisodicSession")
 		case "id":
-			out.Values[i] = ec._EpisodicSession_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "itemCount":
-			out.Values[i] = ec._EpisodicSession_itemCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.ItemCount)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19621,7 +19621,7 @@ func (ec *executionContext) _EpisodicSessionEvent(ctx context.Context, sel ast.S
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("EpisodicSessionEvent")
 		case "sessionId":
-			out.Values[i] = ec._EpisodicSessionEvent_sessionId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.SessionID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19665,12 +19665,12 @@ func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSe
 					return ec._Experiment_id(ctx, field, obj)
 				})
 		case "name":
-			out.Values[i] = ec._Experiment_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
-			out.Values[i] = ec._Experiment_description(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Description)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19829,7 +19829,7 @@ func (ec *executionContext) _ExperimentEdge(ctx context.Context, sel ast.Selecti
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ExperimentEdge")
 		case "cursor":
-			out.Values[i] = ec._ExperimentEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19882,7 +19882,7 @@ func (ec *executionContext) _ExperimentStatusChange(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "reason":
-			out.Values[i] = ec._ExperimentStatusChange_reason(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Reason)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19920,12 +19920,12 @@ func (ec *executionContext) _ExpireEpisodicItemPayload(ctx context.Context, sel 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ExpireEpisodicItemPayload")
 		case "sessionId":
-			out.Values[i] = ec._ExpireEpisodicItemPayload_sessionId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.SessionID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "itemId":
-			out.Values[i] = ec._ExpireEpisodicItemPayload_itemId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ItemID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19958,12 +19958,12 @@ func (ec *executionContext) _ExpireEpisodicSessionPayload(ctx context.Context, s
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ExpireEpisodicSessionPayload")
 		case "sessionId":
-			out.Values[i] = ec._ExpireEpisodicSessionPayload_sessionId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.SessionID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "expiredCount":
-			out.Values[i] = ec._ExpireEpisodicSessionPayload_expiredCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.ExpiredCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20055,7 +20055,7 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "queryId":
-			out.Values[i] = ec._FeedbackEvent_queryId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.QueryID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20066,12 +20066,12 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 					return ec._FeedbackEvent_memory(ctx, field, obj)
 				})
 		case "tool":
-			out.Values[i] = ec._FeedbackEvent_tool(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Tool)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "queryType":
-			out.Values[i] = ec._FeedbackEvent_queryType(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.QueryType)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20180,7 +20180,7 @@ func (ec *executionContext) _FeedbackEventEdge(ctx context.Context, sel ast.Sele
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackEventEdge")
 		case "cursor":
-			out.Values[i] = ec._FeedbackEventEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20218,7 +20218,7 @@ func (ec *executionContext) _FeedbackGroupStats(ctx context.Context, sel ast.Sel
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackGroupStats")
 		case "key":
-			out.Values[i] = ec._FeedbackGroupStats_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Key)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20256,17 +20256,17 @@ func (ec *executionContext) _FeedbackStats(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackStats")
 		case "total":
-			out.Values[i] = ec._FeedbackStats_total(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Total)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "accepted":
-			out.Values[i] = ec._FeedbackStats_accepted(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Accepted)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "acceptanceRate":
-			out.Values[i] = ec._FeedbackStats_acceptanceRate(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.AcceptanceRate)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20343,7 +20343,7 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 					return ec._Memory_id(ctx, field, obj)
 				})
 		case "content":
-			out.Values[i] = ec._Memory_content(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Content)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20358,7 +20358,7 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "version":
-			out.Values[i] = ec._Memory_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20434,17 +20434,17 @@ func (ec *executionContext) _MemoryChangeEvent(ctx context.Context, sel ast.Sele
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemoryChangeEvent")
 		case "kind":
-			out.Values[i] = ec._MemoryChangeEvent_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNMemoryChangeKind2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "memoryId":
-			out.Values[i] = ec._MemoryChangeEvent_memoryId(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2string(ctx, field.Selections, obj.MemoryID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._MemoryChangeEvent_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20531,7 +20531,7 @@ func (ec *executionContext) _MemoryEdge(ctx context.Context, sel ast.SelectionSe
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemoryEdge")
 		case "cursor":
-			out.Values[i] = ec._MemoryEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20579,7 +20579,7 @@ func (ec *executionContext) _MemoryIndexStatus(ctx context.Context, sel ast.Sele
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._MemoryIndexStatus_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20612,12 +20612,12 @@ func (ec *executionContext) _MemoryIndexStatusEvent(ctx context.Context, sel ast
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemoryIndexStatusEvent")
 		case "memoryId":
-			out.Values[i] = ec._MemoryIndexStatusEvent_memoryId(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2string(ctx, field.Selections, obj.MemoryID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._MemoryIndexStatusEvent_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20627,7 +20627,7 @@ func (ec *executionContext) _MemoryIndexStatusEvent(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "searchable":
-			out.Values[i] = ec._MemoryIndexStatusEvent_searchable(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Searchable)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20855,7 +20855,7 @@ func (ec *executionContext) _OutcomeCount(ctx context.Context, sel ast.Selection
 				out.Invalids++
 			}
 		case "count":
-			out.Values[i] = ec._OutcomeCount_count(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Count)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20888,12 +20888,12 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PageInfo")
 		case "hasNextPage":
-			out.Values[i] = ec._PageInfo_hasNextPage(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasNextPage)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "hasPreviousPage":
-			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasPreviousPage)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20936,7 +20936,7 @@ func (ec *executionContext) _PurgeFeedbackPayload(ctx context.Context, sel ast.S
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PurgeFeedbackPayload")
 		case "deletedCount":
-			out.Values[i] = ec._PurgeFeedbackPayload_deletedCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.DeletedCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21232,7 +21232,7 @@ func (ec *executionContext) _RecallHit(ctx context.Context, sel ast.SelectionSet
 				out.Invalids++
 			}
 		case "score":
-			out.Values[i] = ec._RecallHit_score(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Score)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21257,7 +21257,7 @@ func (ec *executionContext) _RecallHit(ctx context.Context, sel ast.SelectionSet
 				out.Invalids++
 			}
 		case "sessionBoost":
-			out.Values[i] = ec._RecallHit_sessionBoost(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.SessionBoost)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21295,17 +21295,17 @@ func (ec *executionContext) _RecallSource(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RecallSource")
 		case "name":
-			out.Values[i] = ec._RecallSource_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNRecallSourceName2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecallSourceName(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "status":
-			out.Values[i] = ec._RecallSource_status(ctx, field, obj)
+			out.Values[i] = ec.marshalNRecallSourceStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecallSourceStatus(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "hitCount":
-			out.Values[i] = ec._RecallSource_hitCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.HitCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21343,22 +21343,22 @@ func (ec *executionContext) _RecallWeights(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RecallWeights")
 		case "fullText":
-			out.Values[i] = ec._RecallWeights_fullText(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.FullText)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "vector":
-			out.Values[i] = ec._RecallWeights_vector(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Vector)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "sessionBoost":
-			out.Values[i] = ec._RecallWeights_sessionBoost(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.SessionBoost)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "k":
-			out.Values[i] = ec._RecallWeights_k(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.K)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21467,17 +21467,17 @@ func (ec *executionContext) _SearchDocument(ctx context.Context, sel ast.Selecti
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SearchDocument")
 		case "id":
-			out.Values[i] = ec._SearchDocument_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "title":
-			out.Values[i] = ec._SearchDocument_title(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Title)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "body":
-			out.Values[i] = ec._SearchDocument_body(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Body)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -21531,7 +21531,7 @@ func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet
 				out.Invalids++
 			}
 		case "score":
-			out.Values[i] = ec._SearchHit_score(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Score)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21618,7 +21618,7 @@ func (ec *executionContext) _SearchHitEdge(ctx context.Context, sel ast.Selectio
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SearchHitEdge")
 		case "cursor":
-			out.Values[i] = ec._SearchHitEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21758,7 +21758,7 @@ func (ec *executionContext) _SymbolDependency(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "depth":
-			out.Values[i] = ec._SymbolDependency_depth(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Depth)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21962,12 +21962,12 @@ func (ec *executionContext) _Variant(ctx context.Context, sel ast.SelectionSet, 
 					return ec._Variant_id(ctx, field, obj)
 				})
 		case "key":
-			out.Values[i] = ec._Variant_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Key)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "weight":
-			out.Values[i] = ec._Variant_weight(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Weight)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22011,7 +22011,7 @@ func (ec *executionContext) _VariantFeedbackStats(ctx context.Context, sel ast.S
 					return ec._VariantFeedbackStats_experiment(ctx, field, obj)
 				})
 		case "variantKey":
-			out.Values[i] = ec._VariantFeedbackStats_variantKey(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.VariantKey)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22054,7 +22054,7 @@ func (ec *executionContext) _VectorHit(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "score":
-			out.Values[i] = ec._VectorHit_score(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Score)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22141,7 +22141,7 @@ func (ec *executionContext) __Service(ctx context.Context, sel ast.SelectionSet,
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("_Service")
 		case "sdl":
-			out.Values[i] = ec.__Service_sdl(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2string(ctx, field.Selections, obj.SDL)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -22174,7 +22174,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__Directive")
 		case "name":
-			out.Values[i] = ec.___Directive_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22184,7 +22184,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 				out.Invalids++
 			}
 		case "isRepeatable":
-			out.Values[i] = ec.___Directive_isRepeatable(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsRepeatable)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22227,7 +22227,7 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__EnumValue")
 		case "name":
-			out.Values[i] = ec.___EnumValue_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22275,7 +22275,7 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__Field")
 		case "name":
-			out.Values[i] = ec.___Field_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22333,7 +22333,7 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__InputValue")
 		case "name":
-			out.Values[i] = ec.___InputValue_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

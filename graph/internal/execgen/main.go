@@ -28,6 +28,7 @@ import (
 	"bytes"
 	"fmt"
 	"go/format"
+	"go/types"
 	"os"
 	"slices"
 	"strings"
@@ -76,7 +77,7 @@ func generate() error {
 	if err != nil {
 		return err
 	}
-	p := &plugin{rewrites: map[string]string{}}
+	p := &plugin{rewrites: map[string]string{}, direct: map[string]string{}}
 	if err := api.Generate(cfg, api.AddPlugin(p)); err != nil {
 		return err
 	}
@@ -89,6 +90,9 @@ func generate() error {
 type plugin struct {
 	rewrites map[string]string
 	inline   []string
+	// direct maps the call resolving a stored field of a basic type to the
+	// call marshalling the struct field itself.
+	direct map[string]string
 }
 
 func (p *plugin) Name() string { return "execgen" }
@@ -106,6 +110,24 @@ func (p *plugin) GenerateCode(data *codegen.Data) error {
 	}
 	inline := func(o *codegen.Object, f *codegen.Field) bool {
 		return slices.Contains(inlineFields, o.Name+"."+f.Name)
+	}
+	// A stored field of a basic Go type (string, number, boolean, an enum
+	// over one) has nothing to resolve and cannot fail or be null: it is
+	// marshalled straight from the struct, without a field context and the
+	// field middleware (nothing but resolvers needs them: markInternalErrors
+	// has no error to mark, traceResolver traces resolvers only). Field
+	// directives would run there, so with one in the schema nothing is.
+	if len(data.AllDirectives.LocationDirectives(string(ast.LocationField))) == 0 {
+		for _, o := range data.Objects {
+			if o.Root || o.Stream {
+				continue
+			}
+			for _, f := range o.Fields {
+				if direct := directMarshal(f); direct != "" {
+					p.direct["out.Values[i] = ec._"+o.Name+"_"+f.Name+"(ctx, field, obj)"] = "out.Values[i] = " + direct
+				}
+			}
+		}
 	}
 	blocking := map[string]bool{}
 	var waits func(o *codegen.Object, seen map[string]bool) bool
@@ -160,6 +182,19 @@ func (p *plugin) GenerateCode(data *codegen.Data) error {
 		}
 	}
 	return nil
+}
+
+// directMarshal is the call marshalling f straight from its struct field,
+// "" when f is not a stored field of a basic Go type.
+func directMarshal(f *codegen.Field) string {
+	t := f.TypeReference
+	if !f.IsVariable() || f.IsResolver || f.IsConcurrent() || f.HasHaser || f.IsBatch() || len(f.Args) > 0 || len(f.Directives) > 0 || t.CastType != nil || t.IsSlice() {
+		return ""
+	}
+	if _, basic := t.GO.Underlying().(*types.Basic); !basic {
+		return ""
+	}
+	return "ec." + t.MarshalFunc() + "(ctx, field.Selections, obj." + f.GoFieldName + ")"
 }
 
 func fieldOf(o *codegen.Object, name string) *codegen.Field {
@@ -221,6 +256,17 @@ func (p *plugin) rewrite(filename string) error {
 		}
 		body = bytes.Replace(body, call, []byte("\t\tcase \""+field+"\":\n\t\t\t"+inlineField), 1)
 		src = slices.Concat(src[:start], body, src[start+end:])
+	}
+	calls := make([]string, 0, len(p.direct))
+	for call := range p.direct {
+		calls = append(calls, call)
+	}
+	slices.Sort(calls)
+	for _, call := range calls {
+		if n := bytes.Count(src, []byte(call)); n != 1 {
+			return fmt.Errorf("%s: %d calls %s: gqlgen's output changed", filename, n, call)
+		}
+		src = bytes.Replace(src, []byte(call), []byte(p.direct[call]), 1)
 	}
 	// Every object's deferred group: the path only when a field is deferred.
 	if bytes.Count(src, []byte(eagerGroup)) == 0 {
