@@ -19028,7 +19028,7 @@ func (ec *executionContext) _CodeSymbol(ctx context.Context, sel ast.SelectionSe
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "kind":
-			out.Values[i] = ec._CodeSymbol_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNSymbolKind2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐSymbolKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19675,7 +19675,7 @@ func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSe
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
-			out.Values[i] = ec._Experiment_status(ctx, field, obj)
+			out.Values[i] = ec.marshalNExperimentStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperimentStatus(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19872,7 +19872,7 @@ func (ec *executionContext) _ExperimentStatusChange(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "to":
-			out.Values[i] = ec._ExperimentStatusChange_to(ctx, field, obj)
+			out.Values[i] = ec.marshalNExperimentStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperimentStatus(ctx, field.Selections, obj.To)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20076,7 +20076,7 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "outcome":
-			out.Values[i] = ec._FeedbackEvent_outcome(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackOutcome2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcome(ctx, field.Selections, obj.Outcome)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20353,7 +20353,7 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "state":
-			out.Values[i] = ec._Memory_state(ctx, field, obj)
+			out.Values[i] = ec.marshalNMemoryState2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemoryState(ctx, field.Selections, obj.State)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20383,7 +20383,7 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "visibility":
-			out.Values[i] = ec._Memory_visibility(ctx, field, obj)
+			out.Values[i] = ec.marshalNMemoryVisibility2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx, field.Selections, obj.Visibility)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20569,12 +20569,12 @@ func (ec *executionContext) _MemoryIndexStatus(ctx context.Context, sel ast.Sele
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemoryIndexStatus")
 		case "index":
-			out.Values[i] = ec._MemoryIndexStatus_index(ctx, field, obj)
+			out.Values[i] = ec.marshalNSearchIndex2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexName(ctx, field.Selections, obj.Index)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "state":
-			out.Values[i] = ec._MemoryIndexStatus_state(ctx, field, obj)
+			out.Values[i] = ec.marshalNIndexState2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexState(ctx, field.Selections, obj.State)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20850,7 +20850,7 @@ func (ec *executionContext) _OutcomeCount(ctx context.Context, sel ast.Selection
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("OutcomeCount")
 		case "outcome":
-			out.Values[i] = ec._OutcomeCount_outcome(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackOutcome2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcome(ctx, field.Selections, obj.Outcome)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21753,7 +21753,7 @@ func (ec *executionContext) _SymbolDependency(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "kind":
-			out.Values[i] = ec._SymbolDependency_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNDependencyKind2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐEdgeKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}

@@ -188,7 +188,7 @@ func (p *plugin) GenerateCode(data *codegen.Data) error {
 // "" when f is not a stored field of a basic Go type.
 func directMarshal(f *codegen.Field) string {
 	t := f.TypeReference
-	if !f.IsVariable() || f.IsResolver || f.IsConcurrent() || f.HasHaser || f.IsBatch() || len(f.Args) > 0 || len(f.Directives) > 0 || t.CastType != nil || t.IsSlice() {
+	if !f.IsVariable() || f.IsResolver || f.IsConcurrent() || f.HasHaser || f.IsBatch() || len(f.Args) > 0 || len(f.Directives) > 0 || t.IsSlice() {
 		return ""
 	}
 	if _, basic := t.GO.Underlying().(*types.Basic); !basic {
