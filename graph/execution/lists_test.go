@@ -66,7 +66,7 @@ func TestNewDeferredGroupComputesThePathOnlyForDeferredFields(t *testing.T) {
 	if g := NewDeferredGroup(ctx, plain); g.Path != nil || len(g.Defers) != 0 || g.Context != ctx {
 		t.Fatalf("group without deferred fields: %+v", g)
 	}
-	deferred := append(plain, graphql.CollectedField{Field: &ast.Field{Alias: "app"}, Deferrables: []*graphql.Deferrable{{Label: "app"}}})
+	deferred := []graphql.CollectedField{plain[0], {Field: &ast.Field{Alias: "app"}, Deferrables: []*graphql.Deferrable{{Label: "app"}}}}
 	if g := NewDeferredGroup(ctx, deferred); g.Path.String() != "memory" || g.FieldSet == nil || g.Defers == nil {
 		t.Fatalf("group with a deferred field: %+v", g)
 	}
