@@ -18548,7 +18548,11 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._App_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._App_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18679,7 +18683,11 @@ func (ec *executionContext) _Category(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._Category_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._Category_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18820,7 +18828,11 @@ func (ec *executionContext) _CodeFile(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._CodeFile_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._CodeFile_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -18886,12 +18898,20 @@ func (ec *executionContext) _CodeRepo(ctx context.Context, sel ast.SelectionSet,
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._CodeRepo_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._CodeRepo_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._CodeRepo_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._CodeRepo_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19053,7 +19073,11 @@ func (ec *executionContext) _CodeSymbol(ctx context.Context, sel ast.SelectionSe
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._CodeSymbol_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._CodeSymbol_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19524,17 +19548,29 @@ func (ec *executionContext) _EpisodicItem(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._EpisodicItem_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._EpisodicItem_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "touchedAt":
-			out.Values[i] = ec._EpisodicItem_touchedAt(ctx, field, obj)
+			if obj.TouchedAt.IsZero() {
+				out.Values[i] = ec._EpisodicItem_touchedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.TouchedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "expiresAt":
-			out.Values[i] = ec._EpisodicItem_expiresAt(ctx, field, obj)
+			if obj.ExpiresAt.IsZero() {
+				out.Values[i] = ec._EpisodicItem_expiresAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.ExpiresAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19577,12 +19613,20 @@ func (ec *executionContext) _EpisodicSession(ctx context.Context, sel ast.Select
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastTouchedAt":
-			out.Values[i] = ec._EpisodicSession_lastTouchedAt(ctx, field, obj)
+			if obj.LastTouchedAt.IsZero() {
+				out.Values[i] = ec._EpisodicSession_lastTouchedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.LastTouchedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "expiresAt":
-			out.Values[i] = ec._EpisodicSession_expiresAt(ctx, field, obj)
+			if obj.ExpiresAt.IsZero() {
+				out.Values[i] = ec._EpisodicSession_expiresAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.ExpiresAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19680,12 +19724,20 @@ func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSe
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._Experiment_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._Experiment_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Experiment_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._Experiment_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19747,7 +19799,11 @@ func (ec *executionContext) _ExperimentAssignment(ctx context.Context, sel ast.S
 				out.Invalids++
 			}
 		case "assignedAt":
-			out.Values[i] = ec._ExperimentAssignment_assignedAt(ctx, field, obj)
+			if obj.AssignedAt.IsZero() {
+				out.Values[i] = ec._ExperimentAssignment_assignedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.AssignedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19887,7 +19943,11 @@ func (ec *executionContext) _ExperimentStatusChange(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "changedAt":
-			out.Values[i] = ec._ExperimentStatusChange_changedAt(ctx, field, obj)
+			if obj.ChangedAt.IsZero() {
+				out.Values[i] = ec._ExperimentStatusChange_changedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.ChangedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20098,7 +20158,11 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 					return ec._FeedbackEvent_variantKey(ctx, field, obj)
 				})
 		case "createdAt":
-			out.Values[i] = ec._FeedbackEvent_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._FeedbackEvent_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20363,12 +20427,20 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._Memory_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._Memory_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Memory_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._Memory_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -21487,7 +21559,11 @@ func (ec *executionContext) _SearchDocument(ctx context.Context, sel ast.Selecti
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._SearchDocument_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._SearchDocument_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}

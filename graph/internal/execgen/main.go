@@ -112,7 +112,8 @@ func (p *plugin) GenerateCode(data *codegen.Data) error {
 		return slices.Contains(inlineFields, o.Name+"."+f.Name)
 	}
 	// A stored field of a basic Go type (string, number, boolean, an enum
-	// over one) has nothing to resolve and cannot fail or be null: it is
+	// over one) or a time has nothing to resolve and cannot fail or be null
+	// (a zero time excepted, see directMarshal): it is
 	// marshalled straight from the struct, without a field context and the
 	// field middleware (nothing but resolvers needs them: markInternalErrors
 	// has no error to mark, traceResolver traces resolvers only). Field
@@ -123,8 +124,9 @@ func (p *plugin) GenerateCode(data *codegen.Data) error {
 				continue
 			}
 			for _, f := range o.Fields {
-				if direct := directMarshal(f); direct != "" {
-					p.direct["out.Values[i] = ec._"+o.Name+"_"+f.Name+"(ctx, field, obj)"] = "out.Values[i] = " + direct
+				resolved := "out.Values[i] = ec._" + o.Name + "_" + f.Name + "(ctx, field, obj)"
+				if direct := directMarshal(f, resolved); direct != "" {
+					p.direct[resolved] = direct
 				}
 			}
 		}
@@ -184,17 +186,24 @@ func (p *plugin) GenerateCode(data *codegen.Data) error {
 	return nil
 }
 
-// directMarshal is the call marshalling f straight from its struct field,
-// "" when f is not a stored field of a basic Go type.
-func directMarshal(f *codegen.Field) string {
+// directMarshal is the statement marshalling f straight from its struct
+// field (resolved is the statement gqlgen generated), "" when f is not a
+// stored field of a basic Go type or a time. A zero time marshals to null,
+// an error at the field's path, which needs the field context: a zero time
+// goes the way gqlgen generated.
+func directMarshal(f *codegen.Field, resolved string) string {
 	t := f.TypeReference
 	if !f.IsVariable() || f.IsResolver || f.IsConcurrent() || f.HasHaser || f.IsBatch() || len(f.Args) > 0 || len(f.Directives) > 0 || t.IsSlice() {
 		return ""
 	}
-	if _, basic := t.GO.Underlying().(*types.Basic); !basic {
-		return ""
+	direct := "out.Values[i] = ec." + t.MarshalFunc() + "(ctx, field.Selections, obj." + f.GoFieldName + ")"
+	if _, basic := t.GO.Underlying().(*types.Basic); basic {
+		return direct
 	}
-	return "ec." + t.MarshalFunc() + "(ctx, field.Selections, obj." + f.GoFieldName + ")"
+	if named, ok := t.GO.(*types.Named); ok && named.Obj().Pkg() != nil && named.Obj().Pkg().Path() == "time" && named.Obj().Name() == "Time" {
+		return "if obj." + f.GoFieldName + ".IsZero() {\n" + resolved + "\n} else {\n" + direct + "\n}"
+	}
+	return ""
 }
 
 func fieldOf(o *codegen.Object, name string) *codegen.Field {
