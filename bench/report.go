@@ -136,7 +136,7 @@ func writeRatios(buf *bytes.Buffer, results []result) {
 			p50 := func(g, o result) float64 { return g.ms(0.5) / o.ms(0.5) }
 			p99 := func(g, o result) float64 { return g.ms(0.99) / o.ms(0.99) }
 			rps := func(g, o result) float64 { return g.load.throughput() / o.load.throughput() }
-			cpu := func(g, o result) float64 { return g.load.cpuPerRequest() / o.load.cpuPerRequest() }
+			cpu := func(g, o result) float64 { return g.cpuRatio(o) }
 			fan := "–"
 			if scen == "fanout" {
 				fan = cell(slow, p50)
@@ -204,9 +204,9 @@ func writeTargets(buf *bytes.Buffer, results []result) {
 			g, ok1 := find(results, scen, "gateway", c)
 			d, ok2 := find(results, scen, "direct", c)
 			if ok1 && ok2 && d.load.cpuPerRequest() > 0 {
-				ratio := g.load.cpuPerRequest() / d.load.cpuPerRequest()
+				ratio := g.cpuRatio(d)
 				ok = ok && ratio <= 1.5
-				cells = append(cells, fmt.Sprintf("%d clients %.2f / %.2f ms = %.2fx", c, g.load.cpuPerRequest(), d.load.cpuPerRequest(), ratio))
+				cells = append(cells, fmt.Sprintf("%d clients %.2f / %.2f ms, %.2fx (median of the rounds' ratios)", c, g.load.cpuPerRequest(), d.load.cpuPerRequest(), ratio))
 			}
 		}
 		if len(cells) > 0 {
