@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -14,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/codingbrain/gateway/bench/internal/proc"
 )
 
 // client is the load generator's one HTTP client: enough idle connections
@@ -38,9 +41,40 @@ type loadResult struct {
 	elapsed   time.Duration
 	latencies []time.Duration // sorted
 	rssPeakKB int64
+	// cpu is the CPU time the serving process used during the measured
+	// window (utime + stime of /proc/PID/stat, all its threads); cpuErr
+	// says why it is unknown.
+	cpu    time.Duration
+	cpuErr error
 }
 
 func (r loadResult) throughput() float64 { return float64(r.requests) / r.elapsed.Seconds() }
+
+// cpuPerRequest is the serving process's CPU time per measured request, in
+// milliseconds; 0 when unknown.
+func (r loadResult) cpuPerRequest() float64 {
+	if r.cpuErr != nil || r.requests == 0 {
+		return 0
+	}
+	return float64(r.cpu.Microseconds()) / 1000 / float64(r.requests)
+}
+
+// merge adds another run of the same system, scenario and concurrency.
+func (r loadResult) merge(o loadResult) loadResult {
+	r.requests += o.requests
+	r.total += o.total
+	r.errors += o.errors
+	if r.firstErr == "" {
+		r.firstErr = o.firstErr
+	}
+	r.elapsed += o.elapsed
+	r.latencies = append(r.latencies, o.latencies...)
+	slices.Sort(r.latencies)
+	r.rssPeakKB = max(r.rssPeakKB, o.rssPeakKB)
+	r.cpu += o.cpu
+	r.cpuErr = errors.Join(r.cpuErr, o.cpuErr)
+	return r
+}
 
 func (r loadResult) percentile(p float64) time.Duration {
 	if len(r.latencies) == 0 {
@@ -52,7 +86,8 @@ func (r loadResult) percentile(p float64) time.Duration {
 
 // runLoad runs conc workers, each sending its next request as soon as the
 // previous one is answered, for warmup (not measured) then duration, while
-// sampling the peak RSS of pid.
+// sampling the peak RSS of pid and reading its CPU time at both ends of the
+// measured window.
 func runLoad(ctx context.Context, base string, pid int, conc int, warmup, duration time.Duration, ts []*tenant, req request) loadResult {
 	var measuring atomic.Bool
 	stop := make(chan struct{})
@@ -113,15 +148,17 @@ func runLoad(ctx context.Context, base string, pid int, conc int, warmup, durati
 		}
 	}()
 	sleep(ctx, warmup)
+	cpuBefore, errBefore := proc.CPUTime(pid)
 	measuring.Store(true)
 	start := time.Now()
 	sleep(ctx, duration)
 	measuring.Store(false)
 	elapsed := time.Since(start)
+	cpuAfter, errAfter := proc.CPUTime(pid)
 	close(stop)
 	wg.Wait()
 	<-samplerDone
-	r := loadResult{elapsed: elapsed, rssPeakKB: peak.Load()}
+	r := loadResult{elapsed: elapsed, rssPeakKB: peak.Load(), cpu: cpuAfter - cpuBefore, cpuErr: errors.Join(errBefore, errAfter)}
 	for _, o := range outs {
 		r.latencies = append(r.latencies, o.lat...)
 		r.total += o.total

@@ -41,6 +41,7 @@ type settings struct {
 	duration     time.Duration
 	warmup       time.Duration
 	concurrency  []int
+	rounds       int
 	scenarios    map[string]bool
 	loaderWait   string
 	reseed       bool
@@ -96,6 +97,7 @@ func parseFlags(args []string) (settings, error) {
 	fs.DurationVar(&s.duration, "duration", 8*time.Second, "measured time of each run")
 	fs.DurationVar(&s.warmup, "warmup", time.Second, "unmeasured time before each run")
 	conc := fs.String("concurrency", "1,16,64,256", "closed-loop clients of each run, comma-separated")
+	fs.IntVar(&s.rounds, "rounds", 1, "runs of each system per concurrency, the systems taking turns; the figures are over all rounds")
 	scen := fs.String("scenarios", "all", "comma-separated scenarios: memories20, memories100, fanout, recall, writes (all: every one)")
 	fs.StringVar(&s.loaderWait, "loader-wait", "", "GATEWAY_LOADER_WAIT of the gateway (empty: its default)")
 	fs.BoolVar(&s.reseed, "reseed", false, "seed every store again even when the data set is there")
@@ -107,6 +109,9 @@ func parseFlags(args []string) (settings, error) {
 	fs.BoolVar(&s.keep, "keep", false, "leave the servers running after the run (prints their addresses)")
 	if err := fs.Parse(args); err != nil {
 		return s, err
+	}
+	if s.rounds < 1 {
+		return s, fmt.Errorf("-rounds: %d is not a positive number", s.rounds)
 	}
 	for _, f := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))

@@ -21,13 +21,13 @@ const (
 // report prints the tables and writes them (and the chart) where the flags say.
 func report(s settings, results []result) error {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "Run %s on %s. %s each (after %s warm-up), closed loop, clients spread over %d tenants.\n\n",
-		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), s.duration, s.warmup, tenantCount)
-	buf.WriteString("| scenario | system | clients | req/s | p50 ms | p99 ms | peak RSS MB | errors | PG statements/req (data + tx) | store calls/req |\n")
-	buf.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
+	fmt.Fprintf(&buf, "Run %s on %s. %s each (after %s warm-up), %d round(s) of the systems taking turns, closed loop, clients spread over %d tenants.\n\n",
+		time.Now().UTC().Format("2006-01-02 15:04 MST"), machine(), s.duration, s.warmup, s.rounds, tenantCount)
+	buf.WriteString("| scenario | system | clients | req/s | p50 ms | p99 ms | server CPU ms/req | peak RSS MB | errors | PG statements/req (data + tx) | store calls/req |\n")
+	buf.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---|---|\n")
 	for _, r := range results {
-		fmt.Fprintf(&buf, "| %s | %s | %d | %.0f | %.2f | %.2f | %d | %d | %s | %s |\n",
-			r.scenario, r.system, r.conc, r.load.throughput(), r.ms(0.5), r.ms(0.99), r.load.rssPeakKB/1024, r.load.errors,
+		fmt.Fprintf(&buf, "| %s | %s | %d | %.0f | %.2f | %.2f | %s | %d | %d | %s | %s |\n",
+			r.scenario, r.system, r.conc, r.load.throughput(), r.ms(0.5), r.ms(0.99), cpuCell(r), r.load.rssPeakKB/1024, r.load.errors,
 			pgStatements(r), storeCalls(r))
 	}
 	buf.WriteString("\n")
@@ -49,6 +49,15 @@ func report(s settings, results []result) error {
 		fmt.Fprintln(os.Stderr, "table written to", s.doc)
 	}
 	return nil
+}
+
+// cpuCell is the serving process's CPU time per request (its utime + stime
+// over the measured window, divided by the requests answered in it).
+func cpuCell(r result) string {
+	if r.load.cpuErr != nil {
+		return "?"
+	}
+	return fmt.Sprintf("%.2f", r.load.cpuPerRequest())
 }
 
 func pgStatements(r result) string {
@@ -108,8 +117,8 @@ func slowestSystem(results []result) string {
 
 func writeRatios(buf *bytes.Buffer, results []result) {
 	buf.WriteString("Ratios (gateway over baseline or peer; for latency lower is better, for throughput higher):\n\n")
-	buf.WriteString("| scenario | clients | p50 / direct | req/s / direct | req/s / PostGraphile | p99 / PostGraphile | fan-out p50 / slowest store alone |\n")
-	buf.WriteString("|---|---:|---:|---:|---:|---:|---:|\n")
+	buf.WriteString("| scenario | clients | p50 / direct | req/s / direct | server CPU/req / direct | req/s / PostGraphile | p99 / PostGraphile | fan-out p50 / slowest store alone |\n")
+	buf.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|\n")
 	slow := slowestSystem(results)
 	for _, scen := range scenarioNames {
 		for _, c := range concurrencies(results) {
@@ -127,12 +136,13 @@ func writeRatios(buf *bytes.Buffer, results []result) {
 			p50 := func(g, o result) float64 { return g.ms(0.5) / o.ms(0.5) }
 			p99 := func(g, o result) float64 { return g.ms(0.99) / o.ms(0.99) }
 			rps := func(g, o result) float64 { return g.load.throughput() / o.load.throughput() }
+			cpu := func(g, o result) float64 { return g.cpuRatio(o) }
 			fan := "–"
 			if scen == "fanout" {
 				fan = cell(slow, p50)
 			}
-			fmt.Fprintf(buf, "| %s | %d | %s | %s | %s | %s | %s |\n", scen, c,
-				cell("direct", p50), cell("direct", rps), cell("postgraphile", rps), cell("postgraphile", p99), fan)
+			fmt.Fprintf(buf, "| %s | %d | %s | %s | %s | %s | %s | %s |\n", scen, c,
+				cell("direct", p50), cell("direct", rps), cell("direct", cpu), cell("postgraphile", rps), cell("postgraphile", p99), fan)
 		}
 	}
 	buf.WriteString("\n")
@@ -184,6 +194,40 @@ func writeTargets(buf *bytes.Buffer, results []result) {
 		}
 		if len(cells) > 0 {
 			fmt.Fprintf(buf, "- Against PostGraphile, %s >= 1.5x req/s and <= 0.7x p99: %s: %s\n", scen, strings.Join(cells, "; "), verdict(ok))
+		}
+	}
+	// Issue 20: the executor at the cost of the stores.
+	for _, scen := range []string{"memories20", "memories100"} {
+		var cells []string
+		ok := true
+		for _, c := range concurrencies(results) {
+			g, ok1 := find(results, scen, "gateway", c)
+			d, ok2 := find(results, scen, "direct", c)
+			if ok1 && ok2 && d.load.cpuPerRequest() > 0 {
+				ratio := g.cpuRatio(d)
+				ok = ok && ratio <= 1.5
+				cells = append(cells, fmt.Sprintf("%d clients %.2f / %.2f ms, %.2fx (median of the rounds' ratios)", c, g.load.cpuPerRequest(), d.load.cpuPerRequest(), ratio))
+			}
+		}
+		if len(cells) > 0 {
+			fmt.Fprintf(buf, "- Server CPU per request, %s <= 1.5x direct: %s: %s\n", scen, strings.Join(cells, ", "), verdict(ok))
+		}
+	}
+	for _, t := range []struct {
+		scen     string
+		rps, p99 float64 // p99 0: no p99 target
+	}{{"memories100", 2.5, 0}, {"memories20", 2, 0.6}} {
+		g, ok1 := find(results, t.scen, "gateway", 16)
+		p, ok2 := find(results, t.scen, "postgraphile", 16)
+		if !ok1 || !ok2 {
+			continue
+		}
+		rps, p99 := g.load.throughput()/p.load.throughput(), g.ms(0.99)/p.ms(0.99)
+		if t.p99 == 0 {
+			fmt.Fprintf(buf, "- %s at 16 clients >= %.1fx PostGraphile's req/s: %.2fx: %s\n", t.scen, t.rps, rps, verdict(rps >= t.rps))
+		} else {
+			fmt.Fprintf(buf, "- %s at 16 clients >= %.1fx PostGraphile's req/s and <= %.1fx its p99: %.2fx req/s, %.2fx p99: %s\n",
+				t.scen, t.rps, t.p99, rps, p99, verdict(rps >= t.rps && p99 <= t.p99))
 		}
 	}
 	if slow := slowestSystem(results); slow != "" {

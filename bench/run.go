@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"time"
 
@@ -20,6 +21,50 @@ type result struct {
 	// calls:<backend> store calls, batches:<loader> loader batches,
 	// pg:data / pg:plumbing statements from pg_stat_statements.
 	perRequest counters
+	// roundCPU is the server CPU per request of each round (-rounds), in
+	// the order the rounds ran.
+	roundCPU []float64
+}
+
+// cpuRatio is the median over the rounds of r's server CPU per request
+// over other's in the same round: the systems of a round ran one after the
+// other, so a round's ratio is the least disturbed by the rest of the host.
+func (r result) cpuRatio(other result) float64 {
+	var ratios []float64
+	for i := range min(len(r.roundCPU), len(other.roundCPU)) {
+		if other.roundCPU[i] > 0 {
+			ratios = append(ratios, r.roundCPU[i]/other.roundCPU[i])
+		}
+	}
+	if len(ratios) == 0 {
+		return 0
+	}
+	slices.Sort(ratios)
+	if n := len(ratios); n%2 == 0 {
+		return (ratios[n/2-1] + ratios[n/2]) / 2
+	}
+	return ratios[len(ratios)/2]
+}
+
+// merge adds another round of the same system, scenario and concurrency;
+// the per-request counts are weighted by the requests of each round.
+func (r result) merge(o result) result {
+	per := counters{}
+	for k := range r.perRequest {
+		per[k] += r.perRequest[k] * float64(r.load.total)
+	}
+	for k := range o.perRequest {
+		per[k] += o.perRequest[k] * float64(o.load.total)
+	}
+	r.load = r.load.merge(o.load)
+	for k := range per {
+		if r.load.total > 0 {
+			per[k] /= float64(r.load.total)
+		}
+	}
+	r.perRequest = per
+	r.roundCPU = append(r.roundCPU, o.roundCPU...)
+	return r
 }
 
 func (r result) ms(p float64) float64 { return float64(r.load.percentile(p).Microseconds()) / 1000 }
@@ -121,9 +166,9 @@ func run(ctx context.Context, s settings) error {
 				per[k] = v / float64(load.total)
 			}
 		}
-		r := result{scenario: scen, system: sys.name, conc: conc, load: load, perRequest: per}
-		fmt.Fprintf(os.Stderr, "%-12s %-24s c=%-4d %8.0f req/s  p50 %8.2f ms  p99 %8.2f ms  RSS %4d MB  errors %d %s\n",
-			scen, sys.name, conc, load.throughput(), r.ms(0.5), r.ms(0.99), load.rssPeakKB/1024, load.errors, load.firstErr)
+		r := result{scenario: scen, system: sys.name, conc: conc, load: load, perRequest: per, roundCPU: []float64{load.cpuPerRequest()}}
+		fmt.Fprintf(os.Stderr, "%-12s %-24s c=%-4d %8.0f req/s  p50 %8.2f ms  p99 %8.2f ms  CPU %6.2f ms/req  RSS %4d MB  errors %d %s\n",
+			scen, sys.name, conc, load.throughput(), r.ms(0.5), r.ms(0.99), load.cpuPerRequest(), load.rssPeakKB/1024, load.errors, load.firstErr)
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}
@@ -161,13 +206,23 @@ func run(ctx context.Context, s settings) error {
 			systems = append(systems, system{"slowest alone: " + slowest.store, gw, slowest.req, gwCounts})
 		}
 		for _, conc := range s.concurrency {
-			for _, sys := range systems {
-				r, err := measure(sc.name, sys, conc, s.duration)
-				if err != nil {
-					return err
+			// The systems take turns, round after round, so that a burst
+			// of load from the rest of the host falls on all of them.
+			merged := make([]result, len(systems))
+			for round := range s.rounds {
+				for i, sys := range systems {
+					r, err := measure(sc.name, sys, conc, s.duration)
+					if err != nil {
+						return err
+					}
+					if round == 0 {
+						merged[i] = r
+					} else {
+						merged[i] = merged[i].merge(r)
+					}
 				}
-				results = append(results, r)
 			}
+			results = append(results, merged...)
 		}
 	}
 	sort.SliceStable(results, func(i, j int) bool {

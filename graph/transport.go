@@ -516,6 +516,12 @@ func statusOf(r *http.Request, errs gqlerror.List) int {
 // writeJSON writes one response; a response that cannot be encoded (a bug)
 // becomes an internal error instead of a panic in the middle of a write.
 func (t plainTransport) writeJSON(ctx context.Context, w io.Writer, resp any) {
+	if r, ok := resp.(*graphql.Response); ok {
+		if body, ok := encodeData(r); ok {
+			_, _ = w.Write(body)
+			return
+		}
+	}
 	body, err := json.Marshal(resp)
 	if err != nil {
 		t.log.ErrorContext(ctx, "response not encodable", "request_id", RequestID(ctx), "error", err.Error())
@@ -525,6 +531,35 @@ func (t plainTransport) writeJSON(ctx context.Context, w io.Writer, resp any) {
 		}}})
 	}
 	_, _ = w.Write(body)
+}
+
+// encodeData encodes a response without errors the way json.Marshal does,
+// without json.Marshal's second pass over the data: the executor writes
+// its data compact already, so of what json.Marshal does to a RawMessage
+// (compacting, escaping <, >, & and U+2028/9) only the escaping is left.
+// ok is false for the responses it leaves to json.Marshal.
+func encodeData(r *graphql.Response) (body []byte, ok bool) {
+	if len(r.Errors) > 0 || r.Label != "" || r.Path != nil || r.HasNext != nil {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	buf.Grow(len(r.Data) + 256)
+	buf.WriteString(`{"data":`)
+	if len(r.Data) == 0 {
+		buf.WriteString("null")
+	} else {
+		json.HTMLEscape(&buf, r.Data)
+	}
+	if len(r.Extensions) > 0 {
+		ext, err := json.Marshal(r.Extensions)
+		if err != nil {
+			return nil, false
+		}
+		buf.WriteString(`,"extensions":`)
+		buf.Write(ext)
+	}
+	buf.WriteByte('}')
+	return buf.Bytes(), true
 }
 
 // multipartBoundary separates the parts of an incremental response ("-", as

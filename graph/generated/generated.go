@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/codingbrain/gateway/graph/execution"
 	"math"
 	"strconv"
 	"sync/atomic"
@@ -19123,7 +19124,7 @@ func (ec *executionContext) _AddCodeDependenciesPayload(ctx context.Context, sel
 	fields := graphql.CollectFields(ec.OperationContext, sel, addCodeDependenciesPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19156,29 +19157,33 @@ func (ec *executionContext) _App(ctx context.Context, sel ast.SelectionSet, obj 
 	fields := graphql.CollectFields(ec.OperationContext, sel, appImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("App")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._App_id(ctx, field, obj)
 				})
 		case "name":
-			out.Values[i] = ec._App_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
-			out.Values[i] = ec._App_description(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Description)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._App_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._App_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19205,7 +19210,7 @@ func (ec *executionContext) _AppConnection(ctx context.Context, sel ast.Selectio
 	fields := graphql.CollectFields(ec.OperationContext, sel, appConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19254,13 +19259,13 @@ func (ec *executionContext) _AppEdge(ctx context.Context, sel ast.SelectionSet, 
 	fields := graphql.CollectFields(ec.OperationContext, sel, appEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("AppEdge")
 		case "cursor":
-			out.Values[i] = ec._AppEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19292,24 +19297,28 @@ func (ec *executionContext) _Category(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, categoryImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Category")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Category_id(ctx, field, obj)
 				})
 		case "name":
-			out.Values[i] = ec._Category_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._Category_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._Category_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19336,7 +19345,7 @@ func (ec *executionContext) _CategoryConnection(ctx context.Context, sel ast.Sel
 	fields := graphql.CollectFields(ec.OperationContext, sel, categoryConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19385,13 +19394,13 @@ func (ec *executionContext) _CategoryEdge(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, categoryEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CategoryEdge")
 		case "cursor":
-			out.Values[i] = ec._CategoryEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19423,34 +19432,38 @@ func (ec *executionContext) _CodeFile(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeFileImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeFile")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._CodeFile_id(ctx, field, obj)
 				})
 		case "key":
-			out.Values[i] = ec._CodeFile_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "path":
-			out.Values[i] = ec._CodeFile_path(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Path)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "language":
-			out.Values[i] = ec._CodeFile_language(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Language)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._CodeFile_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._CodeFile_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19489,39 +19502,47 @@ func (ec *executionContext) _CodeRepo(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeRepoImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeRepo")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._CodeRepo_id(ctx, field, obj)
 				})
 		case "key":
-			out.Values[i] = ec._CodeRepo_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
-			out.Values[i] = ec._CodeRepo_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "url":
-			out.Values[i] = ec._CodeRepo_url(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.URL)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._CodeRepo_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._CodeRepo_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._CodeRepo_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._CodeRepo_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19554,7 +19575,7 @@ func (ec *executionContext) _CodeRepoConnection(ctx context.Context, sel ast.Sel
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeRepoConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19603,13 +19624,13 @@ func (ec *executionContext) _CodeRepoEdge(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeRepoEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeRepoEdge")
 		case "cursor":
-			out.Values[i] = ec._CodeRepoEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19641,49 +19662,53 @@ func (ec *executionContext) _CodeSymbol(ctx context.Context, sel ast.SelectionSe
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeSymbolImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeSymbol")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._CodeSymbol_id(ctx, field, obj)
 				})
 		case "key":
-			out.Values[i] = ec._CodeSymbol_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "kind":
-			out.Values[i] = ec._CodeSymbol_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNSymbolKind2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐSymbolKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "name":
-			out.Values[i] = ec._CodeSymbol_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "signature":
-			out.Values[i] = ec._CodeSymbol_signature(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Signature)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "startLine":
-			out.Values[i] = ec._CodeSymbol_startLine(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.StartLine)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "endLine":
-			out.Values[i] = ec._CodeSymbol_endLine(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.EndLine)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._CodeSymbol_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._CodeSymbol_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -19734,7 +19759,7 @@ func (ec *executionContext) _CodeSymbolConnection(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeSymbolConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19783,13 +19808,13 @@ func (ec *executionContext) _CodeSymbolEdge(ctx context.Context, sel ast.Selecti
 	fields := graphql.CollectFields(ec.OperationContext, sel, codeSymbolEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("CodeSymbolEdge")
 		case "cursor":
-			out.Values[i] = ec._CodeSymbolEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19821,7 +19846,7 @@ func (ec *executionContext) _CreateAppPayload(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, createAppPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19854,7 +19879,7 @@ func (ec *executionContext) _CreateExperimentPayload(ctx context.Context, sel as
 	fields := graphql.CollectFields(ec.OperationContext, sel, createExperimentPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19887,7 +19912,7 @@ func (ec *executionContext) _CreateMemoriesPayload(ctx context.Context, sel ast.
 	fields := graphql.CollectFields(ec.OperationContext, sel, createMemoriesPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19920,7 +19945,7 @@ func (ec *executionContext) _CreateMemoryPayload(ctx context.Context, sel ast.Se
 	fields := graphql.CollectFields(ec.OperationContext, sel, createMemoryPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -19953,13 +19978,13 @@ func (ec *executionContext) _DeleteDocumentsPayload(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, deleteDocumentsPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("DeleteDocumentsPayload")
 		case "deletedCount":
-			out.Values[i] = ec._DeleteDocumentsPayload_deletedCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.DeletedCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -19986,7 +20011,7 @@ func (ec *executionContext) _DeleteMemoryPayload(ctx context.Context, sel ast.Se
 	fields := graphql.CollectFields(ec.OperationContext, sel, deleteMemoryPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -20019,13 +20044,13 @@ func (ec *executionContext) _DeleteVectorsPayload(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, deleteVectorsPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("DeleteVectorsPayload")
 		case "deletedCount":
-			out.Values[i] = ec._DeleteVectorsPayload_deletedCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.DeletedCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20055,7 +20080,7 @@ func (ec *executionContext) _Entity(ctx context.Context, sel ast.SelectionSet) g
 	})
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
 			Object: field.Name,
@@ -20112,23 +20137,23 @@ func (ec *executionContext) _EpisodicItem(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, episodicItemImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("EpisodicItem")
 		case "id":
-			out.Values[i] = ec._EpisodicItem_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "sessionId":
-			out.Values[i] = ec._EpisodicItem_sessionId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.SessionID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "content":
-			out.Values[i] = ec._EpisodicItem_content(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Content)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20144,27 +20169,39 @@ func (ec *executionContext) _EpisodicItem(ctx context.Context, sel ast.Selection
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "weight":
-			out.Values[i] = ec._EpisodicItem_weight(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Weight)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "score":
-			out.Values[i] = ec._EpisodicItem_score(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Score)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._EpisodicItem_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._EpisodicItem_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "touchedAt":
-			out.Values[i] = ec._EpisodicItem_touchedAt(ctx, field, obj)
+			if obj.TouchedAt.IsZero() {
+				out.Values[i] = ec._EpisodicItem_touchedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.TouchedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "expiresAt":
-			out.Values[i] = ec._EpisodicItem_expiresAt(ctx, field, obj)
+			if obj.ExpiresAt.IsZero() {
+				out.Values[i] = ec._EpisodicItem_expiresAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.ExpiresAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20191,28 +20228,36 @@ func (ec *executionContext) _EpisodicSession(ctx context.Context, sel ast.Select
 	fields := graphql.CollectFields(ec.OperationContext, sel, episodicSessionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("EpisodicSession")
 		case "id":
-			out.Values[i] = ec._EpisodicSession_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "itemCount":
-			out.Values[i] = ec._EpisodicSession_itemCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.ItemCount)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "lastTouchedAt":
-			out.Values[i] = ec._EpisodicSession_lastTouchedAt(ctx, field, obj)
+			if obj.LastTouchedAt.IsZero() {
+				out.Values[i] = ec._EpisodicSession_lastTouchedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.LastTouchedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "expiresAt":
-			out.Values[i] = ec._EpisodicSession_expiresAt(ctx, field, obj)
+			if obj.ExpiresAt.IsZero() {
+				out.Values[i] = ec._EpisodicSession_expiresAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.ExpiresAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20245,13 +20290,13 @@ func (ec *executionContext) _EpisodicSessionEvent(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, episodicSessionEventImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("EpisodicSessionEvent")
 		case "sessionId":
-			out.Values[i] = ec._EpisodicSessionEvent_sessionId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.SessionID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20359,39 +20404,47 @@ func (ec *executionContext) _Experiment(ctx context.Context, sel ast.SelectionSe
 	fields := graphql.CollectFields(ec.OperationContext, sel, experimentImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Experiment")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Experiment_id(ctx, field, obj)
 				})
 		case "name":
-			out.Values[i] = ec._Experiment_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "description":
-			out.Values[i] = ec._Experiment_description(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Description)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "status":
-			out.Values[i] = ec._Experiment_status(ctx, field, obj)
+			out.Values[i] = ec.marshalNExperimentStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperimentStatus(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._Experiment_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._Experiment_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Experiment_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._Experiment_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20442,7 +20495,7 @@ func (ec *executionContext) _ExperimentAssignment(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, experimentAssignmentImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -20453,7 +20506,11 @@ func (ec *executionContext) _ExperimentAssignment(ctx context.Context, sel ast.S
 				out.Invalids++
 			}
 		case "assignedAt":
-			out.Values[i] = ec._ExperimentAssignment_assignedAt(ctx, field, obj)
+			if obj.AssignedAt.IsZero() {
+				out.Values[i] = ec._ExperimentAssignment_assignedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.AssignedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20480,7 +20537,7 @@ func (ec *executionContext) _ExperimentConnection(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, experimentConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -20529,13 +20586,13 @@ func (ec *executionContext) _ExperimentEdge(ctx context.Context, sel ast.Selecti
 	fields := graphql.CollectFields(ec.OperationContext, sel, experimentEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ExperimentEdge")
 		case "cursor":
-			out.Values[i] = ec._ExperimentEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20567,7 +20624,7 @@ func (ec *executionContext) _ExperimentStatusChange(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, experimentStatusChangeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -20578,7 +20635,7 @@ func (ec *executionContext) _ExperimentStatusChange(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "to":
-			out.Values[i] = ec._ExperimentStatusChange_to(ctx, field, obj)
+			out.Values[i] = ec.marshalNExperimentStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐExperimentStatus(ctx, field.Selections, obj.To)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20588,12 +20645,16 @@ func (ec *executionContext) _ExperimentStatusChange(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "reason":
-			out.Values[i] = ec._ExperimentStatusChange_reason(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Reason)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "changedAt":
-			out.Values[i] = ec._ExperimentStatusChange_changedAt(ctx, field, obj)
+			if obj.ChangedAt.IsZero() {
+				out.Values[i] = ec._ExperimentStatusChange_changedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.ChangedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20620,18 +20681,18 @@ func (ec *executionContext) _ExpireEpisodicItemPayload(ctx context.Context, sel 
 	fields := graphql.CollectFields(ec.OperationContext, sel, expireEpisodicItemPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ExpireEpisodicItemPayload")
 		case "sessionId":
-			out.Values[i] = ec._ExpireEpisodicItemPayload_sessionId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.SessionID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "itemId":
-			out.Values[i] = ec._ExpireEpisodicItemPayload_itemId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ItemID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20658,18 +20719,18 @@ func (ec *executionContext) _ExpireEpisodicSessionPayload(ctx context.Context, s
 	fields := graphql.CollectFields(ec.OperationContext, sel, expireEpisodicSessionPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ExpireEpisodicSessionPayload")
 		case "sessionId":
-			out.Values[i] = ec._ExpireEpisodicSessionPayload_sessionId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.SessionID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "expiredCount":
-			out.Values[i] = ec._ExpireEpisodicSessionPayload_expiredCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.ExpiredCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20696,7 +20757,7 @@ func (ec *executionContext) _FeedbackAggregates(ctx context.Context, sel ast.Sel
 	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackAggregatesImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -20744,13 +20805,13 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackEventImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackEvent")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._FeedbackEvent_id(ctx, field, obj)
@@ -20761,7 +20822,7 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "queryId":
-			out.Values[i] = ec._FeedbackEvent_queryId(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.QueryID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20772,17 +20833,17 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 					return ec._FeedbackEvent_memory(ctx, field, obj)
 				})
 		case "tool":
-			out.Values[i] = ec._FeedbackEvent_tool(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Tool)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "queryType":
-			out.Values[i] = ec._FeedbackEvent_queryType(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.QueryType)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "outcome":
-			out.Values[i] = ec._FeedbackEvent_outcome(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackOutcome2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcome(ctx, field.Selections, obj.Outcome)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20798,13 +20859,17 @@ func (ec *executionContext) _FeedbackEvent(ctx context.Context, sel ast.Selectio
 					return ec._FeedbackEvent_experiment(ctx, field, obj)
 				})
 		case "variantKey":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._FeedbackEvent_variantKey(ctx, field, obj)
 				})
 		case "createdAt":
-			out.Values[i] = ec._FeedbackEvent_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._FeedbackEvent_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -20831,7 +20896,7 @@ func (ec *executionContext) _FeedbackEventConnection(ctx context.Context, sel as
 	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackEventConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -20880,13 +20945,13 @@ func (ec *executionContext) _FeedbackEventEdge(ctx context.Context, sel ast.Sele
 	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackEventEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackEventEdge")
 		case "cursor":
-			out.Values[i] = ec._FeedbackEventEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20918,13 +20983,13 @@ func (ec *executionContext) _FeedbackGroupStats(ctx context.Context, sel ast.Sel
 	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackGroupStatsImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackGroupStats")
 		case "key":
-			out.Values[i] = ec._FeedbackGroupStats_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Key)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -20956,23 +21021,23 @@ func (ec *executionContext) _FeedbackStats(ctx context.Context, sel ast.Selectio
 	fields := graphql.CollectFields(ec.OperationContext, sel, feedbackStatsImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("FeedbackStats")
 		case "total":
-			out.Values[i] = ec._FeedbackStats_total(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Total)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "accepted":
-			out.Values[i] = ec._FeedbackStats_accepted(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Accepted)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "acceptanceRate":
-			out.Values[i] = ec._FeedbackStats_acceptanceRate(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.AcceptanceRate)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21004,7 +21069,7 @@ func (ec *executionContext) _IndexDocumentsPayload(ctx context.Context, sel ast.
 	fields := graphql.CollectFields(ec.OperationContext, sel, indexDocumentsPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -21037,19 +21102,19 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 	fields := graphql.CollectFields(ec.OperationContext, sel, memoryImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Memory")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Memory_id(ctx, field, obj)
 				})
 		case "content":
-			out.Values[i] = ec._Memory_content(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Content)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -21059,22 +21124,30 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "state":
-			out.Values[i] = ec._Memory_state(ctx, field, obj)
+			out.Values[i] = ec.marshalNMemoryState2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemoryState(ctx, field.Selections, obj.State)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "version":
-			out.Values[i] = ec._Memory_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._Memory_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._Memory_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "updatedAt":
-			out.Values[i] = ec._Memory_updatedAt(ctx, field, obj)
+			if obj.UpdatedAt.IsZero() {
+				out.Values[i] = ec._Memory_updatedAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.UpdatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -21089,18 +21162,18 @@ func (ec *executionContext) _Memory(ctx context.Context, sel ast.SelectionSet, o
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "visibility":
-			out.Values[i] = ec._Memory_visibility(ctx, field, obj)
+			out.Values[i] = ec.marshalNMemoryVisibility2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVisibility(ctx, field.Selections, obj.Visibility)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "app":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Memory_app(ctx, field, obj)
 				})
 		case "categories":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Memory_categories(ctx, field, obj)
@@ -21134,23 +21207,23 @@ func (ec *executionContext) _MemoryChangeEvent(ctx context.Context, sel ast.Sele
 	fields := graphql.CollectFields(ec.OperationContext, sel, memoryChangeEventImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemoryChangeEvent")
 		case "kind":
-			out.Values[i] = ec._MemoryChangeEvent_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNMemoryChangeKind2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryChangeKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "memoryId":
-			out.Values[i] = ec._MemoryChangeEvent_memoryId(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2string(ctx, field.Selections, obj.MemoryID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._MemoryChangeEvent_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21187,7 +21260,7 @@ func (ec *executionContext) _MemoryConnection(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, memoryConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -21236,13 +21309,13 @@ func (ec *executionContext) _MemoryEdge(ctx context.Context, sel ast.SelectionSe
 	fields := graphql.CollectFields(ec.OperationContext, sel, memoryEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemoryEdge")
 		case "cursor":
-			out.Values[i] = ec._MemoryEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21274,23 +21347,23 @@ func (ec *executionContext) _MemoryIndexStatus(ctx context.Context, sel ast.Sele
 	fields := graphql.CollectFields(ec.OperationContext, sel, memoryIndexStatusImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemoryIndexStatus")
 		case "index":
-			out.Values[i] = ec._MemoryIndexStatus_index(ctx, field, obj)
+			out.Values[i] = ec.marshalNSearchIndex2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexName(ctx, field.Selections, obj.Index)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "state":
-			out.Values[i] = ec._MemoryIndexStatus_state(ctx, field, obj)
+			out.Values[i] = ec.marshalNIndexState2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexState(ctx, field.Selections, obj.State)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._MemoryIndexStatus_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int64(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21317,18 +21390,18 @@ func (ec *executionContext) _MemoryIndexStatusEvent(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, memoryIndexStatusEventImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("MemoryIndexStatusEvent")
 		case "memoryId":
-			out.Values[i] = ec._MemoryIndexStatusEvent_memoryId(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2string(ctx, field.Selections, obj.MemoryID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "version":
-			out.Values[i] = ec._MemoryIndexStatusEvent_version(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Version)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21338,7 +21411,7 @@ func (ec *executionContext) _MemoryIndexStatusEvent(ctx context.Context, sel ast
 				out.Invalids++
 			}
 		case "searchable":
-			out.Values[i] = ec._MemoryIndexStatusEvent_searchable(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Searchable)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21368,7 +21441,7 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 	})
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
 			Object: field.Name,
@@ -21620,18 +21693,18 @@ func (ec *executionContext) _OutcomeCount(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, outcomeCountImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("OutcomeCount")
 		case "outcome":
-			out.Values[i] = ec._OutcomeCount_outcome(ctx, field, obj)
+			out.Values[i] = ec.marshalNFeedbackOutcome2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcome(ctx, field.Selections, obj.Outcome)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "count":
-			out.Values[i] = ec._OutcomeCount_count(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Count)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21658,18 +21731,18 @@ func (ec *executionContext) _PageInfo(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, pageInfoImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PageInfo")
 		case "hasNextPage":
-			out.Values[i] = ec._PageInfo_hasNextPage(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasNextPage)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "hasPreviousPage":
-			out.Values[i] = ec._PageInfo_hasPreviousPage(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.HasPreviousPage)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21706,13 +21779,13 @@ func (ec *executionContext) _PurgeFeedbackPayload(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, purgeFeedbackPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("PurgeFeedbackPayload")
 		case "deletedCount":
-			out.Values[i] = ec._PurgeFeedbackPayload_deletedCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.DeletedCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21739,7 +21812,7 @@ func (ec *executionContext) _PutEpisodicItemPayload(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, putEpisodicItemPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -21775,7 +21848,7 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	})
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		innerCtx := graphql.WithRootFieldContext(ctx, &graphql.RootFieldContext{
 			Object: field.Name,
@@ -21960,7 +22033,7 @@ func (ec *executionContext) _Recall(ctx context.Context, sel ast.SelectionSet, o
 	fields := graphql.CollectFields(ec.OperationContext, sel, recallImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22003,7 +22076,7 @@ func (ec *executionContext) _RecallHit(ctx context.Context, sel ast.SelectionSet
 	fields := graphql.CollectFields(ec.OperationContext, sel, recallHitImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22014,7 +22087,7 @@ func (ec *executionContext) _RecallHit(ctx context.Context, sel ast.SelectionSet
 				out.Invalids++
 			}
 		case "score":
-			out.Values[i] = ec._RecallHit_score(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Score)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22039,7 +22112,7 @@ func (ec *executionContext) _RecallHit(ctx context.Context, sel ast.SelectionSet
 				out.Invalids++
 			}
 		case "sessionBoost":
-			out.Values[i] = ec._RecallHit_sessionBoost(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.SessionBoost)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22071,23 +22144,23 @@ func (ec *executionContext) _RecallSource(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, recallSourceImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RecallSource")
 		case "name":
-			out.Values[i] = ec._RecallSource_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNRecallSourceName2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecallSourceName(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "status":
-			out.Values[i] = ec._RecallSource_status(ctx, field, obj)
+			out.Values[i] = ec.marshalNRecallSourceStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecallSourceStatus(ctx, field.Selections, obj.Status)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "hitCount":
-			out.Values[i] = ec._RecallSource_hitCount(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.HitCount)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22119,28 +22192,28 @@ func (ec *executionContext) _RecallWeights(ctx context.Context, sel ast.Selectio
 	fields := graphql.CollectFields(ec.OperationContext, sel, recallWeightsImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("RecallWeights")
 		case "fullText":
-			out.Values[i] = ec._RecallWeights_fullText(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.FullText)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "vector":
-			out.Values[i] = ec._RecallWeights_vector(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Vector)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "sessionBoost":
-			out.Values[i] = ec._RecallWeights_sessionBoost(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.SessionBoost)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "k":
-			out.Values[i] = ec._RecallWeights_k(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.K)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22177,7 +22250,7 @@ func (ec *executionContext) _RecordFeedbackPayload(ctx context.Context, sel ast.
 	fields := graphql.CollectFields(ec.OperationContext, sel, recordFeedbackPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22210,7 +22283,7 @@ func (ec *executionContext) _RegisterCodeRepoPayload(ctx context.Context, sel as
 	fields := graphql.CollectFields(ec.OperationContext, sel, registerCodeRepoPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22243,23 +22316,23 @@ func (ec *executionContext) _SearchDocument(ctx context.Context, sel ast.Selecti
 	fields := graphql.CollectFields(ec.OperationContext, sel, searchDocumentImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SearchDocument")
 		case "id":
-			out.Values[i] = ec._SearchDocument_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "title":
-			out.Values[i] = ec._SearchDocument_title(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Title)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "body":
-			out.Values[i] = ec._SearchDocument_body(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Body)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22269,7 +22342,11 @@ func (ec *executionContext) _SearchDocument(ctx context.Context, sel ast.Selecti
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "createdAt":
-			out.Values[i] = ec._SearchDocument_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._SearchDocument_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22302,7 +22379,7 @@ func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet
 	fields := graphql.CollectFields(ec.OperationContext, sel, searchHitImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22313,7 +22390,7 @@ func (ec *executionContext) _SearchHit(ctx context.Context, sel ast.SelectionSet
 				out.Invalids++
 			}
 		case "score":
-			out.Values[i] = ec._SearchHit_score(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Score)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22345,7 +22422,7 @@ func (ec *executionContext) _SearchHitConnection(ctx context.Context, sel ast.Se
 	fields := graphql.CollectFields(ec.OperationContext, sel, searchHitConnectionImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22394,13 +22471,13 @@ func (ec *executionContext) _SearchHitEdge(ctx context.Context, sel ast.Selectio
 	fields := graphql.CollectFields(ec.OperationContext, sel, searchHitEdgeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("SearchHitEdge")
 		case "cursor":
-			out.Values[i] = ec._SearchHitEdge_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22432,7 +22509,7 @@ func (ec *executionContext) _SetMemoryStatePayload(ctx context.Context, sel ast.
 	fields := graphql.CollectFields(ec.OperationContext, sel, setMemoryStatePayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22465,7 +22542,7 @@ func (ec *executionContext) _SetMemoryVisibilityPayload(ctx context.Context, sel
 	fields := graphql.CollectFields(ec.OperationContext, sel, setMemoryVisibilityPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22524,7 +22601,7 @@ func (ec *executionContext) _SymbolDependency(ctx context.Context, sel ast.Selec
 	fields := graphql.CollectFields(ec.OperationContext, sel, symbolDependencyImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22535,12 +22612,12 @@ func (ec *executionContext) _SymbolDependency(ctx context.Context, sel ast.Selec
 				out.Invalids++
 			}
 		case "kind":
-			out.Values[i] = ec._SymbolDependency_kind(ctx, field, obj)
+			out.Values[i] = ec.marshalNDependencyKind2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐEdgeKind(ctx, field.Selections, obj.Kind)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "depth":
-			out.Values[i] = ec._SymbolDependency_depth(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Depth)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22567,7 +22644,7 @@ func (ec *executionContext) _TransitionExperimentPayload(ctx context.Context, se
 	fields := graphql.CollectFields(ec.OperationContext, sel, transitionExperimentPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22600,7 +22677,7 @@ func (ec *executionContext) _UpdateMemoryPayload(ctx context.Context, sel ast.Se
 	fields := graphql.CollectFields(ec.OperationContext, sel, updateMemoryPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22633,7 +22710,7 @@ func (ec *executionContext) _UpsertCodeFilesPayload(ctx context.Context, sel ast
 	fields := graphql.CollectFields(ec.OperationContext, sel, upsertCodeFilesPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22666,7 +22743,7 @@ func (ec *executionContext) _UpsertCodeSymbolsPayload(ctx context.Context, sel a
 	fields := graphql.CollectFields(ec.OperationContext, sel, upsertCodeSymbolsPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22699,7 +22776,7 @@ func (ec *executionContext) _UpsertVectorsPayload(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, upsertVectorsPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22732,24 +22809,24 @@ func (ec *executionContext) _Variant(ctx context.Context, sel ast.SelectionSet, 
 	fields := graphql.CollectFields(ec.OperationContext, sel, variantImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("Variant")
 		case "id":
-			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+			execution.ResolveInline(ctx, field, out, ec.OperationContext, &deferred, i,
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Variant_id(ctx, field, obj)
 				})
 		case "key":
-			out.Values[i] = ec._Variant_key(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Key)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "weight":
-			out.Values[i] = ec._Variant_weight(ctx, field, obj)
+			out.Values[i] = ec.marshalNInt2int(ctx, field.Selections, obj.Weight)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22781,7 +22858,7 @@ func (ec *executionContext) _VariantFeedbackStats(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, variantFeedbackStatsImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22793,7 +22870,7 @@ func (ec *executionContext) _VariantFeedbackStats(ctx context.Context, sel ast.S
 					return ec._VariantFeedbackStats_experiment(ctx, field, obj)
 				})
 		case "variantKey":
-			out.Values[i] = ec._VariantFeedbackStats_variantKey(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.VariantKey)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22825,7 +22902,7 @@ func (ec *executionContext) _VectorHit(ctx context.Context, sel ast.SelectionSet
 	fields := graphql.CollectFields(ec.OperationContext, sel, vectorHitImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22836,7 +22913,7 @@ func (ec *executionContext) _VectorHit(ctx context.Context, sel ast.SelectionSet
 				atomic.AddUint32(&out.Invalids, 1)
 			}
 		case "score":
-			out.Values[i] = ec._VectorHit_score(ctx, field, obj)
+			out.Values[i] = ec.marshalNFloat2float64(ctx, field.Selections, obj.Score)
 			if out.Values[i] == graphql.Null {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
@@ -22874,7 +22951,7 @@ func (ec *executionContext) _Viewer(ctx context.Context, sel ast.SelectionSet, o
 	fields := graphql.CollectFields(ec.OperationContext, sel, viewerImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -22917,13 +22994,13 @@ func (ec *executionContext) __Service(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, _ServiceImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("_Service")
 		case "sdl":
-			out.Values[i] = ec.__Service_sdl(ctx, field, obj)
+			out.Values[i] = ec.marshalOString2string(ctx, field.Selections, obj.SDL)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -22950,13 +23027,13 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 	fields := graphql.CollectFields(ec.OperationContext, sel, __DirectiveImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__Directive")
 		case "name":
-			out.Values[i] = ec.___Directive_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -22966,7 +23043,7 @@ func (ec *executionContext) ___Directive(ctx context.Context, sel ast.SelectionS
 				out.Invalids++
 			}
 		case "isRepeatable":
-			out.Values[i] = ec.___Directive_isRepeatable(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.IsRepeatable)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23003,13 +23080,13 @@ func (ec *executionContext) ___EnumValue(ctx context.Context, sel ast.SelectionS
 	fields := graphql.CollectFields(ec.OperationContext, sel, __EnumValueImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__EnumValue")
 		case "name":
-			out.Values[i] = ec.___EnumValue_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23051,13 +23128,13 @@ func (ec *executionContext) ___Field(ctx context.Context, sel ast.SelectionSet, 
 	fields := graphql.CollectFields(ec.OperationContext, sel, __FieldImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__Field")
 		case "name":
-			out.Values[i] = ec.___Field_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23109,13 +23186,13 @@ func (ec *executionContext) ___InputValue(ctx context.Context, sel ast.Selection
 	fields := graphql.CollectFields(ec.OperationContext, sel, __InputValueImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("__InputValue")
 		case "name":
-			out.Values[i] = ec.___InputValue_name(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Name)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23167,7 +23244,7 @@ func (ec *executionContext) ___Schema(ctx context.Context, sel ast.SelectionSet,
 	fields := graphql.CollectFields(ec.OperationContext, sel, __SchemaImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -23225,7 +23302,7 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 	fields := graphql.CollectFields(ec.OperationContext, sel, __TypeImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -23320,7 +23397,7 @@ func (ec *executionContext) marshalNApp2githubᚗcomᚋcodingbrainᚋgatewayᚋs
 }
 
 func (ec *executionContext) marshalNApp2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐAppᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.App) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNApp2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐApp(ctx, sel, v[i])
@@ -23340,7 +23417,7 @@ func (ec *executionContext) marshalNAppEdge2githubᚗcomᚋcodingbrainᚋgateway
 }
 
 func (ec *executionContext) marshalNAppEdge2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐAppEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.AppEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNAppEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐAppEdge(ctx, sel, v[i])
@@ -23374,7 +23451,7 @@ func (ec *executionContext) marshalNCategory2githubᚗcomᚋcodingbrainᚋgatewa
 }
 
 func (ec *executionContext) marshalNCategory2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCategoryᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.Category) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCategory2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐCategory(ctx, sel, v[i])
@@ -23394,7 +23471,7 @@ func (ec *executionContext) marshalNCategoryEdge2githubᚗcomᚋcodingbrainᚋga
 }
 
 func (ec *executionContext) marshalNCategoryEdge2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCategoryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.CategoryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNCategoryEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐCategoryEdge(ctx, sel, v[i])
@@ -23860,7 +23937,7 @@ func (ec *executionContext) marshalNExperimentStatusChange2githubᚗcomᚋcoding
 }
 
 func (ec *executionContext) marshalNExperimentStatusChange2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐStatusChangeᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.StatusChange) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNExperimentStatusChange2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐStatusChange(ctx, sel, v[i])
@@ -23942,7 +24019,7 @@ func (ec *executionContext) marshalNFeedbackGroupStats2githubᚗcomᚋcodingbrai
 }
 
 func (ec *executionContext) marshalNFeedbackGroupStats2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐGroupStatsᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.GroupStats) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNFeedbackGroupStats2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐGroupStats(ctx, sel, v[i])
@@ -24151,7 +24228,7 @@ func (ec *executionContext) marshalNMemory2githubᚗcomᚋcodingbrainᚋgateway�
 }
 
 func (ec *executionContext) marshalNMemory2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemoryᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.Memory) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalPrimedSlice(ctx, v, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMemory2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx, sel, v[i])
@@ -24199,7 +24276,7 @@ func (ec *executionContext) marshalNMemoryEdge2githubᚗcomᚋcodingbrainᚋgate
 }
 
 func (ec *executionContext) marshalNMemoryEdge2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryEdgeᚄ(ctx context.Context, sel ast.SelectionSet, v []model.MemoryEdge) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalPrimedSlice(ctx, v, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMemoryEdge2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐMemoryEdge(ctx, sel, v[i])
@@ -24219,7 +24296,7 @@ func (ec *executionContext) marshalNMemoryIndexStatus2githubᚗcomᚋcodingbrain
 }
 
 func (ec *executionContext) marshalNMemoryIndexStatus2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatusᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.IndexStatus) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNMemoryIndexStatus2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐIndexStatus(ctx, sel, v[i])
@@ -24287,7 +24364,7 @@ func (ec *executionContext) marshalNOutcomeCount2githubᚗcomᚋcodingbrainᚋga
 }
 
 func (ec *executionContext) marshalNOutcomeCount2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcomeCountᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.OutcomeCount) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOutcomeCount2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐOutcomeCount(ctx, sel, v[i])
@@ -24349,7 +24426,7 @@ func (ec *executionContext) marshalNRecallSource2githubᚗcomᚋcodingbrainᚋga
 }
 
 func (ec *executionContext) marshalNRecallSource2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecallSourceᚄ(ctx context.Context, sel ast.SelectionSet, v []model.RecallSource) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNRecallSource2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐRecallSource(ctx, sel, v[i])
@@ -24654,7 +24731,7 @@ func (ec *executionContext) marshalNVariant2githubᚗcomᚋcodingbrainᚋgateway
 }
 
 func (ec *executionContext) marshalNVariant2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVariantᚄ(ctx context.Context, sel ast.SelectionSet, v []stores.Variant) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNVariant2githubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐVariant(ctx, sel, v[i])
@@ -24801,7 +24878,7 @@ func (ec *executionContext) marshalN__Directive2githubᚗcomᚋ99designsᚋgqlge
 }
 
 func (ec *executionContext) marshalN__Directive2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirectiveᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Directive) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Directive2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐDirective(ctx, sel, v[i])
@@ -24873,7 +24950,7 @@ func (ec *executionContext) marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlg
 }
 
 func (ec *executionContext) marshalN__InputValue2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValueᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.InputValue) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -24901,7 +24978,7 @@ func (ec *executionContext) marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋg
 }
 
 func (ec *executionContext) marshalN__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐTypeᚄ(ctx context.Context, sel ast.SelectionSet, v []introspection.Type) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])
@@ -25555,7 +25632,7 @@ func (ec *executionContext) marshalOMemory2ᚕᚖgithubᚗcomᚋcodingbrainᚋga
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalPrimedSlice(ctx, v, 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalOMemory2ᚖgithubᚗcomᚋcodingbrainᚋgatewayᚋstoresᚐMemory(ctx, sel, v[i])
@@ -25892,7 +25969,7 @@ func (ec *executionContext) marshalO__EnumValue2ᚕgithubᚗcomᚋ99designsᚋgq
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__EnumValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐEnumValue(ctx, sel, v[i])
@@ -25911,7 +25988,7 @@ func (ec *executionContext) marshalO__Field2ᚕgithubᚗcomᚋ99designsᚋgqlgen
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Field2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐField(ctx, sel, v[i])
@@ -25930,7 +26007,7 @@ func (ec *executionContext) marshalO__InputValue2ᚕgithubᚗcomᚋ99designsᚋg
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__InputValue2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐInputValue(ctx, sel, v[i])
@@ -25949,7 +26026,7 @@ func (ec *executionContext) marshalO__Type2ᚕgithubᚗcomᚋ99designsᚋgqlgen�
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalN__Type2githubᚗcomᚋ99designsᚋgqlgenᚋgraphqlᚋintrospectionᚐType(ctx, sel, v[i])

@@ -8,6 +8,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -48,6 +49,10 @@ type Loaders struct {
 	FileSymbols      *dataloader.Loader[string, []stores.CodeSymbol]
 	Traverse         *dataloader.Loader[TraverseKey, []stores.Dependency]
 	SessionItems     *dataloader.Loader[SessionKey, []stores.EpisodicItem]
+
+	// primed holds the first element of each list a resolver produced with
+	// every load of its selection already primed (MarkPrimed).
+	primed sync.Map
 
 	// How these were made, so that Renew can make fresh ones.
 	bundle  *stores.Bundle
@@ -257,4 +262,16 @@ func sessionFetch(e stores.EpisodicStore) func(context.Context, sessionParams, [
 	return func(ctx context.Context, p sessionParams, ids []string) (map[string][]stores.EpisodicItem, error) {
 		return e.ItemsBySession(ctx, ids, p.HalfLife, p.Limit)
 	}
+}
+
+// MarkPrimed records that the list starting at first needs no load that is
+// not in the loaders' caches already: every element's fields answer without
+// waiting, so the list can be marshalled without a goroutine per element
+// (graph/execution.MarshalPrimedSlice).
+func (l *Loaders) MarkPrimed(first any) { l.primed.Store(first, struct{}{}) }
+
+// Primed reports whether MarkPrimed recorded the list starting at first.
+func (l *Loaders) Primed(first any) bool {
+	_, ok := l.primed.Load(first)
+	return ok
 }

@@ -3,6 +3,7 @@ package resolvers
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/codingbrain/gateway/graph/loaders"
@@ -65,12 +66,18 @@ func version(v *int) *int64 {
 // a batch collects keys for its wait window from the first resolver that
 // asks, and on a busy machine a page's resolvers do not all ask within it
 // (5 to 10 statements instead of 3, docs/BENCHMARKS.md).
-func prefetchMemoryFields(ctx context.Context, b *stores.Bundle, page []stores.Memory) {
+//
+// It reports whether the page's memories then answer every selected field
+// without waiting: each is a stored field, an id, or a primed app or
+// categories load, so the page can be marshalled without a goroutine per
+// memory (loaders.MarkPrimed).
+func prefetchMemoryFields(ctx context.Context, b *stores.Bundle, page []stores.Memory) bool {
 	l := loaders.For(ctx)
 	if len(page) == 0 || l == nil {
-		return
+		return false
 	}
 	fields := selectedMemoryFields(ctx)
+	var failed atomic.Bool
 	var wg sync.WaitGroup
 	if fields["app"] {
 		wg.Go(func() {
@@ -84,6 +91,7 @@ func prefetchMemoryFields(ctx context.Context, b *stores.Bundle, page []stores.M
 			}
 			apps, err := b.Memories.AppsByID(ctx, appIDs)
 			if err != nil {
+				failed.Store(true)
 				return // the field resolvers load, and report, on their own
 			}
 			for _, id := range appIDs {
@@ -103,6 +111,7 @@ func prefetchMemoryFields(ctx context.Context, b *stores.Bundle, page []stores.M
 			}
 			categories, err := b.Memories.CategoriesByMemory(ctx, ids)
 			if err != nil {
+				failed.Store(true)
 				return
 			}
 			for _, id := range ids {
@@ -115,6 +124,37 @@ func prefetchMemoryFields(ctx context.Context, b *stores.Bundle, page []stores.M
 		})
 	}
 	wg.Wait()
+	if failed.Load() {
+		return false
+	}
+	for name := range fields {
+		if !answersWhenPrimed[name] {
+			return false
+		}
+	}
+	return true
+}
+
+// markPrimedPage lets the executor marshal the connection's nodes and edges
+// without a goroutine per memory (execution.MarshalPrimedSlice).
+func markPrimedPage(ctx context.Context, c model.MemoryConnection) {
+	l := loaders.For(ctx)
+	if len(c.Nodes) > 0 {
+		l.MarkPrimed(&c.Nodes[0])
+	}
+	if len(c.Edges) > 0 {
+		l.MarkPrimed(&c.Edges[0])
+	}
+}
+
+// answersWhenPrimed are the fields of Memory that answer without waiting
+// once prefetchMemoryFields primed the page (App and Category have no field
+// that waits). A field added to Memory is not here until it is known not to
+// wait, so a page selecting it keeps a goroutine per memory.
+var answersWhenPrimed = map[string]bool{
+	"__typename": true, "id": true, "content": true, "metadata": true, "state": true, "version": true,
+	"createdAt": true, "updatedAt": true, "deletedAt": true, "authorId": true, "visibility": true,
+	"app": true, "categories": true,
 }
 
 // selectedMemoryFields names the fields the query selects on the memories

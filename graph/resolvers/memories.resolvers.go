@@ -211,6 +211,7 @@ func (r *queryResolver) Memory(ctx context.Context, id string) (*stores.Memory, 
 func (r *queryResolver) Memories(ctx context.Context, first *int, after *string, filter *model.MemoryFilter) (*model.MemoryConnection, error) {
 	var c model.MemoryConnection
 	var err error
+	primed := false
 	c.Edges, c.Nodes, c.PageInfo, c.Count, err = list(ctx, r.Resolver, auth.ScopeMemoriesRead, "memories", first, after,
 		func(b *stores.Bundle, args stores.PageArgs) (stores.Page[stores.Memory], error) {
 			f, err := memoryFilter(filter)
@@ -219,7 +220,7 @@ func (r *queryResolver) Memories(ctx context.Context, first *int, after *string,
 			}
 			page, err := b.Memories.ListMemories(ctx, f, args)
 			if err == nil {
-				prefetchMemoryFields(ctx, b, page.Items)
+				primed = prefetchMemoryFields(ctx, b, page.Items)
 			}
 			return page, err
 		},
@@ -235,6 +236,9 @@ func (r *queryResolver) Memories(ctx context.Context, first *int, after *string,
 		})
 	if err != nil {
 		return nil, err
+	}
+	if primed {
+		markPrimedPage(ctx, c)
 	}
 	return &c, nil
 }

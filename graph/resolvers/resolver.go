@@ -4,7 +4,7 @@
 // when it regenerates.
 package resolvers
 
-//go:generate sh -c "cd ../.. && go tool gqlgen generate"
+//go:generate sh -c "cd ../.. && go run ./graph/internal/execgen"
 
 import (
 	"context"
