@@ -20328,7 +20328,7 @@ func (ec *executionContext) _EraseOrganizationPayload(ctx context.Context, sel a
 	fields := graphql.CollectFields(ec.OperationContext, sel, eraseOrganizationPayloadImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
@@ -20361,18 +20361,18 @@ func (ec *executionContext) _ErasureStoreProgress(ctx context.Context, sel ast.S
 	fields := graphql.CollectFields(ec.OperationContext, sel, erasureStoreProgressImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("ErasureStoreProgress")
 		case "store":
-			out.Values[i] = ec._ErasureStoreProgress_store(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Store)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "done":
-			out.Values[i] = ec._ErasureStoreProgress_done(ctx, field, obj)
+			out.Values[i] = ec.marshalNBoolean2bool(ctx, field.Selections, obj.Done)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21233,7 +21233,7 @@ func (ec *executionContext) _MemoryChangeEvent(ctx context.Context, sel ast.Sele
 				out.Invalids++
 			}
 		case "cursor":
-			out.Values[i] = ec._MemoryChangeEvent_cursor(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.Cursor)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -21635,28 +21635,32 @@ func (ec *executionContext) _OrganizationErasure(ctx context.Context, sel ast.Se
 	fields := graphql.CollectFields(ec.OperationContext, sel, organizationErasureImplementors)
 
 	out := graphql.NewFieldSet(fields)
-	deferred := graphql.NewDeferredGroup(ctx)
+	deferred := execution.NewDeferredGroup(ctx, fields)
 	for i, field := range fields {
 		switch field.Name {
 		case "__typename":
 			out.Values[i] = graphql.MarshalString("OrganizationErasure")
 		case "id":
-			out.Values[i] = ec._OrganizationErasure_id(ctx, field, obj)
+			out.Values[i] = ec.marshalNID2string(ctx, field.Selections, obj.ID)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "state":
-			out.Values[i] = ec._OrganizationErasure_state(ctx, field, obj)
+			out.Values[i] = ec.marshalNErasureState2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureState(ctx, field.Selections, obj.State)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "requestedBy":
-			out.Values[i] = ec._OrganizationErasure_requestedBy(ctx, field, obj)
+			out.Values[i] = ec.marshalNString2string(ctx, field.Selections, obj.RequestedBy)
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
 		case "createdAt":
-			out.Values[i] = ec._OrganizationErasure_createdAt(ctx, field, obj)
+			if obj.CreatedAt.IsZero() {
+				out.Values[i] = ec._OrganizationErasure_createdAt(ctx, field, obj)
+			} else {
+				out.Values[i] = ec.marshalNDateTime2timeᚐTime(ctx, field.Selections, obj.CreatedAt)
+			}
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
 			}
@@ -23848,7 +23852,7 @@ func (ec *executionContext) marshalNErasureStoreProgress2githubᚗcomᚋcodingbr
 }
 
 func (ec *executionContext) marshalNErasureStoreProgress2ᚕgithubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureStoreProgressᚄ(ctx context.Context, sel ast.SelectionSet, v []model.ErasureStoreProgress) graphql.Marshaler {
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNErasureStoreProgress2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐErasureStoreProgress(ctx, sel, v[i])
@@ -25781,7 +25785,7 @@ func (ec *executionContext) marshalOOrganizationErasure2ᚕgithubᚗcomᚋcoding
 	if v == nil {
 		return graphql.Null
 	}
-	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+	ret := execution.MarshalSlice(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
 		fc.Result = &v[i]
 		return ec.marshalNOrganizationErasure2githubᚗcomᚋcodingbrainᚋgatewayᚋgraphᚋmodelᚐOrganizationErasure(ctx, sel, v[i])
