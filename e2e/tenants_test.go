@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"regexp"
@@ -30,16 +31,24 @@ func tenantEnv() []string {
 	return env
 }
 
-// tenantCmd runs `gateway tenant args...` to its end.
+// tenantCmd runs `gateway tenant args...` to its end; the error ends with
+// the last line the command wrote to stderr.
 func tenantCmd(s *stack, args ...string) (string, error) {
-	cmd := exec.Command(s.bin, append([]string{"tenant"}, args...)...)
-	cmd.Env = tenantEnv()
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		return stdout.String(), fmt.Errorf("%w: %s", err, lastLine(stderr.String()))
+	stdout, stderr, err := runTenant(s, nil, tenantEnv(), args...)
+	if err != nil {
+		return string(stdout), fmt.Errorf("%w: %s", err, lastLine(stderr))
 	}
-	return stdout.String(), nil
+	return string(stdout), nil
+}
+
+// runTenant runs `gateway tenant args...` with env, feeding it stdin.
+func runTenant(s *stack, stdin io.Reader, env []string, args ...string) ([]byte, string, error) {
+	cmd := exec.Command(s.bin, append([]string{"tenant"}, args...)...)
+	cmd.Env = env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
+	err := cmd.Run()
+	return stdout.Bytes(), stderr.String(), err
 }
 
 func lastLine(s string) string {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -34,15 +33,7 @@ import (
 // the error of the run.
 func tenantCommand(t *testing.T, s *stack, stdin io.Reader, args ...string) ([]byte, string, error) {
 	t.Helper()
-	cmd := exec.Command(s.bin, append([]string{"tenant"}, args...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "TMPDIR=" + t.TempDir()}
-	for _, v := range []string{"DATABASE_OWNER_URL", "VALKEY_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "QDRANT_URL"} {
-		cmd.Env = append(cmd.Env, v+"="+os.Getenv(v))
-	}
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, &stdout, &stderr
-	err := cmd.Run()
-	return stdout.Bytes(), stderr.String(), err
+	return runTenant(s, stdin, append(tenantEnv(), "TMPDIR="+t.TempDir()), args...)
 }
 
 // exportOrg exports tn's org with its vectors to a file and returns the path.
@@ -217,6 +208,7 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 	})).CreateMemory.Memory.Id
 	waitSearchable(t, s, fixture{tenant: colleague, word: fa.word, memory: private})
 	before, beforeB := transferView(t, s, fa), transferView(t, s, fb)
+	graphBefore := codeGraphOf(t, a.org)
 	path := exportOrg(t, s, a.org)
 
 	t.Run("the export of an org holds none of another org's data", func(t *testing.T) {
@@ -236,6 +228,16 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 		}
 	})
 
+	// The migration the issue describes: export, erase, import elsewhere.
+	if _, err := tenantCmd(s, "erase", "--by", "e2e", a.org.String()); err != nil {
+		t.Fatalf("erasing org A after its export: %v", err)
+	}
+	for store, kinds := range audit(t, s, a.org.String()) {
+		if n := storeTotal(kinds); n != 0 {
+			t.Fatalf("after its erasure org A still holds %d in %s: %v", n, store, kinds)
+		}
+	}
+
 	t.Run("an import under a new org id answers the same queries, ids aside", func(t *testing.T) {
 		c := s.as(t, uuid.New(), a.user)
 		importFile(t, s, path, "--org", c.org.String())
@@ -245,7 +247,7 @@ func TestTenantExportImportRoundTrip(t *testing.T) {
 		if got := transferView(t, s, fc); got != want {
 			t.Errorf("the imported org answers\n%s\nwant (org A's answers, remapped)\n%s", got, want)
 		}
-		if got, want := codeGraphOf(t, c.org), codeGraphOf(t, a.org); got != want {
+		if got, want := codeGraphOf(t, c.org), graphBefore; got != want {
 			t.Errorf("the imported org's code graph, times included, is\n%s\nwant\n%s", got, want)
 		}
 		colleagueC := s.as(t, c.org, colleague.user)
