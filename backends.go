@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/codingbrain/gateway/config"
@@ -22,6 +23,7 @@ import (
 	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/stores/qdrant"
 	"github.com/codingbrain/gateway/stores/valkey"
+	"github.com/codingbrain/gateway/telemetry"
 	"github.com/google/uuid"
 	"github.com/sony/gobreaker/v2"
 )
@@ -96,7 +98,7 @@ func newBackends(ctx context.Context, cfg config.Config, log *slog.Logger, obser
 
 // readiness reports every real backend's breaker: ready while none is open.
 // The embedded stores are always ready.
-func readiness(guards []*guarded.Guard) func(context.Context) (bool, any) {
+func readiness(guards []*guarded.Guard, outbox *outboxWatch) func(context.Context) (bool, any) {
 	return func(context.Context) (bool, any) {
 		ready := true
 		backends := map[string]string{}
@@ -111,8 +113,35 @@ func readiness(guards []*guarded.Guard) func(context.Context) (bool, any) {
 		if !ready {
 			status = "degraded"
 		}
-		return ready, map[string]any{"status": status, "backends": backends}
+		report := map[string]any{"status": status, "backends": backends}
+		if backlog, ok := outbox.last(); ok {
+			// The indexer's lag is shown, not judged: a backlog does not stop
+			// this replica from serving.
+			report["outbox"] = map[string]any{"pending": backlog.Pending, "oldest_pending_seconds": backlog.Oldest.Seconds(), "parked": backlog.Parked}
+		}
+		return ready, report
 	}
+}
+
+// outboxWatch keeps the indexer's latest backlog for /readyz and passes it
+// on to the metrics.
+type outboxWatch struct {
+	metrics *telemetry.Metrics
+	backlog atomic.Pointer[stores.OutboxBacklog]
+}
+
+// Outbox implements indexer.Observer.
+func (w *outboxWatch) Outbox(backlog stores.OutboxBacklog) {
+	w.backlog.Store(&backlog)
+	w.metrics.Outbox(backlog)
+}
+
+// last returns the latest backlog, if the indexer runs in this process.
+func (w *outboxWatch) last() (stores.OutboxBacklog, bool) {
+	if b := w.backlog.Load(); b != nil {
+		return *b, true
+	}
+	return stores.OutboxBacklog{}, false
 }
 
 // openPostgres serves memories, feedback, experiments and their index
@@ -344,7 +373,7 @@ func startIndexer(cfg config.Config, w wired, embedder indexer.Embedder, observe
 		return func(context.Context) {}
 	}
 	ix := indexer.New(w.outbox, w.backends, indexer.Options{
-		Poll: 100 * time.Millisecond, Embedder: embedder, Observer: observer, Logger: log,
+		Poll: 100 * time.Millisecond, MaxBackoff: cfg.IndexerMaxBackoff, Embedder: embedder, Observer: observer, Logger: log,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -139,7 +139,8 @@ func serve(ctx context.Context, args []string, p process) error {
 			mb.IndexVectors(ctx, w.backends.Vectors, embedder)
 		}
 	}
-	stopIndexer := startIndexer(cfg, w, indexEmbedder, metrics, log)
+	outbox := &outboxWatch{metrics: metrics}
+	stopIndexer := startIndexer(cfg, w, indexEmbedder, outbox, log)
 
 	handlerCfg := graph.Config{
 		Backends:          backends,
@@ -160,7 +161,7 @@ func serve(ctx context.Context, args []string, p process) error {
 		RateLimit:          graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
 		AnonymousRateLimit: graph.RateLimit{PerSecond: cfg.AnonymousRateLimit, Burst: max(1, int(2*cfg.AnonymousRateLimit))},
 		Metrics:            metrics,
-		Readiness:          readiness(guards),
+		Readiness:          readiness(guards, outbox),
 		Embedder:           embedderOrNil(embedder),
 		Streams:            streams,
 		Logger:             log,
