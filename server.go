@@ -72,10 +72,12 @@ func run(ctx context.Context, args []string, p process) error {
 		return migrate(ctx, args, p)
 	case "search":
 		return searchCommand(ctx, args, p)
+	case "outbox":
+		return outboxCommand(ctx, args, p)
 	case "schema":
 		return schema(p)
 	}
-	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate or search)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate, search or outbox)", cmd)
 }
 
 // serve runs the HTTP server until ctx ends or the process gets SIGINT/SIGTERM.
