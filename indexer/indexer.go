@@ -52,8 +52,7 @@ type Options struct {
 	// or a separate indexer for a large tenant); nil serves every one.
 	Orgs []uuid.UUID
 	// Embedder, when set, also keeps a vector per memory (model
-	// Embedder.Model()); without one, vector entries are completed as there
-	// is no vector index to keep.
+	// Embedder.Model()); without one, vector entries are left alone.
 	Embedder     Embedder
 	Observer     Observer
 	ObserveEvery time.Duration // how often the Observer learns the backlog (default 1s)
@@ -97,9 +96,11 @@ func New(queue stores.Outbox, backends stores.Backends, opt Options) *Indexer {
 		opt.Logger = slog.Default()
 	}
 	ix := &Indexer{queue: queue, backends: backends, opt: opt}
-	ix.lanes = []*lane{
-		{ix: ix, index: stores.IndexFullText, write: ix.writeFullText, wake: make(chan struct{}, 1)},
-		{ix: ix, index: stores.IndexVector, write: ix.writeVectors, wake: make(chan struct{}, 1)},
+	ix.lanes = []*lane{{ix: ix, index: stores.IndexFullText, write: ix.writeFullText, wake: make(chan struct{}, 1)}}
+	if opt.Embedder != nil {
+		// Without an embedder this indexer leaves the vector entries to a
+		// replica that has one.
+		ix.lanes = append(ix.lanes, &lane{ix: ix, index: stores.IndexVector, write: ix.writeVectors, wake: make(chan struct{}, 1)})
 	}
 	return ix
 }
@@ -132,10 +133,14 @@ func (ix *Indexer) Run(ctx context.Context) error {
 
 // observe reports the backlog to the Observer until ctx ends.
 func (ix *Indexer) observe(ctx context.Context) {
+	indexes := make([]stores.IndexName, len(ix.lanes))
+	for i, l := range ix.lanes {
+		indexes[i] = l.index
+	}
 	tick := time.NewTicker(ix.opt.ObserveEvery)
 	defer tick.Stop()
 	for {
-		if backlog, err := ix.queue.Backlog(ctx); err == nil {
+		if backlog, err := ix.queue.Backlog(ctx, indexes); err == nil {
 			ix.opt.Observer.Outbox(backlog)
 		}
 		select {
@@ -260,9 +265,6 @@ func (l *lane) forEach(jobs []*job, fn func(*job)) {
 // read loads a job's memories as they are now: live ones to index,
 // deleted or vanished ones to remove. The vector lane embeds the live ones.
 func (l *lane) read(ctx context.Context, j *job) error {
-	if l.index == stores.IndexVector && l.ix.opt.Embedder == nil {
-		return nil // no vector index is kept: nothing to write
-	}
 	ids := make([]uuid.UUID, 0, len(j.entries))
 	seen := map[uuid.UUID]bool{}
 	for _, e := range j.entries {
@@ -354,9 +356,6 @@ func (ix *Indexer) writeFullText(ctx context.Context, j *job) error {
 
 // writeVectors keeps one vector per live memory and removes the gone ones'.
 func (ix *Indexer) writeVectors(ctx context.Context, j *job) error {
-	if ix.opt.Embedder == nil {
-		return nil
-	}
 	model := ix.opt.Embedder.Model()
 	points := make([]stores.VectorPoint, len(j.live))
 	for i, m := range j.live {

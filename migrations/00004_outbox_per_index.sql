@@ -24,7 +24,10 @@ ALTER TABLE memory_outbox ADD COLUMN index_name text NOT NULL DEFAULT 'FULL_TEXT
 ALTER TABLE memory_outbox ALTER COLUMN index_name DROP DEFAULT;
 
 -- Entries queued before this migration were meant for every index: the copy
--- keeps them for the vectors (an indexer without an embedder completes it).
+-- keeps them for the vectors. Only an indexer with an embedder claims vector
+-- entries, and the backlog each indexer reports counts only the indexes it
+-- serves, so in a deployment without vectors the copies are inert (`gateway
+-- outbox status` lists them).
 -- Row security is lifted for the owner while it copies every org's rows.
 ALTER TABLE memory_outbox NO FORCE ROW LEVEL SECURITY;
 INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, attempts, last_error, available_at, created_at, parked_at, author_id, index_name)

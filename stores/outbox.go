@@ -63,6 +63,6 @@ type Outbox interface {
 	Complete(ctx context.Context, ids []int64) error
 	// Fail records failed attempts, in one call whatever their number.
 	Fail(ctx context.Context, failures []OutboxFailure) error
-	// Backlog reports the lag of every index together.
-	Backlog(ctx context.Context) (OutboxBacklog, error)
+	// Backlog reports the lag of the given indexes together.
+	Backlog(ctx context.Context, indexes []IndexName) (OutboxBacklog, error)
 }

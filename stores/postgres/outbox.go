@@ -162,18 +162,18 @@ func (o *Outbox) Pending(ctx context.Context, orgID uuid.UUID, memoryIDs []uuid.
 const backlogSQL = `SELECT count(*) FILTER (WHERE parked_at IS NULL),
   coalesce(extract(epoch FROM now() - min(created_at) FILTER (WHERE parked_at IS NULL)), 0)::float8,
   count(*) FILTER (WHERE parked_at IS NOT NULL)
-FROM memory_outbox`
+FROM memory_outbox WHERE index_name = ANY($1::text[])`
 
-// Backlog reports how many entries wait (parked ones excluded), how old the
-// oldest is, and how many are parked: the indexer's lag, for metrics and
-// /readyz.
-func (o *Outbox) Backlog(ctx context.Context) (stores.OutboxBacklog, error) {
+// Backlog reports, for the given indexes, how many entries wait (parked ones
+// excluded), how old the oldest is, and how many are parked: the indexer's
+// lag, for metrics and /readyz.
+func (o *Outbox) Backlog(ctx context.Context, indexes []stores.IndexName) (stores.OutboxBacklog, error) {
 	var (
 		out stores.OutboxBacklog
 		age float64
 	)
 	err := o.worker(ctx, func(b *pgx.Batch) {
-		b.Queue(backlogSQL).QueryRow(func(row pgx.Row) error { return row.Scan(&out.Pending, &age, &out.Parked) })
+		b.Queue(backlogSQL, indexes).QueryRow(func(row pgx.Row) error { return row.Scan(&out.Pending, &age, &out.Parked) })
 	})
 	out.Oldest = time.Duration(age * float64(time.Second))
 	return out, err
