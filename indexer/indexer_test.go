@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -273,4 +274,117 @@ func TestIndexerLosesNothingWhileAnIndexIsDown(t *testing.T) {
 			})
 		})
 	}
+}
+
+// corruptingEmbedder is the real embedder, except that while corrupt is set
+// it answers a vector of the wrong dimension for texts containing poison: a
+// misbehaving embedding server, whose answers Qdrant refuses.
+type corruptingEmbedder struct {
+	indexer.Embedder
+	poison  string
+	corrupt atomic.Bool
+}
+
+func (c *corruptingEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	vectors, err := c.Embedder.Embed(ctx, texts)
+	if err != nil || !c.corrupt.Load() {
+		return vectors, err
+	}
+	for i, text := range texts {
+		if strings.Contains(text, c.poison) {
+			vectors[i] = vectors[i][:3]
+		}
+	}
+	return vectors, nil
+}
+
+// TestIndexerParksOnlyWhatRetryingCannotFix: a vector of the wrong
+// dimension is parked with its reason, alone (the memories of its batch are
+// indexed), and re-queued by Retry once the cause is fixed.
+func TestIndexerParksOnlyWhatRetryingCannotFix(t *testing.T) {
+	s := openRealStack(t)
+	tenant := storetest.NewTenant()
+	embedder := &corruptingEmbedder{Embedder: s.embedder, poison: "poison" + randomToken()}
+	embedder.corrupt.Store(true)
+	ix := indexer.New(s.outbox, s.backends, indexer.Options{MaxBackoff: 500 * time.Millisecond, Embedder: embedder, Orgs: []uuid.UUID{tenant.OrgID}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+
+	wctx := storetest.Ctx(t)
+	mem := s.backends.Memories.Memories(tenant)
+	app, err := mem.CreateApp(wctx, "parking", "")
+	storetest.RequireNoError(t, err)
+	batch := []stores.NewMemory{{AppID: app.ID, Content: "a healthy note " + randomToken()}, {AppID: app.ID, Content: "a note with " + embedder.poison},
+		{AppID: app.ID, Content: "another healthy note " + randomToken()}}
+	created, err := mem.CreateMemories(wctx, batch) // one transaction: one claim takes them together
+	storetest.RequireNoError(t, err)
+	ids := []uuid.UUID{created[0].ID, created[1].ID, created[2].ID}
+	go func() { defer close(done); _ = ix.Run(ctx) }()
+
+	vectorState := func() map[uuid.UUID]stores.IndexStatus {
+		status, err := s.backends.IndexStatus.IndexStatus(tenant).IndexStatuses(wctx, ids)
+		storetest.RequireNoError(t, err)
+		out := map[uuid.UUID]stores.IndexStatus{}
+		for id, st := range status {
+			for _, one := range st {
+				if one.Index == stores.IndexVector {
+					out[id] = one
+				}
+			}
+		}
+		return out
+	}
+	storetest.Eventually(t, 30*time.Second, "the bad vector parked, its neighbours indexed", func() bool {
+		got := vectorState()
+		return got[ids[0]].State == stores.IndexIndexed && got[ids[1]].State == stores.IndexFailed && got[ids[2]].State == stores.IndexIndexed
+	})
+	parked := func() stores.OutboxEntry {
+		t.Helper()
+		pending, err := s.outbox.Pending(wctx, tenant.OrgID, ids[1:2])
+		storetest.RequireNoError(t, err)
+		for _, e := range pending[ids[1]] {
+			if e.Index == stores.IndexVector {
+				return e
+			}
+		}
+		t.Fatalf("no vector entry left for the bad memory: %+v", pending)
+		return stores.OutboxEntry{}
+	}
+	bad := parked()
+	if bad.ParkedAt == nil || !strings.Contains(bad.LastError, "dimension") {
+		t.Fatalf("the bad entry: %+v, want it parked with a reason about the dimension", bad)
+	}
+	t.Logf("parked with the reason %q", bad.LastError)
+	// Parked means no longer retried: once a later memory's vector is
+	// indexed (the lane claimed again), the parked entry's attempts are
+	// where they were.
+	later, err := mem.CreateMemory(wctx, stores.NewMemory{AppID: app.ID, Content: "a later note " + randomToken()})
+	storetest.RequireNoError(t, err)
+	ix.Wake()
+	storetest.Eventually(t, 30*time.Second, "a later memory's vector indexed", func() bool {
+		status, err := s.backends.IndexStatus.IndexStatus(tenant).IndexStatuses(wctx, []uuid.UUID{later.ID})
+		storetest.RequireNoError(t, err)
+		for _, st := range status[later.ID] {
+			if st.Index == stores.IndexVector {
+				return st.State == stores.IndexIndexed
+			}
+		}
+		return false
+	})
+	if again := parked(); again.Attempts != bad.Attempts || again.ParkedAt == nil {
+		t.Fatalf("a parked entry was attempted again: %+v, was %+v", again, bad)
+	}
+
+	embedder.corrupt.Store(false) // the operator fixed the embedding server
+	n, err := s.outbox.Retry(wctx, []uuid.UUID{tenant.OrgID})
+	storetest.RequireNoError(t, err)
+	if n != 1 {
+		t.Fatalf("Retry re-queued %d entries, want 1", n)
+	}
+	ix.Wake()
+	storetest.Eventually(t, 30*time.Second, "the re-queued vector indexed", func() bool {
+		got := vectorState()
+		return got[ids[1]].State == stores.IndexIndexed && got[ids[1]].Version == 1
+	})
 }
