@@ -128,7 +128,9 @@ func TestIndexerLosesNothingWhileAnIndexIsDown(t *testing.T) {
 		t.Run("with "+outage.name+" down for more than 20 attempts, every acknowledged write is searchable once after it returns", func(t *testing.T) {
 			tenant := tenants[i]
 			mem := s.backends.Memories.Memories(tenant)
-			wctx := storetest.Ctx(t)
+			// Longer than storetest.Ctx: the outage alone lasts 10 s or more.
+			wctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
 			app, err := mem.CreateApp(wctx, "indexer-test", "")
 			storetest.RequireNoError(t, err)
 
