@@ -20,6 +20,7 @@ import (
 	"errors"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"time"
 
@@ -44,7 +45,7 @@ const DefaultMaxBackoff = time.Minute
 // Options tune the indexer; zero values take the defaults.
 type Options struct {
 	Batch      int           // entries per claim (default 100)
-	Lease      time.Duration // how long a claim holds entries (default 30s)
+	Lease      time.Duration // how long a claim holds entries unless renewed (default 10s)
 	Poll       time.Duration // pause when the outbox is empty (default 200ms)
 	MaxBackoff time.Duration // cap of the retry delay (default DefaultMaxBackoff)
 	Parallel   int           // orgs indexed at once within a batch (default 16)
@@ -78,7 +79,7 @@ func New(queue stores.Outbox, backends stores.Backends, opt Options) *Indexer {
 		opt.Batch = 100
 	}
 	if opt.Lease <= 0 {
-		opt.Lease = 30 * time.Second
+		opt.Lease = 10 * time.Second
 	}
 	if opt.Poll <= 0 {
 		opt.Poll = 200 * time.Millisecond
@@ -160,8 +161,59 @@ type lane struct {
 	write func(ctx context.Context, j *job) error
 	wake  chan struct{}
 
+	// inFlight are the entries claimed and not settled yet: their lease is
+	// renewed every Lease/3, so a lease can be short (a crashed replica's
+	// entries come back soon) while a slow batch keeps its entries.
+	mu       sync.Mutex
+	inFlight map[int64]bool
+
 	logMu      sync.Mutex
 	lastLogged time.Time
+}
+
+// hold records claimed entries as in flight; release forgets settled ones.
+func (l *lane) hold(entries []stores.OutboxEntry) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.inFlight == nil {
+		l.inFlight = map[int64]bool{}
+	}
+	for _, e := range entries {
+		l.inFlight[e.ID] = true
+	}
+}
+
+func (l *lane) release(ids []int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, id := range ids {
+		delete(l.inFlight, id)
+	}
+}
+
+// renew extends the lease of the lane's entries in flight until stop closes.
+func (l *lane) renew(ctx context.Context, stop <-chan struct{}) {
+	tick := time.NewTicker(l.ix.opt.Lease / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		// Under the lock: an entry released meanwhile is being completed or
+		// failed, and a late renewal would overwrite its retry time.
+		l.mu.Lock()
+		ids := make([]int64, 0, len(l.inFlight))
+		for id := range l.inFlight {
+			ids = append(ids, id)
+		}
+		err := l.ix.queue.Extend(ctx, ids, l.ix.opt.Lease)
+		l.mu.Unlock()
+		if err != nil {
+			l.logFailure(ctx, "renewing the lease of outbox entries failed", err)
+		}
+	}
 }
 
 // job is the claimed entries of one org and author in one lane, with what
@@ -188,9 +240,13 @@ func (l *lane) run(ctx context.Context) {
 			l.apply(work, jobs)
 		}
 	}()
-	defer func() { close(prepared); <-written }()
+	renewing := make(chan struct{})
+	renewed := make(chan struct{})
+	go func() { defer close(renewed); l.renew(work, renewing) }()
+	defer func() { close(prepared); <-written; close(renewing); <-renewed }()
 	for {
 		entries, err := l.ix.queue.Claim(work, l.index, l.ix.opt.Batch, l.ix.opt.Lease, l.ix.opt.Orgs)
+		l.hold(entries)
 		if ctx.Err() != nil {
 			if len(entries) > 0 {
 				prepared <- l.prepare(work, entries)
@@ -427,6 +483,11 @@ func (l *lane) settle(ctx context.Context, jobs []*job) {
 			l.logFailure(ctx, "indexing failed, will retry", j.err)
 		}
 	}
+	settled := slices.Clone(done)
+	for _, f := range failures {
+		settled = append(settled, f.ID)
+	}
+	l.release(settled)
 	if err := l.ix.queue.Complete(ctx, done); err != nil {
 		// The entries come back after their lease and are written again:
 		// indexing a memory as it is now is idempotent.

@@ -59,6 +59,10 @@ type Outbox interface {
 	// concurrent claimers get disjoint entries. orgs, when not empty, limits
 	// the claim to those organisations.
 	Claim(ctx context.Context, index IndexName, limit int, lease time.Duration, orgs []uuid.UUID) ([]OutboxEntry, error)
+	// Extend renews the lease of entries still being applied, so that a
+	// short lease frees a crashed claimer's entries soon without freeing a
+	// slow live claimer's.
+	Extend(ctx context.Context, ids []int64, lease time.Duration) error
 	// Complete removes applied entries.
 	Complete(ctx context.Context, ids []int64) error
 	// Fail records failed attempts, in one call whatever their number.

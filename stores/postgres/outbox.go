@@ -47,6 +47,9 @@ RETURNING o.id, o.org_id, o.memory_id, o.index_name, o.op, o.memory_version, o.a
 
 	completeOutboxSQL = `DELETE FROM memory_outbox WHERE id = ANY($1::bigint[])`
 
+	extendOutboxSQL = `UPDATE memory_outbox SET available_at = now() + $2::interval
+WHERE id = ANY($1::bigint[]) AND parked_at IS NULL`
+
 	failOutboxSQL = `UPDATE memory_outbox o
 SET last_error = f.reason, available_at = f.retry_at, parked_at = CASE WHEN f.park THEN now() END
 FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::boolean[]) AS f(id, reason, retry_at, park)
@@ -108,6 +111,14 @@ func (o *Outbox) Claim(ctx context.Context, index stores.IndexName, limit int, l
 		out = []stores.OutboxEntry{}
 	}
 	return out, err
+}
+
+// Extend renews the lease of entries the indexer is still applying.
+func (o *Outbox) Extend(ctx context.Context, ids []int64, lease time.Duration) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	return o.worker(ctx, func(b *pgx.Batch) { b.Queue(extendOutboxSQL, ids, lease) })
 }
 
 // Complete removes entries the indexer has applied.

@@ -162,6 +162,40 @@ func TestOutbox(t *testing.T) {
 		storetest.RequireNoError(t, outbox.Complete(ctx, []int64{retry.ID, park.ID}))
 	})
 
+	t.Run("a renewed lease keeps a slow claimer's entry from the others; an expired one frees it", func(t *testing.T) {
+		ctx := storetest.Ctx(t)
+		tenant := storetest.NewTenant()
+		ms := b.Memories(tenant)
+		app, err := ms.CreateApp(ctx, "leases", "")
+		storetest.RequireNoError(t, err)
+		_, err = ms.CreateMemory(ctx, stores.NewMemory{AppID: app.ID, Content: "leased"})
+		storetest.RequireNoError(t, err)
+		orgs := []uuid.UUID{tenant.OrgID}
+		claimed, err := outbox.Claim(ctx, stores.IndexFullText, 10, 300*time.Millisecond, orgs)
+		storetest.RequireNoError(t, err)
+		if len(claimed) != 1 {
+			t.Fatalf("claimed %+v", claimed)
+		}
+		storetest.RequireNoError(t, outbox.Extend(ctx, []int64{claimed[0].ID}, time.Minute))
+		// Past the first lease, nobody gets the entry...
+		storetest.Eventually(t, 5*time.Second, "the first lease to end", func() bool { return time.Now().After(claimed[0].AvailableAt) })
+		again, err := outbox.Claim(ctx, stores.IndexFullText, 10, time.Minute, orgs)
+		storetest.RequireNoError(t, err)
+		if len(again) != 0 {
+			t.Fatalf("a renewed entry was claimed again: %+v", again)
+		}
+		// ...and once a short renewal ends, the next claimer does.
+		storetest.RequireNoError(t, outbox.Extend(ctx, []int64{claimed[0].ID}, 200*time.Millisecond))
+		storetest.Eventually(t, 5*time.Second, "the entry to come back", func() bool {
+			got, err := outbox.Claim(ctx, stores.IndexFullText, 10, time.Minute, orgs)
+			storetest.RequireNoError(t, err)
+			if len(got) == 1 {
+				storetest.RequireNoError(t, outbox.Complete(ctx, []int64{got[0].ID}))
+			}
+			return len(got) == 1
+		})
+	})
+
 	t.Run("each index has its own entries and status; parked entries are listed with their reason and re-queued by Retry", func(t *testing.T) {
 		ctx := storetest.Ctx(t)
 		both := bothIndexes(t)
