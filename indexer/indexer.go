@@ -19,6 +19,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -44,7 +45,7 @@ const DefaultMaxBackoff = time.Minute
 
 // Options tune the indexer; zero values take the defaults.
 type Options struct {
-	Batch      int           // entries per claim (default 100)
+	Batch      int           // entries per claim (default 500)
 	Lease      time.Duration // how long a claim holds entries unless renewed (default 10s)
 	Poll       time.Duration // pause when the outbox is empty (default 200ms)
 	MaxBackoff time.Duration // cap of the retry delay (default DefaultMaxBackoff)
@@ -76,7 +77,7 @@ var indexerUser = uuid.MustParse("00000000-0000-4000-8000-1d3e7e000001")
 // New returns an indexer over the outbox writing through backends.
 func New(queue stores.Outbox, backends stores.Backends, opt Options) *Indexer {
 	if opt.Batch <= 0 {
-		opt.Batch = 100
+		opt.Batch = 500
 	}
 	if opt.Lease <= 0 {
 		opt.Lease = 10 * time.Second
@@ -228,16 +229,33 @@ type job struct {
 	err     error       // why preparing or writing failed
 }
 
-// run claims and prepares batches, handing each to a writer that applies it
-// while the next is prepared.
+// batch is one claim's jobs on their way through the lane: read (in claim
+// order), embedded (vector lane, possibly while the next batch is read),
+// then written (in claim order).
+type batch struct {
+	jobs     []*job
+	embedded chan struct{} // closed when every job is ready to write
+}
+
+// pipelineDepth is how many claimed batches may be read or embedded while
+// one is written. Two keep the embedder busy across a batch's tail (the
+// next batch is claimed, read and sent to the embedder before this one's
+// last texts come back) and overlap writes and refresh waits with it.
+const pipelineDepth = 2
+
+// run claims and reads batches and hands them to a writer that applies them
+// in claim order while the next ones are read and embedded. Claim order
+// matters only for entries of one memory: a later batch reads it later, so
+// it never writes an older state over a newer one.
 func (l *lane) run(ctx context.Context) {
 	work := context.WithoutCancel(ctx)
-	prepared := make(chan []*job, 1)
+	prepared := make(chan *batch, pipelineDepth)
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		for jobs := range prepared {
-			l.apply(work, jobs)
+		for b := range prepared {
+			<-b.embedded
+			l.apply(work, b.jobs)
 		}
 	}()
 	renewing := make(chan struct{})
@@ -247,17 +265,14 @@ func (l *lane) run(ctx context.Context) {
 	for {
 		entries, err := l.ix.queue.Claim(work, l.index, l.ix.opt.Batch, l.ix.opt.Lease, l.ix.opt.Orgs)
 		l.hold(entries)
+		if len(entries) > 0 {
+			prepared <- l.prepare(work, entries)
+		}
 		if ctx.Err() != nil {
-			if len(entries) > 0 {
-				prepared <- l.prepare(work, entries)
-			}
 			return
 		}
 		if err != nil {
 			l.logFailure(ctx, "claiming outbox entries failed", err)
-		}
-		if len(entries) > 0 {
-			prepared <- l.prepare(work, entries)
 		}
 		if len(entries) == l.ix.opt.Batch {
 			continue // more may be waiting
@@ -271,13 +286,25 @@ func (l *lane) run(ctx context.Context) {
 	}
 }
 
-// prepare groups a claimed batch into jobs by org and author and reads (and
-// embeds) what each job writes, orgs side by side. A job that fails keeps
-// its error; the writer records it.
-func (l *lane) prepare(ctx context.Context, entries []stores.OutboxEntry) []*job {
-	jobs := group(entries)
-	l.forEach(jobs, func(j *job) { j.err = l.read(ctx, j) })
-	return jobs
+// prepare groups a claimed batch into jobs by org and author and reads what
+// each job writes, orgs side by side, then embeds the vector lane's texts
+// in the background. A job that fails keeps its error; the writer records it.
+func (l *lane) prepare(ctx context.Context, entries []stores.OutboxEntry) *batch {
+	b := &batch{jobs: group(entries), embedded: make(chan struct{})}
+	l.forEach(b.jobs, func(j *job) { j.err = l.read(ctx, j) })
+	if l.index != stores.IndexVector {
+		close(b.embedded)
+		return b
+	}
+	go func() {
+		defer close(b.embedded)
+		l.forEach(b.jobs, func(j *job) {
+			if j.err == nil {
+				j.err = l.embed(ctx, j)
+			}
+		})
+	}()
+	return b
 }
 
 // group splits entries by org, then by the author whose binding reads them:
@@ -319,7 +346,7 @@ func (l *lane) forEach(jobs []*job, fn func(*job)) {
 }
 
 // read loads a job's memories as they are now: live ones to index,
-// deleted or vanished ones to remove. The vector lane embeds the live ones.
+// deleted or vanished ones to remove. A job larger than a store call takes is read in chunks, side by side.
 func (l *lane) read(ctx context.Context, j *job) error {
 	ids := make([]uuid.UUID, 0, len(j.entries))
 	seen := map[uuid.UUID]bool{}
@@ -330,10 +357,34 @@ func (l *lane) read(ctx context.Context, j *job) error {
 		}
 	}
 	memories := l.ix.backends.Memories.Memories(j.tenant)
-	found, err := memories.MemoriesByID(ctx, ids)
+	found := make(map[uuid.UUID]stores.Memory, len(ids))
+	tags := map[uuid.UUID][]string{}
+	var mu sync.Mutex
+	err := inChunks(ids, func(chunk []uuid.UUID) error {
+		byID, err := memories.MemoriesByID(ctx, chunk)
+		if err != nil {
+			return err
+		}
+		var categories map[uuid.UUID][]stores.Category
+		if l.index == stores.IndexFullText {
+			if categories, err = memories.CategoriesByMemory(ctx, chunk); err != nil {
+				return err
+			}
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		maps.Copy(found, byID)
+		for id, cs := range categories {
+			for _, c := range cs {
+				tags[id] = append(tags[id], c.Name)
+			}
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
+	j.tags = tags
 	for _, id := range ids {
 		m, ok := found[id]
 		if !ok || m.State == stores.MemoryDeleted {
@@ -342,20 +393,12 @@ func (l *lane) read(ctx context.Context, j *job) error {
 		}
 		j.live = append(j.live, m)
 	}
+	return nil
+}
+
+// embed computes the vectors of a job's live memories.
+func (l *lane) embed(ctx context.Context, j *job) error {
 	if len(j.live) == 0 {
-		return nil
-	}
-	if l.index == stores.IndexFullText {
-		categories, err := memories.CategoriesByMemory(ctx, ids)
-		if err != nil {
-			return err
-		}
-		j.tags = make(map[uuid.UUID][]string, len(categories))
-		for id, cs := range categories {
-			for _, c := range cs {
-				j.tags[id] = append(j.tags[id], c.Name)
-			}
-		}
 		return nil
 	}
 	// The embedder caches by (model, sha256 of text), so unchanged text is
@@ -364,11 +407,38 @@ func (l *lane) read(ctx context.Context, j *job) error {
 	for i, m := range j.live {
 		texts[i] = m.Content
 	}
+	var err error
 	j.vectors, err = l.ix.opt.Embedder.Embed(ctx, texts)
 	if err != nil && stores.PublicMessage(err) == "" {
 		err = stores.Unavailable("embeddings", err)
 	}
 	return err
+}
+
+// inChunks calls fn on chunks of at most stores.MaxBatchSize items, side by
+// side (the chunks of a job are distinct memories, so their order does not
+// matter), and returns the first error. Writes in parallel also overlap the
+// full-text index's refresh waits instead of queueing behind each other.
+func inChunks[T any](items []T, fn func([]T) error) error {
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		first error
+	)
+	for start := 0; start < len(items); start += stores.MaxBatchSize {
+		chunk := items[start:min(start+stores.MaxBatchSize, len(items))]
+		wg.Go(func() {
+			if err := fn(chunk); err != nil {
+				mu.Lock()
+				defer mu.Unlock()
+				if first == nil {
+					first = err
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return first
 }
 
 // fullTextDocument is the document that makes a memory searchable by text.
@@ -393,21 +463,17 @@ func (ix *Indexer) writeFullText(ctx context.Context, j *job) error {
 		docs[i] = fullTextDocument(m, j.tags[m.ID])
 	}
 	fullText := ix.backends.FullText.FullText(j.tenant)
-	for start := 0; start < len(docs); start += stores.MaxBatchSize {
-		if err := fullText.IndexDocuments(ctx, docs[start:min(start+stores.MaxBatchSize, len(docs))]); err != nil {
-			return err
-		}
+	if err := inChunks(docs, func(chunk []stores.Document) error { return fullText.IndexDocuments(ctx, chunk) }); err != nil {
+		return err
 	}
-	for start := 0; start < len(j.gone); start += stores.MaxBatchSize {
-		ids := make([]string, 0, stores.MaxBatchSize)
-		for _, id := range j.gone[start:min(start+stores.MaxBatchSize, len(j.gone))] {
-			ids = append(ids, id.String())
+	return inChunks(j.gone, func(chunk []uuid.UUID) error {
+		ids := make([]string, len(chunk))
+		for i, id := range chunk {
+			ids[i] = id.String()
 		}
-		if _, err := fullText.DeleteDocuments(ctx, ids); err != nil {
-			return err
-		}
-	}
-	return nil
+		_, err := fullText.DeleteDocuments(ctx, ids)
+		return err
+	})
 }
 
 // writeVectors keeps one vector per live memory and removes the gone ones'.
@@ -418,17 +484,13 @@ func (ix *Indexer) writeVectors(ctx context.Context, j *job) error {
 		points[i] = vectorPoint(m, j.vectors[i])
 	}
 	vectors := ix.backends.Vectors.Vectors(j.tenant)
-	for start := 0; start < len(points); start += stores.MaxBatchSize {
-		if err := vectors.UpsertVectors(ctx, model, points[start:min(start+stores.MaxBatchSize, len(points))]); err != nil {
-			return err
-		}
+	if err := inChunks(points, func(chunk []stores.VectorPoint) error { return vectors.UpsertVectors(ctx, model, chunk) }); err != nil {
+		return err
 	}
-	for start := 0; start < len(j.gone); start += stores.MaxBatchSize {
-		if _, err := vectors.DeleteVectors(ctx, model, j.gone[start:min(start+stores.MaxBatchSize, len(j.gone))]); err != nil {
-			return err
-		}
-	}
-	return nil
+	return inChunks(j.gone, func(chunk []uuid.UUID) error {
+		_, err := vectors.DeleteVectors(ctx, model, chunk)
+		return err
+	})
 }
 
 // apply writes a prepared batch, orgs side by side, completes the entries
@@ -445,7 +507,11 @@ func (l *lane) apply(ctx context.Context, jobs []*job) {
 			alone := make([]*job, len(j.entries))
 			for i, e := range j.entries {
 				alone[i] = &job{tenant: j.tenant, entries: []stores.OutboxEntry{e}}
-				if alone[i].err = l.read(ctx, alone[i]); alone[i].err == nil {
+				alone[i].err = l.read(ctx, alone[i])
+				if alone[i].err == nil && l.index == stores.IndexVector {
+					alone[i].err = l.embed(ctx, alone[i])
+				}
+				if alone[i].err == nil {
 					alone[i].err = l.write(ctx, alone[i])
 				}
 			}
