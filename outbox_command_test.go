@@ -12,6 +12,7 @@ import (
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/stores/storetest"
+	"github.com/codingbrain/gateway/telemetry"
 	"github.com/google/uuid"
 )
 
@@ -98,4 +99,22 @@ func TestOutboxCommand(t *testing.T) {
 		t.Fatal("reindex queued nothing")
 	}
 	storetest.RequireNoError(t, outbox.Complete(ctx, ids))
+}
+
+// TestReadinessShowsTheOutboxBacklog: /readyz's report carries the
+// indexer's latest backlog once the indexer has reported one, and a backlog
+// does not make the replica unready.
+func TestReadinessShowsTheOutboxBacklog(t *testing.T) {
+	watch := &outboxWatch{metrics: telemetry.New()}
+	ready, report := readiness(nil, watch)(t.Context())
+	if _, shown := report.(map[string]any)["outbox"]; !ready || shown {
+		t.Fatalf("before any backlog: ready %v, report %v", ready, report)
+	}
+	watch.Outbox(stores.OutboxBacklog{Pending: 7, Oldest: 90 * time.Second, Parked: 2})
+	ready, report = readiness(nil, watch)(t.Context())
+	got := report.(map[string]any)["outbox"]
+	want := map[string]any{"pending": 7, "oldest_pending_seconds": 90.0, "parked": 2}
+	if !ready || fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("ready %v, outbox %v, want ready and %v", ready, got, want)
+	}
 }
