@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -126,8 +127,12 @@ func measureIndexing(args []string) error {
 		return err
 	}
 	took := time.Since(start)
-	if done, err := allIndexed(gw.Base, token, ids); err != nil || !done {
-		return fmt.Errorf("the outbox is drained but not every indexStatus says INDEXED (%v)", err)
+	done, err := allIndexed(gw.Base, token, ids)
+	if err != nil {
+		return err
+	}
+	if !done {
+		return errors.New("the outbox is drained but not every indexStatus says INDEXED")
 	}
 	fmt.Printf("%d memories: written in %s, searchable by full text %s and by full text and vector %s after the first write (%.0f memories/s); %d embedding calls carrying %d texts (%.1f per call)\n",
 		len(ids), written.Round(time.Millisecond), fullText.Round(time.Millisecond), took.Round(time.Millisecond), float64(len(ids))/took.Seconds(),
