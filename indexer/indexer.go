@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/codingbrain/gateway/embeddings"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
 )
@@ -409,10 +410,23 @@ func (l *lane) embed(ctx context.Context, j *job) error {
 	}
 	var err error
 	j.vectors, err = l.ix.opt.Embedder.Embed(ctx, texts)
-	if err != nil && stores.PublicMessage(err) == "" {
-		err = stores.Unavailable("embeddings", err)
+	return embeddingFailure(err)
+}
+
+// embeddingFailure gives an embedder's error its store kind: a text the
+// embedding server refuses or cannot embed properly (empty, rejected with a
+// 4xx, answered with vectors of the wrong count or dimension) stays so
+// however often it is retried, and must be parked rather than hold its
+// batch back; anything else (down, timed out, 429 or 5xx, breaker open) is
+// unavailability.
+func embeddingFailure(err error) error {
+	switch {
+	case err == nil || stores.PublicMessage(err) != "":
+		return err
+	case errors.Is(err, embeddings.ErrInvalid), errors.Is(err, embeddings.ErrRejected), errors.Is(err, embeddings.ErrBadResponse):
+		return &stores.Error{Kind: stores.ErrInvalid, Message: "the embedding server cannot embed this text", Cause: err}
 	}
-	return err
+	return stores.Unavailable("embeddings", err)
 }
 
 // inChunks calls fn on chunks of at most stores.MaxBatchSize items, side by
@@ -537,7 +551,7 @@ func (l *lane) settle(ctx context.Context, jobs []*job) {
 			continue
 		}
 		park := !retryable(j.err)
-		reason := failureReason(j.err)
+		reason := j.err.Error() // for operators (`gateway outbox status`), cause included
 		for _, e := range j.entries {
 			failures = append(failures, stores.OutboxFailure{ID: e.ID, Reason: reason, RetryAt: time.Now().Add(l.ix.backoff(e.Attempts)), Park: park})
 			if park {
@@ -570,14 +584,6 @@ func (l *lane) settle(ctx context.Context, jobs []*job) {
 // a vector of the wrong dimension) stays invalid.
 func retryable(err error) bool {
 	return !errors.Is(err, stores.ErrInvalid)
-}
-
-// failureReason is what the outbox records about a failure.
-func failureReason(err error) string {
-	if reason := stores.PublicMessage(err); reason != "" && !errors.Is(err, stores.ErrUnavailable) {
-		return reason
-	}
-	return err.Error()
 }
 
 // backoff is the delay before the next attempt at an entry claimed attempts
