@@ -238,10 +238,11 @@ type batch struct {
 	embedded chan struct{} // closed when every job is ready to write
 }
 
-// pipelineDepth is how many claimed batches may be read or embedded while
-// one is written. Two keep the embedder busy across a batch's tail (the
-// next batch is claimed, read and sent to the embedder before this one's
-// last texts come back) and overlap writes and refresh waits with it.
+// pipelineDepth is how many claimed batches may wait, read or embedded, for
+// the writer, and how many the writer applies at once. Two keep the embedder
+// busy across a batch's tail (the next batch is claimed, read and sent to
+// the embedder before this one's last texts come back) and overlap one
+// batch's refresh wait with the next one's write.
 const pipelineDepth = 2
 
 // run claims and reads batches and hands them to a writer that applies them
@@ -254,10 +255,7 @@ func (l *lane) run(ctx context.Context) {
 	written := make(chan struct{})
 	go func() {
 		defer close(written)
-		for b := range prepared {
-			<-b.embedded
-			l.apply(work, b.jobs)
-		}
+		l.writeInOrder(work, prepared)
 	}()
 	renewing := make(chan struct{})
 	renewed := make(chan struct{})
@@ -285,6 +283,60 @@ func (l *lane) run(ctx context.Context) {
 		case <-time.After(l.ix.opt.Poll):
 		}
 	}
+}
+
+// writing is a batch being applied.
+type writing struct {
+	memories map[uuid.UUID]bool
+	done     chan struct{}
+}
+
+// writeInOrder applies the prepared batches in claim order, two at once
+// when they share no memory, so that one batch's refresh wait in the index
+// overlaps the next batch's write; a batch that shares a memory with one
+// being written waits for it, so a memory's later state is written last.
+func (l *lane) writeInOrder(ctx context.Context, prepared <-chan *batch) {
+	var inFlight []*writing // oldest first, at most pipelineDepth
+	for b := range prepared {
+		<-b.embedded
+		memories := map[uuid.UUID]bool{}
+		for _, j := range b.jobs {
+			for _, e := range j.entries {
+				memories[e.MemoryID] = true
+			}
+		}
+		for len(inFlight) >= pipelineDepth {
+			<-inFlight[0].done
+			inFlight = inFlight[1:]
+		}
+		kept := inFlight[:0]
+		for _, w := range inFlight {
+			if overlaps(w.memories, memories) {
+				<-w.done
+				continue
+			}
+			kept = append(kept, w)
+		}
+		w := &writing{memories: memories, done: make(chan struct{})}
+		inFlight = append(kept, w)
+		go func() {
+			defer close(w.done)
+			l.apply(ctx, b.jobs)
+		}()
+	}
+	for _, w := range inFlight {
+		<-w.done
+	}
+}
+
+// overlaps tells whether two batches share a memory.
+func overlaps(a, b map[uuid.UUID]bool) bool {
+	for id := range b {
+		if a[id] {
+			return true
+		}
+	}
+	return false
 }
 
 // prepare groups a claimed batch into jobs by org and author and reads what
