@@ -317,8 +317,9 @@ func (l *lane) writeInOrder(ctx context.Context, prepared <-chan *batch) {
 			}
 			kept = append(kept, w)
 		}
+		inFlight = kept
 		w := &writing{memories: memories, done: make(chan struct{})}
-		inFlight = append(kept, w)
+		inFlight = append(inFlight, w)
 		go func() {
 			defer close(w.done)
 			l.apply(ctx, b.jobs)
