@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/url"
+	"sync/atomic"
 	"time"
 
 	"github.com/codingbrain/gateway/config"
@@ -193,7 +194,7 @@ func guardChecks(guards []*guarded.Guard) []readinessCheck {
 // readiness reports every real backend's state (its breaker's, or
 // "connecting"): ready while none is open or connecting. The embedded
 // stores are always ready.
-func readiness(checks []readinessCheck) func(context.Context) (bool, any) {
+func readiness(checks []readinessCheck, outbox *outboxWatch) func(context.Context) (bool, any) {
 	return func(context.Context) (bool, any) {
 		ready := true
 		backends := map[string]string{}
@@ -208,8 +209,39 @@ func readiness(checks []readinessCheck) func(context.Context) (bool, any) {
 		if !ready {
 			status = "degraded"
 		}
-		return ready, map[string]any{"status": status, "backends": backends}
+		report := map[string]any{"status": status, "backends": backends}
+		if backlog, ok := outbox.last(); ok {
+			// The indexer's lag is shown, not judged: a backlog does not stop
+			// this replica from serving.
+			report["outbox"] = map[string]any{"pending": backlog.Pending, "oldest_pending_seconds": backlog.Oldest.Seconds(), "parked": backlog.Parked}
+		}
+		return ready, report
 	}
+}
+
+// outboxWatch keeps the indexer's latest backlog for /readyz and passes it
+// on to the metrics.
+type outboxWatch struct {
+	metrics *telemetry.Metrics
+	backlog atomic.Pointer[stores.OutboxBacklog]
+}
+
+// Outbox implements indexer.Observer.
+func (w *outboxWatch) Outbox(backlog stores.OutboxBacklog) {
+	w.backlog.Store(&backlog)
+	w.metrics.Outbox(backlog)
+}
+
+// last returns the latest backlog, if the indexer runs in this process
+// (w is nil where no indexer is watched).
+func (w *outboxWatch) last() (stores.OutboxBacklog, bool) {
+	if w == nil {
+		return stores.OutboxBacklog{}, false
+	}
+	if b := w.backlog.Load(); b != nil {
+		return *b, true
+	}
+	return stores.OutboxBacklog{}, false
 }
 
 // openPostgres serves memories, feedback, experiments and their index
@@ -251,10 +283,7 @@ func openPostgres(ctx context.Context, cfg config.Config, log *slog.Logger, _ fu
 // derivedIndexes names the indexes the outbox indexer keeps for memories:
 // full-text always, vectors when an embedder computes them.
 func derivedIndexes(cfg config.Config) []stores.IndexName {
-	if cfg.EmbeddingsURL != "" {
-		return []stores.IndexName{stores.IndexFullText, stores.IndexVector}
-	}
-	return []stores.IndexName{stores.IndexFullText}
+	return stores.DerivedIndexes(cfg.EmbeddingsURL != "")
 }
 
 // openValkey puts the episodic domain on Valkey when VALKEY_URL is set: it
@@ -498,7 +527,7 @@ func startIndexer(cfg config.Config, w wired, embedder indexer.Embedder, observe
 		return func(context.Context) {}
 	}
 	ix := indexer.New(w.outbox, w.backends, indexer.Options{
-		Poll: 100 * time.Millisecond, Embedder: embedder, Observer: observer, Logger: log,
+		Poll: 100 * time.Millisecond, MaxBackoff: cfg.IndexerMaxBackoff, Embedder: embedder, Observer: observer, Logger: log,
 	})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

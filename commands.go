@@ -15,9 +15,11 @@ import (
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/migrations"
+	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/opensearch"
 	"github.com/codingbrain/gateway/tenantio"
 	"github.com/codingbrain/gateway/tenants"
+	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/google/uuid"
 )
 
@@ -244,4 +246,141 @@ func tenantCommand(ctx context.Context, args []string, p process) error {
 		return fmt.Errorf("gateway tenant %s: %w", args[0], err)
 	}
 	return nil
+}
+
+// outboxUsage is printed with every usage error of `gateway outbox`.
+const outboxUsage = `usage: gateway outbox status
+       gateway outbox retry (--org ORG | --all)
+       gateway outbox reindex --org ORG [--index full-text|vector] [--page N] [--wait=false]
+  status   entries waiting, parked, and the oldest waiting, per organisation and index
+  retry    re-queue parked entries (after their cause was fixed)
+  reindex  queue every memory of ORG for its derived indexes (both unless
+           --index), page by page, then wait for the indexers to drain them
+  needs DATABASE_URL`
+
+// outboxCommand runs the outbox operations against PostgreSQL as the
+// application role: the worker policy lets it read and re-queue every
+// organisation's entries, and a reindex acts under the org's binding.
+func outboxCommand(ctx context.Context, args []string, p process) error {
+	if len(args) == 0 {
+		return errors.New("gateway outbox: no subcommand\n" + outboxUsage)
+	}
+	sub := args[0]
+	if sub != "status" && sub != "retry" && sub != "reindex" {
+		return fmt.Errorf("gateway outbox: unknown subcommand %q\n%s", sub, outboxUsage)
+	}
+	fs := flag.NewFlagSet("gateway outbox "+sub, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	org := fs.String("org", "", "organisation id (UUID)")
+	all := fs.Bool("all", false, "every organisation (retry)")
+	index := fs.String("index", "", "full-text or vector (reindex; both when empty)")
+	page := fs.Int("page", 1000, "memories queued per transaction (reindex)")
+	wait := fs.Bool("wait", true, "wait until the indexers have drained the queued entries (reindex)")
+	timeout := fs.Duration("timeout", time.Hour, "how long the whole run may take")
+	if err := fs.Parse(args[1:]); err != nil {
+		return fmt.Errorf("gateway outbox %s: %w\n%s", sub, err, outboxUsage)
+	}
+	if fs.NArg() != 0 {
+		return fmt.Errorf("gateway outbox %s: unexpected arguments %q\n%s", sub, fs.Args(), outboxUsage)
+	}
+	var orgID uuid.UUID
+	if *org != "" {
+		var err error
+		if orgID, err = uuid.Parse(*org); err != nil || orgID == uuid.Nil {
+			return fmt.Errorf("gateway outbox %s: --org %q is not an organisation UUID", sub, *org)
+		}
+	}
+	indexes := []stores.IndexName{stores.IndexFullText, stores.IndexVector}
+	switch {
+	case sub == "retry" && (orgID == uuid.Nil) == !*all:
+		return errors.New("gateway outbox retry: give --org ORG or --all\n" + outboxUsage)
+	case sub == "reindex" && orgID == uuid.Nil:
+		return errors.New("gateway outbox reindex: --org ORG is required\n" + outboxUsage)
+	case sub == "reindex" && *page <= 0:
+		return errors.New("gateway outbox reindex: --page must be positive")
+	case sub == "reindex" && *index == "full-text":
+		indexes = []stores.IndexName{stores.IndexFullText}
+	case sub == "reindex" && *index == "vector":
+		indexes = []stores.IndexName{stores.IndexVector}
+	case *index != "":
+		return fmt.Errorf("gateway outbox %s: --index %q is not full-text or vector (and only reindex takes it)", sub, *index)
+	}
+	dbURL := p.getenv("DATABASE_URL")
+	if dbURL == "" {
+		return fmt.Errorf("gateway outbox %s: DATABASE_URL is not set", sub)
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	pg, err := postgres.Open(ctx, postgres.Config{URL: dbURL})
+	if err != nil {
+		return fmt.Errorf("gateway outbox %s: %w", sub, err)
+	}
+	defer pg.Close()
+	outbox := pg.Outbox()
+	switch sub {
+	case "status":
+		return printOutboxStatus(ctx, outbox, p.stdout)
+	case "retry":
+		var orgs []uuid.UUID
+		if orgID != uuid.Nil {
+			orgs = []uuid.UUID{orgID}
+		}
+		n, err := outbox.Retry(ctx, orgs)
+		if err != nil {
+			return err
+		}
+		_, err = fmt.Fprintf(p.stdout, "re-queued %d parked entries\n", n)
+		return err
+	}
+	err = outbox.Reindex(ctx, orgID, indexes, *page, func(done, total int64) {
+		_, _ = fmt.Fprintf(p.stdout, "queued %d/%d memories of org %s\n", done, total, orgID)
+	})
+	if err != nil || !*wait {
+		return err
+	}
+	return waitForOutbox(ctx, outbox, orgID, p.stdout)
+}
+
+// printOutboxStatus prints `gateway outbox status`: one line per
+// organisation and index with entries, the oldest backlog first.
+func printOutboxStatus(ctx context.Context, outbox *postgres.Outbox, out io.Writer) error {
+	lags, err := outbox.Status(ctx)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	_, _ = fmt.Fprintln(tw, "ORG\tINDEX\tPENDING\tOLDEST\tPARKED\tLAST PARKED REASON")
+	for _, l := range lags {
+		_, _ = fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%d\t%s\n", l.OrgID, l.Index, l.Pending, l.Oldest.Round(time.Second), l.Parked, l.LastError)
+	}
+	return tw.Flush()
+}
+
+// waitForOutbox prints the org's remaining entries every few seconds until
+// the indexers have applied (or parked) them all.
+func waitForOutbox(ctx context.Context, outbox *postgres.Outbox, org uuid.UUID, out io.Writer) error {
+	start := time.Now()
+	for {
+		lags, err := outbox.Status(ctx)
+		if err != nil {
+			return err
+		}
+		pending, parked := 0, 0
+		for _, l := range lags {
+			if l.OrgID == org {
+				pending += l.Pending
+				parked += l.Parked
+			}
+		}
+		if pending == 0 {
+			_, err := fmt.Fprintf(out, "reindexed org %s in %s; %d entries parked\n", org, time.Since(start).Round(time.Second), parked)
+			return err
+		}
+		_, _ = fmt.Fprintf(out, "waiting for the indexers: %d entries pending\n", pending)
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("gave up waiting with %d entries pending (the indexers keep draining them): %w", pending, ctx.Err())
+		case <-time.After(2 * time.Second):
+		}
+	}
 }

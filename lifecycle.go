@@ -58,7 +58,7 @@ func openLifecycle(ctx context.Context, cfg config.Config, others []tenants.Stor
 			return lifecycle{}, fmt.Errorf("DATABASE_OWNER_URL is not a valid PostgreSQL URL")
 		}
 		closers = append(closers, owner.Close)
-		runner := tenants.NewRunner(owner, others, tenants.RunnerOptions{Grace: cfg.OrgRefresh + cfg.StoreTimeout, Logger: log})
+		runner := tenants.NewRunner(owner, others, tenants.RunnerOptions{Grace: cfg.OrgRefresh + cfg.StoreTimeout, Logger: log, Indexes: derivedIndexes(cfg)})
 		wg.Go(func() { runJobs(runCtx, runner, log) })
 		wg.Go(func() { runner.Postgres().RunRetention(runCtx, retention(cfg), cfg.RetentionInterval, log) })
 		log.Info("organisation lifecycle jobs and retention running", "deleted_memory_retention", cfg.DeletedMemoryRetention.String(), "feedback_retention", cfg.FeedbackRetention.String())

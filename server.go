@@ -77,10 +77,12 @@ func run(ctx context.Context, args []string, p process) error {
 		return searchCommand(ctx, args, p)
 	case "tenant":
 		return tenantCommand(ctx, args, p)
+	case "outbox":
+		return outboxCommand(ctx, args, p)
 	case "schema":
 		return schema(p)
 	}
-	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate, search or tenant)", cmd)
+	return fmt.Errorf("unknown command %q (want serve, token, schema, migrate, search, tenant or outbox)", cmd)
 }
 
 // serve runs the HTTP server until ctx ends or the process gets SIGINT/SIGTERM.
@@ -148,7 +150,8 @@ func serve(ctx context.Context, args []string, p process) error {
 			mb.IndexVectors(ctx, w.backends.Vectors, embedder)
 		}
 	}
-	stopIndexer := startIndexer(cfg, w, indexEmbedder, metrics, log)
+	outbox := &outboxWatch{metrics: metrics}
+	stopIndexer := startIndexer(cfg, w, indexEmbedder, outbox, log)
 	life, err := openLifecycle(ctx, cfg, w.lifecycle, log)
 	if err != nil {
 		return err
@@ -176,7 +179,7 @@ func serve(ctx context.Context, args []string, p process) error {
 		RateLimit:          graph.RateLimit{PerSecond: cfg.RateLimit, Burst: cfg.RateBurst},
 		AnonymousRateLimit: graph.RateLimit{PerSecond: cfg.AnonymousRateLimit, Burst: max(1, int(2*cfg.AnonymousRateLimit))},
 		Metrics:            metrics,
-		Readiness:          readiness(checks),
+		Readiness:          readiness(checks, outbox),
 		Embedder:           requestEmbedder(embedder, cfg.StoreTimeout),
 		Streams:            streams,
 		Logger:             log,

@@ -231,6 +231,44 @@ func TestSearchCommandUsage(t *testing.T) {
 	}
 }
 
+func TestOutboxCommandUsage(t *testing.T) {
+	org := uuid.NewString()
+	withURL := func(name string) string {
+		if name == "DATABASE_URL" {
+			return "postgres://nobody@127.0.0.1:1/none"
+		}
+		return ""
+	}
+	for _, c := range []struct {
+		name   string
+		args   []string
+		getenv func(string) string
+		want   string
+	}{
+		{"no subcommand is refused with the usage", nil, withURL, "no subcommand"},
+		{"an unknown subcommand is refused with the usage", []string{"drain"}, withURL, `unknown subcommand "drain"`},
+		{"retry needs --org or --all", []string{"retry"}, withURL, "give --org ORG or --all"},
+		{"retry takes --org or --all, not both", []string{"retry", "--all", "--org", org}, withURL, "give --org ORG or --all"},
+		{"an ORG that is not a UUID is refused", []string{"retry", "--org", "acme"}, withURL, `--org "acme" is not an organisation UUID`},
+		{"reindex needs --org", []string{"reindex"}, withURL, "--org ORG is required"},
+		{"reindex refuses an unknown index", []string{"reindex", "--org", org, "--index", "graph"}, withURL, `--index "graph" is not full-text or vector`},
+		{"reindex refuses a page of zero", []string{"reindex", "--org", org, "--page", "0"}, withURL, "--page must be positive"},
+		{"status takes no argument", []string{"status", org}, withURL, "unexpected arguments"},
+		{"status without DATABASE_URL is refused", []string{"status"}, noEnv, "DATABASE_URL is not set"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var out bytes.Buffer
+			err := run(context.Background(), append([]string{"outbox"}, c.args...), process{getenv: c.getenv, stdout: &out, stderr: io.Discard})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("got %v, want an error saying %q", err, c.want)
+			}
+			if out.Len() != 0 {
+				t.Fatalf("printed %q on a usage error", out.String())
+			}
+		})
+	}
+}
+
 func TestOpenSearchWiring(t *testing.T) {
 	closedURL := func(t *testing.T) (url, host string) {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -268,7 +306,7 @@ func TestOpenSearchWiring(t *testing.T) {
 		if !errors.Is(err, stores.ErrUnavailable) || stores.PublicMessage(err) != "opensearch is unavailable" {
 			t.Fatalf("search: %v", err)
 		}
-		ready, report := readiness(guardChecks(w.guards))(context.Background())
+		ready, report := readiness(guardChecks(w.guards), nil)(context.Background())
 		if ready || report.(map[string]any)["backends"].(map[string]string)["opensearch"] != "connecting" {
 			t.Fatalf("readiness %v %v", ready, report)
 		}

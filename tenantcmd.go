@@ -95,6 +95,7 @@ func openOperator(ctx context.Context, p process, opts tenants.RunnerOptions) (*
 	if opts.Grace < 0 {
 		opts.Grace = cfg.OrgRefresh + cfg.StoreTimeout
 	}
+	opts.Indexes = derivedIndexes(cfg)
 	op.runner = tenants.NewRunner(pool, others, opts)
 	return op, nil
 }

@@ -49,6 +49,7 @@ type Config struct {
 	PlacementInterval      time.Duration
 	SeedDemo               bool
 	Indexer                bool
+	IndexerMaxBackoff      time.Duration
 	LogLevel               string
 	OTLPEndpoint           string
 
@@ -139,6 +140,7 @@ func Settings() []Setting {
 		integer("dedicated-index-docs", "GATEWAY_DEDICATED_INDEX_DOCS", 1_000_000, "documents above which an organisation moves from the shared OpenSearch index to its own (checked by replicas running the indexer; 0: never)", func(c *Config) *int { return &c.DedicatedIndexDocs }),
 		duration("placement-interval", "GATEWAY_PLACEMENT_INTERVAL", 10*time.Minute, "how often the dedicated-index policy checks the tenants' sizes", func(c *Config) *time.Duration { return &c.PlacementInterval }),
 		boolean("indexer", "GATEWAY_INDEXER", true, "drain the PostgreSQL outbox into the search indexes in this process (turn off on replicas that only serve the API)", func(c *Config) *bool { return &c.Indexer }),
+		duration("indexer-max-backoff", "GATEWAY_INDEXER_MAX_BACKOFF", time.Minute, "cap of the delay between the indexer's retries while a search index or the embedding server is unavailable (retried forever; the delay doubles from 100ms up to this)", func(c *Config) *time.Duration { return &c.IndexerMaxBackoff }),
 		boolean("seed-demo", "GATEWAY_SEED_DEMO", true, "seed a demo tenant at start when every backend is embedded", func(c *Config) *bool { return &c.SeedDemo }),
 		str("otlp-endpoint", "OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector (e.g. http://collector:4318); when set, requests, resolvers and store calls are traced", func(c *Config) *string { return &c.OTLPEndpoint }),
 		str("log-level", "GATEWAY_LOG_LEVEL", "info", "debug, info, warn or error", func(c *Config) *string { return &c.LogLevel }),

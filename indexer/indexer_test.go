@@ -6,7 +6,9 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,11 +28,11 @@ import (
 // indexes through proxies the test can cut, each behind a guard as in the
 // gateway.
 type realStack struct {
-	backends      stores.Backends
-	outbox        *postgres.Outbox
-	search, vecs  *storetest.Proxy
-	embedder      *embeddings.OpenAI
-	searchTimeout time.Duration
+	backends            stores.Backends
+	outbox              *postgres.Outbox
+	search, vecs, embed *storetest.Proxy
+	embedder            *embeddings.OpenAI
+	searchTimeout       time.Duration
 }
 
 func openRealStack(t *testing.T) realStack {
@@ -70,7 +72,13 @@ func openRealStack(t *testing.T) realStack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = q.Close() })
-	s.embedder, err = embeddings.NewOpenAI(ctx, embeddings.Config{URL: embURL, Model: "all-MiniLM-L6-v2"})
+	embTarget, err := url.Parse(embURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.embed = storetest.StartProxy(t, embTarget.Host)
+	embTarget.Host = s.embed.Addr()
+	s.embedder, err = embeddings.NewOpenAI(ctx, embeddings.Config{URL: embTarget.String(), Model: "all-MiniLM-L6-v2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,31 +97,40 @@ func randomToken() string {
 	return hex.EncodeToString(b)
 }
 
-// TestIndexerLosesNothingWhileAnIndexIsDown writes memories while one derived
-// index is unreachable, brings it back, and checks that every acknowledged
-// change becomes searchable once, as it was last written.
+// TestIndexerLosesNothingWhileAnIndexIsDown keeps OpenSearch, then Qdrant,
+// then the embedding server down for longer than 20 attempts of the
+// indexer, running with the shipped defaults but for a shorter backoff cap,
+// while memories are created, updated and deleted; once the backend is back,
+// every acknowledged change is reflected exactly once in both indexes, and
+// nothing was parked. While the embedding server is down, full text keeps up.
 func TestIndexerLosesNothingWhileAnIndexIsDown(t *testing.T) {
 	s := openRealStack(t)
-	tenants := []stores.Tenant{storetest.NewTenant(), storetest.NewTenant()}
+	outages := []struct {
+		name  string
+		proxy *storetest.Proxy
+		index stores.IndexName
+	}{{"OpenSearch", s.search, stores.IndexFullText}, {"Qdrant", s.vecs, stores.IndexVector}, {"the embedding server", s.embed, stores.IndexVector}}
+	tenants := make([]stores.Tenant, len(outages))
+	orgs := make([]uuid.UUID, len(outages))
+	for i := range tenants {
+		tenants[i] = storetest.NewTenant()
+		orgs[i] = tenants[i].OrgID
+	}
 	// Dedicated to the test's organisations, so other tests' entries in the
 	// shared outbox neither slow it down nor get taken from them.
-	ix := indexer.New(s.outbox, s.backends, indexer.Options{
-		Poll: 50 * time.Millisecond, MaxBackoff: 500 * time.Millisecond, MaxAttempts: 1000, Embedder: s.embedder,
-		Orgs: []uuid.UUID{tenants[0].OrgID, tenants[1].OrgID},
-	})
+	ix := indexer.New(s.outbox, s.backends, indexer.Options{MaxBackoff: 500 * time.Millisecond, Embedder: s.embedder, Orgs: orgs})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = ix.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
-	for i, outage := range []struct {
-		name  string
-		proxy *storetest.Proxy
-	}{{"OpenSearch", s.search}, {"Qdrant", s.vecs}} {
-		t.Run("with "+outage.name+" down, every acknowledged write is searchable after it returns", func(t *testing.T) {
+	for i, outage := range outages {
+		t.Run("with "+outage.name+" down for more than 20 attempts, every acknowledged write is searchable once after it returns", func(t *testing.T) {
 			tenant := tenants[i]
 			mem := s.backends.Memories.Memories(tenant)
-			wctx := storetest.Ctx(t)
+			// Longer than storetest.Ctx: the outage alone lasts 10 s or more.
+			wctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
 			app, err := mem.CreateApp(wctx, "indexer-test", "")
 			storetest.RequireNoError(t, err)
 
@@ -140,33 +157,92 @@ func TestIndexerLosesNothingWhileAnIndexIsDown(t *testing.T) {
 				_, err := mem.DeleteMemory(wctx, ids[i], nil)
 				storetest.RequireNoError(t, err)
 			}
-			restored := time.Now()
-			outage.proxy.Restore()
-			ix.Wake()
-
+			// The last two were deleted; the embedding outage adds one after them.
+			live := func(i int) bool { return i < n-2 || i >= n }
 			fullText := s.backends.FullText.FullText(tenant)
-			vectors := s.backends.Vectors.Vectors(tenant)
 			searchable := func(i int) bool {
 				page, err := fullText.Search(wctx, stores.SearchQuery{Text: tokens[i]}, stores.PageArgs{First: 5})
 				if err != nil {
 					return false
 				}
-				deleted := i >= n-2
-				if deleted {
+				if !live(i) {
 					return len(page.Items) == 0
 				}
 				return len(page.Items) == 1 && *page.Items[0].Document.MemoryID == ids[i]
 			}
-			storetest.Eventually(t, 60*time.Second, "every change searchable in full text", func() bool {
+
+			// Hold the outage until every entry of the index that is down has
+			// failed more than 20 times: far past the old MaxAttempts.
+			began := time.Now()
+			storetest.Eventually(t, 120*time.Second, "every entry of "+string(outage.index)+" to fail more than 20 times", func() bool {
+				pending, err := s.outbox.Pending(wctx, tenant.OrgID, ids)
+				storetest.RequireNoError(t, err)
+				waiting := 0
+				for _, entries := range pending {
+					for _, e := range entries {
+						if e.ParkedAt != nil {
+							t.Fatalf("entry %+v was parked during an outage", e)
+						}
+						if e.Index == outage.index {
+							if e.Attempts <= 20 {
+								return false
+							}
+							waiting++
+						}
+					}
+				}
+				return waiting > 0
+			})
+			t.Logf("%s down %s: every %s entry attempted more than 20 times", outage.name, time.Since(began).Round(time.Millisecond), outage.index)
+
+			if outage.proxy == s.embed {
+				// Full text does not wait for the embedder: already applied,
+				// and a new memory is searchable by text within 5 s.
 				for i := range n {
+					if !searchable(i) {
+						t.Fatalf("change %d is not in full text while only the embedding server is down", i)
+					}
+				}
+				token := "tok" + randomToken()
+				written := time.Now()
+				m, err := mem.CreateMemory(wctx, stores.NewMemory{AppID: app.ID, Content: "late note " + token})
+				storetest.RequireNoError(t, err)
+				ix.Wake()
+				storetest.Eventually(t, 5*time.Second, "a new memory searchable by full text with the embedding server down", func() bool {
+					page, err := fullText.Search(wctx, stores.SearchQuery{Text: token}, stores.PageArgs{First: 5})
+					return err == nil && len(page.Items) == 1
+				})
+				t.Logf("with the embedding server down, a new memory was searchable by full text after %s", time.Since(written).Round(time.Millisecond))
+				// The entry is completed just after the write it applied.
+				storetest.Eventually(t, 2*time.Second, "full text INDEXED at version 1, the vector PENDING at 0", func() bool {
+					status, err := s.backends.IndexStatus.IndexStatus(tenant).IndexStatuses(wctx, []uuid.UUID{m.ID})
+					storetest.RequireNoError(t, err)
+					got := map[stores.IndexName]stores.IndexStatus{}
+					for _, st := range status[m.ID] {
+						got[st.Index] = st
+					}
+					if got[stores.IndexVector].State != stores.IndexPending || got[stores.IndexVector].Version != 0 {
+						t.Fatalf("index status with the embedding server down: %+v", status[m.ID])
+					}
+					return got[stores.IndexFullText].State == stores.IndexIndexed && got[stores.IndexFullText].Version == 1
+				})
+				tokens, contents, ids = append(tokens, token), append(contents, m.Content), append(ids, m.ID)
+			}
+			restored := time.Now()
+			outage.proxy.Restore()
+			ix.Wake()
+
+			vectors := s.backends.Vectors.Vectors(tenant)
+			storetest.Eventually(t, 60*time.Second, "every change searchable in full text", func() bool {
+				for i := range ids {
 					if !searchable(i) {
 						return false
 					}
 				}
 				return true
 			})
-			storetest.Eventually(t, 60*time.Second, "every live memory's vector stored, deleted ones gone", func() bool {
-				for i := range n {
+			storetest.Eventually(t, 60*time.Second, "every live memory's vector stored once, deleted ones gone", func() bool {
+				for i := range ids {
 					v, err := s.embedder.Embed(wctx, []string{contents[i]})
 					if err != nil {
 						return false
@@ -181,13 +257,136 @@ func TestIndexerLosesNothingWhileAnIndexIsDown(t *testing.T) {
 							count++
 						}
 					}
-					if want := map[bool]int{true: 0, false: 1}[i >= n-2]; count != want {
+					if want := map[bool]int{true: 1, false: 0}[live(i)]; count != want {
 						return false
 					}
 				}
 				return true
 			})
-			t.Logf("%s outage: all %d changes searchable %s after it came back", outage.name, n+5, time.Since(restored).Round(time.Millisecond))
+			t.Logf("%s outage: all %d changes searchable %s after it came back", outage.name, len(ids)+5, time.Since(restored).Round(time.Millisecond))
+			storetest.Eventually(t, 10*time.Second, "the outbox of the org drained, nothing parked", func() bool {
+				pending, err := s.outbox.Pending(wctx, tenant.OrgID, ids)
+				storetest.RequireNoError(t, err)
+				for _, entries := range pending {
+					if len(entries) > 0 {
+						return false
+					}
+				}
+				return true
+			})
 		})
 	}
+}
+
+// corruptingEmbedder is the real embedder, except that while corrupt is set
+// it answers a vector of the wrong dimension for texts containing poison: a
+// misbehaving embedding server, whose answers Qdrant refuses.
+type corruptingEmbedder struct {
+	indexer.Embedder
+	poison  string
+	corrupt atomic.Bool
+}
+
+func (c *corruptingEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	vectors, err := c.Embedder.Embed(ctx, texts)
+	if err != nil || !c.corrupt.Load() {
+		return vectors, err
+	}
+	for i, text := range texts {
+		if strings.Contains(text, c.poison) {
+			vectors[i] = vectors[i][:3]
+		}
+	}
+	return vectors, nil
+}
+
+// TestIndexerParksOnlyWhatRetryingCannotFix: a vector of the wrong
+// dimension is parked with its reason, alone (the memories of its batch are
+// indexed), and re-queued by Retry once the cause is fixed.
+func TestIndexerParksOnlyWhatRetryingCannotFix(t *testing.T) {
+	s := openRealStack(t)
+	tenant := storetest.NewTenant()
+	embedder := &corruptingEmbedder{Embedder: s.embedder, poison: "poison" + randomToken()}
+	embedder.corrupt.Store(true)
+	ix := indexer.New(s.outbox, s.backends, indexer.Options{MaxBackoff: 500 * time.Millisecond, Embedder: embedder, Orgs: []uuid.UUID{tenant.OrgID}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+
+	wctx := storetest.Ctx(t)
+	mem := s.backends.Memories.Memories(tenant)
+	app, err := mem.CreateApp(wctx, "parking", "")
+	storetest.RequireNoError(t, err)
+	batch := []stores.NewMemory{{AppID: app.ID, Content: "a healthy note " + randomToken()}, {AppID: app.ID, Content: "a note with " + embedder.poison},
+		{AppID: app.ID, Content: "another healthy note " + randomToken()}}
+	created, err := mem.CreateMemories(wctx, batch) // one transaction: one claim takes them together
+	storetest.RequireNoError(t, err)
+	ids := []uuid.UUID{created[0].ID, created[1].ID, created[2].ID}
+	go func() { defer close(done); _ = ix.Run(ctx) }()
+
+	vectorState := func() map[uuid.UUID]stores.IndexStatus {
+		status, err := s.backends.IndexStatus.IndexStatus(tenant).IndexStatuses(wctx, ids)
+		storetest.RequireNoError(t, err)
+		out := map[uuid.UUID]stores.IndexStatus{}
+		for id, st := range status {
+			for _, one := range st {
+				if one.Index == stores.IndexVector {
+					out[id] = one
+				}
+			}
+		}
+		return out
+	}
+	storetest.Eventually(t, 30*time.Second, "the bad vector parked, its neighbours indexed", func() bool {
+		got := vectorState()
+		return got[ids[0]].State == stores.IndexIndexed && got[ids[1]].State == stores.IndexFailed && got[ids[2]].State == stores.IndexIndexed
+	})
+	parked := func() stores.OutboxEntry {
+		t.Helper()
+		pending, err := s.outbox.Pending(wctx, tenant.OrgID, ids[1:2])
+		storetest.RequireNoError(t, err)
+		for _, e := range pending[ids[1]] {
+			if e.Index == stores.IndexVector {
+				return e
+			}
+		}
+		t.Fatalf("no vector entry left for the bad memory: %+v", pending)
+		return stores.OutboxEntry{}
+	}
+	bad := parked()
+	if bad.ParkedAt == nil || !strings.Contains(bad.LastError, "dimension") {
+		t.Fatalf("the bad entry: %+v, want it parked with a reason about the dimension", bad)
+	}
+	t.Logf("parked with the reason %q", bad.LastError)
+	// Parked means no longer retried: once a later memory's vector is
+	// indexed (the lane claimed again), the parked entry's attempts are
+	// where they were.
+	later, err := mem.CreateMemory(wctx, stores.NewMemory{AppID: app.ID, Content: "a later note " + randomToken()})
+	storetest.RequireNoError(t, err)
+	ix.Wake()
+	storetest.Eventually(t, 30*time.Second, "a later memory's vector indexed", func() bool {
+		status, err := s.backends.IndexStatus.IndexStatus(tenant).IndexStatuses(wctx, []uuid.UUID{later.ID})
+		storetest.RequireNoError(t, err)
+		for _, st := range status[later.ID] {
+			if st.Index == stores.IndexVector {
+				return st.State == stores.IndexIndexed
+			}
+		}
+		return false
+	})
+	if again := parked(); again.Attempts != bad.Attempts || again.ParkedAt == nil {
+		t.Fatalf("a parked entry was attempted again: %+v, was %+v", again, bad)
+	}
+
+	embedder.corrupt.Store(false) // the operator fixed the embedding server
+	n, err := s.outbox.Retry(wctx, []uuid.UUID{tenant.OrgID})
+	storetest.RequireNoError(t, err)
+	if n != 1 {
+		t.Fatalf("Retry re-queued %d entries, want 1", n)
+	}
+	ix.Wake()
+	storetest.Eventually(t, 30*time.Second, "the re-queued vector indexed", func() bool {
+		got := vectorState()
+		return got[ids[1]].State == stores.IndexIndexed && got[ids[1]].Version == 1
+	})
 }

@@ -160,12 +160,15 @@ func TestRacingIndexersNeverIndexAnOlderVersion(t *testing.T) {
 			aCtx, stopA := context.WithCancel(ctx)
 			aDone := make(chan error, 1)
 			go func() { aDone <- a.Run(aCtx) }()
-			select {
-			case <-stalled.fullTextStall.reached:
-			case err := <-aDone:
-				t.Fatalf("A stopped before writing: %v", err)
-			case <-ctx.Done():
-				t.Fatal("A never reached its write")
+			// Each index has a lane of its own: A is held at both writes.
+			for _, held := range []*stall{stalled.fullTextStall, stalled.vectorStall} {
+				select {
+				case <-held.reached:
+				case err := <-aDone:
+					t.Fatalf("A stopped before writing: %v", err)
+				case <-ctx.Done():
+					t.Fatal("A never reached its write")
+				}
 			}
 			// A claims nothing more; its write in flight stays held.
 			stopA()

@@ -121,6 +121,27 @@ const (
 	IndexVector   IndexName = "VECTOR"
 )
 
+// DerivedIndexes are the indexes a deployment keeps for memories: full
+// text always, vectors when it has an embedding server. Every writer of the
+// outbox queues one entry per index in this list, and the indexer drains
+// each; an entry for an index the deployment does not keep would wait
+// forever.
+func DerivedIndexes(withVectors bool) []IndexName {
+	if withVectors {
+		return []IndexName{IndexFullText, IndexVector}
+	}
+	return []IndexName{IndexFullText}
+}
+
+// IndexNames are indexes as the text the outbox stores.
+func IndexNames(indexes []IndexName) []string {
+	names := make([]string, len(indexes))
+	for i, index := range indexes {
+		names[i] = string(index)
+	}
+	return names
+}
+
 // IndexState is where a derived index is for one memory.
 type IndexState string
 

@@ -29,6 +29,7 @@ type Metrics struct {
 	breaker         *prometheus.GaugeVec
 	outboxLag       prometheus.Gauge
 	outboxPending   prometheus.Gauge
+	outboxParked    prometheus.Gauge
 	sharedFailures  *prometheus.CounterVec
 	changesDropped  *prometheus.CounterVec
 
@@ -68,6 +69,9 @@ func New() *Metrics {
 		outboxPending: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gateway_outbox_pending", Help: "Outbox entries waiting to be indexed.",
 		}),
+		outboxParked: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gateway_outbox_parked", Help: "Outbox entries parked because retrying cannot fix them (`gateway outbox status` says why; `gateway outbox retry` re-queues them).",
+		}),
 		sharedFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gateway_shared_limits_failures_total", Help: "Calls to the limits shared in Valkey that failed, by limit (rate limit, live connections); the request then went on (fail open) or was refused (fail closed).",
 		}, []string{"limit"}),
@@ -75,7 +79,7 @@ func New() *Metrics {
 			Name: "gateway_changes_dropped_total", Help: "Change notifications of writes stored outside PostgreSQL (episodic) that were not sent, by reason (queue_full, send_failed); the writes stand.",
 		}, []string{"reason"}),
 	}
-	m.registry.MustRegister(m.requests, m.requestDuration, m.storeCalls, m.storeDuration, m.loaderBatch, m.breaker, m.outboxLag, m.outboxPending, m.sharedFailures, m.changesDropped,
+	m.registry.MustRegister(m.requests, m.requestDuration, m.storeCalls, m.storeDuration, m.loaderBatch, m.breaker, m.outboxLag, m.outboxPending, m.outboxParked, m.sharedFailures, m.changesDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -149,9 +153,10 @@ func (m *Metrics) ChangeDropped(reason string) {
 }
 
 // Outbox records the indexer's backlog.
-func (m *Metrics) Outbox(pending int, oldest time.Duration) {
-	m.outboxPending.Set(float64(pending))
-	m.outboxLag.Set(oldest.Seconds())
+func (m *Metrics) Outbox(backlog stores.OutboxBacklog) {
+	m.outboxPending.Set(float64(backlog.Pending))
+	m.outboxLag.Set(backlog.Oldest.Seconds())
+	m.outboxParked.Set(float64(backlog.Parked))
 }
 
 func outcome(err error) string {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
 )
 
@@ -36,6 +37,7 @@ func ConfigFromEnv(getenv func(string) string) Config {
 		OwnerURL: getenv("DATABASE_OWNER_URL"), ValkeyURL: getenv("VALKEY_URL"),
 		Neo4jURI: getenv("NEO4J_URI"), Neo4jUser: getenv("NEO4J_USER"), Neo4jPassword: getenv("NEO4J_PASSWORD"),
 		QdrantURL: getenv("QDRANT_URL"),
+		Indexes:   stores.DerivedIndexes(getenv("EMBEDDINGS_URL") != ""),
 	}
 }
 

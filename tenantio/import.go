@@ -375,8 +375,9 @@ ON CONFLICT DO NOTHING`
 )
 -- The derived indexes (full text, vectors) are rebuilt by the indexer from
 -- these rows, as for any write of the gateway: never copied.
-INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id)
-SELECT app_org_id(), id, CASE WHEN state = 'DELETED' THEN 'delete' ELSE 'upsert' END, version, author_id FROM m`
+INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id, index_name)
+SELECT app_org_id(), id, CASE WHEN state = 'DELETED' THEN 'delete' ELSE 'upsert' END, version, author_id, i.name
+FROM m CROSS JOIN unnest($14::text[]) AS i(name)`
 
 	experimentByNameSQL = `SELECT id FROM experiments WHERE org_id = app_org_id() AND name = $1`
 	upsertExperimentSQL = `INSERT INTO experiments (org_id, id, name, description, status, created_at, updated_at)
@@ -502,7 +503,7 @@ type feedbackColumns struct {
 func (im *importer) queueColumns() {
 	if c := im.memories; len(c.id) > 0 {
 		im.batch.Queue(upsertMemoriesSQL, c.id, c.app, c.author, c.content, c.metadata, c.state, c.version, c.visibility,
-			c.created, c.updated, c.deleted, c.linkMemory, c.linkCategory)
+			c.created, c.updated, c.deleted, c.linkMemory, c.linkCategory, im.s.indexes)
 		im.memories = memoryColumns{}
 	}
 	if c := im.feedback; len(c.id) > 0 {

@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/neo4j"
 	"github.com/codingbrain/gateway/stores/qdrant"
 	"github.com/codingbrain/gateway/stores/valkey"
@@ -27,10 +28,16 @@ type Config struct {
 	QdrantURL     string
 	// Timeout bounds each single store call (not the whole transfer).
 	Timeout time.Duration
+	// Indexes are the deployment's derived indexes (stores.DerivedIndexes;
+	// full text only when empty): an imported memory queues an outbox
+	// entry for each, and the indexers rebuild them.
+	Indexes []stores.IndexName
 }
 
 // Stores are the open connections of a transfer.
 type Stores struct {
+	// indexes name the outbox entries an imported memory queues.
+	indexes   []string
 	Postgres  *pgxpool.Pool
 	Episodic  *valkey.Backend
 	CodeGraph *neo4j.CodeGraphBackend
@@ -49,7 +56,10 @@ func Open(ctx context.Context, cfg Config) (*Stores, error) {
 	if cfg.Timeout == 0 {
 		cfg.Timeout = 30 * time.Second
 	}
-	s := &Stores{}
+	if len(cfg.Indexes) == 0 {
+		cfg.Indexes = stores.DerivedIndexes(false)
+	}
+	s := &Stores{indexes: stores.IndexNames(cfg.Indexes)}
 	pc, err := pgxpool.ParseConfig(cfg.OwnerURL)
 	if err != nil {
 		return nil, fmt.Errorf("DATABASE_OWNER_URL: %w", err)

@@ -234,6 +234,9 @@ type RunnerOptions struct {
 	// status and writes in flight have ended (the registry refresh plus
 	// the store timeout).
 	Grace time.Duration
+	// Indexes are the deployment's derived indexes (stores.DerivedIndexes):
+	// what a user's erased or reassigned memories queue outbox entries for.
+	Indexes []stores.IndexName
 	// AfterStore, when set, is called once a store's completion is
 	// recorded (tests stop a run there).
 	AfterStore func(store string)
@@ -254,7 +257,7 @@ func NewRunner(pool *pgxpool.Pool, others []Store, opts RunnerOptions) *Runner {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	pg := NewPostgres(pool)
+	pg := NewPostgres(pool, opts.Indexes)
 	r := &Runner{pool: pool, pg: pg, stores: map[string]Store{PostgresName: pg}, opts: opts}
 	for _, s := range others {
 		r.stores[s.Name()] = s

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -19,10 +20,19 @@ import (
 // policies for the tables' owner only).
 type Postgres struct {
 	pool *pgxpool.Pool
+	// indexes are the deployment's derived indexes (stores.DerivedIndexes):
+	// a memory erased, reassigned or purged queues an outbox entry for each.
+	indexes []string
 }
 
-// NewPostgres wraps a pool of the owner role (DATABASE_OWNER_URL).
-func NewPostgres(pool *pgxpool.Pool) *Postgres { return &Postgres{pool: pool} }
+// NewPostgres wraps a pool of the owner role (DATABASE_OWNER_URL) of a
+// deployment keeping indexes (full text only when empty).
+func NewPostgres(pool *pgxpool.Pool, indexes []stores.IndexName) *Postgres {
+	if len(indexes) == 0 {
+		indexes = stores.DerivedIndexes(false)
+	}
+	return &Postgres{pool: pool, indexes: stores.IndexNames(indexes)}
+}
 
 // PostgresName names the PostgreSQL store in jobs and audits.
 const PostgresName = "postgres"
@@ -245,15 +255,15 @@ const (
     SELECT org_id, id, author_id, version FROM memories WHERE org_id = $1 AND author_id = $2 LIMIT $3 FOR UPDATE),
 f AS (UPDATE feedback_events fe SET memory_id = NULL FROM v WHERE fe.org_id = v.org_id AND fe.memory_id = v.id RETURNING 1),
 c AS (DELETE FROM memory_categories mc USING v WHERE mc.org_id = v.org_id AND mc.memory_id = v.id RETURNING 1),
-o AS (INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id)
-      SELECT org_id, id, 'delete', version + 1, author_id FROM v RETURNING 1)
+o AS (INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id, index_name)
+      SELECT org_id, id, 'delete', version + 1, author_id, i.name FROM v CROSS JOIN unnest($4::text[]) AS i(name) RETURNING 1)
 DELETE FROM memories m USING v WHERE m.org_id = v.org_id AND m.id = v.id`
 	reassignUserMemoriesSQL = `WITH v AS (
     SELECT org_id, id FROM memories WHERE org_id = $1 AND author_id = $2 LIMIT $3 FOR UPDATE),
 u AS (UPDATE memories m SET author_id = $4, version = m.version + 1, updated_at = now()
       FROM v WHERE m.org_id = v.org_id AND m.id = v.id RETURNING m.org_id, m.id, m.version, m.state)
-INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id)
-SELECT org_id, id, CASE WHEN state = 'DELETED' THEN 'delete' ELSE 'upsert' END, version, $4 FROM u`
+INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id, index_name)
+SELECT org_id, id, CASE WHEN state = 'DELETED' THEN 'delete' ELSE 'upsert' END, version, $4, i.name FROM u CROSS JOIN unnest($5::text[]) AS i(name)`
 )
 
 // eraseUserBatch removes (or, with reassignTo set, hands over) up to batch
@@ -269,9 +279,9 @@ func (p *Postgres) eraseUserBatch(ctx context.Context, org, user uuid.UUID, reas
 		{"feedback_events", eraseUserFeedbackSQL, []any{org, user, batch}},
 	}
 	if reassignTo != nil {
-		steps = append(steps, step{"memories_reassigned", reassignUserMemoriesSQL, []any{org, user, batch, *reassignTo}})
+		steps = append(steps, step{"memories_reassigned", reassignUserMemoriesSQL, []any{org, user, batch, *reassignTo, p.indexes}})
 	} else {
-		steps = append(steps, step{"memories", eraseUserMemoriesSQL, []any{org, user, batch}})
+		steps = append(steps, step{"memories", eraseUserMemoriesSQL, []any{org, user, batch, p.indexes}})
 	}
 	removed := Counts{}
 	done := true
@@ -304,16 +314,16 @@ const (
     SELECT org_id, id, author_id, version FROM memories WHERE state = 'DELETED' AND deleted_at < $1 LIMIT $2 FOR UPDATE SKIP LOCKED),
 f AS (UPDATE feedback_events fe SET memory_id = NULL FROM v WHERE fe.org_id = v.org_id AND fe.memory_id = v.id RETURNING 1),
 c AS (DELETE FROM memory_categories mc USING v WHERE mc.org_id = v.org_id AND mc.memory_id = v.id RETURNING 1),
-o AS (INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id)
-      SELECT org_id, id, 'delete', version + 1, author_id FROM v RETURNING 1)
+o AS (INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id, index_name)
+      SELECT org_id, id, 'delete', version + 1, author_id, i.name FROM v CROSS JOIN unnest($3::text[]) AS i(name) RETURNING 1)
 DELETE FROM memories m USING v WHERE m.org_id = v.org_id AND m.id = v.id`
 )
 
 // purgeChunk runs one retention statement over every organisation.
-func (p *Postgres) purgeChunk(ctx context.Context, sql string, before time.Time, batch int) (int64, error) {
+func (p *Postgres) purgeChunk(ctx context.Context, sql string, before time.Time, batch int, more ...any) (int64, error) {
 	var n int64
 	err := p.operatorTx(ctx, uuid.Nil, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, sql, before, batch)
+		tag, err := tx.Exec(ctx, sql, append([]any{before, batch}, more...)...)
 		n = tag.RowsAffected()
 		return err
 	})

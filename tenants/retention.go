@@ -33,16 +33,17 @@ func (p *Postgres) Purge(ctx context.Context, now time.Time, r Retention) (Purge
 	for _, w := range []struct {
 		window time.Duration
 		sql    string
+		more   []any // parameters after the horizon and the batch
 		n      *int64
 	}{
-		{r.DeletedMemories, purgeDeletedMemoriesSQL, &out.Memories},
-		{r.Feedback, purgeFeedbackSQL, &out.Feedback},
+		{r.DeletedMemories, purgeDeletedMemoriesSQL, []any{p.indexes}, &out.Memories},
+		{r.Feedback, purgeFeedbackSQL, nil, &out.Feedback},
 	} {
 		if w.window <= 0 {
 			continue
 		}
 		for {
-			n, err := p.purgeChunk(ctx, w.sql, now.Add(-w.window), batch)
+			n, err := p.purgeChunk(ctx, w.sql, now.Add(-w.window), batch, w.more...)
 			if err != nil {
 				return out, err
 			}

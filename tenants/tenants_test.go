@@ -302,7 +302,7 @@ func TestRetention(t *testing.T) {
 	// Chunks of 2 rows. What this pass counts may include other tests'
 	// rows, or miss some of ours that a server's own retention (another
 	// test package, same database) purged first: the rows left tell.
-	pg := tenants.NewPostgres(e.owner)
+	pg := tenants.NewPostgres(e.owner, nil)
 	_, err = pg.Purge(ctx, time.Now(), tenants.Retention{DeletedMemories: 30 * 24 * time.Hour, Feedback: 30 * 24 * time.Hour, Batch: 2})
 	storetest.RequireNoError(t, err)
 	if n := e.rows(t, org, "memories", "true"); n != 1 {

@@ -38,6 +38,7 @@ type Loaders struct {
 	Memory           *dataloader.Loader[uuid.UUID, *stores.Memory]
 	App              *dataloader.Loader[uuid.UUID, *stores.App]
 	MemoryCategories *dataloader.Loader[uuid.UUID, []stores.Category]
+	IndexStatus      *dataloader.Loader[uuid.UUID, []stores.IndexStatus]
 	Experiment       *dataloader.Loader[uuid.UUID, *stores.Experiment]
 	Variants         *dataloader.Loader[uuid.UUID, []stores.Variant]
 	StatusHistory    *dataloader.Loader[uuid.UUID, []stores.StatusChange]
@@ -81,6 +82,7 @@ func New(b *stores.Bundle, wait time.Duration, observe BatchObserver) *Loaders {
 		Memory:           byKey(o.named("memory"), b.Memories.MemoriesByID),
 		App:              byKey(o.named("app"), b.Memories.AppsByID),
 		MemoryCategories: listByKey(o.named("memoryCategories"), b.Memories.CategoriesByMemory),
+		IndexStatus:      listByKey(o.named("indexStatus"), b.IndexStatus.IndexStatuses),
 		Experiment:       byKey(o.named("experiment"), b.Experiments.ExperimentsByID),
 		Variants:         listByKey(o.named("variants"), b.Experiments.VariantsByExperiment),
 		StatusHistory:    listByKey(o.named("statusHistory"), b.Experiments.StatusHistory),

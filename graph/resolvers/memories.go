@@ -11,6 +11,7 @@ import (
 	"github.com/codingbrain/gateway/graph/relay"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/google/uuid"
+	"github.com/graph-gophers/dataloader/v7"
 	"github.com/vektah/gqlparser/v2/ast"
 )
 
@@ -59,7 +60,7 @@ func version(v *int) *int64 {
 	return &n
 }
 
-// prefetchMemoryFields loads the apps and the categories of a page of
+// prefetchMemoryFields loads the apps, the categories and the index status of a page of
 // memories, when the query selects them, with one store call each (side by
 // side), and primes the request's loaders with them: the field resolvers then
 // find every key cached. Leaving it to the loaders alone splits long pages:
@@ -105,21 +106,15 @@ func prefetchMemoryFields(ctx context.Context, b *stores.Bundle, page []stores.M
 	}
 	if fields["categories"] {
 		wg.Go(func() {
-			ids := make([]uuid.UUID, len(page))
-			for i, m := range page {
-				ids[i] = m.ID
-			}
-			categories, err := b.Memories.CategoriesByMemory(ctx, ids)
-			if err != nil {
+			if !primeByMemory(ctx, page, b.Memories.CategoriesByMemory, l.MemoryCategories) {
 				failed.Store(true)
-				return
 			}
-			for _, id := range ids {
-				c := categories[id]
-				if c == nil {
-					c = []stores.Category{}
-				}
-				l.MemoryCategories.Prime(ctx, id, c)
+		})
+	}
+	if fields["indexStatus"] {
+		wg.Go(func() {
+			if !primeByMemory(ctx, page, b.IndexStatus.IndexStatuses, l.IndexStatus) {
+				failed.Store(true)
 			}
 		})
 	}
@@ -154,7 +149,30 @@ func markPrimedPage(ctx context.Context, c model.MemoryConnection) {
 var answersWhenPrimed = map[string]bool{
 	"__typename": true, "id": true, "content": true, "metadata": true, "state": true, "version": true,
 	"createdAt": true, "updatedAt": true, "deletedAt": true, "authorId": true, "visibility": true,
-	"app": true, "categories": true,
+	"app": true, "categories": true, "indexStatus": true,
+}
+
+// primeByMemory loads a list per memory of the page with one store call and
+// primes the loader with it; on an error (false) the field resolvers load,
+// and report, on their own.
+func primeByMemory[V any](ctx context.Context, page []stores.Memory, fetch func(context.Context, []uuid.UUID) (map[uuid.UUID][]V, error),
+	loader *dataloader.Loader[uuid.UUID, []V]) bool {
+	ids := make([]uuid.UUID, len(page))
+	for i, m := range page {
+		ids[i] = m.ID
+	}
+	found, err := fetch(ctx, ids)
+	if err != nil {
+		return false
+	}
+	for _, id := range ids {
+		v := found[id]
+		if v == nil {
+			v = []V{}
+		}
+		loader.Prime(ctx, id, v)
+	}
+	return true
 }
 
 // selectedMemoryFields names the fields the query selects on the memories

@@ -61,10 +61,11 @@ func (r *memoryResolver) Categories(ctx context.Context, obj *stores.Memory) ([]
 
 // IndexStatus is the resolver for the indexStatus field.
 func (r *memoryResolver) IndexStatus(ctx context.Context, obj *stores.Memory) ([]stores.IndexStatus, error) {
-	if _, err := access(ctx, auth.ScopeMemoriesRead); err != nil {
+	l, err := loadersFor(ctx, auth.ScopeMemoriesRead)
+	if err != nil {
 		return nil, err
 	}
-	return indexStatuses(ctx, stores.For(ctx), *obj)
+	return l.IndexStatus.Load(ctx, obj.ID)()
 }
 
 // TotalCount is the resolver for the totalCount field.

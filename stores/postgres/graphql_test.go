@@ -195,4 +195,47 @@ func TestPostgresThroughGraphQL(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("a page of memories with their index status costs one status statement whatever its size", func(t *testing.T) {
+		tenant := storetest.NewTenant()
+		tok := token(t, tenant)
+		app := createApp(t, base, tok, "status")
+		batch := make([]map[string]any, 100)
+		for i := range batch {
+			batch[i] = map[string]any{"appId": app, "content": fmt.Sprintf("memory %d", i)}
+		}
+		storetest.MustGraphQL(t, base, tok, `mutation($in: CreateMemoriesInput!) { createMemories(input: $in) { memories { id } } }`,
+			map[string]any{"in": map[string]any{"memories": batch}}, nil)
+		for _, first := range []int{1, 20, 100} {
+			before := counter.snapshot()
+			var out struct {
+				Memories struct {
+					Nodes []struct {
+						IndexStatus []struct {
+							Index, State string
+							Version      int
+						}
+					}
+				}
+			}
+			storetest.MustGraphQL(t, base, tok, `query($first: Int!) { memories(first: $first) { nodes { indexStatus { index state version } } } }`,
+				map[string]any{"first": first}, &out)
+			after := counter.snapshot()
+			data, trips := after[0]-before[0], after[2]-before[2]
+			t.Logf("memories(first: %d) { indexStatus }: %d data statements, %d round trips", first, data, trips)
+			if len(out.Memories.Nodes) != first {
+				t.Fatalf("page of %d: %+v", first, out.Memories.Nodes)
+			}
+			for _, n := range out.Memories.Nodes {
+				// Nobody drains this backend's outbox here: full text waits for version 1.
+				if len(n.IndexStatus) != 1 || n.IndexStatus[0].Index != "FULL_TEXT" || n.IndexStatus[0].State != "PENDING" || n.IndexStatus[0].Version != 0 {
+					t.Fatalf("index status %+v", n.IndexStatus)
+				}
+			}
+			// The page, then its status: one statement each.
+			if data > 2 || trips > 2 {
+				t.Fatalf("memories(first: %d) { indexStatus } ran %d data statements in %d round trips, want at most 2 and 2", first, data, trips)
+			}
+		}
+	})
 }

@@ -54,7 +54,7 @@ SELECT $1::uuid, unnest($2::text[])
 ON CONFLICT (org_id, name) DO NOTHING`
 
 	// One statement stores the batch, links its categories (created by the
-	// statement before) and queues one outbox row per memory.
+	// statement before) and queues one outbox row per memory and index.
 	insertMemoriesSQL = `WITH m AS (
   INSERT INTO memories (org_id, id, app_id, author_id, content, metadata, visibility)
   SELECT $1::uuid, u.id, u.app_id, $2::uuid, u.content, u.metadata::jsonb, u.visibility
@@ -66,8 +66,8 @@ ON CONFLICT (org_id, name) DO NOTHING`
   FROM unnest($7::uuid[], $8::text[]) AS l(memory_id, name)
   JOIN categories c ON c.name = l.name
 ), queued AS (
-  INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id)
-  SELECT $1::uuid, id, 'upsert', version, author_id FROM m
+  INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id, index_name)
+  SELECT $1::uuid, m.id, 'upsert', m.version, m.author_id, i.name FROM m CROSS JOIN unnest($10::text[]) AS i(name)
 )
 SELECT ` + memoryColumns + ` FROM m`
 
@@ -99,7 +99,8 @@ RETURNING ` + memoryColumns
 	linkCategoriesSQL = `INSERT INTO memory_categories (org_id, memory_id, category_id)
 SELECT c.org_id, $1::uuid, c.id FROM categories c WHERE c.name = ANY($2::text[])`
 
-	enqueueSQL = `INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id) VALUES ($1, $2, $3, $4, $5)`
+	enqueueSQL = `INSERT INTO memory_outbox (org_id, memory_id, op, memory_version, author_id, index_name)
+SELECT $1::uuid, $2::uuid, $3::text, $4::bigint, $5::uuid, i.name FROM unnest($6::text[]) AS i(name)`
 
 	insertAppSQL = `INSERT INTO apps (org_id, id, name, description) VALUES ($1, $2, $3, $4) RETURNING created_at`
 	appsByIDSQL  = `SELECT id, name, description, created_at FROM apps WHERE id = ANY($1::uuid[])`
@@ -282,7 +283,7 @@ func (s *memoryStore) CreateMemories(ctx context.Context, in []stores.NewMemory)
 		if len(names) > 0 {
 			b.Queue(ensureCategoriesSQL, s.t.OrgID, names)
 		}
-		b.Queue(insertMemoriesSQL, s.t.OrgID, s.t.UserID, ids, apps, contents, metas, linkMemories, linkNames, visibilities).
+		b.Queue(insertMemoriesSQL, s.t.OrgID, s.t.UserID, ids, apps, contents, metas, linkMemories, linkNames, visibilities, s.b.indexNames).
 			Query(func(rows pgx.Rows) error {
 				ms, err := pgx.CollectRows(rows, scanMemory)
 				for _, m := range ms {
@@ -399,7 +400,7 @@ func (s *memoryStore) change(ctx context.Context, id uuid.UUID, expectedVersion 
 			changed = m
 			return err
 		})
-		b.Queue(enqueueSQL, s.t.OrgID, id, op, version+1, author)
+		b.Queue(enqueueSQL, s.t.OrgID, id, op, version+1, author, s.b.indexNames)
 		return conn.SendBatch(ctx, b).Close()
 	})
 	return changed, err

@@ -52,6 +52,9 @@ type Backend struct {
 	pool    *pgxpool.Pool
 	timeout time.Duration
 	indexes []stores.IndexName
+	// indexNames are the indexes as text: a memory write queues one outbox
+	// entry per index.
+	indexNames []string
 }
 
 // poolConfig parses the URL. An operator's pool_max_conns in the URL is
@@ -104,7 +107,7 @@ func Open(ctx context.Context, cfg Config) (*Backend, error) {
 	if len(indexes) == 0 {
 		indexes = []stores.IndexName{stores.IndexFullText}
 	}
-	b := &Backend{pool: pool, timeout: timeout, indexes: indexes}
+	b := &Backend{pool: pool, timeout: timeout, indexes: indexes, indexNames: stores.IndexNames(indexes)}
 	pingCtx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	if err := pool.Ping(pingCtx); err != nil {
