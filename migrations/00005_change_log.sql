@@ -131,8 +131,9 @@ GRANT SELECT, INSERT, UPDATE (seq), DELETE ON memory_changes TO codingbrain_app;
 GRANT SELECT, UPDATE ON memory_change_log TO codingbrain_app;
 
 -- +goose Down
+-- Back to the notification of migration 00004: one per change (its full-text row).
 CREATE TRIGGER memory_outbox_notify AFTER INSERT ON memory_outbox
-    FOR EACH ROW EXECUTE FUNCTION notify_memory_change();
+    FOR EACH ROW WHEN (NEW.index_name = 'FULL_TEXT') EXECUTE FUNCTION notify_memory_change();
 DROP FUNCTION number_memory_changes(integer);
 DROP TRIGGER memories_change_log_update ON memories;
 DROP TRIGGER memories_change_log_insert ON memories;
