@@ -17,9 +17,9 @@ import (
 	"github.com/codingbrain/gateway/migrations"
 	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/opensearch"
+	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/tenantio"
 	"github.com/codingbrain/gateway/tenants"
-	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/google/uuid"
 )
 
