@@ -375,7 +375,7 @@ func TestOrphansAndUserErasure(t *testing.T) {
 // follows it to DONE.
 func TestServerRunsErasures(t *testing.T) {
 	s := gateway(t)
-	env := map[string]string{"GATEWAY_ORG_REFRESH": "200ms", "GATEWAY_STORE_TIMEOUT": "2s"}
+	env := map[string]string{"GATEWAY_ORG_REFRESH": "200ms", "GATEWAY_STORE_TIMEOUT": "2s", "GATEWAY_VECTOR_MODELS": matrixModel + ":4"}
 	for _, v := range []string{"DATABASE_URL", "DATABASE_OWNER_URL", "VALKEY_URL", "NEO4J_URI", "NEO4J_USER", "NEO4J_PASSWORD", "QDRANT_URL", "OPENSEARCH_URL"} {
 		env[v] = os.Getenv(v)
 	}
