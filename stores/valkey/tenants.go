@@ -3,6 +3,7 @@ package valkey
 import (
 	"context"
 	"strings"
+	"sync"
 
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
@@ -33,8 +34,16 @@ func userPattern(org, user uuid.UUID) string {
 }
 
 // scan calls fn with each page of keys matching pattern, on every master;
-// fn returning false stops the walk.
+// fn returning false stops the walk. A cluster's masters are walked side
+// by side, but fn is called for one page at a time, so it may keep state
+// without a lock of its own.
 func (b *Backend) scan(ctx context.Context, pattern string, fn func(ctx context.Context, keys []string) (bool, error)) error {
+	var mu sync.Mutex
+	page := func(ctx context.Context, keys []string) (bool, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return fn(ctx, keys)
+	}
 	walk := func(ctx context.Context, c redis.Cmdable) error {
 		var cursor uint64
 		for {
@@ -43,7 +52,7 @@ func (b *Backend) scan(ctx context.Context, pattern string, fn func(ctx context.
 				return err
 			}
 			if len(keys) > 0 {
-				more, err := fn(ctx, keys)
+				more, err := page(ctx, keys)
 				if err != nil || !more {
 					return err
 				}
