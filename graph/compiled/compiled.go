@@ -122,13 +122,15 @@ func (s *Schema) run(ctx context.Context, oc *graphql.OperationContext, p *plan)
 	if err != nil {
 		return nil, false
 	}
-	w := writer{ctx: ctx, r: s.resolvers, buf: bytes.NewBuffer(make([]byte, 0, 256+len(p.fields)*64))}
+	// As large as the plan's last response: a page grows its buffer once.
+	w := writer{ctx: ctx, r: s.resolvers, buf: bytes.NewBuffer(make([]byte, 0, max(p.size.Load(), 512)))}
 	w.buf.WriteByte('{')
 	w.buf.Write(p.key)
 	if conn == nil || !w.connection(p.fields, conn) {
 		return nil, false // null is gqlgen's to write, with its error if any
 	}
 	w.buf.WriteByte('}')
+	p.size.Store(int64(w.buf.Len()))
 	return w.buf.Bytes(), true
 }
 
@@ -142,13 +144,17 @@ type writer struct {
 
 func (w *writer) str(s string) { graphql.MarshalString(s).MarshalGQL(w.buf) }
 
-// time writes a non-null DateTime; a zero time is null with an error in
-// gqlgen, so not here.
+// time writes a non-null DateTime as graphql.MarshalTime does (quoted
+// RFC 3339 with nanoseconds, nothing in it to escape) without its closure
+// on the heap; a zero time is null with an error in gqlgen, so not here.
 func (w *writer) time(t time.Time) bool {
 	if t.IsZero() {
 		return false
 	}
-	graphql.MarshalTime(t).MarshalGQL(w.buf)
+	var b [48]byte
+	out := append(b[:0], '"')
+	out = t.AppendFormat(out, time.RFC3339Nano)
+	w.buf.Write(append(out, '"'))
 	return true
 }
 

@@ -2,6 +2,7 @@ package compiled
 
 import (
 	"bytes"
+	"sync/atomic"
 
 	"github.com/99designs/gqlgen/graphql"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -13,6 +14,7 @@ type plan struct {
 	root   *ast.Field
 	key    []byte // the root field's response key, quoted, and a colon
 	fields []field
+	size   atomic.Int64 // bytes of the last response written
 }
 
 // field is one selected field: where it goes in the response (key), what it
