@@ -2,17 +2,22 @@ package graph_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/codingbrain/gateway/auth"
 	"github.com/codingbrain/gateway/graph"
 	"github.com/codingbrain/gateway/graph/compiled"
+	"github.com/codingbrain/gateway/migrations"
+	"github.com/codingbrain/gateway/stores"
 	"github.com/codingbrain/gateway/stores/embedded"
+	"github.com/codingbrain/gateway/stores/postgres"
 	"github.com/codingbrain/gateway/stores/storetest"
 	"github.com/vektah/gqlparser/v2"
 	"github.com/vektah/gqlparser/v2/ast"
@@ -35,9 +40,33 @@ var compiledShapes = []string{
 // TestCompiledExecutionIsGQLGens runs every query of the e2e operations,
 // the examples, the benchmark and the compiled shapes through the compiled
 // path and through gqlgen's executor, over the same stores, and compares
-// the bytes of the responses (errors, nulls and field order included).
+// the bytes of the responses (errors, nulls and field order included):
+// over the embedded stores, and over PostgreSQL as the benchmark runs it
+// (the page's apps and categories prefetched in one statement each).
 func TestCompiledExecutionIsGQLGens(t *testing.T) {
-	backend := embedded.New(storetest.NewManualClock().Now)
+	t.Run("embedded", func(t *testing.T) {
+		compareExecutors(t, embedded.New(storetest.NewManualClock().Now))
+	})
+	t.Run("postgres", func(t *testing.T) {
+		owner := storetest.ServiceEnv(t, "DATABASE_OWNER_URL")
+		r, err := migrations.Open(owner)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		if err := r.Up(storetest.Ctx(t), io.Discard); err != nil {
+			t.Fatalf("migrate up: %v", err)
+		}
+		pg, err := postgres.Open(storetest.Ctx(t), postgres.Config{URL: storetest.ServiceEnv(t, "DATABASE_URL")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pg.Close)
+		compareExecutors(t, embedded.New(time.Now).Override(stores.Backends{Memories: pg, Feedback: pg, Experiments: pg, IndexStatus: pg}))
+	})
+}
+
+func compareExecutors(t *testing.T, backend stores.Backends) {
 	plans := newTestServer(t, func(c *graph.Config) { c.Backends = backend })
 	gqlgen := newTestServer(t, func(c *graph.Config) { c.Backends = backend; c.GQLGenOnly = true })
 
