@@ -123,7 +123,8 @@ func (s *Schema) run(ctx context.Context, oc *graphql.OperationContext, p *plan)
 		return nil, false
 	}
 	// As large as the plan's last response: a page grows its buffer once.
-	w := writer{ctx: ctx, r: s.resolvers, buf: bytes.NewBuffer(make([]byte, 0, max(p.size.Load(), 512)))}
+	w := writer{ctx: ctx, r: s.resolvers, buf: bytes.NewBuffer(make([]byte, 0, max(p.size.Load(), 512))),
+		memories: s.resolvers.Memory(), apps: s.resolvers.App(), categories: s.resolvers.Category()}
 	w.buf.WriteByte('{')
 	w.buf.Write(p.key)
 	if conn == nil || !w.connection(p.fields, conn) {
@@ -140,6 +141,10 @@ type writer struct {
 	ctx context.Context
 	r   generated.ResolverRoot
 	buf *bytes.Buffer
+	// The type resolvers, made once per response rather than per object.
+	memories   generated.MemoryResolver
+	apps       generated.AppResolver
+	categories generated.CategoryResolver
 }
 
 func (w *writer) str(s string) { graphql.MarshalString(s).MarshalGQL(w.buf) }
@@ -284,7 +289,7 @@ func (w *writer) memory(fields []field, m *stores.Memory) bool {
 	return w.object(fields, func(f *field) bool {
 		switch f.kind {
 		case kindMemoryID:
-			id, err := w.r.Memory().ID(w.ctx, m)
+			id, err := w.memories.ID(w.ctx, m)
 			if err != nil {
 				return false
 			}
@@ -308,7 +313,7 @@ func (w *writer) memory(fields []field, m *stores.Memory) bool {
 			}
 			return w.time(*m.DeletedAt)
 		case kindApp:
-			a, err := w.r.Memory().App(w.ctx, m)
+			a, err := w.memories.App(w.ctx, m)
 			if err != nil {
 				return false
 			}
@@ -318,7 +323,7 @@ func (w *writer) memory(fields []field, m *stores.Memory) bool {
 			}
 			return w.app(f.fields, a)
 		case kindCategories:
-			cs, err := w.r.Memory().Categories(w.ctx, m)
+			cs, err := w.memories.Categories(w.ctx, m)
 			if err != nil || cs == nil {
 				return false
 			}
@@ -341,7 +346,7 @@ func (w *writer) app(fields []field, a *stores.App) bool {
 	return w.object(fields, func(f *field) bool {
 		switch f.kind {
 		case kindAppID:
-			id, err := w.r.App().ID(w.ctx, a)
+			id, err := w.apps.ID(w.ctx, a)
 			if err != nil {
 				return false
 			}
@@ -361,7 +366,7 @@ func (w *writer) category(fields []field, c *stores.Category) bool {
 	return w.object(fields, func(f *field) bool {
 		switch f.kind {
 		case kindCategoryID:
-			id, err := w.r.Category().ID(w.ctx, c)
+			id, err := w.categories.ID(w.ctx, c)
 			if err != nil {
 				return false
 			}
