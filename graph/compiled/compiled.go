@@ -147,7 +147,44 @@ type writer struct {
 	categories generated.CategoryResolver
 }
 
-func (w *writer) str(s string) { graphql.MarshalString(s).MarshalGQL(w.buf) }
+// str writes s quoted exactly as graphql.MarshalString does (its bytes
+// below 0x20, `\` and `"` escaped, \t \r \n by name, the rest as
+// \u00XX; everything else, invalid UTF-8 included, as it is), a run of
+// plain bytes at a time instead of one io.Writer call per piece: the
+// characters it escapes are ASCII, never part of a multi-byte sequence.
+func (w *writer) str(s string) {
+	w.buf.WriteByte('"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '\\' && c != '"' {
+			continue
+		}
+		w.buf.WriteString(s[start:i])
+		switch c {
+		case '\t':
+			w.buf.WriteString(`\t`)
+		case '\r':
+			w.buf.WriteString(`\r`)
+		case '\n':
+			w.buf.WriteString(`\n`)
+		case '\\':
+			w.buf.WriteString(`\\`)
+		case '"':
+			w.buf.WriteString(`\"`)
+		default:
+			w.buf.WriteString(`\u00`)
+			w.buf.WriteByte(hexDigits[c>>4])
+			w.buf.WriteByte(hexDigits[c&0xf])
+		}
+		start = i + 1
+	}
+	w.buf.WriteString(s[start:])
+	w.buf.WriteByte('"')
+}
+
+// hexDigits are graphql.MarshalString's (upper case).
+const hexDigits = "0123456789ABCDEF"
 
 // time writes a non-null DateTime as graphql.MarshalTime does (quoted
 // RFC 3339 with nanoseconds, nothing in it to escape) without its closure
