@@ -61,7 +61,7 @@ lint: ## gofmt, go vet, golangci-lint, staticcheck, go mod tidy check, generated
 # Fuzz targets (package:target). fuzz-short runs each briefly, as CI does;
 # `make fuzz FUZZTIME=10m` runs each for longer.
 FUZZ_TARGETS := ./graph/relay:FuzzDecodeID ./graph/relay:FuzzCursor ./auth:FuzzVerify \
-	./graph/model:FuzzUnmarshalJSON ./stores/qdrant:FuzzFilterConditions
+	./graph/model:FuzzUnmarshalJSON ./stores/qdrant:FuzzFilterConditions ./graph/compiled:FuzzString
 FUZZTIME ?= 10s
 
 fuzz-short: ## Run every fuzz target for 10s

@@ -22,6 +22,7 @@ import (
 	"github.com/99designs/gqlgen/graphql/handler/lru"
 	"github.com/99designs/gqlgen/graphql/handler/transport"
 	"github.com/codingbrain/gateway/auth"
+	"github.com/codingbrain/gateway/graph/compiled"
 	"github.com/codingbrain/gateway/graph/generated"
 	"github.com/codingbrain/gateway/graph/loaders"
 	"github.com/codingbrain/gateway/graph/relay"
@@ -76,6 +77,10 @@ type Config struct {
 	// request and store-call spans are always made; they are no-ops until a
 	// tracer provider is installed).
 	TraceResolvers bool
+	// GQLGenOnly runs every operation through gqlgen's executor, none
+	// through a compiled plan (graph/compiled): the reference the
+	// differential test compares the plans with.
+	GQLGenOnly bool
 	// MaxInFlight bounds the operations executing at once (0: unbounded);
 	// the rest wait their turn. Past a few per core, more concurrency only
 	// adds goroutines, memory and tail latency.
@@ -108,9 +113,20 @@ const (
 	PathMetrics = "/metrics"
 )
 
-// NewSchema returns the executable schema over the resolvers.
+// NewSchema returns the executable schema over the resolvers: gqlgen's,
+// with the documents graph/compiled plans executed by their plans (unless
+// cfg.GQLGenOnly, or resolvers are traced: a plan calls no field middleware).
 func NewSchema(cfg Config) graphql.ExecutableSchema {
-	return generated.NewExecutableSchema(generated.Config{Resolvers: &resolvers.Resolver{
+	r := newResolvers(cfg)
+	gqlgen := generated.NewExecutableSchema(generated.Config{Resolvers: r})
+	if cfg.GQLGenOnly || cfg.TraceResolvers {
+		return gqlgen
+	}
+	return compiled.New(gqlgen, r)
+}
+
+func newResolvers(cfg Config) *resolvers.Resolver {
+	return &resolvers.Resolver{
 		Cursors:           cfg.Cursors,
 		Pages:             cfg.Pages,
 		MaxTraversalDepth: cfg.MaxTraversalDepth,
@@ -119,7 +135,7 @@ func NewSchema(cfg Config) graphql.ExecutableSchema {
 		Lifecycle:         cfg.Lifecycle,
 		// New memories that name no visibility get this one.
 		DefaultMemoryVisibility: cfg.DefaultMemoryVisibility,
-	}})
+	}
 }
 
 // federationDefinitions declares the Apollo Federation directives the schema
