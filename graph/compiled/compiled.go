@@ -75,6 +75,13 @@ func (s *Schema) plan(ctx context.Context, oc *graphql.OperationContext) *plan {
 	if oc == nil || oc.Operation == nil {
 		return nil
 	}
+	// Plans are cached by document text, so only the document's own
+	// operation may use one: a root selection the transport split off for
+	// @defer (a copy of the operation with another selection set, same
+	// text) always goes to gqlgen.
+	if oc.Doc == nil || oc.Doc.Operations.ForName(oc.OperationName) != oc.Operation {
+		return nil
+	}
 	key := oc.OperationName + "\x00" + oc.RawQuery
 	if p, ok := s.plans.Get(ctx, key); ok {
 		return p

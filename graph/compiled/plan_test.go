@@ -1,10 +1,13 @@
 package compiled
 
 import (
+	"context"
 	"testing"
 
+	"github.com/99designs/gqlgen/graphql"
 	"github.com/codingbrain/gateway/graph/generated"
 	"github.com/vektah/gqlparser/v2"
+	"github.com/vektah/gqlparser/v2/ast"
 )
 
 // TestPlanner checks which operations get a plan: only what the writer
@@ -47,5 +50,32 @@ func TestPlanner(t *testing.T) {
 				t.Fatalf("compiled = %v, want %v", got, c.compiled)
 			}
 		})
+	}
+}
+
+// TestASplitSelectionIsNeverCompiled: the transport runs a fragment
+// deferred at the root as a copy of the operation with another selection
+// set and the same text. Plans are cached by text, so such a copy must go
+// to gqlgen, whichever of the two executions asks first (it used to get the
+// plan of the other, and the initial payload came back empty).
+func TestASplitSelectionIsNeverCompiled(t *testing.T) {
+	schema := generated.NewExecutableSchema(generated.Config{}).Schema()
+	text := `{ viewer { orgId } ... @defer { memories(first: 1) { nodes { id } } } }`
+	doc, err := gqlparser.LoadQueryWithRules(schema, text, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := New(generated.NewExecutableSchema(generated.Config{}), nil)
+	whole := &graphql.OperationContext{RawQuery: text, Doc: doc, Operation: doc.Operations[0]}
+	split := *doc.Operations[0]
+	split.SelectionSet = doc.Operations[0].SelectionSet[1].(*ast.InlineFragment).SelectionSet
+	deferred := &graphql.OperationContext{RawQuery: text, Doc: doc, Operation: &split}
+	if !Compiles(&split) {
+		t.Fatal("the deferred selection alone should be a compiled shape, or this test proves nothing")
+	}
+	for _, oc := range []*graphql.OperationContext{deferred, whole, deferred} {
+		if p := s.plan(context.Background(), oc); p != nil {
+			t.Fatalf("a plan for %v", oc.Operation.SelectionSet)
+		}
 	}
 }
